@@ -1,0 +1,60 @@
+//! The Regatlas Leptos application: the shell (header, navigation, footer),
+//! one module per page under [`pages`], and the server functions they call.
+//!
+//! Compiled twice: with `ssr` into the server binary (renders every page) and
+//! with `hydrate` into the WASM bundle (takes over the rendered HTML).
+
+pub mod pages;
+pub mod shell;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, Meta, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+pub use shell::ShellInfo;
+
+/// The HTML document around the application. Only used on the server.
+pub fn shell_document(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <leptos_meta::MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The application root: shell plus routes.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="regatlas" href="/pkg/regatlas.css"/>
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
+        <Meta name="description" content="Regatlas: Azure Container Registry geo-replication and migration console"/>
+        <Title formatter=|page: String| if page.is_empty() { "Regatlas".to_string() } else { format!("{page} · Regatlas") }/>
+        <Router>
+            <shell::Header/>
+            <main id="main" class="content">
+                <Routes fallback=|| view! { <pages::NotFound/> }>
+                    <Route path=path!("") view=pages::topology::TopologyPage/>
+                    <Route path=path!("/topology") view=pages::topology::TopologyPage/>
+                    <Route path=path!("/migrations") view=pages::migrations::MigrationsPage/>
+                    <Route path=path!("/activity") view=pages::activity::ActivityPage/>
+                </Routes>
+            </main>
+            <shell::Footer/>
+        </Router>
+    }
+}

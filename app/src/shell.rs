@@ -1,0 +1,98 @@
+//! The application shell: header with product name, navigation and the
+//! display-preference control; footer with data source and version.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use serde::{Deserialize, Serialize};
+
+/// What the footer shows about the running server. Provided by the server as
+/// context and read through the [`get_shell_info`] server function so that the
+/// rendered HTML and the hydrated view agree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShellInfo {
+    /// "emulator" or "azure".
+    pub data_source: String,
+    /// Human description, e.g. the ARM endpoint in use.
+    pub data_source_detail: String,
+    /// Regatlas version.
+    pub version: String,
+}
+
+/// Returns the server's [`ShellInfo`].
+#[server(prefix = "/api/sfn", endpoint = "shell_info")]
+pub async fn get_shell_info() -> Result<ShellInfo, ServerFnError> {
+    use_context::<ShellInfo>()
+        .ok_or_else(|| ServerFnError::new("shell information is not configured on this server"))
+}
+
+#[component]
+pub fn Header() -> impl IntoView {
+    // Display density is a per-browser preference handled entirely client-side.
+    let (compact, set_compact) = signal(false);
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">
+                <span class="brand-mark" aria-hidden="true">"◆"</span>
+                <span class="brand-name">"Regatlas"</span>
+            </a>
+            <nav class="mainnav" aria-label="Main">
+                <A href="/topology">"Topology"</A>
+                <A href="/migrations">"Migrations"</A>
+                <A href="/activity">"Activity"</A>
+            </nav>
+            <button
+                id="density-toggle"
+                class="density-toggle"
+                type="button"
+                aria-pressed=move || if compact.get() { "true" } else { "false" }
+                on:click=move |_| {
+                    set_compact.update(|c| *c = !*c);
+                    #[cfg(feature = "hydrate")]
+                    {
+                        if let Some(body) = document().body() {
+                            let _ = body.class_list().toggle("compact");
+                        }
+                    }
+                }
+            >
+                {move || if compact.get() { "Comfortable view" } else { "Compact view" }}
+            </button>
+        </header>
+    }
+}
+
+#[component]
+pub fn Footer() -> impl IntoView {
+    let info = Resource::new_blocking(|| (), |_| get_shell_info());
+    view! {
+        <footer class="footer">
+            <Suspense fallback=|| view! { <span>"…"</span> }>
+                {move || {
+                    info.get()
+                        .map(|res| match res {
+                            Ok(i) => {
+                                view! {
+                                    <span class="datasource" data-source=i.data_source.clone()>
+                                        "Data source: "
+                                        <strong>{i.data_source.clone()}</strong>
+                                        " · "
+                                        <span class="detail">{i.data_source_detail.clone()}</span>
+                                    </span>
+                                    <span class="version">"Regatlas " {i.version.clone()}</span>
+                                }
+                                    .into_any()
+                            }
+                            Err(e) => {
+                                view! {
+                                    <span class="datasource error">
+                                        "Data source unknown: " {e.to_string()}
+                                    </span>
+                                }
+                                    .into_any()
+                            }
+                        })
+                }}
+            </Suspense>
+        </footer>
+    }
+}

@@ -1,0 +1,44 @@
+//! The emulator's admin API, under `/emulator-admin/` (never part of ARM):
+//! fault injection, throttle limits, counters. Also driven by the CLI.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::State,
+    routing::get,
+    Json, Router,
+};
+use serde_json::{json, Value};
+
+use crate::{throttle::ThrottleConfig, world::Faults, Shared};
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/emulator-admin/faults", get(get_faults).put(put_faults))
+        .route("/emulator-admin/throttle", get(get_throttle).put(put_throttle))
+        .route("/emulator-admin/counters", get(counters))
+        .with_state(shared)
+}
+
+async fn get_faults(State(s): State<Arc<Shared>>) -> Json<Faults> {
+    Json(s.world().faults.clone())
+}
+
+async fn put_faults(State(s): State<Arc<Shared>>, Json(f): Json<Faults>) -> Json<Faults> {
+    tracing::warn!(faults = ?f, "fault injection changed");
+    s.world().faults = f.clone();
+    Json(f)
+}
+
+async fn get_throttle(State(s): State<Arc<Shared>>) -> Json<ThrottleConfig> {
+    Json(s.throttle.config())
+}
+
+async fn put_throttle(State(s): State<Arc<Shared>>, Json(c): Json<ThrottleConfig>) -> Json<ThrottleConfig> {
+    s.throttle.set_config(c.clone());
+    Json(c)
+}
+
+async fn counters(State(s): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!(s.world().counters))
+}

@@ -1,0 +1,324 @@
+//! Child resources kept as their ARM JSON: webhooks (per replica location),
+//! connected registries, scope maps, tokens, export/import pipelines and
+//! pipeline runs, with their LROs and actions.
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    http::{Method, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::{json, Value};
+
+use super::{async_op_response, list_page, location_response, merge, registries, ArmError, Req};
+use crate::{
+    world::{valid_arm_name, valid_arm_name_with, Child, Outcome, PollStyle, Registry, World},
+    Shared,
+};
+
+/// (path segment lower-case, ARM type suffix, operation prefix)
+const KINDS: &[(&str, &str, &str)] = &[
+    ("webhooks", "webhooks", "webhooks"),
+    ("connectedregistries", "connectedRegistries", "connectedregistries"),
+    ("scopemaps", "scopeMaps", "scopemaps"),
+    ("tokens", "tokens", "tokens"),
+    ("exportpipelines", "exportPipelines", "exportpipelines"),
+    ("importpipelines", "importPipelines", "importpipelines"),
+    ("pipelineruns", "pipelineRuns", "pipelineruns"),
+];
+
+pub fn is_kind(seg: &str) -> bool {
+    KINDS.iter().any(|(k, _, _)| *k == seg.to_ascii_lowercase())
+}
+
+fn type_name(kind: &str) -> &'static str {
+    KINDS.iter().find(|(k, _, _)| *k == kind).map(|(_, t, _)| *t).unwrap_or("unknown")
+}
+
+fn name_ok(kind: &str, name: &str) -> bool {
+    match kind {
+        "scopemaps" => valid_arm_name_with(name, &['-', '_']),
+        "tokens" => valid_arm_name_with(name, &['-']),
+        _ => valid_arm_name(name),
+    }
+}
+
+/// Renders a child as ARM returns it.
+pub fn render(world: &World, reg: &Registry, c: &Child) -> Value {
+    let now = Instant::now();
+    let mut v = c.body.clone();
+    v["id"] = json!(format!("{}/{}/{}", reg.arm_id(&world.subscription_id), type_name(&c.kind), c.name));
+    v["name"] = json!(c.name);
+    v["type"] = json!(format!("Microsoft.ContainerRegistry/registries/{}", type_name(&c.kind)));
+    let state = if c.deleting_at.is_some() {
+        "Deleting"
+    } else if now < c.ready_at {
+        "Creating"
+    } else {
+        "Succeeded"
+    };
+    v["properties"]["provisioningState"] = json!(state);
+    match c.kind.as_str() {
+        "connectedregistries" => {
+            let p = &mut v["properties"];
+            if p["activation"].is_null() {
+                p["activation"] = json!({ "status": "Inactive" });
+            }
+            if p["connectionState"].is_null() {
+                p["connectionState"] = json!("Offline");
+            }
+            if p["logging"].is_null() {
+                p["logging"] = json!({ "logLevel": "Information", "auditLogStatus": "Disabled" });
+            }
+            if p["loginServer"].is_null() {
+                p["loginServer"] = json!({ "host": format!("{}.{}.connected.local", c.name, reg.name), "tls": { "status": "Enabled" } });
+            }
+            p["version"] = json!("2.0.0");
+            p["statusDetails"] = json!([]);
+        }
+        "pipelineruns" => {
+            let total = world.timings.pipeline_run;
+            let elapsed = world.clock.sim_since(c.ready_at).max(0.0);
+            let pct = if now < c.ready_at { 0.0 } else { (elapsed / total * 100.0).min(100.0) };
+            let done = pct >= 100.0;
+            let artifacts = v["properties"]["request"]["artifacts"].clone();
+            v["properties"]["response"] = json!({
+                "status": if done { "Succeeded" } else { "Running" },
+                "progress": { "percentage": format!("{}", pct.floor() as u64) },
+                "startTime": c.created_at.to_rfc3339(),
+                "importedArtifacts": if done { artifacts } else { json!([]) },
+                "catalogDigest": v["properties"]["request"]["catalogDigest"].clone(),
+            });
+            if done {
+                v["properties"]["response"]["finishTime"] = json!(chrono::Utc::now().to_rfc3339());
+            }
+        }
+        "scopemaps" => {
+            v["properties"]["type"] = json!("UserDefined");
+            v["properties"]["creationDate"] = json!(c.created_at.to_rfc3339());
+        }
+        "tokens" => {
+            v["properties"]["creationDate"] = json!(c.created_at.to_rfc3339());
+            if v["properties"]["status"].is_null() {
+                v["properties"]["status"] = json!("enabled");
+            }
+        }
+        _ => {}
+    }
+    v
+}
+
+pub fn list(shared: &Arc<Shared>, name: &str, kind: &str, _req: &Req) -> Result<Response, ArmError> {
+    let kind = kind.to_ascii_lowercase();
+    let mut world = shared.world();
+    world.tick();
+    let reg = registries::find_any(&world, name).ok_or_else(|| ArmError::not_found(format!("Registry '{name}' was not found.")))?;
+    let value = reg.children.values().filter(|c| c.kind == kind).map(|c| render(&world, reg, c)).collect();
+    Ok(list_page(value))
+}
+
+pub async fn handle(shared: &Arc<Shared>, name: &str, kind: &str, child: &str, req: &Req) -> Result<Response, ArmError> {
+    let kind = kind.to_ascii_lowercase();
+    let key = (kind.clone(), child.to_ascii_lowercase());
+    let mut world = shared.world();
+    world.tick();
+    let reg_key = name.to_ascii_lowercase();
+    if registries::find_any(&world, name).is_none() {
+        return Err(ArmError::not_found(format!("Registry '{name}' was not found.")));
+    }
+    let nf = || ArmError::not_found(format!("The Resource 'Microsoft.ContainerRegistry/registries/{name}/{}/{child}' was not found.", type_name(&kind)));
+    match req.method {
+        Method::GET => {
+            let reg = registries::find_any(&world, name).ok_or_else(nf)?;
+            let c = reg.children.get(&key).ok_or_else(nf)?;
+            Ok(Json(render(&world, reg, c)).into_response())
+        }
+        Method::PUT => {
+            if !name_ok(&kind, child) {
+                return Err(ArmError::bad_request("InvalidResourceName", format!("Resource name '{child}' is invalid.")));
+            }
+            let mut body = req.body.clone();
+            let mut secrets = json!({});
+            match kind.as_str() {
+                "webhooks" => {
+                    let loc = body["location"].as_str().unwrap_or_default().to_string();
+                    let region = registries::validate_location(Some(&loc))?;
+                    let reg = registries::find_any(&world, name).ok_or_else(nf)?;
+                    if reg.replication_in(&region.name).is_none() {
+                        return Err(ArmError::bad_request(
+                            "InvalidWebhookLocation",
+                            format!("Webhook location '{loc}' must be the location of one of the registry's replications."),
+                        ));
+                    }
+                    body["location"] = json!(region.name);
+                    let uri = body["properties"]["serviceUri"].as_str().unwrap_or_default().to_string();
+                    if uri.is_empty() {
+                        return Err(ArmError::bad_request("InvalidRequestContent", "properties.serviceUri is required."));
+                    }
+                    if body["properties"]["actions"].as_array().is_none_or(|a| a.is_empty()) {
+                        return Err(ArmError::bad_request("InvalidRequestContent", "properties.actions is required."));
+                    }
+                    secrets = json!({
+                        "serviceUri": uri,
+                        "customHeaders": body["properties"]["customHeaders"].clone(),
+                    });
+                    if let Some(p) = body["properties"].as_object_mut() {
+                        p.remove("serviceUri");
+                        p.remove("customHeaders");
+                        p.entry("status").or_insert(json!("enabled"));
+                        p.entry("scope").or_insert(json!(""));
+                    }
+                }
+                "connectedregistries" => {
+                    if body["properties"]["mode"].as_str().is_none() {
+                        return Err(ArmError::bad_request("InvalidRequestContent", "properties.mode is required."));
+                    }
+                    if body["properties"]["parent"]["syncProperties"].is_null() {
+                        return Err(ArmError::bad_request("InvalidRequestContent", "properties.parent.syncProperties is required."));
+                    }
+                }
+                _ => {}
+            }
+            if let Some(p) = body["properties"].as_object_mut() {
+                p.remove("provisioningState");
+            }
+            let prefix = KINDS.iter().find(|(k, _, _)| *k == kind).map(|(_, _, p)| *p).unwrap_or("ops");
+            let exists = world.registries.get(&reg_key).is_some_and(|r| r.children.contains_key(&key));
+            let ready_at = if exists { Instant::now() } else { world.clock.after(world.timings.child_create) };
+            let op = world.new_operation(prefix, PollStyle::AsyncOperation, Some(ready_at), Some(Outcome::Succeeded));
+            let sub = world.subscription_id.clone();
+            let reg = world.registries.get_mut(&reg_key).ok_or_else(nf)?;
+            let path = format!("{}/{}/{child}", reg.arm_id(&sub), type_name(&kind));
+            let entry = reg.children.entry(key.clone()).or_insert_with(|| Child {
+                kind: kind.clone(),
+                name: child.to_string(),
+                body: json!({}),
+                secrets: json!({}),
+                created_at: chrono::Utc::now(),
+                ready_at,
+                deleting_at: None,
+                events: Vec::new(),
+            });
+            entry.body = body;
+            if !secrets.as_object().is_none_or(|o| o.is_empty()) {
+                entry.secrets = secrets;
+            }
+            let reg = registries::find_any(&world, name).ok_or_else(nf)?;
+            let c = reg.children.get(&key).ok_or_else(nf)?;
+            let body = render(&world, reg, c);
+            if exists {
+                Ok((StatusCode::OK, Json(body)).into_response())
+            } else {
+                Ok(async_op_response(shared, StatusCode::CREATED, &path, &op, &req.api_version, body))
+            }
+        }
+        Method::PATCH => {
+            if matches!(kind.as_str(), "exportpipelines" | "importpipelines" | "pipelineruns") {
+                return Err(ArmError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "PATCH is not supported for this resource type."));
+            }
+            let prefix = KINDS.iter().find(|(k, _, _)| *k == kind).map(|(_, _, p)| *p).unwrap_or("ops");
+            let done = world.clock.after(world.timings.child_create);
+            let op = world.new_operation(prefix, PollStyle::AsyncOperation, Some(done), Some(Outcome::Succeeded));
+            let sub = world.subscription_id.clone();
+            let reg = world.registries.get_mut(&reg_key).ok_or_else(nf)?;
+            let path = format!("{}/{}/{child}", reg.arm_id(&sub), type_name(&kind));
+            let c = reg.children.get_mut(&key).ok_or_else(nf)?;
+            let mut patch = req.body.clone();
+            if kind == "webhooks" {
+                if let Some(p) = patch["properties"].as_object_mut() {
+                    if let Some(u) = p.remove("serviceUri") {
+                        c.secrets["serviceUri"] = u;
+                    }
+                    if let Some(h) = p.remove("customHeaders") {
+                        c.secrets["customHeaders"] = h;
+                    }
+                }
+            }
+            if kind == "connectedregistries" {
+                // syncProperties live under parent in the resource.
+                if let Some(sp) = patch["properties"].as_object_mut().and_then(|p| p.remove("syncProperties")) {
+                    merge(&mut c.body["properties"]["parent"]["syncProperties"], &sp);
+                }
+            }
+            merge(&mut c.body, &patch);
+            let reg = registries::find_any(&world, name).ok_or_else(nf)?;
+            let c = reg.children.get(&key).ok_or_else(nf)?;
+            Ok(async_op_response(shared, StatusCode::CREATED, &path, &op, &req.api_version, render(&world, reg, c)))
+        }
+        Method::DELETE => {
+            let exists = world.registries.get(&reg_key).is_some_and(|r| r.children.contains_key(&key));
+            if !exists {
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            }
+            let prefix = KINDS.iter().find(|(k, _, _)| *k == kind).map(|(_, _, p)| *p).unwrap_or("ops");
+            let done = world.clock.after(world.timings.child_delete);
+            let op = world.new_operation(prefix, PollStyle::Location, Some(done), Some(Outcome::Succeeded));
+            let sub = world.subscription_id.clone();
+            let reg = world.registries.get_mut(&reg_key).ok_or_else(nf)?;
+            let path = format!("{}/{}/{child}/operationStatuses/{op}", reg.arm_id(&sub), type_name(&kind));
+            if let Some(c) = reg.children.get_mut(&key) {
+                c.deleting_at = Some(done);
+            }
+            Ok(location_response(shared, &path, &req.api_version))
+        }
+        _ => Err(ArmError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "Method not allowed.")),
+    }
+}
+
+/// POST actions: webhooks ping/listEvents/getCallbackConfig, connected registry deactivate.
+pub async fn action(shared: &Arc<Shared>, name: &str, kind: &str, child: &str, action: &str, req: &Req) -> Result<Response, ArmError> {
+    let kind = kind.to_ascii_lowercase();
+    let key = (kind.clone(), child.to_ascii_lowercase());
+    let nf = || ArmError::not_found(format!("The Resource 'Microsoft.ContainerRegistry/registries/{name}/{}/{child}' was not found.", type_name(&kind)));
+    match (kind.as_str(), action) {
+        ("webhooks", "getcallbackconfig") => {
+            let world = shared.world();
+            let reg = registries::find_any(&world, name).ok_or_else(nf)?;
+            let c = reg.children.get(&key).ok_or_else(nf)?;
+            Ok(Json(json!({
+                "serviceUri": c.secrets["serviceUri"],
+                "customHeaders": if c.secrets["customHeaders"].is_null() { json!({}) } else { c.secrets["customHeaders"].clone() },
+            }))
+            .into_response())
+        }
+        ("webhooks", "listevents") => {
+            let world = shared.world();
+            let reg = registries::find_any(&world, name).ok_or_else(nf)?;
+            let c = reg.children.get(&key).ok_or_else(nf)?;
+            let mut events = c.events.clone();
+            events.reverse();
+            Ok(list_page(events))
+        }
+        ("webhooks", "ping") => {
+            let (target, registry_login) = {
+                let world = shared.world();
+                let reg = registries::find_any(&world, name).ok_or_else(nf)?;
+                let c = reg.children.get(&key).ok_or_else(nf)?;
+                (c.secrets.clone(), reg.login_server.clone())
+            };
+            let id = uuid::Uuid::new_v4().to_string();
+            let content = json!({
+                "id": id,
+                "timestamp": chrono::Utc::now().to_rfc3339(),
+                "action": "ping",
+                "request": { "id": uuid::Uuid::new_v4().to_string(), "host": registry_login, "method": "POST", "useragent": "regatlas-emulator" },
+            });
+            crate::webhooks::deliver(shared.clone(), name.to_string(), key, target, content).await;
+            Ok(Json(json!({ "id": id })).into_response())
+        }
+        ("connectedregistries", "deactivate") => {
+            let mut world = shared.world();
+            let done = world.clock.after(world.timings.child_create);
+            let op = world.new_operation("connectedregistries", PollStyle::Location, Some(done), Some(Outcome::Succeeded));
+            let sub = world.subscription_id.clone();
+            let reg = world.registries.get_mut(&name.to_ascii_lowercase()).ok_or_else(nf)?;
+            let path = format!("{}/connectedRegistries/{child}/operationStatuses/{op}", reg.arm_id(&sub));
+            let c = reg.children.get_mut(&key).ok_or_else(nf)?;
+            c.body["properties"]["activation"] = json!({ "status": "Inactive" });
+            c.body["properties"]["connectionState"] = json!("Offline");
+            Ok(location_response(shared, &path, &req.api_version))
+        }
+        _ => Err(ArmError::bad_request("InvalidResourceType", format!("The action '{action}' is not supported on {kind}."))),
+    }
+}

@@ -1,0 +1,275 @@
+//! # regatlas-emulator
+//!
+//! A faithful Azure Container Registry emulator on loopback: the ARM control
+//! plane ([`arm`]), a managed-identity token endpoint ([`auth`]), the OCI
+//! data plane per registry and replica ([`oci`]), webhooks ([`webhooks`]),
+//! throttling ([`throttle`]) and fault injection ([`admin`]). It is written
+//! from the ARM contract in `data/azure-specs/` and shares no code with the
+//! dashboard's ARM client, so that a wrong field on either side fails a test.
+//!
+//! [`start`] runs it in-process (the dashboard's default data source and
+//! every test's world); `regatlas emulator` runs it standalone.
+
+pub mod admin;
+pub mod arm;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod oci;
+pub mod regions;
+pub mod throttle;
+pub mod webhooks;
+pub mod world;
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use serde::Serialize;
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+use crate::{
+    arm::ArmError,
+    auth::Auth,
+    clock::Clock,
+    throttle::{OpKind, Throttle, ThrottleConfig},
+    world::{Timings, World},
+};
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// How to start the emulator.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// ARM endpoint address; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Subscription id of the simulated world.
+    pub subscription_id: String,
+    /// Simulated seconds per real second.
+    pub time_scale: f64,
+    pub timings: Timings,
+    pub throttle: ThrottleConfig,
+    /// Build the demo world (registries with content) at start.
+    pub demo: bool,
+}
+
+impl EmulatorConfig {
+    /// The demo world on a free loopback port, at real time.
+    pub fn demo() -> EmulatorConfig {
+        EmulatorConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            subscription_id: "00000000-0000-4000-8000-00000000c0de".to_string(),
+            time_scale: 1.0,
+            timings: Timings::default(),
+            throttle: ThrottleConfig::default(),
+            demo: true,
+        }
+    }
+
+    /// An empty world (no registries), for tests that build their own.
+    pub fn empty() -> EmulatorConfig {
+        EmulatorConfig { demo: false, ..EmulatorConfig::demo() }
+    }
+}
+
+/// State shared by every listener.
+pub struct Shared {
+    world: Mutex<World>,
+    pub auth: Auth,
+    pub throttle: Throttle,
+    pub subscription_id: String,
+    /// `http://127.0.0.1:PORT` of the ARM endpoint.
+    pub base_url: String,
+    pub http: reqwest::Client,
+    shutdown: watch::Receiver<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    /// Locks the world. A poisoned lock (a panic while holding it) is recovered:
+    /// the world's invariants are re-established by `tick`.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        match self.world.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    pub fn count(&self, key: &str) {
+        self.world().count(key);
+    }
+
+    /// `Retry-After` seconds for LROs: ARM's 10 s scaled by the time scale, at least 1.
+    pub fn retry_after_secs(&self) -> u64 {
+        let scale = self.world().clock.scale();
+        ((10.0 / scale).round() as u64).clamp(1, 10)
+    }
+
+    /// Injected latency and failure for one ARM request.
+    pub fn fault_roll(&self, kind: OpKind) -> (u64, Option<axum::http::StatusCode>) {
+        let world = self.world();
+        let rate = world.faults.error_rates.get(kind.name()).copied().unwrap_or(0.0);
+        let fail = (rate > 0.0 && rand::random::<f64>() < rate).then(|| {
+            if rand::random::<bool>() {
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                axum::http::StatusCode::SERVICE_UNAVAILABLE
+            }
+        });
+        (world.faults.latency_ms, fail)
+    }
+
+    /// Binds the global endpoint (if the registry has none yet) and one
+    /// regional endpoint per region; returns (`global`, `regional…`) as `host:port`.
+    pub async fn bind_endpoints(self: &Arc<Self>, registry: &str, regions: &[String]) -> Result<(String, Vec<String>), ArmError> {
+        let key = registry.to_ascii_lowercase();
+        let existing = self.world().registries.get(&key).map(|r| r.login_server.clone());
+        let global = match existing {
+            Some(g) => g,
+            None => self.spawn_endpoint(&key, None).await?,
+        };
+        let mut regional = Vec::new();
+        for r in regions {
+            regional.push(self.spawn_endpoint(&key, Some(r.clone())).await?);
+        }
+        Ok((global, regional))
+    }
+
+    async fn spawn_endpoint(self: &Arc<Self>, registry: &str, region: Option<String>) -> Result<String, ArmError> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
+            ArmError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", format!("cannot bind endpoint: {e}"))
+        })?;
+        let addr = listener.local_addr().map_err(|e| {
+            ArmError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", e.to_string())
+        })?;
+        let app = oci::router(oci::Endpoint { shared: self.clone(), registry: registry.to_string(), region });
+        let mut rx = self.shutdown.clone();
+        let h = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|v| *v).await;
+                })
+                .await;
+        });
+        if let Ok(mut t) = self.tasks.lock() {
+            t.push(h);
+        }
+        Ok(addr.to_string())
+    }
+}
+
+/// What a client needs to talk to the emulator; printed as the first stdout
+/// line by `regatlas emulator`.
+#[derive(Clone, Debug, Serialize)]
+pub struct EmulatorInfo {
+    pub arm_base_url: String,
+    /// App Service managed-identity endpoint (`IDENTITY_ENDPOINT`).
+    pub token_endpoint: String,
+    /// Header name and value (`IDENTITY_HEADER`) the token endpoint requires.
+    pub token_header: String,
+    pub token_header_value: String,
+    pub subscription_id: String,
+    pub tenant_id: String,
+    pub admin_url: String,
+    pub registries: BTreeMap<String, RegistryEndpoints>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RegistryEndpoints {
+    pub login_server: String,
+    /// Region → regional endpoint (`host:port`).
+    pub regional_endpoints: BTreeMap<String, String>,
+}
+
+/// A running emulator.
+pub struct RunningEmulator {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    main: JoinHandle<()>,
+}
+
+impl RunningEmulator {
+    /// Current endpoints (registries and replicas created later included).
+    pub fn info(&self) -> EmulatorInfo {
+        let world = self.shared.world();
+        EmulatorInfo {
+            arm_base_url: self.shared.base_url.clone(),
+            token_endpoint: format!("{}/msi/token", self.shared.base_url),
+            token_header: "X-IDENTITY-HEADER".into(),
+            token_header_value: self.shared.auth.identity_secret.clone(),
+            subscription_id: self.shared.subscription_id.clone(),
+            tenant_id: world.tenant_id.clone(),
+            admin_url: format!("{}/emulator-admin", self.shared.base_url),
+            registries: world
+                .registries
+                .values()
+                .map(|r| {
+                    (
+                        r.name.clone(),
+                        RegistryEndpoints {
+                            login_server: r.login_server.clone(),
+                            regional_endpoints: r.replications.values().map(|p| (p.location.clone(), p.endpoint.clone())).collect(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Shared state, for in-process tests and the admin API.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops every listener.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.main.await;
+        let tasks: Vec<JoinHandle<()>> = self.shared.tasks.lock().map(|mut t| t.drain(..).collect()).unwrap_or_default();
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts the emulator in-process.
+pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
+    let (stop, rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        world: Mutex::new(World::new(config.subscription_id.clone(), Clock::new(config.time_scale), config.timings.clone())),
+        auth: Auth::new(),
+        throttle: Throttle::new(config.throttle.clone()),
+        subscription_id: config.subscription_id.clone(),
+        base_url: format!("http://{addr}"),
+        http: reqwest::Client::builder().no_proxy().build()?,
+        shutdown: rx.clone(),
+        tasks: Mutex::new(Vec::new()),
+    });
+    if config.demo {
+        world::demo::build(&shared).await;
+    }
+    let app = arm::router(shared.clone()).merge(admin::router(shared.clone()));
+    let mut rx2 = rx;
+    let main = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx2.wait_for(|v| *v).await;
+            })
+            .await;
+    });
+    tracing::info!(arm = %shared.base_url, "ACR emulator started");
+    Ok(RunningEmulator { shared, stop, main })
+}

@@ -1,0 +1,598 @@
+//! The OCI Distribution data plane. Each registry has a global endpoint (its
+//! login server) and one endpoint per replica (regional endpoint), each its
+//! own loopback listener. A push lands at once in the replica that received
+//! it (the routed replica for the global endpoint) and reaches the others
+//! after the replication delay, firing each replica's webhooks as it lands.
+
+pub mod store;
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    Json, Router,
+};
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::{world::Registry, Shared};
+
+/// Which endpoint a listener serves.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub shared: Arc<Shared>,
+    pub registry: String,
+    /// `None`: the global endpoint, routed to a replica.
+    pub region: Option<String>,
+}
+
+pub fn router(ep: Endpoint) -> Router {
+    Router::new().fallback(handle).with_state(ep)
+}
+
+pub const MANIFEST_TYPES: &[&str] = &[
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+fn oci_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({ "errors": [{ "code": code, "message": message, "detail": null }] }))).into_response()
+}
+
+/// The replica the global endpoint routes to: the home replica when its
+/// routing is on and its region is up, otherwise the first such replica.
+pub fn routed_region(shared: &Shared, reg: &Registry) -> Option<String> {
+    let world = shared.world();
+    let ok = |r: &&crate::world::Replication| {
+        r.region_endpoint_enabled && r.deleting_at.is_none() && !world.faults.region_outages.contains(&r.location)
+    };
+    reg.replications
+        .values()
+        .filter(ok)
+        .find(|r| r.home)
+        .or_else(|| reg.replications.values().find(ok))
+        .map(|r| r.location.clone())
+}
+
+async fn handle(State(ep): State<Endpoint>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let path = uri.path().to_string();
+    let query: HashMap<String, String> = uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    (k.to_string(), v.replace("%3A", ":").replace("%3a", ":").replace("%2F", "/").replace("%2f", "/"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if path.starts_with("/oauth2/") {
+        return token_endpoint(&ep, &method, &path, &headers, &query, &body);
+    }
+    if !path.starts_with("/v2") {
+        return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "not found");
+    }
+    // Which region serves this request.
+    let region = {
+        let world = ep.shared.world();
+        let Some(reg) = world.registries.get(&ep.registry) else {
+            return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "registry not found");
+        };
+        match &ep.region {
+            Some(r) => {
+                if world.faults.region_outages.contains(r) || reg.replication_in(r).is_none() {
+                    return oci_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "regional endpoint unavailable");
+                }
+                r.clone()
+            }
+            None => {
+                drop(world);
+                let world = ep.shared.world();
+                let Some(reg) = world.registries.get(&ep.registry) else {
+                    return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "registry not found");
+                };
+                // routed_region locks the world itself; compute inline.
+                let pick = reg
+                    .replications
+                    .values()
+                    .filter(|r| r.region_endpoint_enabled && r.deleting_at.is_none() && !world.faults.region_outages.contains(&r.location))
+                    .min_by_key(|r| !r.home)
+                    .map(|r| r.location.clone());
+                match pick {
+                    Some(r) => r,
+                    None => return oci_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "no replica receives traffic"),
+                }
+            }
+        }
+    };
+    if let Err(r) = authorize(&ep, &method, &headers) {
+        return r;
+    }
+    let rest = path.trim_start_matches("/v2").trim_start_matches('/').to_string();
+    if rest.is_empty() {
+        return (StatusCode::OK, [("docker-distribution-api-version", "registry/2.0")], Json(json!({}))).into_response();
+    }
+    if rest == "_catalog" && method == Method::GET {
+        return catalog(&ep, &region, &query);
+    }
+    // <name>/(manifests|blobs|tags|referrers)/...
+    for marker in ["/manifests/", "/blobs/uploads", "/blobs/", "/tags/list", "/referrers/"] {
+        if let Some(idx) = rest.find(marker) {
+            let name = rest[..idx].to_string();
+            let tail = rest[idx + marker.len()..].to_string();
+            return match marker {
+                "/manifests/" => manifest(&ep, &region, &method, &name, &tail, &headers, body).await,
+                "/blobs/uploads" => upload(&ep, &method, &name, tail.trim_start_matches('/'), &query, body, &headers),
+                "/blobs/" => blob(&ep, &method, &name, &tail, &headers),
+                "/tags/list" => tags(&ep, &region, &name, &query),
+                _ => referrers(&ep, &region, &name, &tail, &query),
+            };
+        }
+    }
+    oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "unknown path")
+}
+
+fn host_of(headers: &HeaderMap) -> String {
+    headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string()
+}
+
+fn challenge(ep: &Endpoint, headers: &HeaderMap) -> Response {
+    let host = host_of(headers);
+    let mut r = (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]})),
+    )
+        .into_response();
+    let v = format!("Bearer realm=\"http://{host}/oauth2/token\",service=\"{}\"", ep.registry);
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        r.headers_mut().insert("www-authenticate", v);
+    }
+    r
+}
+
+/// Admin user (Basic) or an ACR access token (Bearer); anonymous pull when enabled.
+fn authorize(ep: &Endpoint, method: &Method, headers: &HeaderMap) -> Result<(), Response> {
+    let (admin_ok, anonymous) = {
+        let world = ep.shared.world();
+        let Some(reg) = world.registries.get(&ep.registry) else {
+            return Err(oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "registry not found"));
+        };
+        (
+            reg.props.get("adminUserEnabled") == Some(&json!(true)),
+            reg.props.get("anonymousPullEnabled") == Some(&json!(true)),
+        )
+    };
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if let Some(b) = auth.strip_prefix("Basic ").or_else(|| auth.strip_prefix("basic ")) {
+        if admin_ok && check_basic(ep, b) {
+            return Ok(());
+        }
+        return Err(challenge(ep, headers));
+    }
+    if let Some(t) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) {
+        if ep.shared.auth.validate(t.trim()).is_ok() {
+            return Ok(());
+        }
+        return Err(challenge(ep, headers));
+    }
+    if anonymous && (*method == Method::GET || *method == Method::HEAD) {
+        return Ok(());
+    }
+    Err(challenge(ep, headers))
+}
+
+fn check_basic(ep: &Endpoint, b64: &str) -> bool {
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else { return false };
+    let Ok(s) = String::from_utf8(raw) else { return false };
+    let Some((user, pass)) = s.split_once(':') else { return false };
+    let world = ep.shared.world();
+    let Some(reg) = world.registries.get(&ep.registry) else { return false };
+    user.eq_ignore_ascii_case(&reg.name) && (pass == reg.admin_password || pass == format!("{}2", reg.admin_password))
+}
+
+fn token_endpoint(
+    ep: &Endpoint,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    body: &Bytes,
+) -> Response {
+    let form: HashMap<String, String> = std::str::from_utf8(body)
+        .unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    let issue = |kind: &str| {
+        let t = ep.shared.auth.issue(&format!("acr:{}:{kind}", ep.registry), "acr", Duration::from_secs(3600));
+        t.token
+    };
+    match (method, path) {
+        (&Method::POST, "/oauth2/exchange") => {
+            let Some(arm) = form.get("access_token") else {
+                return oci_error(StatusCode::BAD_REQUEST, "UNSUPPORTED", "access_token is required");
+            };
+            if ep.shared.auth.validate(arm).is_err() {
+                return oci_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid AAD access token");
+            }
+            Json(json!({ "refresh_token": issue("refresh") })).into_response()
+        }
+        (&Method::POST, "/oauth2/token") => {
+            let rt = form.get("refresh_token").cloned().unwrap_or_default();
+            if ep.shared.auth.validate(&rt).is_err() {
+                return oci_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid refresh token");
+            }
+            Json(json!({ "access_token": issue("access") })).into_response()
+        }
+        (&Method::GET, "/oauth2/token") => {
+            let _ = query;
+            let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let ok = auth
+                .strip_prefix("Basic ")
+                .is_some_and(|b| {
+                    let admin = ep.shared.world().registries.get(&ep.registry).is_some_and(|r| r.props.get("adminUserEnabled") == Some(&json!(true)));
+                    admin && check_basic(ep, b)
+                })
+                || auth.strip_prefix("Bearer ").is_some_and(|t| ep.shared.auth.validate(t.trim()).is_ok());
+            if !ok {
+                return oci_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required");
+            }
+            let t = issue("access");
+            Json(json!({ "access_token": t, "token": t })).into_response()
+        }
+        _ => oci_error(StatusCode::NOT_FOUND, "UNSUPPORTED", "unknown token endpoint"),
+    }
+}
+
+fn paginate(items: Vec<String>, query: &HashMap<String, String>) -> (Vec<String>, Option<String>) {
+    let mut items = items;
+    items.sort();
+    if let Some(last) = query.get("last") {
+        items.retain(|i| i.as_str() > last.as_str());
+    }
+    match query.get("n").and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) if items.len() > n => {
+            items.truncate(n);
+            let next = items.last().cloned();
+            (items, next)
+        }
+        _ => (items, None),
+    }
+}
+
+fn catalog(ep: &Endpoint, region: &str, query: &HashMap<String, String>) -> Response {
+    let now = Instant::now();
+    let world = ep.shared.world();
+    let Some(reg) = world.registries.get(&ep.registry) else { return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "") };
+    let repos: Vec<String> = reg.content.repos.iter().filter(|(_, r)| r.visible_in(region, now)).map(|(k, _)| k.clone()).collect();
+    let (page, next) = paginate(repos, query);
+    let mut r = Json(json!({ "repositories": page })).into_response();
+    if let Some(last) = next {
+        let n = query.get("n").cloned().unwrap_or_default();
+        if let Ok(v) = HeaderValue::from_str(&format!("</v2/_catalog?last={last}&n={n}>; rel=\"next\"")) {
+            r.headers_mut().insert("link", v);
+        }
+    }
+    r
+}
+
+fn tags(ep: &Endpoint, region: &str, name: &str, query: &HashMap<String, String>) -> Response {
+    let now = Instant::now();
+    let world = ep.shared.world();
+    let Some(repo) = world.registries.get(&ep.registry).and_then(|r| r.content.repos.get(name)).filter(|r| r.visible_in(region, now)) else {
+        return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "repository name not known to registry");
+    };
+    let (page, next) = paginate(repo.tags_in(region, now), query);
+    let mut r = Json(json!({ "name": name, "tags": page })).into_response();
+    if let Some(last) = next {
+        let n = query.get("n").cloned().unwrap_or_default();
+        if let Ok(v) = HeaderValue::from_str(&format!("</v2/{name}/tags/list?last={last}&n={n}>; rel=\"next\"")) {
+            r.headers_mut().insert("link", v);
+        }
+    }
+    r
+}
+
+async fn manifest(ep: &Endpoint, region: &str, method: &Method, name: &str, reference: &str, headers: &HeaderMap, body: Bytes) -> Response {
+    let now = Instant::now();
+    match *method {
+        Method::GET | Method::HEAD => {
+            let world = ep.shared.world();
+            let Some(repo) = world.registries.get(&ep.registry).and_then(|r| r.content.repos.get(name)) else {
+                return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "repository name not known to registry");
+            };
+            let digest = if reference.starts_with("sha256:") {
+                reference.to_string()
+            } else {
+                match repo.tag_in(reference, region, now) {
+                    Some(d) => d.to_string(),
+                    None => return oci_error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown"),
+                }
+            };
+            let Some(m) = repo.manifest_in(&digest, region, now) else {
+                return oci_error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown");
+            };
+            let mut r = if *method == Method::HEAD { StatusCode::OK.into_response() } else { m.bytes.clone().into_response() };
+            let h = r.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&m.media_type) {
+                h.insert("content-type", v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&digest) {
+                h.insert("docker-content-digest", v);
+            }
+            h.insert("content-length", HeaderValue::from(m.bytes.len()));
+            r
+        }
+        Method::PUT => {
+            let media_type = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .or_else(|| serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["mediaType"].as_str().map(str::to_string)))
+                .unwrap_or_else(|| MANIFEST_TYPES[0].to_string());
+            let parsed: Value = match serde_json::from_slice(&body) {
+                Ok(v) => v,
+                Err(_) => return oci_error(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", "manifest is not valid JSON"),
+            };
+            if reference.starts_with("sha256:") && store::sha256_digest(&body) != reference {
+                return oci_error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "provided digest did not match uploaded content");
+            }
+            // Referenced blobs and child manifests must exist.
+            {
+                let world = ep.shared.world();
+                let Some(reg) = world.registries.get(&ep.registry) else { return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "") };
+                let mut needed: Vec<&str> = Vec::new();
+                if let Some(d) = parsed["config"]["digest"].as_str() {
+                    needed.push(d);
+                }
+                if let Some(ls) = parsed["layers"].as_array() {
+                    needed.extend(ls.iter().filter_map(|l| l["digest"].as_str()));
+                }
+                if let Some(missing) = needed.iter().find(|d| !reg.content.blobs.contains_key(**d)) {
+                    return oci_error(StatusCode::BAD_REQUEST, "BLOB_UNKNOWN", &format!("blob unknown to registry: {missing}"));
+                }
+                if let Some(ms) = parsed["manifests"].as_array() {
+                    let repo = reg.content.repos.get(name);
+                    for m in ms {
+                        let d = m["digest"].as_str().unwrap_or_default();
+                        if repo.and_then(|r| r.manifests.get(d)).is_none() {
+                            return oci_error(StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN", &format!("manifest unknown: {d}"));
+                        }
+                    }
+                }
+            }
+            let tag = (!reference.starts_with("sha256:")).then_some(reference);
+            let digest = push_manifest(&ep.shared, &ep.registry, region, name, &media_type, body, tag);
+            let mut r = StatusCode::CREATED.into_response();
+            let h = r.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&digest) {
+                h.insert("docker-content-digest", v.clone());
+            }
+            if let Ok(v) = HeaderValue::from_str(&format!("/v2/{name}/manifests/{digest}")) {
+                h.insert("location", v);
+            }
+            r
+        }
+        Method::DELETE => {
+            let mut world = ep.shared.world();
+            let Some(repo) = world.registries.get_mut(&ep.registry).and_then(|r| r.content.repos.get_mut(name)) else {
+                return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "repository name not known to registry");
+            };
+            if reference.starts_with("sha256:") {
+                if repo.manifests.remove(reference).is_none() {
+                    return oci_error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown");
+                }
+                for hist in repo.tags.values_mut() {
+                    hist.retain(|t| t.digest != reference);
+                }
+            } else if repo.tags.remove(reference).is_none() {
+                return oci_error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "tag unknown");
+            }
+            StatusCode::ACCEPTED.into_response()
+        }
+        _ => oci_error(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed"),
+    }
+}
+
+/// Stores a manifest arriving in `region` and schedules its arrival (and
+/// webhook events) in every other replica after the replication delay.
+pub fn push_manifest(shared: &Arc<Shared>, registry: &str, region: &str, repo: &str, media_type: &str, body: Bytes, tag: Option<&str>) -> String {
+    let size = body.len();
+    let (digest, arrivals) = {
+        let mut world = shared.world();
+        let delay = world.clock.real(world.timings.replication_delay);
+        let Some(reg) = world.registries.get_mut(registry) else { return String::new() };
+        let now = Instant::now();
+        let mut landed = HashMap::new();
+        for r in reg.replications.values() {
+            let t = if r.location == region { now } else { now + delay };
+            // A replica still syncing receives new content when its sync ends.
+            let t = match r.synced_at {
+                Some(s) if s > t => s,
+                _ => t,
+            };
+            landed.insert(r.location.clone(), t);
+        }
+        let d = reg.content.put_manifest(repo, media_type, body, tag, landed.clone());
+        (d, landed)
+    };
+    let target = json!({
+        "mediaType": media_type, "size": size, "digest": digest, "length": size,
+        "repository": repo, "tag": tag,
+    });
+    for (r, at) in arrivals {
+        let shared = shared.clone();
+        let registry = registry.to_string();
+        let target = target.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            crate::webhooks::fire(shared, registry, r, "push", target).await;
+        });
+    }
+    digest
+}
+
+fn blob(ep: &Endpoint, method: &Method, _name: &str, digest: &str, headers: &HeaderMap) -> Response {
+    let world = ep.shared.world();
+    let Some(data) = world.registries.get(&ep.registry).and_then(|r| r.content.blobs.get(digest)).cloned() else {
+        return oci_error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry");
+    };
+    drop(world);
+    match *method {
+        Method::HEAD => {
+            let mut r = StatusCode::OK.into_response();
+            r.headers_mut().insert("content-length", HeaderValue::from(data.len()));
+            if let Ok(v) = HeaderValue::from_str(digest) {
+                r.headers_mut().insert("docker-content-digest", v);
+            }
+            r
+        }
+        Method::GET => {
+            let range = headers.get("range").and_then(|v| v.to_str().ok()).and_then(|s| s.strip_prefix("bytes="));
+            if let Some((a, b)) = range.and_then(|r| r.split_once('-')) {
+                let len = data.len();
+                let start: usize = a.parse().unwrap_or(0);
+                let end: usize = if b.is_empty() { len.saturating_sub(1) } else { b.parse().unwrap_or(len.saturating_sub(1)).min(len.saturating_sub(1)) };
+                if start >= len || start > end {
+                    let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                        r.headers_mut().insert("content-range", v);
+                    }
+                    return r;
+                }
+                let mut r = (StatusCode::PARTIAL_CONTENT, data.slice(start..=end)).into_response();
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                    r.headers_mut().insert("content-range", v);
+                }
+                return r;
+            }
+            let mut r = data.into_response();
+            r.headers_mut().insert("content-type", HeaderValue::from_static("application/octet-stream"));
+            if let Ok(v) = HeaderValue::from_str(digest) {
+                r.headers_mut().insert("docker-content-digest", v);
+            }
+            r
+        }
+        Method::DELETE => StatusCode::ACCEPTED.into_response(),
+        _ => oci_error(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed"),
+    }
+}
+
+fn upload(ep: &Endpoint, method: &Method, name: &str, id: &str, query: &HashMap<String, String>, body: Bytes, _headers: &HeaderMap) -> Response {
+    let accepted = |digest: &str| {
+        let mut r = StatusCode::CREATED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&format!("/v2/{name}/blobs/{digest}")) {
+            r.headers_mut().insert("location", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(digest) {
+            r.headers_mut().insert("docker-content-digest", v);
+        }
+        r
+    };
+    let mut world = ep.shared.world();
+    let Some(reg) = world.registries.get_mut(&ep.registry) else { return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "") };
+    match (method, id.is_empty()) {
+        (&Method::POST, true) => {
+            if let Some(mount) = query.get("mount") {
+                if reg.content.blobs.contains_key(mount) {
+                    return accepted(mount);
+                }
+            }
+            if let Some(d) = query.get("digest") {
+                if store::sha256_digest(&body) != *d {
+                    return oci_error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "provided digest did not match uploaded content");
+                }
+                reg.content.put_blob(body);
+                return accepted(d);
+            }
+            let uid = uuid::Uuid::new_v4().to_string();
+            reg.content.uploads.insert(uid.clone(), Vec::new());
+            let mut r = StatusCode::ACCEPTED.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("/v2/{name}/blobs/uploads/{uid}")) {
+                r.headers_mut().insert("location", v);
+            }
+            r.headers_mut().insert("range", HeaderValue::from_static("0-0"));
+            if let Ok(v) = HeaderValue::from_str(&uid) {
+                r.headers_mut().insert("docker-upload-uuid", v);
+            }
+            r
+        }
+        (&Method::PATCH, false) => {
+            let Some(buf) = reg.content.uploads.get_mut(id) else {
+                return oci_error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown");
+            };
+            buf.extend_from_slice(&body);
+            let len = buf.len();
+            let mut r = StatusCode::ACCEPTED.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("/v2/{name}/blobs/uploads/{id}")) {
+                r.headers_mut().insert("location", v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&format!("0-{}", len.saturating_sub(1))) {
+                r.headers_mut().insert("range", v);
+            }
+            r
+        }
+        (&Method::PUT, false) => {
+            let Some(mut buf) = reg.content.uploads.remove(id) else {
+                return oci_error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown");
+            };
+            buf.extend_from_slice(&body);
+            let Some(d) = query.get("digest") else {
+                return oci_error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "digest parameter required");
+            };
+            if store::sha256_digest(&buf) != *d {
+                return oci_error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "provided digest did not match uploaded content");
+            }
+            reg.content.put_blob(Bytes::from(buf));
+            accepted(d)
+        }
+        (&Method::GET, false) => {
+            let Some(buf) = reg.content.uploads.get(id) else {
+                return oci_error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown");
+            };
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("0-{}", buf.len().saturating_sub(1))) {
+                r.headers_mut().insert("range", v);
+            }
+            r
+        }
+        (&Method::DELETE, false) => {
+            reg.content.uploads.remove(id);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => oci_error(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed"),
+    }
+}
+
+fn referrers(ep: &Endpoint, region: &str, name: &str, digest: &str, query: &HashMap<String, String>) -> Response {
+    let now = Instant::now();
+    let world = ep.shared.world();
+    let repo = world.registries.get(&ep.registry).and_then(|r| r.content.repos.get(name));
+    let manifests: Vec<Value> = repo
+        .map(|r| {
+            r.manifests
+                .iter()
+                .filter(|(_, m)| m.subject.as_deref() == Some(digest) && m.landed.get(region).is_some_and(|t| now >= *t))
+                .filter(|(_, m)| query.get("artifactType").is_none_or(|a| m.artifact_type.as_deref() == Some(a.as_str())))
+                .map(|(d, m)| json!({ "mediaType": m.media_type, "digest": d, "size": m.bytes.len(), "artifactType": m.artifact_type }))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut r = Json(json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests })).into_response();
+    r.headers_mut().insert("content-type", HeaderValue::from_static("application/vnd.oci.image.index.v1+json"));
+    r
+}

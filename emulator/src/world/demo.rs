@@ -1,0 +1,176 @@
+//! The demo world, after the ACR documentation's story: `contoso` (Premium,
+//! westus, replicas in eastus, canadacentral and westeurope, a connected
+//! registry on-prem), `contosowesteu` (Premium, westeurope) to be
+//! consolidated into `contoso`, and `contosostd` (Standard, cannot
+//! replicate). Each holds real small images: several repositories and tags,
+//! a multi-platform index, an untagged manifest and a signature referrer.
+
+use std::{collections::BTreeMap, collections::HashMap, sync::Arc, time::Instant};
+
+use bytes::Bytes;
+use serde_json::json;
+
+use crate::{
+    arm::registries::default_props,
+    oci::store::{sha256_digest, RegistryContent},
+    world::{Child, Registry, Replication},
+    Shared,
+};
+
+const RG: &str = "contoso-rg";
+
+pub async fn build(shared: &Arc<Shared>) {
+    add(shared, "contoso", "westus", "Premium", &["eastus", "canadacentral", "westeurope"]).await;
+    add(shared, "contosowesteu", "westeurope", "Premium", &[]).await;
+    add(shared, "contosostd", "eastus", "Standard", &[]).await;
+
+    let mut world = shared.world();
+    let sub = world.subscription_id.clone();
+    let regions_of = |r: &Registry| r.replications.values().map(|p| p.location.clone()).collect::<Vec<_>>();
+    if let Some(r) = world.registries.get_mut("contoso") {
+        let regions = regions_of(r);
+        fill(&mut r.content, &regions, &[("hello-world", &["latest", "v1"]), ("web/frontend", &["1.0.0", "1.1.0", "latest"]), ("tools/base", &["2024.10"])]);
+        let token = format!("{}/tokens/syncToken", r.arm_id(&sub));
+        r.children.insert(
+            ("connectedregistries".into(), "contosoonprem".into()),
+            Child {
+                kind: "connectedregistries".into(),
+                name: "contosoOnPrem".into(),
+                body: json!({ "properties": {
+                    "mode": "ReadOnly",
+                    "parent": { "syncProperties": { "tokenId": token, "schedule": "0 */2 * * *", "syncWindow": "PT1H", "messageTtl": "P2D", "lastSyncTime": chrono::Utc::now().to_rfc3339() } },
+                    "activation": { "status": "Active" },
+                    "connectionState": "Online",
+                    "lastActivityTime": chrono::Utc::now().to_rfc3339(),
+                    "clientTokenIds": [],
+                    "notificationsList": ["hello-world:*:*"],
+                    "garbageCollection": { "enabled": true, "schedule": "0 5 * * *" }
+                }}),
+                secrets: json!({}),
+                created_at: chrono::Utc::now(),
+                ready_at: Instant::now(),
+                deleting_at: None,
+                events: vec![],
+            },
+        );
+    }
+    if let Some(r) = world.registries.get_mut("contosowesteu") {
+        let regions = regions_of(r);
+        fill(&mut r.content, &regions, &[("hello-world", &["latest", "v1", "v2"]), ("payments/api", &["3.2.0", "3.3.0"]), ("payments/worker", &["3.3.0"]), ("web/frontend", &["1.1.0", "1.2.0"])]);
+    }
+    if let Some(r) = world.registries.get_mut("contosostd") {
+        let regions = regions_of(r);
+        fill(&mut r.content, &regions, &[("batch/job", &["1.0"])]);
+    }
+}
+
+async fn add(shared: &Arc<Shared>, name: &str, home: &str, sku: &str, replicas: &[&str]) {
+    let mut regions = vec![home.to_string()];
+    regions.extend(replicas.iter().map(|s| s.to_string()));
+    let Ok((global, endpoints)) = shared.bind_endpoints(name, &regions).await else {
+        tracing::error!(registry = name, "cannot bind demo endpoints");
+        return;
+    };
+    let now = Instant::now();
+    let mut reps = BTreeMap::new();
+    for (i, region) in regions.iter().enumerate() {
+        reps.insert(
+            region.clone(),
+            Replication {
+                name: region.clone(),
+                location: region.clone(),
+                tags: json!({}),
+                region_endpoint_enabled: true,
+                zone_redundancy: "Disabled".into(),
+                home: i == 0,
+                created_at: chrono::Utc::now(),
+                provisioned_at: Some(now),
+                synced_at: Some(now),
+                updating_until: None,
+                deleting_at: None,
+                endpoint: endpoints.get(i).cloned().unwrap_or_default(),
+            },
+        );
+    }
+    let mut props = default_props();
+    props.insert("adminUserEnabled".into(), json!(true));
+    let reg = Registry {
+        name: name.to_string(),
+        resource_group: RG.to_string(),
+        location: home.to_string(),
+        sku: sku.to_string(),
+        tags: json!({ "env": "demo" }),
+        identity: None,
+        props,
+        created_at: chrono::Utc::now(),
+        ready_at: now,
+        deleting_at: None,
+        replications: reps,
+        children: BTreeMap::new(),
+        content: RegistryContent::default(),
+        login_server: global,
+        admin_password: format!("demo-{name}-password"),
+    };
+    shared.world().registries.insert(name.to_string(), reg);
+}
+
+fn image(content: &mut RegistryContent, landed: &HashMap<String, Instant>, repo: &str, seed: &str, arch: &str) -> (String, usize) {
+    let layer = Bytes::from(format!("layer of {repo} {seed} {arch}\n").repeat(64));
+    let config = Bytes::from(json!({ "architecture": arch, "os": "linux", "rootfs": { "type": "layers", "diff_ids": [sha256_digest(&layer)] } }).to_string());
+    let cd = content.put_blob(config.clone());
+    let ld = content.put_blob(layer.clone());
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len() },
+        "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": layer.len() }]
+    });
+    let bytes = Bytes::from(manifest.to_string());
+    let len = bytes.len();
+    let d = content.put_manifest(repo, "application/vnd.oci.image.manifest.v1+json", bytes, None, landed.clone());
+    (d, len)
+}
+
+fn fill(content: &mut RegistryContent, regions: &[String], repos: &[(&str, &[&str])]) {
+    let now = Instant::now();
+    let landed: HashMap<String, Instant> = regions.iter().map(|r| (r.clone(), now)).collect();
+    for (repo, tags) in repos {
+        for (i, tag) in tags.iter().enumerate() {
+            if i == 0 {
+                // First tag of each repository: a multi-platform index.
+                let (a, al) = image(content, &landed, repo, tag, "amd64");
+                let (b, bl) = image(content, &landed, repo, tag, "arm64");
+                let index = json!({
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "manifests": [
+                        { "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": a, "size": al, "platform": { "architecture": "amd64", "os": "linux" } },
+                        { "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": b, "size": bl, "platform": { "architecture": "arm64", "os": "linux" } }
+                    ]
+                });
+                let idx = content.put_manifest(repo, "application/vnd.oci.image.index.v1+json", Bytes::from(index.to_string()), Some(tag), landed.clone());
+                // A signature attached to the index, as a referrer.
+                let sig = Bytes::from(format!("signature over {idx}"));
+                let sd = content.put_blob(sig.clone());
+                let empty = Bytes::from_static(b"{}");
+                let ed = content.put_blob(empty.clone());
+                let sigm = json!({
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "artifactType": "application/vnd.cncf.notary.signature",
+                    "config": { "mediaType": "application/vnd.oci.empty.v1+json", "digest": ed, "size": 2 },
+                    "layers": [{ "mediaType": "application/jose+json", "digest": sd, "size": sig.len() }],
+                    "subject": { "mediaType": "application/vnd.oci.image.index.v1+json", "digest": idx, "size": index.to_string().len() }
+                });
+                content.put_manifest(repo, "application/vnd.oci.image.manifest.v1+json", Bytes::from(sigm.to_string()), None, landed.clone());
+            } else {
+                let (d, _) = image(content, &landed, repo, tag, "amd64");
+                if let Some(m) = content.repos.get(*repo).and_then(|r| r.manifests.get(&d)).cloned() {
+                    content.put_manifest(repo, &m.media_type, m.bytes, Some(tag), landed.clone());
+                }
+            }
+        }
+        // An untagged manifest per repository.
+        image(content, &landed, repo, "untagged-build", "amd64");
+    }
+}

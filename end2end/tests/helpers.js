@@ -1,0 +1,75 @@
+// Shared helpers for the browser tests: start the real `regatlas` binary on a
+// free loopback port with a temporary SQLite file, and launch Debian's
+// Chromium through playwright-core (never a downloaded browser).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const OUTPUT_DIR = new URL('../test-output/', import.meta.url).pathname;
+mkdirSync(OUTPUT_DIR, { recursive: true });
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startServer(extraArgs = []) {
+  const bin = process.env.REGATLAS_BIN;
+  const siteRoot = process.env.REGATLAS_SITE_ROOT;
+  if (!bin || !siteRoot) throw new Error('REGATLAS_BIN and REGATLAS_SITE_ROOT must be set (scripts/test.sh does)');
+  const dir = mkdtempSync(join(tmpdir(), 'regatlas-e2e-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--database', join(dir, 'regatlas.db'),
+    '--site-root', siteRoot, '--emulator-time-scale', '20', ...extraArgs], { stdio: ['ignore', 'inherit', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const stop = () => { if (child.exitCode === null) child.kill('SIGTERM'); };
+  process.on('exit', stop);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode}):\n${stderr}`);
+    try {
+      const r = await fetch(`${url}/readyz`);
+      if (r.ok) break;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) { stop(); throw new Error(`server not ready in 30 s:\n${stderr}`); }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    stderr: () => stderr,
+    async stop() {
+      stop();
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser(options = {}) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    ...options,
+  });
+}
+
+/// Collects console errors and page errors of a page.
+export function watchErrors(page) {
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  return errors;
+}

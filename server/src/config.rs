@@ -1,0 +1,268 @@
+//! Configuration: command-line flags, `REGATLAS_*` environment variables and
+//! an optional TOML file, in that order of precedence, then built-in defaults.
+//!
+//! Every setting is documented once, on its clap argument, so `--help` is the
+//! reference; the README repeats the table.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+/// Errors that stop the server before it serves anything.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    ReadFile { path: PathBuf, source: std::io::Error },
+    #[error("invalid configuration file {path}: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("invalid setting {name}: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+/// Where the dashboard reads registries from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataSource {
+    /// The built-in ACR emulator with the demo world, on loopback (no Azure account).
+    Emulator,
+    /// Azure Resource Manager, with credentials from the `azure` settings.
+    Azure,
+}
+
+impl DataSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataSource::Emulator => "emulator",
+            DataSource::Azure => "azure",
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags of `regatlas serve` (also the default command).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// TOML configuration file. Keys are the long flag names with `_` for `-`
+    /// (e.g. `listen = "0.0.0.0:3000"`). Flags and environment variables win over it.
+    #[arg(long, env = "REGATLAS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address the dashboard listens on [default: 127.0.0.1:3000].
+    #[arg(long, env = "REGATLAS_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// SQLite database: a `sqlite://` URL or a file path. Created if missing;
+    /// opened in WAL mode; migrations are applied at start-up [default: sqlite://./regatlas.db].
+    #[arg(long, env = "REGATLAS_DATABASE_URL", value_name = "URL")]
+    pub database: Option<String>,
+
+    /// Where registries come from: `emulator` (built-in ACR emulator with demo data)
+    /// or `azure` (Azure Resource Manager) [default: emulator].
+    #[arg(long, env = "REGATLAS_SOURCE", value_name = "SOURCE")]
+    pub source: Option<DataSource>,
+
+    /// ARM endpoint used with `--source azure` (sovereign clouds use their own)
+    /// [default: https://management.azure.com].
+    #[arg(long, env = "REGATLAS_ARM_ENDPOINT", value_name = "URL")]
+    pub arm_endpoint: Option<String>,
+
+    /// Directory holding the built front end (`pkg/regatlas.js`, `.wasm`, `.css`) and
+    /// public files [default: target/site].
+    #[arg(long, env = "REGATLAS_SITE_ROOT", value_name = "DIR")]
+    pub site_root: Option<PathBuf>,
+
+    /// Log format: `human` or `json` [default: human]. `RUST_LOG` sets the level filter.
+    #[arg(long, env = "REGATLAS_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Shorthand for `--log-format json`.
+    #[arg(long, env = "REGATLAS_LOG_JSON")]
+    pub log_json: bool,
+
+    /// Time limit for one HTTP request, in seconds (SSE streams excepted) [default: 30].
+    #[arg(long, env = "REGATLAS_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
+    pub request_timeout_secs: Option<u64>,
+
+    /// Largest accepted request body, in bytes [default: 1048576].
+    #[arg(long, env = "REGATLAS_BODY_LIMIT_BYTES", value_name = "BYTES")]
+    pub body_limit_bytes: Option<usize>,
+
+    /// Emulator time scale with `--source emulator`: 1.0 is real time, 10.0 runs
+    /// provisioning and syncing ten times faster [default: 1.0].
+    #[arg(long, env = "REGATLAS_EMULATOR_TIME_SCALE", value_name = "FACTOR")]
+    pub emulator_time_scale: Option<f64>,
+}
+
+/// The TOML file: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database: Option<String>,
+    source: Option<DataSource>,
+    arm_endpoint: Option<String>,
+    site_root: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    request_timeout_secs: Option<u64>,
+    body_limit_bytes: Option<usize>,
+    emulator_time_scale: Option<f64>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub source: DataSource,
+    pub arm_endpoint: String,
+    pub site_root: PathBuf,
+    pub log_format: LogFormat,
+    pub request_timeout: Duration,
+    pub body_limit_bytes: usize,
+    pub emulator_time_scale: f64,
+}
+
+impl Config {
+    /// Resolves flags/env over the TOML file over defaults.
+    pub fn resolve(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::ParseFile {
+                    path: path.clone(),
+                    // toml's messages span lines; keep the report on one line.
+                    message: e.message().replace('\n', " ").trim().to_string()
+                        + &e.span().map(|s| format!(" (at byte {})", s.start)).unwrap_or_default(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+
+        let listen = match (args.listen, file.listen) {
+            (Some(a), _) => a,
+            (None, Some(s)) => s.parse().map_err(|e| ConfigError::Invalid {
+                name: "listen",
+                message: format!("{s:?} is not an address like 127.0.0.1:3000 ({e})"),
+            })?,
+            (None, None) => SocketAddr::from(([127, 0, 0, 1], 3000)),
+        };
+        let database_url = normalise_database_url(
+            args.database
+                .clone()
+                .or(file.database)
+                .unwrap_or_else(|| "sqlite://./regatlas.db".to_string()),
+        );
+        let log_format = if args.log_json {
+            LogFormat::Json
+        } else {
+            args.log_format.or(file.log_format).unwrap_or(LogFormat::Human)
+        };
+        let request_timeout_secs = args.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30);
+        if request_timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                name: "request_timeout_secs",
+                message: "must be at least 1".into(),
+            });
+        }
+        let emulator_time_scale = args.emulator_time_scale.or(file.emulator_time_scale).unwrap_or(1.0);
+        if !(emulator_time_scale.is_finite() && emulator_time_scale > 0.0) {
+            return Err(ConfigError::Invalid {
+                name: "emulator_time_scale",
+                message: format!("{emulator_time_scale} must be a positive number"),
+            });
+        }
+        Ok(Config {
+            listen,
+            database_url,
+            source: args.source.or(file.source).unwrap_or(DataSource::Emulator),
+            arm_endpoint: args
+                .arm_endpoint
+                .clone()
+                .or(file.arm_endpoint)
+                .unwrap_or_else(|| "https://management.azure.com".to_string()),
+            site_root: args
+                .site_root
+                .clone()
+                .or(file.site_root)
+                .unwrap_or_else(|| PathBuf::from("target/site")),
+            log_format,
+            request_timeout: Duration::from_secs(request_timeout_secs),
+            body_limit_bytes: args.body_limit_bytes.or(file.body_limit_bytes).unwrap_or(1024 * 1024),
+            emulator_time_scale,
+        })
+    }
+}
+
+/// Accepts a bare path as well as a `sqlite:` URL.
+fn normalise_database_url(s: String) -> String {
+    if s.starts_with("sqlite:") {
+        s
+    } else {
+        format!("sqlite://{s}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_without_flags_or_file() {
+        let c = Config::resolve(&ServeArgs::default()).expect("defaults are valid");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.database_url, "sqlite://./regatlas.db");
+        assert_eq!(c.source, DataSource::Emulator);
+        assert_eq!(c.log_format, LogFormat::Human);
+    }
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:4000\"\ndatabase = \"/tmp/x.db\"\nlog_format = \"json\"\n")
+            .expect("write");
+        let mut args = ServeArgs { config: Some(path), ..Default::default() };
+        let c = Config::resolve(&args).expect("valid");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:4000");
+        assert_eq!(c.database_url, "sqlite:///tmp/x.db");
+        assert_eq!(c.log_format, LogFormat::Json);
+        args.listen = Some("127.0.0.1:5000".parse().expect("addr"));
+        let c = Config::resolve(&args).expect("valid");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn bad_toml_is_one_line_naming_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "listen = [\n").expect("write");
+        let err = Config::resolve(&ServeArgs { config: Some(path.clone()), ..Default::default() })
+            .expect_err("must fail");
+        let text = err.to_string();
+        assert!(text.contains("bad.toml"), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.toml");
+        std::fs::write(&path, "lisen = \"127.0.0.1:1\"\n").expect("write");
+        let err = Config::resolve(&ServeArgs { config: Some(path), ..Default::default() })
+            .expect_err("must fail");
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,95 @@
+//! The HTTP surface: Leptos pages and server functions, health endpoints,
+//! static assets, and the tower-http layers around them.
+
+mod health;
+
+use std::sync::Arc;
+
+use axum::{
+    body::Body,
+    extract::{FromRef, State},
+    http::Request,
+    response::IntoResponse,
+    routing::get,
+    Router,
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use regatlas_app::{shell_document, App, ShellInfo};
+use tower_http::{
+    compression::CompressionLayer,
+    limit::RequestBodyLimitLayer,
+    timeout::TimeoutLayer,
+    trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
+
+use crate::{config::Config, storage::Storage};
+
+/// Everything a handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub storage: Storage,
+    pub shell: ShellInfo,
+    pub config: Arc<Config>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// Builds the complete router.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let context = {
+        let shell = state.shell.clone();
+        let storage = state.storage.clone();
+        move || {
+            provide_context(shell.clone());
+            provide_context(storage.clone());
+        }
+    };
+    let request_timeout = state.config.request_timeout;
+    let body_limit = state.config.body_limit_bytes;
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route(
+            "/api/sfn/{*fn_name}",
+            get(server_fn_handler).post(server_fn_handler),
+        )
+        .leptos_routes_with_context(&state, routes, context, {
+            let options = state.leptos_options.clone();
+            move || shell_document(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell_document))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
+    let shell = state.shell.clone();
+    let storage = state.storage.clone();
+    leptos_axum::handle_server_fns_with_context(
+        move || {
+            provide_context(shell.clone());
+            provide_context(storage.clone());
+        },
+        req,
+    )
+    .await
+}

@@ -1,0 +1,70 @@
+//! The `regatlas` binary: `serve` (default) runs the dashboard; `emulator`
+//! runs the standalone ACR emulator.
+
+use clap::{Parser, Subcommand};
+use regatlas_server::{
+    config::{Config, LogFormat, ServeArgs},
+    startup::{shutdown_signal, Application},
+    telemetry,
+};
+
+/// Regatlas: an ops console for Azure Container Registry geo-replication and migrations.
+///
+/// Settings come from flags, then `REGATLAS_*` environment variables, then the
+/// TOML file given by --config, then defaults.
+#[derive(Parser, Debug)]
+#[command(name = "regatlas", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the dashboard (the default when no subcommand is given).
+    Serve(ServeArgs),
+    /// Run the ACR emulator alone; prints its endpoints as one JSON line on stdout.
+    Emulator(regatlas_emulator::cli::EmulatorArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Some(Command::Emulator(args)) => run_emulator(args).await,
+            Some(Command::Serve(args)) => serve(args).await,
+            None => serve(cli.serve).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line naming the problem; details are in the chain.
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::resolve(&args)?;
+    telemetry::init(config.log_format);
+    let app = Application::build(config).await?;
+    app.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn run_emulator(args: regatlas_emulator::cli::EmulatorArgs) -> anyhow::Result<()> {
+    telemetry::init(if args.log_json { LogFormat::Json } else { LogFormat::Human });
+    regatlas_emulator::cli::run(args, shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! Start-up: open storage, start the data source, bind the listener, serve
+//! until a shutdown signal arrives.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use leptos::prelude::LeptosOptions;
+use regatlas_app::ShellInfo;
+use tokio::net::TcpListener;
+
+use crate::{
+    config::{Config, DataSource},
+    http::{self, AppState},
+    storage::{Storage, StorageError},
+};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot start the built-in emulator: {0}")]
+    Emulator(#[from] regatlas_emulator::EmulatorError),
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A server whose listener is bound and whose dependencies are open.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    emulator: Option<regatlas_emulator::RunningEmulator>,
+}
+
+impl Application {
+    /// Opens storage, starts the embedded emulator when configured and binds
+    /// the listener (port 0 picks a free port; see [`Application::addr`]).
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let storage = Storage::open(&config.database_url).await?;
+
+        let (emulator, shell) = match config.source {
+            DataSource::Emulator => {
+                let emu = regatlas_emulator::start(regatlas_emulator::EmulatorConfig {
+                    time_scale: config.emulator_time_scale,
+                    ..regatlas_emulator::EmulatorConfig::demo()
+                })
+                .await?;
+                let detail = format!("built-in emulator at {}", emu.info().arm_base_url);
+                (Some(emu), ShellInfo {
+                    data_source: DataSource::Emulator.as_str().into(),
+                    data_source_detail: detail,
+                    version: env!("CARGO_PKG_VERSION").into(),
+                })
+            }
+            DataSource::Azure => (None, ShellInfo {
+                data_source: DataSource::Azure.as_str().into(),
+                data_source_detail: config.arm_endpoint.clone(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            }),
+        };
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartupError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.listen, source })?;
+
+        let leptos_options = LeptosOptions::builder()
+            .output_name("regatlas")
+            .site_root(config.site_root.to_string_lossy().to_string())
+            .site_pkg_dir("pkg")
+            .site_addr(addr)
+            .build();
+
+        let state = AppState { leptos_options, storage, shell, config: Arc::new(config) };
+        Ok(Application { listener, addr, state, emulator })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The embedded emulator, when the data source is the emulator.
+    pub fn emulator(&self) -> Option<&regatlas_emulator::RunningEmulator> {
+        self.emulator.as_ref()
+    }
+
+    /// Serves until `shutdown` completes, then drains connections and closes storage.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+        let Application { listener, addr, state, emulator } = self;
+        let storage = state.storage.clone();
+        tracing::info!(%addr, source = %state.shell.data_source, "Regatlas listening on http://{addr}");
+        let app = http::router(state);
+        let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        tracing::info!("shutting down");
+        if let Some(emu) = emulator {
+            emu.shutdown().await;
+        }
+        storage.close().await;
+        result.map_err(StartupError::Serve)
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,84 @@
+//! Storage: the only module that speaks SQL.
+//!
+//! SQLite is the embedded default (one file, WAL mode, busy timeout,
+//! migrations from `migrations/` applied at start-up). PostgreSQL is planned
+//! for multi-instance deployments; everything above this module uses
+//! [`Storage`]'s methods and never sees a query.
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    SqlitePool,
+};
+
+/// Storage errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("invalid database URL {url:?}: {source}")]
+    Url { url: String, source: sqlx::Error },
+    #[error("cannot open database {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("cannot apply migrations to {url}: {source}")]
+    Migrate { url: String, source: sqlx::migrate::MigrateError },
+    #[error("database query failed: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// Handle to the database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    pool: SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+impl Storage {
+    /// Opens (creating if missing) the database, sets WAL and a busy timeout,
+    /// and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Storage, StorageError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|source| StorageError::Url { url: url.to_string(), source })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|source| StorageError::Open { url: url.to_string(), source })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|source| StorageError::Migrate { url: url.to_string(), source })?;
+        tracing::info!(%url, "database ready");
+        Ok(Storage { pool })
+    }
+
+    /// A cheap round trip, used by `/readyz`.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The journal mode actually in effect (expected: `wal`).
+    pub async fn journal_mode(&self) -> Result<String, StorageError> {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&self.pool).await?;
+        Ok(mode)
+    }
+
+    /// Version of the newest applied migration.
+    pub async fn schema_version(&self) -> Result<i64, StorageError> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Closes the pool, flushing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
