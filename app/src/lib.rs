@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
 pub use shell::ShellInfo;
@@ -48,10 +48,10 @@ pub fn App() -> impl IntoView {
             <shell::Header/>
             <main id="main" class="content">
                 <Routes fallback=|| view! { <pages::NotFound/> }>
-                    <Route path=path!("") view=pages::topology::TopologyPage/>
-                    <Route path=path!("/topology") view=pages::topology::TopologyPage/>
-                    <Route path=path!("/migrations") view=pages::migrations::MigrationsPage/>
-                    <Route path=path!("/activity") view=pages::activity::ActivityPage/>
+                    <Route path=path!("") view=pages::topology::TopologyPage ssr=SsrMode::PartiallyBlocked/>
+                    <Route path=path!("/topology") view=pages::topology::TopologyPage ssr=SsrMode::PartiallyBlocked/>
+                    <Route path=path!("/migrations") view=pages::migrations::MigrationsPage ssr=SsrMode::PartiallyBlocked/>
+                    <Route path=path!("/activity") view=pages::activity::ActivityPage ssr=SsrMode::PartiallyBlocked/>
                 </Routes>
             </main>
             <shell::Footer/>

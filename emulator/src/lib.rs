@@ -87,6 +87,8 @@ pub struct Shared {
     pub auth: Auth,
     pub throttle: Throttle,
     pub subscription_id: String,
+    /// The world's clock (a copy, readable without the world lock).
+    pub clock: Clock,
     /// `http://127.0.0.1:PORT` of the ARM endpoint.
     pub base_url: String,
     pub http: reqwest::Client,
@@ -110,7 +112,7 @@ impl Shared {
 
     /// `Retry-After` seconds for LROs: ARM's 10 s scaled by the time scale, at least 1.
     pub fn retry_after_secs(&self) -> u64 {
-        let scale = self.world().clock.scale();
+        let scale = self.clock.scale();
         ((10.0 / scale).round() as u64).clamp(1, 10)
     }
 
@@ -253,6 +255,7 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         auth: Auth::new(),
         throttle: Throttle::new(config.throttle.clone()),
         subscription_id: config.subscription_id.clone(),
+        clock: Clock::new(config.time_scale),
         base_url: format!("http://{addr}"),
         http: reqwest::Client::builder().no_proxy().build()?,
         shutdown: rx.clone(),

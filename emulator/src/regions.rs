@@ -13,7 +13,8 @@ pub struct Region {
     pub display_name: String,
     pub regional_display_name: String,
     pub geography_group: String,
-    pub physical_location: String,
+    #[serde(default)]
+    pub physical_location: Option<String>,
     pub latitude: f64,
     pub longitude: f64,
     pub latitude_raw: String,

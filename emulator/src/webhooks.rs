@@ -22,10 +22,13 @@ pub async fn deliver(shared: Arc<Shared>, registry: String, key: (String, String
         }
     }
     let response = match rb.body(body).send().await {
-        Ok(r) => json!({ "statusCode": r.status().as_u16().to_string(), "reasonPhrase": r.status().canonical_reason().unwrap_or(""), "version": "1.1", "headers": {} }),
+        Ok(r) => {
+            let len = r.headers().get("content-length").and_then(|v| v.to_str().ok()).unwrap_or("0").to_string();
+            json!({ "statusCode": r.status().as_u16().to_string(), "reasonPhrase": r.status().canonical_reason().unwrap_or(""), "version": "1.1", "headers": { "Content-Length": len } })
+        }
         Err(e) => {
             tracing::warn!(error = %e, %uri, "webhook delivery failed");
-            json!({ "statusCode": "0", "reasonPhrase": e.to_string(), "version": "1.1", "headers": {} })
+            json!({ "statusCode": "0", "reasonPhrase": e.to_string(), "version": "1.1", "headers": { "Content-Length": "0" } })
         }
     };
     let event = json!({
@@ -80,8 +83,9 @@ pub async fn fire(shared: Arc<Shared>, registry: String, region: String, action:
             "timestamp": chrono::Utc::now().to_rfc3339(),
             "action": action,
             "target": target,
-            "request": { "id": uuid::Uuid::new_v4().to_string(), "host": host, "method": if action == "delete" { "DELETE" } else { "PUT" }, "useragent": "regatlas-emulator" },
-            "source": { "addr": region, "instanceID": uuid::Uuid::new_v4().to_string() },
+            "request": { "id": uuid::Uuid::new_v4().to_string(), "addr": "127.0.0.1", "host": host, "method": if action == "delete" { "DELETE" } else { "PUT" }, "useragent": "regatlas-emulator" },
+            "actor": {},
+            "source": { "addr": format!("{region}.replica"), "instanceID": uuid::Uuid::new_v4().to_string() },
         });
         deliver(shared.clone(), registry.clone(), key, secrets, content).await;
     }

@@ -77,6 +77,29 @@ pub fn render(world: &World, reg: &Registry, c: &Child) -> Value {
             p["version"] = json!("2.0.0");
             p["statusDetails"] = json!([]);
         }
+        "exportpipelines" | "importpipelines" => {
+            let tenant = world.tenant_id.clone();
+            if let Some(id) = v.get_mut("identity").and_then(Value::as_object_mut) {
+                let t = id.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+                if t.contains("SystemAssigned") {
+                    id.entry("principalId").or_insert(json!(format!("{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, c.name.as_bytes()))));
+                    id.entry("tenantId").or_insert(json!(tenant));
+                }
+                if let Some(u) = id.get_mut("userAssignedIdentities").and_then(Value::as_object_mut) {
+                    for (k, ident) in u.iter_mut() {
+                        let pid = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, k.as_bytes()).to_string();
+                        if !ident.is_object() {
+                            *ident = json!({});
+                        }
+                        ident["principalId"] = json!(pid);
+                        ident["clientId"] = json!(pid);
+                    }
+                }
+            }
+            if c.kind == "importpipelines" && v["properties"]["trigger"].is_null() {
+                v["properties"]["trigger"] = json!({ "sourceTrigger": { "status": "Enabled" } });
+            }
+        }
         "pipelineruns" => {
             let total = world.timings.pipeline_run;
             let elapsed = world.clock.sim_since(c.ready_at).max(0.0);
@@ -88,8 +111,16 @@ pub fn render(world: &World, reg: &Registry, c: &Child) -> Value {
                 "progress": { "percentage": format!("{}", pct.floor() as u64) },
                 "startTime": c.created_at.to_rfc3339(),
                 "importedArtifacts": if done { artifacts } else { json!([]) },
-                "catalogDigest": v["properties"]["request"]["catalogDigest"].clone(),
+                "catalogDigest": v["properties"]["request"]["catalogDigest"].as_str().map(str::to_string)
+                    .unwrap_or_else(|| crate::oci::store::sha256_digest(c.name.as_bytes())),
             });
+            // The pipeline's storage side, as the run reports it.
+            let pipeline = v["properties"]["request"]["pipelineResourceId"].as_str().unwrap_or("").rsplit('/').next().unwrap_or("").to_ascii_lowercase();
+            for (kind, side) in [("exportpipelines", "target"), ("importpipelines", "source")] {
+                if let Some(p) = reg.children.get(&(kind.to_string(), pipeline.clone())) {
+                    v["properties"]["response"][side] = p.body["properties"][side].clone();
+                }
+            }
             if done {
                 v["properties"]["response"]["finishTime"] = json!(chrono::Utc::now().to_rfc3339());
             }

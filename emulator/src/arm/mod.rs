@@ -268,7 +268,7 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Response, ArmError> {
                 (["registries", _, kind, _, action], &Method::POST) if children::is_kind(kind) => {
                     children::action(shared, &orig[1], kind, &orig[3], action, req).await
                 }
-                (["locations", _, "operationresults", "operationstatuses", _], &Method::GET) => operation(shared, &orig[5]),
+                (["locations", _, "operationresults", "operationstatuses", _], &Method::GET) => operation(shared, &orig[4]),
                 (["locations", _, "operationresults", _], &Method::GET) => operation(shared, &orig[3]),
                 _ => Err(ArmError::bad_request(
                     "InvalidResourceType",

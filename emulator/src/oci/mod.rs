@@ -433,6 +433,7 @@ pub fn push_manifest(shared: &Arc<Shared>, registry: &str, region: &str, repo: &
     let target = json!({
         "mediaType": media_type, "size": size, "digest": digest, "length": size,
         "repository": repo, "tag": tag,
+        "url": format!("https://{registry}/v2/{repo}/manifests/{digest}"),
     });
     for (r, at) in arrivals {
         let shared = shared.clone();
