@@ -360,7 +360,12 @@ fn operation(shared: &Arc<Shared>, id: &str) -> Result<Response, ArmError> {
             }
             Some(Outcome::Succeeded) => Ok(StatusCode::OK.into_response()),
             Some(Outcome::Failed { code, message }) => {
-                Err(ArmError::bad_request(&code, message))
+                let status = match code.as_str() {
+                    "Conflict" => StatusCode::CONFLICT,
+                    "ResourceNotFound" => StatusCode::NOT_FOUND,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Err(ArmError::new(status, &code, message))
             }
         },
     }
