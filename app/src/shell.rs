@@ -63,36 +63,29 @@ pub fn Header() -> impl IntoView {
 
 #[component]
 pub fn Footer() -> impl IntoView {
-    let info = Resource::new_blocking(|| (), |_| get_shell_info());
+    // Rendered in place on the server from context and carried to the browser
+    // inside the page, so the footer is complete without JavaScript and
+    // hydration sees the same value.
+    let info = leptos::server::SharedValue::new(|| use_context::<ShellInfo>()).into_inner();
     view! {
         <footer class="footer">
-            <Suspense fallback=|| view! { <span>"…"</span> }>
-                {move || {
-                    info.get()
-                        .map(|res| match res {
-                            Ok(i) => {
-                                view! {
-                                    <span class="datasource" data-source=i.data_source.clone()>
-                                        "Data source: "
-                                        <strong>{i.data_source.clone()}</strong>
-                                        " · "
-                                        <span class="detail">{i.data_source_detail.clone()}</span>
-                                    </span>
-                                    <span class="version">"Regatlas " {i.version.clone()}</span>
-                                }
-                                    .into_any()
-                            }
-                            Err(e) => {
-                                view! {
-                                    <span class="datasource error">
-                                        "Data source unknown: " {e.to_string()}
-                                    </span>
-                                }
-                                    .into_any()
-                            }
-                        })
-                }}
-            </Suspense>
+            {match info {
+                Some(i) => {
+                    view! {
+                        <span class="datasource" data-source=i.data_source.clone()>
+                            "Data source: "
+                            <strong>{i.data_source.clone()}</strong>
+                            " · "
+                            <span class="detail">{i.data_source_detail.clone()}</span>
+                        </span>
+                        <span class="version">"Regatlas " {i.version.clone()}</span>
+                    }
+                        .into_any()
+                }
+                None => {
+                    view! { <span class="datasource error">"Data source unknown"</span> }.into_any()
+                }
+            }}
         </footer>
     }
 }
