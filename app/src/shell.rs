@@ -6,8 +6,8 @@ use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
 /// What the footer shows about the running server. Provided by the server as
-/// context and read through the [`get_shell_info`] server function so that the
-/// rendered HTML and the hydrated view agree.
+/// context and carried into the page as a `SharedValue`, so that the rendered
+/// HTML and the hydrated view agree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShellInfo {
     /// "emulator" or "azure".
@@ -16,13 +16,6 @@ pub struct ShellInfo {
     pub data_source_detail: String,
     /// Regatlas version.
     pub version: String,
-}
-
-/// Returns the server's [`ShellInfo`].
-#[server(prefix = "/api/sfn", endpoint = "shell_info")]
-pub async fn get_shell_info() -> Result<ShellInfo, ServerFnError> {
-    use_context::<ShellInfo>()
-        .ok_or_else(|| ServerFnError::new("shell information is not configured on this server"))
 }
 
 #[component]

@@ -81,7 +81,7 @@ async fn oversized_bodies_are_refused() {
     let app = spawn_app().await;
     let r = app
         .client
-        .post(format!("{}/api/sfn/get_shell_info", app.address))
+        .post(format!("{}/api/sfn/any_function", app.address))
         .body(vec![b'x'; 2 * 1024 * 1024])
         .send()
         .await

@@ -5,7 +5,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use axum::{http::StatusCode, response::Response};
+use axum::response::Response;
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -95,7 +95,6 @@ pub async fn start(shared: &Arc<Shared>, rg: &str, name: &str, req: &Req) -> Res
             o.finished = Some(chrono::Utc::now());
         }
     });
-    let _ = StatusCode::ACCEPTED;
     Ok(location_response(shared, &location_path, &req.api_version))
 }
 

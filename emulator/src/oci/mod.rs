@@ -22,7 +22,7 @@ use axum::{
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::{world::Registry, Shared};
+use crate::Shared;
 
 /// Which endpoint a listener serves.
 #[derive(Clone)]
@@ -48,21 +48,6 @@ fn oci_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({ "errors": [{ "code": code, "message": message, "detail": null }] }))).into_response()
 }
 
-/// The replica the global endpoint routes to: the home replica when its
-/// routing is on and its region is up, otherwise the first such replica.
-pub fn routed_region(shared: &Shared, reg: &Registry) -> Option<String> {
-    let world = shared.world();
-    let ok = |r: &&crate::world::Replication| {
-        r.region_endpoint_enabled && r.deleting_at.is_none() && !world.faults.region_outages.contains(&r.location)
-    };
-    reg.replications
-        .values()
-        .filter(ok)
-        .find(|r| r.home)
-        .or_else(|| reg.replications.values().find(ok))
-        .map(|r| r.location.clone())
-}
-
 async fn handle(State(ep): State<Endpoint>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let path = uri.path().to_string();
     let query: HashMap<String, String> = uri
@@ -77,7 +62,7 @@ async fn handle(State(ep): State<Endpoint>, method: Method, uri: Uri, headers: H
         })
         .unwrap_or_default();
     if path.starts_with("/oauth2/") {
-        return token_endpoint(&ep, &method, &path, &headers, &query, &body);
+        return token_endpoint(&ep, &method, &path, &headers, &body);
     }
     if !path.starts_with("/v2") {
         return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "not found");
@@ -96,12 +81,8 @@ async fn handle(State(ep): State<Endpoint>, method: Method, uri: Uri, headers: H
                 r.clone()
             }
             None => {
-                drop(world);
-                let world = ep.shared.world();
-                let Some(reg) = world.registries.get(&ep.registry) else {
-                    return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "registry not found");
-                };
-                // routed_region locks the world itself; compute inline.
+                // The home replica when its routing is on and its region is up,
+                // otherwise the first replica that receives traffic.
                 let pick = reg
                     .replications
                     .values()
@@ -205,7 +186,6 @@ fn token_endpoint(
     method: &Method,
     path: &str,
     headers: &HeaderMap,
-    query: &HashMap<String, String>,
     body: &Bytes,
 ) -> Response {
     let form: HashMap<String, String> = std::str::from_utf8(body)
@@ -239,7 +219,6 @@ fn token_endpoint(
             Json(json!({ "access_token": issue("access") })).into_response()
         }
         (&Method::GET, "/oauth2/token") => {
-            let _ = query;
             let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
             let ok = auth
                 .strip_prefix("Basic ")
