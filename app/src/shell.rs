@@ -59,7 +59,7 @@ pub fn Footer() -> impl IntoView {
     // Rendered in place on the server from context and carried to the browser
     // inside the page, so the footer is complete without JavaScript and
     // hydration sees the same value.
-    let info = leptos::server::SharedValue::new(|| use_context::<ShellInfo>()).into_inner();
+    let info = leptos::server::SharedValue::new(use_context::<ShellInfo>).into_inner();
     view! {
         <footer class="footer">
             {match info {

@@ -1,11 +1,15 @@
 //! `regatlas emulator`: runs the emulator standalone and prints its
 //! endpoints as one JSON line on stdout.
+//!
+//! Faults can be set at start with `--fault` (repeatable) and changed while
+//! it runs through the admin API (`PUT {admin_url}/faults`), which the
+//! printed info names.
 
-use std::{io::Write, net::SocketAddr};
+use std::{io::Write, net::SocketAddr, path::PathBuf};
 
 use clap::Args;
 
-use crate::{EmulatorConfig, EmulatorError};
+use crate::{throttle::BucketSpec, world::Faults, EmulatorConfig, EmulatorError};
 
 #[derive(Args, Debug, Clone)]
 pub struct EmulatorArgs {
@@ -18,20 +22,128 @@ pub struct EmulatorArgs {
     /// Start with no registries instead of the demo world.
     #[arg(long)]
     pub empty: bool,
+    /// Keep the world in this directory across restarts (in memory when absent).
+    #[arg(long, env = "REGATLAS_EMULATOR_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Simulated seconds before a push reaches the other replicas.
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub replication_delay: f64,
+    /// Items per page of ARM list responses (more items give a nextLink).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub list_page_size: usize,
+    /// Inject a fault from the start; repeatable. One of:
+    /// `outage=REGION`, `latency-ms=N`, `error-rate=reads|writes|deletes:P`,
+    /// `stuck-creating=REGION`, `import-failure-rate=P` (P between 0 and 1).
+    #[arg(long = "fault", value_name = "KIND=VALUE", value_parser = parse_fault)]
+    pub faults: Vec<FaultArg>,
+    /// ARM throttle bucket for one kind: `reads|writes|deletes=BURST/PER_SEC`; repeatable.
+    #[arg(long = "throttle", value_name = "KIND=BURST/RATE", value_parser = parse_throttle)]
+    pub throttle: Vec<(String, BucketSpec)>,
     /// Log as JSON lines (on stderr).
     #[arg(long)]
     pub log_json: bool,
 }
 
+/// One `--fault` flag.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultArg {
+    Outage(String),
+    LatencyMs(u64),
+    ErrorRate(String, f64),
+    StuckCreating(String),
+    ImportFailureRate(f64),
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    let p: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("probability {p} is not between 0 and 1"))
+    }
+}
+
+fn region(s: &str) -> Result<String, String> {
+    crate::regions::find(s).map(|r| r.name.clone()).ok_or_else(|| format!("'{s}' is not an Azure region"))
+}
+
+fn kind(s: &str) -> Result<String, String> {
+    match s {
+        "reads" | "writes" | "deletes" => Ok(s.to_string()),
+        _ => Err(format!("'{s}' is not one of reads, writes, deletes")),
+    }
+}
+
+/// Parses `KIND=VALUE` for `--fault`.
+pub fn parse_fault(s: &str) -> Result<FaultArg, String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("'{s}': expected KIND=VALUE"))?;
+    match k {
+        "outage" => Ok(FaultArg::Outage(region(v)?)),
+        "latency-ms" => v.parse().map(FaultArg::LatencyMs).map_err(|_| format!("'{v}' is not a whole number of milliseconds")),
+        "error-rate" => {
+            let (kd, p) = v.split_once(':').ok_or_else(|| format!("'{v}': expected reads|writes|deletes:P"))?;
+            Ok(FaultArg::ErrorRate(kind(kd)?, probability(p)?))
+        }
+        "stuck-creating" => Ok(FaultArg::StuckCreating(region(v)?)),
+        "import-failure-rate" => Ok(FaultArg::ImportFailureRate(probability(v)?)),
+        _ => Err(format!("unknown fault '{k}' (outage, latency-ms, error-rate, stuck-creating, import-failure-rate)")),
+    }
+}
+
+/// Parses `KIND=BURST/RATE` for `--throttle`.
+pub fn parse_throttle(s: &str) -> Result<(String, BucketSpec), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("'{s}': expected KIND=BURST/RATE"))?;
+    let (b, r) = v.split_once('/').ok_or_else(|| format!("'{v}': expected BURST/RATE"))?;
+    let burst: f64 = b.parse().map_err(|_| format!("'{b}' is not a number"))?;
+    let per_sec: f64 = r.parse().map_err(|_| format!("'{r}' is not a number"))?;
+    if !(burst >= 1.0 && per_sec > 0.0) {
+        return Err("burst must be at least 1 and rate above 0".into());
+    }
+    Ok((kind(k)?, BucketSpec { burst, per_sec }))
+}
+
+/// Applies `--fault` flags to a fault set.
+pub fn apply_faults(faults: &mut Faults, args: &[FaultArg]) {
+    for f in args {
+        match f {
+            FaultArg::Outage(r) => {
+                faults.region_outages.insert(r.clone());
+            }
+            FaultArg::LatencyMs(ms) => faults.latency_ms = *ms,
+            FaultArg::ErrorRate(k, p) => {
+                faults.error_rates.insert(k.clone(), *p);
+            }
+            FaultArg::StuckCreating(r) => {
+                faults.stuck_creating.insert(r.clone());
+            }
+            FaultArg::ImportFailureRate(p) => faults.import_failure_rate = *p,
+        }
+    }
+}
+
+impl EmulatorArgs {
+    /// The emulator configuration these flags describe.
+    pub fn config(&self) -> EmulatorConfig {
+        let mut config = if self.empty { EmulatorConfig::empty() } else { EmulatorConfig::demo() };
+        config.listen = self.listen;
+        config.time_scale = self.time_scale;
+        config.timings.replication_delay = self.replication_delay;
+        config.state_dir = self.state_dir.clone();
+        config.list_page_size = self.list_page_size;
+        apply_faults(&mut config.faults, &self.faults);
+        for (k, spec) in &self.throttle {
+            match k.as_str() {
+                "reads" => config.throttle.reads = *spec,
+                "writes" => config.throttle.writes = *spec,
+                _ => config.throttle.deletes = *spec,
+            }
+        }
+        config
+    }
+}
+
 pub async fn run(args: EmulatorArgs, shutdown: impl std::future::Future<Output = ()>) -> Result<(), EmulatorError> {
-    let mut config = if args.empty { EmulatorConfig::empty() } else { EmulatorConfig::demo() };
-    config.listen = args.listen;
-    config.time_scale = args.time_scale;
-    config.timings.replication_delay = args.replication_delay;
-    let emu = crate::start(config).await?;
+    let emu = crate::start(args.config()).await?;
     let line = serde_json::to_string(&emu.info()).unwrap_or_else(|_| "{}".into());
     {
         let mut out = std::io::stdout().lock();
@@ -41,4 +153,35 @@ pub async fn run(args: EmulatorArgs, shutdown: impl std::future::Future<Output =
     shutdown.await;
     emu.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_parse_and_apply() {
+        let args: Vec<FaultArg> = ["outage=eastus", "latency-ms=150", "error-rate=writes:0.25", "stuck-creating=westeurope", "import-failure-rate=1"]
+            .iter()
+            .map(|s| parse_fault(s).expect("valid fault"))
+            .collect();
+        let mut f = Faults::default();
+        apply_faults(&mut f, &args);
+        assert!(f.region_outages.contains("eastus"));
+        assert_eq!(f.latency_ms, 150);
+        assert_eq!(f.error_rates.get("writes"), Some(&0.25));
+        assert!(f.stuck_creating.contains("westeurope"));
+        assert_eq!(f.import_failure_rate, 1.0);
+    }
+
+    #[test]
+    fn bad_faults_are_refused_with_reasons() {
+        assert!(parse_fault("outage=atlantis").unwrap_err().contains("not an Azure region"));
+        assert!(parse_fault("error-rate=writes:2").unwrap_err().contains("between 0 and 1"));
+        assert!(parse_fault("error-rate=pushes:0.1").unwrap_err().contains("reads, writes, deletes"));
+        assert!(parse_fault("meteor=1").unwrap_err().contains("unknown fault"));
+        assert!(parse_fault("latency-ms").unwrap_err().contains("KIND=VALUE"));
+        assert!(parse_throttle("writes=0/1").is_err());
+        assert_eq!(parse_throttle("writes=5/0.5").map(|(k, s)| (k, s.burst)), Ok(("writes".to_string(), 5.0)));
+    }
 }

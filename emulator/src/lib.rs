@@ -16,6 +16,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod oci;
+pub mod persist;
 pub mod regions;
 pub mod throttle;
 pub mod webhooks;
@@ -45,6 +46,8 @@ pub enum EmulatorError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    State(#[from] persist::PersistError),
 }
 
 /// How to start the emulator.
@@ -60,6 +63,13 @@ pub struct EmulatorConfig {
     pub throttle: ThrottleConfig,
     /// Build the demo world (registries with content) at start.
     pub demo: bool,
+    /// Keep the world in this directory across restarts (restored at start
+    /// when it holds a snapshot; the demo world is built only when it does not).
+    pub state_dir: Option<std::path::PathBuf>,
+    /// Items per page of ARM list responses; more items give a `nextLink`.
+    pub list_page_size: usize,
+    /// Faults active from the start.
+    pub faults: world::Faults,
 }
 
 impl EmulatorConfig {
@@ -72,6 +82,9 @@ impl EmulatorConfig {
             timings: Timings::default(),
             throttle: ThrottleConfig::default(),
             demo: true,
+            state_dir: None,
+            list_page_size: 100,
+            faults: world::Faults::default(),
         }
     }
 
@@ -91,6 +104,8 @@ pub struct Shared {
     pub clock: Clock,
     /// `http://127.0.0.1:PORT` of the ARM endpoint.
     pub base_url: String,
+    /// Items per page of ARM list responses.
+    pub list_page_size: usize,
     pub http: reqwest::Client,
     shutdown: watch::Receiver<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -147,9 +162,21 @@ impl Shared {
     }
 
     async fn spawn_endpoint(self: &Arc<Self>, registry: &str, region: Option<String>) -> Result<String, ArmError> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
-            ArmError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", format!("cannot bind endpoint: {e}"))
-        })?;
+        self.spawn_endpoint_on(registry, region, None).await
+    }
+
+    /// Binds an endpoint, on `port` when it is given and free, else on any free port.
+    pub async fn spawn_endpoint_on(self: &Arc<Self>, registry: &str, region: Option<String>, port: Option<u16>) -> Result<String, ArmError> {
+        let preferred = match port {
+            Some(p) if p != 0 => TcpListener::bind(("127.0.0.1", p)).await.ok(),
+            _ => None,
+        };
+        let listener = match preferred {
+            Some(l) => l,
+            None => TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
+                ArmError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", format!("cannot bind endpoint: {e}"))
+            })?,
+        };
         let addr = listener.local_addr().map_err(|e| {
             ArmError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", e.to_string())
         })?;
@@ -243,6 +270,31 @@ impl RunningEmulator {
     }
 }
 
+/// Saves the world every two seconds (when it changed) and once at shutdown.
+fn spawn_saver(shared: Arc<Shared>, dir: std::path::PathBuf, mut rx: watch::Receiver<bool>) {
+    let s2 = shared.clone();
+    let h = tokio::spawn(async move {
+        loop {
+            let stop = tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => false,
+                _ = rx.wait_for(|v| *v) => true,
+            };
+            let (s, d) = (s2.clone(), dir.clone());
+            match tokio::task::spawn_blocking(move || persist::save(&s, &d)).await {
+                Ok(Err(e)) => tracing::error!(error = %e, "cannot save emulator state"),
+                Err(e) => tracing::error!(error = %e, "emulator state saver panicked"),
+                Ok(Ok(())) => {}
+            }
+            if stop {
+                break;
+            }
+        }
+    });
+    if let Ok(mut t) = shared.tasks.lock() {
+        t.push(h);
+    }
+}
+
 /// Starts the emulator in-process.
 pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
     let listener = TcpListener::bind(config.listen)
@@ -257,12 +309,20 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         subscription_id: config.subscription_id.clone(),
         clock: Clock::new(config.time_scale),
         base_url: format!("http://{addr}"),
+        list_page_size: config.list_page_size.max(1),
         http: reqwest::Client::builder().no_proxy().build()?,
         shutdown: rx.clone(),
         tasks: Mutex::new(Vec::new()),
     });
-    if config.demo {
-        world::demo::build(&shared).await;
+    shared.world().faults = config.faults.clone();
+    match &config.state_dir {
+        Some(dir) if persist::has_snapshot(dir) => persist::restore(&shared, dir).await?,
+        _ if config.demo => world::demo::build(&shared).await,
+        _ => {}
+    }
+    if let Some(dir) = config.state_dir.clone() {
+        persist::save(&shared, &dir)?;
+        spawn_saver(shared.clone(), dir, rx.clone());
     }
     let app = arm::router(shared.clone()).merge(admin::router(shared.clone()));
     let mut rx2 = rx;

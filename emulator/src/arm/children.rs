@@ -140,13 +140,13 @@ pub fn render(world: &World, reg: &Registry, c: &Child) -> Value {
     v
 }
 
-pub fn list(shared: &Arc<Shared>, name: &str, kind: &str, _req: &Req) -> Result<Response, ArmError> {
+pub fn list(shared: &Arc<Shared>, name: &str, kind: &str, req: &Req) -> Result<Response, ArmError> {
     let kind = kind.to_ascii_lowercase();
     let mut world = shared.world();
     world.tick();
     let reg = registries::find_any(&world, name).ok_or_else(|| ArmError::not_found(format!("Registry '{name}' was not found.")))?;
     let value = reg.children.values().filter(|c| c.kind == kind).map(|c| render(&world, reg, c)).collect();
-    Ok(list_page(value))
+    Ok(list_page(shared, req, value))
 }
 
 pub async fn handle(shared: &Arc<Shared>, name: &str, kind: &str, child: &str, req: &Req) -> Result<Response, ArmError> {
@@ -319,7 +319,7 @@ pub async fn action(shared: &Arc<Shared>, name: &str, kind: &str, child: &str, a
             let c = reg.children.get(&key).ok_or_else(nf)?;
             let mut events = c.events.clone();
             events.reverse();
-            Ok(list_page(events))
+            Ok(list_page(shared, req, events))
         }
         ("webhooks", "ping") => {
             let (target, registry_login) = {

@@ -154,9 +154,9 @@ async fn handle(shared: &Arc<Shared>, method: Method, uri: Uri, body: Bytes, pri
         .query()
         .map(|q| {
             q.split('&')
-                .filter_map(|kv| {
+                .map(|kv| {
                     let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                    Some((pct_decode(k), pct_decode(v)))
+                    (pct_decode(k), pct_decode(v))
                 })
                 .collect()
         })
@@ -393,9 +393,26 @@ pub fn location_response(shared: &Shared, location_path: &str, api: &str) -> Res
     r
 }
 
-/// `{"value": [...]}` list page.
-pub fn list_page(value: Vec<Value>) -> Response {
-    Json(json!({ "value": value })).into_response()
+/// `{"value": [...], "nextLink": …}`: one page of a list, as ARM pages
+/// long lists. The page starts at `$skipToken` (an opaque offset) and holds
+/// at most the configured page size; `nextLink` is an absolute URL to the
+/// next page, absent on the last one.
+pub fn list_page(shared: &Shared, req: &Req, value: Vec<Value>) -> Response {
+    let start = req.query.get("$skiptoken").or_else(|| req.query.get("$skipToken")).and_then(|t| t.parse::<usize>().ok()).unwrap_or(0);
+    let size = shared.list_page_size;
+    let total = value.len();
+    let page: Vec<Value> = value.into_iter().skip(start).take(size).collect();
+    let mut doc = json!({ "value": page });
+    if start + size < total {
+        doc["nextLink"] = json!(format!(
+            "{}/{}?api-version={}&$skipToken={}",
+            shared.base_url,
+            req.segs.join("/"),
+            req.api_version,
+            start + size
+        ));
+    }
+    Json(doc).into_response()
 }
 
 /// Merges `patch` into `target` (JSON merge patch, RFC 7396).

@@ -104,7 +104,7 @@ pub fn render(world: &World, reg: &Registry) -> Value {
     v
 }
 
-pub fn list(shared: &Arc<Shared>, rg: Option<&str>, _req: &Req) -> Result<Response, ArmError> {
+pub fn list(shared: &Arc<Shared>, rg: Option<&str>, req: &Req) -> Result<Response, ArmError> {
     let mut world = shared.world();
     world.tick();
     let value = world
@@ -113,7 +113,7 @@ pub fn list(shared: &Arc<Shared>, rg: Option<&str>, _req: &Req) -> Result<Respon
         .filter(|r| rg.is_none_or(|g| r.resource_group.eq_ignore_ascii_case(g)))
         .map(|r| render(&world, r))
         .collect();
-    Ok(list_page(value))
+    Ok(list_page(shared, req, value))
 }
 
 pub fn check_name(shared: &Arc<Shared>, req: &Req) -> Result<Response, ArmError> {
@@ -243,7 +243,7 @@ async fn create(shared: &Arc<Shared>, rg: &str, name: &str, req: &Req) -> Result
             }
         }
     }
-    let (global, regional) = shared.bind_endpoints(name, &[region.name.clone()]).await?;
+    let (global, regional) = shared.bind_endpoints(name, std::slice::from_ref(&region.name)).await?;
     let mut world = shared.world();
     let ready_at = world.clock.after(world.timings.registry_create);
     let op = world.new_operation("registries", PollStyle::AsyncOperation, Some(ready_at), Some(Outcome::Succeeded));

@@ -59,13 +59,13 @@ pub fn render(world: &World, reg: &Registry, rep: &Replication) -> Value {
     })
 }
 
-pub fn list(shared: &Arc<Shared>, name: &str, _req: &Req) -> Result<Response, ArmError> {
+pub fn list(shared: &Arc<Shared>, name: &str, req: &Req) -> Result<Response, ArmError> {
     let mut world = shared.world();
     world.tick();
     let reg = registries::find_any(&world, name)
         .ok_or_else(|| ArmError::not_found(format!("The Resource 'Microsoft.ContainerRegistry/registries/{name}' was not found.")))?;
     let value = reg.replications.values().map(|r| render(&world, reg, r)).collect();
-    Ok(list_page(value))
+    Ok(list_page(shared, req, value))
 }
 
 pub async fn handle(shared: &Arc<Shared>, rg: &str, name: &str, rep: &str, req: &Req) -> Result<Response, ArmError> {
@@ -148,7 +148,7 @@ async fn create(shared: &Arc<Shared>, rg: &str, name: &str, rep: &str, req: &Req
             ));
         }
     }
-    let (_, endpoints) = shared.bind_endpoints(name, &[region.name.clone()]).await?;
+    let (_, endpoints) = shared.bind_endpoints(name, std::slice::from_ref(&region.name)).await?;
     let mut world = shared.world();
     let stuck = world.faults.stuck_creating.contains(&region.name);
     let provisioned = world.clock.after(world.timings.replica_provision);

@@ -142,6 +142,8 @@ fn challenge(ep: &Endpoint, headers: &HeaderMap) -> Response {
 }
 
 /// Admin user (Basic) or an ACR access token (Bearer); anonymous pull when enabled.
+// The error is the finished 401 response, returned once per request.
+#[allow(clippy::result_large_err)]
 fn authorize(ep: &Endpoint, method: &Method, headers: &HeaderMap) -> Result<(), Response> {
     let (admin_ok, anonymous) = {
         let world = ep.shared.world();
