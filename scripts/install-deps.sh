@@ -2,7 +2,7 @@
 # Installs whatever the project needs and is missing. Idempotent and quick
 # when everything is present. Sources: rustup (wasm target), crates.io
 # (wasm-bindgen-cli pinned to Cargo.lock), npm (binaryen's wasm-opt,
-# playwright-core, sass), Debian (chromium, chromium-driver, skopeo,
+# playwright-core, sass), Debian (chromium, chromium-driver, skopeo, libssl-dev, pkg-config,
 # docker-registry). Nothing downloads a browser or a binary from elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +28,9 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)
+# azure_identity's client-certificate credential links OpenSSL.
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q "ok installed" || need_apt+=(libssl-dev)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

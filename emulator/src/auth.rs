@@ -29,6 +29,11 @@ impl Auth {
         Auth { identity_secret: format!("emu-{}", uuid::Uuid::new_v4().simple()), tokens: Mutex::new(HashMap::new()) }
     }
 
+    /// With a given identity secret (one per process when several emulators share one environment).
+    pub fn with_secret(secret: String) -> Auth {
+        Auth { identity_secret: secret, tokens: Mutex::new(HashMap::new()) }
+    }
+
     fn now() -> u64 {
         SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs()
     }

@@ -70,6 +70,8 @@ pub struct EmulatorConfig {
     pub list_page_size: usize,
     /// Faults active from the start.
     pub faults: world::Faults,
+    /// The managed-identity endpoint's `X-IDENTITY-HEADER` secret (random when `None`).
+    pub identity_secret: Option<String>,
 }
 
 impl EmulatorConfig {
@@ -85,6 +87,7 @@ impl EmulatorConfig {
             state_dir: None,
             list_page_size: 100,
             faults: world::Faults::default(),
+            identity_secret: None,
         }
     }
 
@@ -304,7 +307,10 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
     let (stop, rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         world: Mutex::new(World::new(config.subscription_id.clone(), Clock::new(config.time_scale), config.timings.clone())),
-        auth: Auth::new(),
+        auth: match &config.identity_secret {
+            Some(s) => Auth::with_secret(s.clone()),
+            None => Auth::new(),
+        },
         throttle: Throttle::new(config.throttle.clone()),
         subscription_id: config.subscription_id.clone(),
         clock: Clock::new(config.time_scale),

@@ -35,7 +35,8 @@ use crate::{
 };
 
 /// api-versions the emulator answers.
-pub const API_VERSIONS: &[&str] = &["2023-07-01", "2025-04-01", "2025-11-01", "2025-06-01-preview", "2026-01-01-preview"];
+/// (`2022-12-01` is `Microsoft.Resources` for `/subscriptions` and `/locations`.)
+pub const API_VERSIONS: &[&str] = &["2022-12-01", "2023-07-01", "2025-04-01", "2025-11-01", "2025-06-01-preview", "2026-01-01-preview"];
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -226,6 +227,9 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Response, ArmError> {
     let s: Vec<String> = req.segs.iter().map(|x| lc(x)).collect();
     let s: Vec<&str> = s.iter().map(String::as_str).collect();
     let m = &req.method;
+    if s.len() == 1 && s[0] == "subscriptions" && m == Method::GET {
+        return Ok(subscriptions(shared));
+    }
     if s.len() < 2 || s[0] != "subscriptions" {
         return Err(ArmError::not_found(format!("No route for '/{}'.", req.segs.join("/"))));
     }
@@ -278,6 +282,22 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Response, ArmError> {
         }
         _ => Err(ArmError::not_found(format!("No route for '/{}'.", req.segs.join("/")))),
     }
+}
+
+/// `GET /subscriptions`: the one simulated subscription.
+fn subscriptions(shared: &Arc<Shared>) -> Response {
+    let sub = &shared.subscription_id;
+    let tenant = shared.world().tenant_id.clone();
+    Json(json!({ "value": [{
+        "id": format!("/subscriptions/{sub}"),
+        "subscriptionId": sub,
+        "tenantId": tenant,
+        "displayName": "Contoso (emulated)",
+        "state": "Enabled",
+        "subscriptionPolicies": { "locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off" },
+        "authorizationSource": "RoleBased"
+    }]}))
+    .into_response()
 }
 
 /// `GET /subscriptions/{id}/locations` from `regions.json`, in ARM's shape.
