@@ -4,7 +4,10 @@
 //! Compiled twice: with `ssr` into the server binary (renders every page) and
 //! with `hydrate` into the WASM bundle (takes over the rendered HTML).
 
+pub mod api;
+pub mod model;
 pub mod pages;
+pub mod regions;
 pub mod shell;
 
 use leptos::prelude::*;

@@ -101,6 +101,45 @@ pub struct ServeArgs {
     /// provisioning and syncing ten times faster [default: 1.0].
     #[arg(long, env = "REGATLAS_EMULATOR_TIME_SCALE", value_name = "FACTOR")]
     pub emulator_time_scale: Option<f64>,
+
+    /// Credential with `--source azure` when it needs no parameters:
+    /// `managed-identity`, `workload-identity` (from AZURE_* variables) or
+    /// `azure-cli`. Client secret and certificate are set in the file's
+    /// `[credential]` table (`kind = "client-secret"`, `tenant_id`, `client_id`, …).
+    #[arg(long, env = "REGATLAS_CREDENTIAL", value_name = "KIND")]
+    pub credential: Option<String>,
+
+    /// Entra ID authority host for sovereign clouds [default: the public cloud's].
+    #[arg(long, env = "REGATLAS_AUTHORITY_HOST", value_name = "URL")]
+    pub authority_host: Option<String>,
+
+    /// Subscriptions to watch, comma-separated [default: all the credential can see].
+    #[arg(long, env = "REGATLAS_SUBSCRIPTIONS", value_name = "IDS", value_delimiter = ',')]
+    pub subscriptions: Option<Vec<String>>,
+
+    /// Seconds between replica polls while something is changing [default: 5].
+    #[arg(long, env = "REGATLAS_POLL_FAST_SECS", value_name = "SECS")]
+    pub poll_fast_secs: Option<u64>,
+
+    /// Seconds between replica polls when everything is stable [default: 60].
+    #[arg(long, env = "REGATLAS_POLL_SLOW_SECS", value_name = "SECS")]
+    pub poll_slow_secs: Option<u64>,
+
+    /// Seconds between registry discoveries per subscription [default: 300].
+    #[arg(long, env = "REGATLAS_DISCOVERY_SECS", value_name = "SECS")]
+    pub discovery_secs: Option<u64>,
+
+    /// Seconds between polls of webhooks, connected registries and pipeline runs [default: 120].
+    #[arg(long, env = "REGATLAS_CHILDREN_SECS", value_name = "SECS")]
+    pub children_secs: Option<u64>,
+
+    /// Registries polled at once [default: 16].
+    #[arg(long, env = "REGATLAS_POLL_CONCURRENCY", value_name = "N")]
+    pub poll_concurrency: Option<usize>,
+
+    /// Days of history kept [default: 90].
+    #[arg(long, env = "REGATLAS_HISTORY_RETENTION_DAYS", value_name = "DAYS")]
+    pub history_retention_days: Option<u64>,
 }
 
 /// The TOML file: every key optional.
@@ -116,6 +155,15 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     body_limit_bytes: Option<usize>,
     emulator_time_scale: Option<f64>,
+    credential: Option<regatlas_arm::CredentialConfig>,
+    authority_host: Option<String>,
+    subscriptions: Option<Vec<String>>,
+    poll_fast_secs: Option<u64>,
+    poll_slow_secs: Option<u64>,
+    discovery_secs: Option<u64>,
+    children_secs: Option<u64>,
+    poll_concurrency: Option<usize>,
+    history_retention_days: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -130,6 +178,10 @@ pub struct Config {
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
     pub emulator_time_scale: f64,
+    /// The credential for `--source azure` (`None` with the emulator).
+    pub credential: Option<regatlas_arm::CredentialConfig>,
+    pub authority_host: Option<String>,
+    pub poller: crate::poller::PollerConfig,
 }
 
 impl Config {
@@ -184,10 +236,50 @@ impl Config {
                 message: format!("{emulator_time_scale} must be a positive number"),
             });
         }
+        let source = args.source.or(file.source).unwrap_or(DataSource::Emulator);
+        let credential = match (&args.credential, file.credential) {
+            (Some(k), _) => Some(match k.as_str() {
+                "managed-identity" => regatlas_arm::CredentialConfig::ManagedIdentity { client_id: std::env::var("AZURE_CLIENT_ID").ok() },
+                "workload-identity" => regatlas_arm::CredentialConfig::WorkloadIdentity { tenant_id: None, client_id: None, token_file: None },
+                "azure-cli" => regatlas_arm::CredentialConfig::AzureCli { tenant_id: None },
+                other => {
+                    return Err(ConfigError::Invalid {
+                        name: "credential",
+                        message: format!("'{other}' is not managed-identity, workload-identity or azure-cli (client-secret and client-certificate go in the file's [credential] table)"),
+                    })
+                }
+            }),
+            (None, c) => c,
+        };
+        if source == DataSource::Azure && credential.is_none() {
+            return Err(ConfigError::Invalid {
+                name: "credential",
+                message: "--source azure needs a credential: --credential managed-identity|workload-identity|azure-cli, or a [credential] table in the file".into(),
+            });
+        }
+        let secs = |flag: Option<u64>, file: Option<u64>, default: u64, name: &'static str| -> Result<Duration, ConfigError> {
+            let v = flag.or(file).unwrap_or(default);
+            if v == 0 {
+                return Err(ConfigError::Invalid { name, message: "must be at least 1".into() });
+            }
+            Ok(Duration::from_secs(v))
+        };
+        let poller = crate::poller::PollerConfig {
+            subscriptions: args.subscriptions.clone().or(file.subscriptions).unwrap_or_default().into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            fast_interval: secs(args.poll_fast_secs, file.poll_fast_secs, 5, "poll_fast_secs")?,
+            slow_interval: secs(args.poll_slow_secs, file.poll_slow_secs, 60, "poll_slow_secs")?,
+            discovery_interval: secs(args.discovery_secs, file.discovery_secs, 300, "discovery_secs")?,
+            children_interval: secs(args.children_secs, file.children_secs, 120, "children_secs")?,
+            concurrency: args.poll_concurrency.or(file.poll_concurrency).unwrap_or(16).max(1),
+            retention: secs(args.history_retention_days.map(|d| d * 86400), file.history_retention_days.map(|d| d * 86400), 90 * 86400, "history_retention_days")?,
+        };
         Ok(Config {
+            credential,
+            authority_host: args.authority_host.clone().or(file.authority_host),
+            poller,
             listen,
             database_url,
-            source: args.source.or(file.source).unwrap_or(DataSource::Emulator),
+            source,
             arm_endpoint: args
                 .arm_endpoint
                 .clone()

@@ -1,9 +1,13 @@
-//! Regatlas server library: configuration, storage, HTTP surface and
-//! start-up. The `regatlas` binary (`main.rs`) is a thin CLI over it, and the
-//! integration tests drive it through [`startup::Application`].
+//! Regatlas server library: configuration, storage, the status poller, the
+//! replica actions, the event hub, the HTTP surface and start-up. The
+//! `regatlas` binary (`main.rs`) is a thin CLI over it, and the integration
+//! tests drive it through [`startup::Application`].
 
+pub mod actions;
 pub mod config;
+pub mod events;
 pub mod http;
+pub mod poller;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -22,6 +22,8 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once at start; the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run the dashboard (the default when no subcommand is given).
     Serve(ServeArgs),

@@ -8,6 +8,9 @@ use regatlas_app::ShellInfo;
 use tokio::net::TcpListener;
 
 use crate::{
+    actions::Console,
+    events::EventHub,
+    poller::Poller,
     config::{Config, DataSource},
     http::{self, AppState},
     storage::{Storage, StorageError},
@@ -22,6 +25,10 @@ pub enum StartupError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot start the built-in emulator: {0}")]
     Emulator(#[from] regatlas_emulator::EmulatorError),
+    #[error("cannot set up the ARM client: {0}")]
+    Arm(#[from] regatlas_arm::ArmError),
+    #[error("cannot start the poller: {0}")]
+    Poller(#[from] crate::poller::PollError),
     #[error("server error: {0}")]
     Serve(std::io::Error),
 }
@@ -32,6 +39,7 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     emulator: Option<regatlas_emulator::RunningEmulator>,
+    poller: Option<Poller>,
 }
 
 impl Application {
@@ -44,6 +52,7 @@ impl Application {
             DataSource::Emulator => {
                 let emu = regatlas_emulator::start(regatlas_emulator::EmulatorConfig {
                     time_scale: config.emulator_time_scale,
+                    identity_secret: Some(regatlas_arm::credential::embedded_identity_secret().to_string()),
                     ..regatlas_emulator::EmulatorConfig::demo()
                 })
                 .await?;
@@ -61,6 +70,31 @@ impl Application {
             }),
         };
 
+        // The ARM client: through the embedded emulator's managed-identity
+        // endpoint, or the configured azure_identity credential.
+        let arm = match (&emulator, &config.credential) {
+            (Some(emu), _) => {
+                let info = emu.info();
+                let cred = regatlas_arm::credential::app_service_managed_identity(&info.token_endpoint)?;
+                regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(&info.arm_base_url), cred)?
+            }
+            (None, Some(c)) => {
+                let cred = regatlas_arm::credential::build(c, config.authority_host.as_deref())?;
+                let mut cc = regatlas_arm::ArmClientConfig::new(&config.arm_endpoint);
+                cc.scope = format!("{}/.default", config.arm_endpoint.trim_end_matches('/'));
+                regatlas_arm::ArmClient::new(cc, cred)?
+            }
+            (None, None) => return Err(StartupError::Arm(regatlas_arm::ArmError::Config("no credential configured".into()))),
+        };
+        let hub = EventHub::new(storage.clone(), 1024);
+        let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), config.poller.clone()).await?;
+        let console = Console::new(storage.clone(), arm.clone(), hub.clone(), poller.handle(), (config.poller.slow_interval.as_secs() * 3 + 30) as i64);
+        let resumed = console.resume().await?;
+        if resumed > 0 {
+            tracing::info!(resumed, "operations resumed");
+        }
+        let backend = crate::actions::shared(console);
+
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartupError::Bind { addr: config.listen, source })?;
@@ -73,8 +107,8 @@ impl Application {
             .site_addr(addr)
             .build();
 
-        let state = AppState { leptos_options, storage, shell, config: Arc::new(config) };
-        Ok(Application { listener, addr, state, emulator })
+        let state = AppState { leptos_options, storage, shell, config: Arc::new(config), backend, hub };
+        Ok(Application { listener, addr, state, emulator, poller: Some(poller) })
     }
 
     /// The bound address.
@@ -89,12 +123,18 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains connections and closes storage.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
-        let Application { listener, addr, state, emulator } = self;
+        let Application { listener, addr, state, emulator, poller } = self;
         let storage = state.storage.clone();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let poller_task = poller.map(|p| tokio::spawn(p.run(stop_rx)));
         tracing::info!(%addr, source = %state.shell.data_source, "Regatlas listening on http://{addr}");
         let app = http::router(state);
         let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+        if let Some(t) = poller_task {
+            let _ = t.await;
+        }
         if let Some(emu) = emulator {
             emu.shutdown().await;
         }

@@ -35,7 +35,7 @@ fn a_port_in_use_is_named() {
     let addr = busy.local_addr().expect("addr").to_string();
     let dir = tempfile::tempdir().expect("tmp");
     let db = dir.path().join("r.db");
-    let (code, stderr) = run(&["serve", "--listen", &addr, "--database", db.to_str().expect("utf8"), "--source", "azure"]);
+    let (code, stderr) = run(&["serve", "--listen", &addr, "--database", db.to_str().expect("utf8"), "--source", "azure", "--credential", "azure-cli"]);
     assert_ne!(code, 0);
     let lines = error_lines(&stderr);
     assert_eq!(lines.len(), 1, "{stderr}");

@@ -1,6 +1,7 @@
 //! The HTTP surface: Leptos pages and server functions, health endpoints,
 //! static assets, and the tower-http layers around them.
 
+pub mod api;
 mod health;
 
 use std::sync::Arc;
@@ -24,7 +25,8 @@ use tower_http::{
 };
 use tracing::Level;
 
-use crate::{config::Config, storage::Storage};
+use crate::{config::Config, events::EventHub, storage::Storage};
+use regatlas_app::api::SharedBackend;
 
 /// Everything a handler may need. Cheap to clone.
 #[derive(Clone)]
@@ -33,6 +35,9 @@ pub struct AppState {
     pub storage: Storage,
     pub shell: ShellInfo,
     pub config: Arc<Config>,
+    /// Reads and actions, shared by the JSON API and the server functions.
+    pub backend: SharedBackend,
+    pub hub: EventHub,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -46,10 +51,10 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let context = {
         let shell = state.shell.clone();
-        let storage = state.storage.clone();
+        let backend = state.backend.clone();
         move || {
             provide_context(shell.clone());
-            provide_context(storage.clone());
+            provide_context(backend.clone());
         }
     };
     let request_timeout = state.config.request_timeout;
@@ -58,6 +63,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(api::router())
         .route(
             "/api/sfn/{*fn_name}",
             get(server_fn_handler).post(server_fn_handler),
@@ -83,11 +89,11 @@ pub fn router(state: AppState) -> Router {
 
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
     let shell = state.shell.clone();
-    let storage = state.storage.clone();
+    let backend = state.backend.clone();
     leptos_axum::handle_server_fns_with_context(
         move || {
             provide_context(shell.clone());
-            provide_context(storage.clone());
+            provide_context(backend.clone());
         },
         req,
     )

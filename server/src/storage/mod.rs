@@ -5,6 +5,9 @@
 //! for multi-instance deployments; everything above this module uses
 //! [`Storage`]'s methods and never sees a query.
 
+pub mod operations;
+pub mod topology;
+
 use std::{str::FromStr, time::Duration};
 
 use sqlx::{

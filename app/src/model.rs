@@ -1,0 +1,255 @@
+//! The console's view model: what the JSON API returns, what server
+//! functions return to the pages, and what live events carry. Shared by
+//! the server (SSR) and the browser (WASM); no ARM types here.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+use utoipa::ToSchema;
+
+/// Simplified state of a replica, for colours and filters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ReplicaState {
+    Provisioning,
+    Syncing,
+    Ready,
+    Updating,
+    Deleting,
+    Failed,
+    Unknown,
+}
+
+impl ReplicaState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicaState::Provisioning => "provisioning",
+            ReplicaState::Syncing => "syncing",
+            ReplicaState::Ready => "ready",
+            ReplicaState::Updating => "updating",
+            ReplicaState::Deleting => "deleting",
+            ReplicaState::Failed => "failed",
+            ReplicaState::Unknown => "unknown",
+        }
+    }
+
+    /// Derived from ARM's provisioningState and status.displayStatus.
+    pub fn derive(provisioning: Option<&str>, display: Option<&str>) -> ReplicaState {
+        let p = provisioning.unwrap_or("").to_ascii_lowercase();
+        let d = display.unwrap_or("").to_ascii_lowercase();
+        match p.as_str() {
+            "creating" => ReplicaState::Provisioning,
+            "updating" => ReplicaState::Updating,
+            "deleting" => ReplicaState::Deleting,
+            "failed" | "canceled" => ReplicaState::Failed,
+            "succeeded" => match d.as_str() {
+                "ready" | "" => ReplicaState::Ready,
+                "syncing" => ReplicaState::Syncing,
+                "provisioning" => ReplicaState::Provisioning,
+                "updating" => ReplicaState::Updating,
+                _ => ReplicaState::Failed,
+            },
+            _ => ReplicaState::Unknown,
+        }
+    }
+
+    /// Provisioning, syncing, updating or deleting: the poller goes fast.
+    pub fn is_transitional(self) -> bool {
+        matches!(self, ReplicaState::Provisioning | ReplicaState::Syncing | ReplicaState::Updating | ReplicaState::Deleting)
+    }
+}
+
+/// Registry health badge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Healthy,
+    Changing,
+    Degraded,
+    Stale,
+    Gone,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Changing => "changing",
+            Health::Degraded => "degraded",
+            Health::Stale => "stale",
+            Health::Gone => "gone",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ReplicaView {
+    pub id: String,
+    pub name: String,
+    pub location: String,
+    pub home: bool,
+    pub state: ReplicaState,
+    pub provisioning_state: Option<String>,
+    pub display_status: Option<String>,
+    pub status_message: Option<String>,
+    pub status_timestamp: Option<String>,
+    /// Whether the global endpoint routes traffic here (`regionEndpointEnabled`).
+    pub routing: Option<bool>,
+    pub zone_redundancy: bool,
+    pub first_seen: String,
+    pub changed_at: String,
+    /// When ARM last confirmed this state.
+    pub confirmed_at: String,
+    /// ARM no longer returns it.
+    pub gone: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ChildView {
+    pub id: String,
+    /// webhook | connected-registry | export-pipeline | import-pipeline | pipeline-run
+    pub kind: String,
+    pub name: String,
+    pub state: Option<String>,
+    pub detail: Option<String>,
+    pub confirmed_at: String,
+    pub gone: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RegistryView {
+    pub id: String,
+    pub name: String,
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub location: String,
+    pub sku: String,
+    pub login_server: Option<String>,
+    pub provisioning_state: Option<String>,
+    pub zone_redundancy: bool,
+    pub health: Health,
+    pub replicas: Vec<ReplicaView>,
+    pub children: Vec<ChildView>,
+    pub changed_at: String,
+    pub confirmed_at: String,
+    pub gone: bool,
+    /// The newest poll error for this registry, if its last poll failed.
+    pub poll_error: Option<String>,
+}
+
+impl RegistryView {
+    pub fn is_premium(&self) -> bool {
+        self.sku.eq_ignore_ascii_case("premium")
+    }
+    pub fn replica_in(&self, region: &str) -> Option<&ReplicaView> {
+        self.replicas.iter().find(|r| !r.gone && r.location.eq_ignore_ascii_case(region))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct OperationView {
+    pub id: String,
+    pub actor: String,
+    /// replica.create | replica.delete | replica.routing
+    pub kind: String,
+    pub registry_id: String,
+    pub registry_name: String,
+    pub target: String,
+    pub params: String,
+    /// pending | running | succeeded | failed | unknown
+    pub state: String,
+    pub percent: Option<f64>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub arm_operation_url: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+/// One entry of the history and of the live feed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct EventView {
+    pub id: i64,
+    pub at: String,
+    pub kind: String,
+    pub registry_id: Option<String>,
+    pub subject_id: Option<String>,
+    pub summary: String,
+    /// JSON details.
+    pub data: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CreateReplicaRequest {
+    pub region: String,
+    #[serde(default)]
+    pub zone_redundancy: bool,
+    #[serde(default = "yes")]
+    pub routing: bool,
+    /// Who asks (until sign-in exists). Defaults to "anonymous".
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RoutingRequest {
+    pub enabled: bool,
+    /// Allow disabling routing on the last replica that still receives traffic.
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct DeleteReplicaRequest {
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+
+/// An error as the API and the pages show it: HTTP status, a code (ARM's
+/// own code when ARM refused) and a message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// What the poller is doing.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PollerStatus {
+    pub cycles: u64,
+    pub last_cycle_at: Option<String>,
+    pub last_cycle_ms: Option<u64>,
+    /// "fast" while anything is transitional, else "slow".
+    pub cadence: String,
+    pub arm_requests: u64,
+    pub throttled: u64,
+    pub last_error: Option<String>,
+}

@@ -1,0 +1,372 @@
+//! Operators' actions on replicas (create, delete, routing on/off) and the
+//! console's reads, behind one implementation shared by the server
+//! functions and the JSON API ([`Console`] implements the app's `Backend`).
+//!
+//! An action is validated against the stored topology and `regions.json`
+//! before ARM is called; it is recorded as an operation row first (the
+//! unique index on active operations per replica turns a second operator's
+//! simultaneous action into a clear conflict, not a second ARM call), then
+//! ARM is called, its operation handle stored, and a tracker task polls the
+//! long-running operation to its end, recording progress and outcome. At
+//! start-up, running operations are resumed from their stored handles.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use regatlas_app::{
+    api::Backend,
+    model::{ApiError, CreateReplicaRequest, EventView, Health, OperationView, PollerStatus, RegistryView, ReplicaState, RoutingRequest},
+    regions,
+};
+use regatlas_arm::{acr::NewReplication, ArmClient, ArmError, LroHandle, LroPoll};
+use serde_json::json;
+
+use crate::{
+    events::EventHub,
+    poller::PollerHandle,
+    storage::{
+        operations::{NewOperation, OperationFilter},
+        topology::NewEvent,
+        Storage, StorageError,
+    },
+};
+
+/// Why an action was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("{code}: {message}")]
+    Invalid { status: u16, code: &'static str, message: String },
+    #[error(transparent)]
+    Arm(#[from] ArmError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl ActionError {
+    fn invalid(status: u16, code: &'static str, message: impl Into<String>) -> ActionError {
+        ActionError::Invalid { status, code, message: message.into() }
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(e: ActionError) -> ApiError {
+        match e {
+            ActionError::Invalid { status, code, message } => ApiError { status, code: code.into(), message },
+            // ARM's own refusal reaches the user verbatim, with its code.
+            ActionError::Arm(ArmError::Api { status, code, message }) => ApiError { status: if status >= 500 { 502 } else { status }, code, message },
+            ActionError::Arm(other) => ApiError { status: 502, code: "ArmUnavailable".into(), message: other.to_string() },
+            ActionError::Storage(s) => {
+                tracing::error!(error = %s, "storage failure in an action");
+                ApiError { status: 500, code: "StorageError".into(), message: "The database could not record this action.".into() }
+            }
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> ApiError {
+        ActionError::Storage(e).into()
+    }
+}
+
+/// The console back end.
+#[derive(Clone)]
+pub struct Console {
+    storage: Storage,
+    arm: ArmClient,
+    hub: EventHub,
+    poller: PollerHandle,
+    /// Seconds after which an unconfirmed registry counts as stale.
+    stale_after: i64,
+}
+
+fn actor_of(a: Option<String>) -> String {
+    a.map(|s| s.trim().chars().take(100).collect::<String>()).filter(|s| !s.is_empty()).unwrap_or_else(|| "anonymous".to_string())
+}
+
+impl Console {
+    pub fn new(storage: Storage, arm: ArmClient, hub: EventHub, poller: PollerHandle, stale_after_secs: i64) -> Console {
+        Console { storage, arm, hub, poller, stale_after: stale_after_secs }
+    }
+
+    /// Adds in-memory facts (last confirmed, poll errors) and health.
+    fn enrich(&self, mut r: RegistryView) -> RegistryView {
+        if let Some(c) = self.poller.confirmed_at(&r.id) {
+            if c > r.confirmed_at {
+                r.confirmed_at = c.clone();
+                for rep in r.replicas.iter_mut().filter(|x| !x.gone) {
+                    rep.confirmed_at = c.clone();
+                }
+            }
+        }
+        r.poll_error = self.poller.poll_error(&r.id);
+        let age = chrono::DateTime::parse_from_rfc3339(&r.confirmed_at).map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds()).unwrap_or(i64::MAX);
+        let live: Vec<_> = r.replicas.iter().filter(|x| !x.gone).collect();
+        r.health = if r.gone {
+            Health::Gone
+        } else if r.poll_error.is_some() || age > self.stale_after {
+            Health::Stale
+        } else if live.iter().any(|x| x.state == ReplicaState::Failed || x.state == ReplicaState::Unknown) {
+            Health::Degraded
+        } else if live.iter().any(|x| x.state.is_transitional()) {
+            Health::Changing
+        } else {
+            Health::Healthy
+        };
+        r
+    }
+
+    async fn find(&self, name: &str) -> Result<RegistryView, ActionError> {
+        let all = self.storage.registry_views().await?;
+        all.into_iter()
+            .filter(|r| !r.gone)
+            .find(|r| r.name.eq_ignore_ascii_case(name) || r.id.eq_ignore_ascii_case(name))
+            .map(|r| self.enrich(r))
+            .ok_or_else(|| ActionError::invalid(404, "RegistryNotFound", format!("No registry named '{name}' is known. Refresh if it was created recently.")))
+    }
+
+    async fn arm_id(&self, reg: &RegistryView) -> String {
+        // The stored document carries the ARM id as ARM spells it.
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerRegistry/registries/{}",
+            reg.subscription_id, reg.resource_group, reg.name
+        )
+    }
+
+    /// Records the operation, calls ARM, starts tracking. `call` makes the ARM request.
+    async fn run_action<F, Fut>(&self, reg: &RegistryView, kind: &str, target: &str, actor: String, params: serde_json::Value, call: F) -> Result<OperationView, ActionError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<regatlas_arm::acr::Accepted, ArmError>>,
+    {
+        let id = uuid::Uuid::new_v4().to_string();
+        let new = NewOperation { id: id.clone(), actor: actor.clone(), kind: kind.into(), registry_id: reg.id.clone(), target: target.to_string(), params: params.clone() };
+        let Some(op) = self.storage.insert_operation(&new).await? else {
+            let other = self.storage.active_operation_on(&reg.id, target).await?;
+            let who = other.map(|o| format!("{} ({} by {}, started {})", o.kind, o.state, o.actor, o.created_at)).unwrap_or_else(|| "another operation".into());
+            return Err(ActionError::invalid(409, "OperationInProgress", format!("{}/{target} is busy: {who}. Wait for it to finish.", reg.name)));
+        };
+        self.publish_op(&op, format!("{actor} asked: {kind} {}/{target}", reg.name)).await;
+        match call().await {
+            Err(e) => {
+                let (code, message) = match &e {
+                    ArmError::Api { code, message, .. } => (code.clone(), message.clone()),
+                    other => ("ArmUnavailable".to_string(), other.to_string()),
+                };
+                self.storage.operation_finished(&id, "failed", Some((&code, &message))).await?;
+                if let Some(op) = self.storage.operation(&id).await? {
+                    self.publish_op(&op, format!("{kind} {}/{target} refused by ARM: {code}", reg.name)).await;
+                }
+                Err(e.into())
+            }
+            Ok(acc) => {
+                let handle_json = acc.handle.as_ref().and_then(|h| serde_json::to_value(h).ok());
+                self.storage.operation_started(&id, handle_json.as_ref()).await?;
+                self.poller.operation_started();
+                match acc.handle {
+                    Some(h) => self.track(id.clone(), h),
+                    None => {
+                        self.storage.operation_finished(&id, "succeeded", None).await?;
+                        self.poller.operation_ended();
+                    }
+                }
+                let op = self.storage.operation(&id).await?.unwrap_or(op);
+                self.publish_op(&op, format!("{kind} {}/{target} accepted by ARM", reg.name)).await;
+                Ok(op)
+            }
+        }
+    }
+
+    async fn publish_op(&self, op: &OperationView, summary: String) {
+        let e = NewEvent {
+            kind: "operation.updated".into(),
+            registry_id: Some(op.registry_id.clone()),
+            subject_id: Some(op.id.clone()),
+            summary,
+            data: serde_json::to_value(op).unwrap_or_default(),
+        };
+        if let Err(err) = self.hub.record(e).await {
+            tracing::error!(error = %err, "cannot record an operation event");
+        }
+    }
+
+    /// Polls an ARM operation to its end in the background.
+    fn track(&self, id: String, handle: LroHandle) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let outcome = loop {
+                match me.arm.poll(&handle).await {
+                    Ok(LroPoll::InProgress { retry_after, percent }) => {
+                        if let Some(p) = percent {
+                            if me.storage.operation_progress(&id, p).await.unwrap_or(false) {
+                                if let Ok(Some(op)) = me.storage.operation(&id).await {
+                                    me.publish_op(&op, format!("{} {}/{}: {p:.0}%", op.kind, op.registry_name, op.target)).await;
+                                }
+                            }
+                        }
+                        me.poller.nudge();
+                        tokio::time::sleep(retry_after.min(std::time::Duration::from_secs(30))).await;
+                    }
+                    Ok(LroPoll::Succeeded { .. }) => break ("succeeded", None),
+                    Ok(LroPoll::Failed { code, message }) => break ("failed", Some((code, message))),
+                    Err(e) if e.is_transient() => {
+                        tracing::warn!(operation = %id, error = %e, "polling an operation failed; trying again");
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    }
+                    Err(e) => break ("failed", Some((e.code().unwrap_or("OperationPollFailed").to_string(), e.to_string()))),
+                }
+            };
+            let (state, err) = outcome;
+            if let Err(e) = me.storage.operation_finished(&id, state, err.as_ref().map(|(c, m)| (c.as_str(), m.as_str()))).await {
+                tracing::error!(operation = %id, error = %e, "cannot record an operation's outcome");
+            }
+            me.poller.operation_ended();
+            if let Ok(Some(op)) = me.storage.operation(&id).await {
+                let summary = match &err {
+                    None => format!("{} {}/{} succeeded", op.kind, op.registry_name, op.target),
+                    Some((c, m)) => format!("{} {}/{} failed: {c}: {m}", op.kind, op.registry_name, op.target),
+                };
+                me.publish_op(&op, summary).await;
+            }
+        });
+    }
+
+    /// Resumes tracking operations left running by a previous process.
+    pub async fn resume(&self) -> Result<usize, StorageError> {
+        let mut n = 0;
+        for (op, lro) in self.storage.unfinished_operations().await? {
+            match lro.and_then(|l| serde_json::from_str::<LroHandle>(&l).ok()) {
+                Some(h) => {
+                    tracing::info!(operation = %op.id, kind = %op.kind, "resuming an operation after restart");
+                    self.poller.operation_started();
+                    self.track(op.id.clone(), h);
+                    n += 1;
+                }
+                None => {
+                    // Recorded but ARM's answer never stored: whether ARM acted is unknown;
+                    // the poller shows the truth.
+                    self.storage
+                        .operation_finished(&op.id, "unknown", Some(("Interrupted", "The server stopped before ARM's answer was recorded; check the replica's state.")))
+                        .await?;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn live_replica<'a>(reg: &'a RegistryView, region: &str) -> Result<&'a regatlas_app::model::ReplicaView, ActionError> {
+        let key: String = region.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
+        reg.replicas
+            .iter()
+            .find(|r| !r.gone && (r.location.eq_ignore_ascii_case(&key) || r.name.eq_ignore_ascii_case(&key)))
+            .ok_or_else(|| ActionError::invalid(404, "ReplicaNotFound", format!("{} has no replica in '{region}'.", reg.name)))
+    }
+}
+
+#[async_trait]
+impl Backend for Console {
+    async fn registries(&self) -> Result<Vec<RegistryView>, ApiError> {
+        Ok(self.storage.registry_views().await?.into_iter().map(|r| self.enrich(r)).collect())
+    }
+
+    async fn registry(&self, name: &str) -> Result<RegistryView, ApiError> {
+        Ok(self.find(name).await?)
+    }
+
+    async fn create_replica(&self, registry: &str, req: CreateReplicaRequest) -> Result<OperationView, ApiError> {
+        let reg = self.find(registry).await?;
+        if !reg.is_premium() {
+            return Err(ActionError::invalid(400, "SkuNotPremium", format!("{} is {}; geo-replication needs the Premium SKU.", reg.name, reg.sku)).into());
+        }
+        let Some(region) = regions::find(&req.region) else {
+            return Err(ActionError::invalid(400, "UnknownRegion", format!("'{}' is not an Azure region.", req.region)).into());
+        };
+        if !region.can_host() {
+            return Err(ActionError::invalid(400, "RegionUnavailable", format!("{} cannot host a replica (restricted or internal region).", region.display_name)).into());
+        }
+        if region.name.eq_ignore_ascii_case(&reg.location) {
+            return Err(ActionError::invalid(409, "HomeRegion", format!("{} is {}'s home region; its replica always exists.", region.display_name, reg.name)).into());
+        }
+        if reg.replica_in(&region.name).is_some() {
+            return Err(ActionError::invalid(409, "ReplicaExists", format!("{} already has a replica in {}.", reg.name, region.display_name)).into());
+        }
+        if req.zone_redundancy && !region.has_zones() {
+            return Err(ActionError::invalid(400, "NoAvailabilityZones", format!("{} has no availability zones; zone redundancy is not possible there.", region.display_name)).into());
+        }
+        let arm_id = self.arm_id(&reg).await;
+        let new = NewReplication { location: region.name.clone(), zone_redundancy: req.zone_redundancy, region_endpoint_enabled: req.routing };
+        let params = json!({ "region": region.name, "zoneRedundancy": req.zone_redundancy, "routing": req.routing });
+        let arm = self.arm.clone();
+        Ok(self
+            .run_action(&reg, "replica.create", &region.name, actor_of(req.actor), params, || async move { arm.begin_create_replication(&arm_id, &new).await })
+            .await?)
+    }
+
+    async fn delete_replica(&self, registry: &str, region: &str, actor: Option<String>) -> Result<OperationView, ApiError> {
+        let reg = self.find(registry).await?;
+        let rep = Console::live_replica(&reg, region)?;
+        if rep.home {
+            return Err(ActionError::invalid(400, "HomeReplica", format!("{} is {}'s home region; the home replica cannot be deleted.", rep.location, reg.name)).into());
+        }
+        let (arm_id, name, location) = (self.arm_id(&reg).await, rep.name.clone(), rep.location.clone());
+        let arm = self.arm.clone();
+        Ok(self
+            .run_action(&reg, "replica.delete", &location, actor_of(actor), json!({ "region": location }), || async move { arm.begin_delete_replication(&arm_id, &name).await })
+            .await?)
+    }
+
+    async fn set_routing(&self, registry: &str, region: &str, req: RoutingRequest) -> Result<OperationView, ApiError> {
+        let reg = self.find(registry).await?;
+        let rep = Console::live_replica(&reg, region)?;
+        if !req.enabled && !req.force {
+            let others = reg.replicas.iter().filter(|r| !r.gone && r.id != rep.id && r.routing != Some(false)).count();
+            if others == 0 && rep.routing != Some(false) {
+                return Err(ActionError::invalid(
+                    409,
+                    "LastRoutedReplica",
+                    format!("{} is the last replica of {} that receives traffic; disabling it stops the global endpoint from serving. Pass force to do it anyway.", rep.location, reg.name),
+                )
+                .into());
+            }
+        }
+        let (arm_id, name, location) = (self.arm_id(&reg).await, rep.name.clone(), rep.location.clone());
+        let arm = self.arm.clone();
+        let enabled = req.enabled;
+        Ok(self
+            .run_action(&reg, "replica.routing", &location, actor_of(req.actor), json!({ "region": location, "enabled": enabled, "force": req.force }), || async move {
+                arm.begin_set_routing(&arm_id, &name, enabled).await
+            })
+            .await?)
+    }
+
+    async fn operations(&self, registry: Option<String>, kind: Option<String>, state: Option<String>, limit: i64) -> Result<Vec<OperationView>, ApiError> {
+        let registry_id = match registry {
+            Some(r) => Some(self.find(&r).await?.id),
+            None => None,
+        };
+        Ok(self.storage.operations(&OperationFilter { registry_id, kind, state, limit: limit.clamp(1, 1000) }).await?)
+    }
+
+    async fn history(&self, registry: Option<String>, kind: Option<String>, subject: Option<String>, before: Option<i64>, limit: i64) -> Result<Vec<EventView>, ApiError> {
+        let registry_id = match registry {
+            Some(r) => Some(self.find(&r).await?.id),
+            None => None,
+        };
+        Ok(self.storage.events(registry_id.as_deref(), kind.as_deref(), subject.as_deref(), before, limit.clamp(1, 1000)).await?)
+    }
+
+    async fn refresh(&self, actor: Option<String>) -> Result<(), ApiError> {
+        tracing::info!(actor = %actor_of(actor), "refresh requested");
+        self.poller.refresh_now();
+        Ok(())
+    }
+
+    fn poller_status(&self) -> PollerStatus {
+        self.poller.status()
+    }
+}
+
+/// The shared back end for server functions and the JSON API.
+pub fn shared(console: Console) -> Arc<dyn Backend> {
+    Arc::new(console)
+}

@@ -1,0 +1,119 @@
+//! The in-process event hub and its Server-Sent Events stream.
+//!
+//! Every state change, operation progress and poll error is first appended
+//! to the `events` table (its row id is the event id), then published once
+//! on a bounded broadcast channel. A browser subscribes over SSE; after a
+//! reconnect it sends `Last-Event-ID` and gets what it missed from SQLite.
+//! A subscriber that falls behind the channel is resynchronised from SQLite
+//! too, so a slow browser never stalls the poller (publishing never waits).
+
+use std::{convert::Infallible, time::Duration};
+
+use axum::{
+    http::HeaderMap,
+    response::sse::{Event, KeepAlive, Sse},
+};
+use futures::stream::Stream;
+use regatlas_app::model::EventView;
+use tokio::sync::broadcast;
+
+use crate::storage::{topology::NewEvent, Storage, StorageError};
+
+/// Publishes events. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct EventHub {
+    tx: broadcast::Sender<EventView>,
+    storage: Storage,
+}
+
+impl EventHub {
+    pub fn new(storage: Storage, capacity: usize) -> EventHub {
+        let (tx, _) = broadcast::channel(capacity.max(16));
+        EventHub { tx, storage }
+    }
+
+    /// Publishes events already stored (e.g. by [`Storage::apply`]).
+    pub fn publish(&self, events: Vec<EventView>) {
+        for e in events {
+            // No receivers is fine: nobody is watching.
+            let _ = self.tx.send(e);
+        }
+    }
+
+    /// Stores and publishes one event.
+    pub async fn record(&self, e: NewEvent) -> Result<EventView, StorageError> {
+        let v = self.storage.append_event(&e).await?;
+        let _ = self.tx.send(v.clone());
+        Ok(v)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<EventView> {
+        self.tx.subscribe()
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+}
+
+fn sse_event(e: &EventView) -> Event {
+    Event::default().id(e.id.to_string()).event(e.kind.clone()).data(serde_json::to_string(e).unwrap_or_default())
+}
+
+/// The stream behind `GET /api/v1/events`: missed events from SQLite
+/// (after `Last-Event-ID` or `?after=`), then live ones.
+pub fn stream(hub: EventHub, after: Option<i64>) -> impl Stream<Item = Result<Event, Infallible>> {
+    // Subscribe before reading the backlog so nothing falls in between.
+    let rx = hub.subscribe();
+    futures::stream::unfold((hub, rx, after, Vec::<EventView>::new(), true), |(hub, mut rx, mut last, mut backlog, mut need_backlog)| async move {
+        loop {
+            if need_backlog {
+                need_backlog = false;
+                if let Some(a) = last {
+                    match hub.storage.events_after(a, 1000).await {
+                        Ok(mut v) => {
+                            if v.len() == 1000 {
+                                need_backlog = true;
+                            }
+                            v.reverse();
+                            backlog = v;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot read missed events"),
+                    }
+                }
+            }
+            if let Some(e) = backlog.pop() {
+                last = Some(e.id);
+                return Some((Ok(sse_event(&e)), (hub, rx, last, backlog, need_backlog)));
+            }
+            match rx.recv().await {
+                Ok(e) => {
+                    if last.is_some_and(|l| e.id <= l) {
+                        continue;
+                    }
+                    last = Some(e.id);
+                    return Some((Ok(sse_event(&e)), (hub, rx, last, backlog, need_backlog)));
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(skipped = n, "SSE subscriber lagged; resynchronising from the database");
+                    if last.is_none() {
+                        last = hub.storage.events(None, None, None, None, 1).await.ok().and_then(|v| v.first().map(|e| e.id - n as i64));
+                    }
+                    need_backlog = true;
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+/// `Last-Event-ID` header, or `?after=`.
+pub fn resume_point(headers: &HeaderMap, after: Option<i64>) -> Option<i64> {
+    headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()).or(after)
+}
+
+/// SSE response with keep-alives (proxies drop idle streams).
+pub fn sse(hub: EventHub, after: Option<i64>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    Sse::new(stream(hub, after)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+

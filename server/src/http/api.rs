@@ -1,0 +1,164 @@
+//! The JSON API under `/api/v1/`: reads and actions for scripts, sharing
+//! one implementation with the server functions (the [`Backend`]), live
+//! events over Server-Sent Events, and its OpenAPI 3 document at
+//! `/api/v1/openapi.json`, generated from these handlers.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
+    Json, Router,
+};
+use regatlas_app::model::{
+    ApiError, ChildView, CreateReplicaRequest, DeleteReplicaRequest, EventView, Health, OperationView, PollerStatus, RegistryView, ReplicaState,
+    ReplicaView, RoutingRequest,
+};
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
+
+use super::AppState;
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Regatlas API", description = "Azure Container Registry geo-replication console: topology, replica actions, operations, history and live events."),
+    paths(list_registries, get_registry, create_replica, delete_replica, set_routing, list_operations, list_history, refresh, poller, events),
+    components(schemas(ApiError, RegistryView, ReplicaView, ChildView, OperationView, EventView, CreateReplicaRequest, RoutingRequest, DeleteReplicaRequest, PollerStatus, Health, ReplicaState))
+)]
+pub struct ApiDoc;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/registries", get(list_registries))
+        .route("/api/v1/registries/{name}", get(get_registry))
+        .route("/api/v1/registries/{name}/replicas", post(create_replica))
+        .route("/api/v1/registries/{name}/replicas/{region}", axum::routing::delete(delete_replica))
+        .route("/api/v1/registries/{name}/replicas/{region}/routing", put(set_routing))
+        .route("/api/v1/operations", get(list_operations))
+        .route("/api/v1/history", get(list_history))
+        .route("/api/v1/refresh", post(refresh))
+        .route("/api/v1/poller", get(poller))
+        .route("/api/v1/events", get(events))
+}
+
+/// An [`ApiError`] as an HTTP response.
+pub struct Failure(pub ApiError);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self.0)).into_response()
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Failure {
+        Failure(e)
+    }
+}
+
+/// `X-Regatlas-Actor`, when the body names no actor.
+fn actor(headers: &HeaderMap, body: Option<String>) -> Option<String> {
+    body.or_else(|| headers.get("x-regatlas-actor").and_then(|v| v.to_str().ok()).map(str::to_string))
+}
+
+async fn openapi() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}
+
+#[utoipa::path(get, path = "/api/v1/registries", responses((status = 200, body = [RegistryView])))]
+async fn list_registries(State(s): State<AppState>) -> Result<Json<Vec<RegistryView>>, Failure> {
+    Ok(Json(s.backend.registries().await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/registries/{name}", params(("name" = String, Path, description = "Registry name")),
+    responses((status = 200, body = RegistryView), (status = 404, body = ApiError)))]
+async fn get_registry(State(s): State<AppState>, Path(name): Path<String>) -> Result<Json<RegistryView>, Failure> {
+    Ok(Json(s.backend.registry(&name).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/registries/{name}/replicas", request_body = CreateReplicaRequest,
+    params(("name" = String, Path, description = "Registry name")),
+    responses((status = 202, body = OperationView, description = "ARM accepted; follow the operation"), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+async fn create_replica(State(s): State<AppState>, headers: HeaderMap, Path(name): Path<String>, Json(mut req): Json<CreateReplicaRequest>) -> Result<(StatusCode, Json<OperationView>), Failure> {
+    req.actor = actor(&headers, req.actor.take());
+    Ok((StatusCode::ACCEPTED, Json(s.backend.create_replica(&name, req).await?)))
+}
+
+#[derive(Deserialize, IntoParams)]
+struct ActorQuery {
+    /// Who asks.
+    actor: Option<String>,
+}
+
+#[utoipa::path(delete, path = "/api/v1/registries/{name}/replicas/{region}",
+    params(("name" = String, Path), ("region" = String, Path), ActorQuery),
+    responses((status = 202, body = OperationView), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+async fn delete_replica(State(s): State<AppState>, headers: HeaderMap, Path((name, region)): Path<(String, String)>, Query(q): Query<ActorQuery>) -> Result<(StatusCode, Json<OperationView>), Failure> {
+    Ok((StatusCode::ACCEPTED, Json(s.backend.delete_replica(&name, &region, actor(&headers, q.actor)).await?)))
+}
+
+#[utoipa::path(put, path = "/api/v1/registries/{name}/replicas/{region}/routing", request_body = RoutingRequest,
+    params(("name" = String, Path), ("region" = String, Path)),
+    responses((status = 202, body = OperationView), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+async fn set_routing(State(s): State<AppState>, headers: HeaderMap, Path((name, region)): Path<(String, String)>, Json(mut req): Json<RoutingRequest>) -> Result<(StatusCode, Json<OperationView>), Failure> {
+    req.actor = actor(&headers, req.actor.take());
+    Ok((StatusCode::ACCEPTED, Json(s.backend.set_routing(&name, &region, req).await?)))
+}
+
+#[derive(Deserialize, IntoParams)]
+struct OperationQuery {
+    registry: Option<String>,
+    /// replica.create | replica.delete | replica.routing
+    kind: Option<String>,
+    /// pending | running | succeeded | failed | unknown
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/operations", params(OperationQuery), responses((status = 200, body = [OperationView])))]
+async fn list_operations(State(s): State<AppState>, Query(q): Query<OperationQuery>) -> Result<Json<Vec<OperationView>>, Failure> {
+    Ok(Json(s.backend.operations(q.registry, q.kind, q.state, q.limit.unwrap_or(200)).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+struct HistoryQuery {
+    registry: Option<String>,
+    /// Kind prefix, e.g. `replica.` or `operation.`
+    kind: Option<String>,
+    /// A replica's or operation's id.
+    subject: Option<String>,
+    /// Events with a smaller id (paging backwards).
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/history", params(HistoryQuery), responses((status = 200, body = [EventView], description = "Newest first")))]
+async fn list_history(State(s): State<AppState>, Query(q): Query<HistoryQuery>) -> Result<Json<Vec<EventView>>, Failure> {
+    Ok(Json(s.backend.history(q.registry, q.kind, q.subject, q.before, q.limit.unwrap_or(200)).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/refresh", params(ActorQuery), responses((status = 202, description = "The poller wakes now")))]
+async fn refresh(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<ActorQuery>) -> Result<StatusCode, Failure> {
+    s.backend.refresh(actor(&headers, q.actor)).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(get, path = "/api/v1/poller", responses((status = 200, body = PollerStatus)))]
+async fn poller(State(s): State<AppState>) -> Json<PollerStatus> {
+    Json(s.backend.poller_status())
+}
+
+#[derive(Deserialize, IntoParams)]
+struct EventsQuery {
+    /// Resume after this event id (the `Last-Event-ID` header wins).
+    after: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/events", params(EventsQuery),
+    responses((status = 200, content_type = "text/event-stream", description = "Server-Sent Events; each `data` is an EventView, `id` its event id")))]
+async fn events(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<EventsQuery>) -> impl IntoResponse {
+    crate::events::sse(s.hub.clone(), crate::events::resume_point(&headers, q.after))
+}

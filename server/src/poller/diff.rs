@@ -1,0 +1,345 @@
+//! Comparing what ARM returned with what the poller remembers, producing a
+//! [`ChangeSet`] of rows and history events.
+
+use std::collections::HashMap;
+
+use regatlas_app::model::ReplicaState;
+use regatlas_arm::{models::Registry, models::Replication, ArmClient};
+use serde_json::json;
+
+use crate::storage::topology::{
+    child_fingerprint, child_label, registry_fingerprint, registry_label, replica_fingerprint, replica_label, ChangeSet, ChildRow, NewEvent,
+    RegistryRow, Remembered, ReplicaRow,
+};
+
+#[derive(Clone, Debug)]
+struct Known {
+    registry_id: String,
+    fingerprint: String,
+    label: String,
+    gone: bool,
+    transitional: bool,
+    /// Registry rows only: subscription and ARM id.
+    subscription: String,
+    arm_id: String,
+    name: String,
+}
+
+/// What the poller remembers of the stored topology.
+#[derive(Debug, Default)]
+pub struct Memo {
+    registries: HashMap<String, Known>,
+    replicas: HashMap<String, Known>,
+    children: HashMap<String, Known>,
+    /// Pending updates from the current change set, applied by `commit`.
+    pending: Vec<(u8, String, Known)>,
+}
+
+fn known(r: &Remembered) -> Known {
+    Known {
+        registry_id: r.registry_id.clone(),
+        fingerprint: r.fingerprint.clone(),
+        label: r.label.clone(),
+        gone: r.gone,
+        transitional: false,
+        subscription: String::new(),
+        arm_id: String::new(),
+        name: String::new(),
+    }
+}
+
+fn arm_id_of(id: &str) -> String {
+    id.to_string()
+}
+
+impl Memo {
+    pub fn from_rows(regs: Vec<Remembered>, reps: Vec<Remembered>, children: Vec<Remembered>) -> Memo {
+        let mut m = Memo::default();
+        for r in &regs {
+            let mut k = known(r);
+            // The stored id is the lower-cased ARM id, which ARM accepts (paths are case-insensitive).
+            k.arm_id = arm_id_of(&r.id);
+            k.subscription = regatlas_arm::models::id_segment(&r.id, "subscriptions").unwrap_or_default().to_string();
+            k.name = r.id.rsplit('/').next().unwrap_or_default().to_string();
+            k.transitional = r.label.contains("Creating") || r.label.contains("Updating") || r.label.contains("Deleting");
+            m.registries.insert(r.id.clone(), k);
+        }
+        for r in &reps {
+            let mut k = known(r);
+            k.transitional = !r.gone && label_transitional(&r.label);
+            m.replicas.insert(r.id.clone(), k);
+        }
+        for r in &children {
+            m.children.insert(r.id.clone(), known(r));
+        }
+        m
+    }
+
+    pub fn registry_count(&self) -> usize {
+        self.registries.len()
+    }
+
+    /// Registries to poll: (id, ARM id), not gone.
+    pub fn live_registries(&self) -> Vec<(String, String)> {
+        let mut v: Vec<_> = self.registries.iter().filter(|(_, k)| !k.gone).map(|(id, k)| (id.clone(), k.arm_id.clone())).collect();
+        v.sort();
+        v
+    }
+
+    pub fn any_transitional(&self) -> bool {
+        self.replicas.values().chain(self.registries.values()).any(|k| !k.gone && k.transitional)
+    }
+
+    pub fn diff_registries(&mut self, subscription: &str, regs: &[Registry], cs: &mut ChangeSet) {
+        let sub = subscription.to_ascii_lowercase();
+        let mut seen = Vec::new();
+        for r in regs {
+            let id = r.id.to_ascii_lowercase();
+            seen.push(id.clone());
+            let row = RegistryRow {
+                id: id.clone(),
+                arm_id: r.id.clone(),
+                subscription_id: r.subscription_id().unwrap_or(subscription).to_string(),
+                resource_group: r.resource_group().unwrap_or_default().to_string(),
+                name: r.name.clone(),
+                location: r.location.clone(),
+                sku: r.sku.name.to_string(),
+                login_server: r.properties.login_server.clone(),
+                provisioning_state: r.properties.provisioning_state.as_ref().map(|p| p.to_string()),
+                zone_redundancy: r.properties.zone_redundancy.as_ref().map(|z| z.to_string()),
+                doc: serde_json::to_string(r).unwrap_or_default(),
+            };
+            let fp = registry_fingerprint(&row);
+            let label = registry_label(&row);
+            let transitional = r.properties.provisioning_state.as_ref().is_some_and(|p| p.is_transitional());
+            let prev = self.registries.get(&id).cloned();
+            let unchanged = prev.as_ref().is_some_and(|k| !k.gone && k.fingerprint == fp);
+            let next = Known { registry_id: id.clone(), fingerprint: fp, label: label.clone(), gone: false, transitional, subscription: sub.clone(), arm_id: r.id.clone(), name: r.name.clone() };
+            if unchanged {
+                // Keep the ARM id as ARM spells it, without a write.
+                if let Some(k) = self.registries.get_mut(&id) {
+                    k.arm_id = r.id.clone();
+                    k.subscription = sub.clone();
+                    k.transitional = transitional;
+                }
+                continue;
+            }
+            let (kind, summary) = match &prev {
+                None => ("registry.discovered", format!("{}: discovered ({label}, home {})", r.name, r.location)),
+                Some(k) if k.gone => ("registry.returned", format!("{}: returned ({label})", r.name)),
+                Some(k) => ("registry.changed", format!("{}: {} → {label}", r.name, k.label)),
+            };
+            cs.events.push(NewEvent {
+                kind: kind.into(),
+                registry_id: Some(id.clone()),
+                subject_id: Some(id.clone()),
+                summary,
+                data: json!({ "registry": r.name, "sku": row.sku, "location": row.location, "provisioningState": row.provisioning_state, "from": prev.as_ref().map(|k| k.label.clone()) }),
+            });
+            cs.registries.push(row);
+            self.pending.push((0, id, next));
+        }
+        let gone: Vec<(String, Known)> = self
+            .registries
+            .iter()
+            .filter(|(id, k)| !k.gone && k.subscription == sub && !seen.contains(id))
+            .map(|(id, k)| (id.clone(), k.clone()))
+            .collect();
+        for (id, k) in gone {
+            cs.gone_registries.push(id.clone());
+            cs.events.push(NewEvent {
+                kind: "registry.gone".into(),
+                registry_id: Some(id.clone()),
+                subject_id: Some(id.clone()),
+                summary: format!("{}: no longer returned by ARM", k.name),
+                data: json!({ "registry": k.name }),
+            });
+            self.pending.push((0, id, Known { gone: true, transitional: false, ..k }));
+        }
+    }
+
+    pub fn diff_replicas(&mut self, registry_id: &str, reps: &[Replication], cs: &mut ChangeSet) {
+        let reg_name = self.registries.get(registry_id).map(|k| k.name.clone()).unwrap_or_else(|| registry_id.rsplit('/').next().unwrap_or_default().to_string());
+        let mut seen = Vec::new();
+        for r in reps {
+            let id = r.id.to_ascii_lowercase();
+            seen.push(id.clone());
+            let status = r.properties.status.clone().unwrap_or_default();
+            let row = ReplicaRow {
+                id: id.clone(),
+                registry_id: registry_id.to_string(),
+                name: r.name.clone(),
+                location: r.location.clone().unwrap_or_else(|| r.name.clone()),
+                provisioning_state: r.properties.provisioning_state.as_ref().map(|p| p.to_string()),
+                display_status: status.display_status.clone(),
+                status_message: status.message.clone(),
+                status_timestamp: status.timestamp.clone(),
+                region_endpoint_enabled: r.properties.region_endpoint_enabled,
+                zone_redundancy: r.properties.zone_redundancy.as_ref().map(|z| z.to_string()),
+                doc: serde_json::to_string(r).unwrap_or_default(),
+            };
+            let fp = replica_fingerprint(&row);
+            let label = replica_label(&row);
+            let state = ReplicaState::derive(row.provisioning_state.as_deref(), row.display_status.as_deref());
+            let prev = self.replicas.get(&id).cloned();
+            if prev.as_ref().is_some_and(|k| !k.gone && k.fingerprint == fp) {
+                continue;
+            }
+            let (kind, summary) = match &prev {
+                None => ("replica.appeared", format!("{reg_name}/{}: appeared ({label})", row.location)),
+                Some(k) if k.gone => ("replica.returned", format!("{reg_name}/{}: returned ({label})", row.location)),
+                Some(k) => ("replica.changed", format!("{reg_name}/{}: {} → {label}", row.location, k.label)),
+            };
+            cs.events.push(NewEvent {
+                kind: kind.into(),
+                registry_id: Some(registry_id.to_string()),
+                subject_id: Some(id.clone()),
+                summary,
+                data: json!({
+                    "registry": reg_name, "region": row.location, "state": state.as_str(),
+                    "provisioningState": row.provisioning_state, "displayStatus": row.display_status, "message": row.status_message,
+                    "routing": row.region_endpoint_enabled, "from": prev.as_ref().map(|k| k.label.clone()),
+                }),
+            });
+            let next = Known { registry_id: registry_id.to_string(), fingerprint: fp, label, gone: false, transitional: state.is_transitional(), subscription: String::new(), arm_id: String::new(), name: String::new() };
+            cs.replicas.push(row);
+            self.pending.push((1, id, next));
+        }
+        let gone: Vec<(String, Known)> = self
+            .replicas
+            .iter()
+            .filter(|(id, k)| !k.gone && k.registry_id == registry_id && !seen.contains(id))
+            .map(|(id, k)| (id.clone(), k.clone()))
+            .collect();
+        for (id, k) in gone {
+            let region = id.rsplit('/').next().unwrap_or_default().to_string();
+            cs.gone_replicas.push(id.clone());
+            cs.events.push(NewEvent {
+                kind: "replica.gone".into(),
+                registry_id: Some(registry_id.to_string()),
+                subject_id: Some(id.clone()),
+                summary: format!("{reg_name}/{region}: no longer returned by ARM (deleted)"),
+                data: json!({ "registry": reg_name, "region": region, "from": k.label }),
+            });
+            self.pending.push((1, id, Known { gone: true, transitional: false, ..k }));
+        }
+    }
+
+    pub fn diff_children(&mut self, registry_id: &str, rows: &[ChildRow], errors: &[String], cs: &mut ChangeSet) {
+        let mut seen = Vec::new();
+        for c in rows {
+            seen.push(c.id.clone());
+            let fp = child_fingerprint(c);
+            let label = child_label(c);
+            let prev = self.children.get(&c.id).cloned();
+            if prev.as_ref().is_some_and(|k| !k.gone && k.fingerprint == fp) {
+                continue;
+            }
+            cs.events.push(NewEvent {
+                kind: format!("child.{}", if prev.is_none() { "appeared" } else { "changed" }),
+                registry_id: Some(registry_id.to_string()),
+                subject_id: Some(c.id.clone()),
+                summary: match &prev {
+                    None => format!("{} {}: appeared ({label})", c.kind, c.name),
+                    Some(k) => format!("{} {}: {} → {label}", c.kind, c.name, k.label),
+                },
+                data: json!({ "kind": c.kind, "name": c.name, "state": c.state }),
+            });
+            cs.children.push(c.clone());
+            self.pending.push((2, c.id.clone(), Known { registry_id: registry_id.to_string(), fingerprint: fp, label, gone: false, transitional: false, subscription: String::new(), arm_id: String::new(), name: c.name.clone() }));
+        }
+        // A kind whose listing failed says nothing about its items being gone.
+        if !errors.is_empty() {
+            return;
+        }
+        let gone: Vec<(String, Known)> = self
+            .children
+            .iter()
+            .filter(|(id, k)| !k.gone && k.registry_id == registry_id && !seen.contains(id))
+            .map(|(id, k)| (id.clone(), k.clone()))
+            .collect();
+        for (id, k) in gone {
+            cs.gone_children.push(id.clone());
+            cs.events.push(NewEvent {
+                kind: "child.gone".into(),
+                registry_id: Some(registry_id.to_string()),
+                subject_id: Some(id.clone()),
+                summary: format!("{}: no longer returned by ARM", id.rsplit('/').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/")),
+                data: json!({ "from": k.label }),
+            });
+            self.pending.push((2, id, Known { gone: true, ..k }));
+        }
+    }
+
+    /// Applies the pending updates once the change set is stored.
+    pub fn commit(&mut self, _cs: &ChangeSet) {
+        for (table, id, k) in self.pending.drain(..) {
+            match table {
+                0 => self.registries.insert(id, k),
+                1 => self.replicas.insert(id, k),
+                _ => self.children.insert(id, k),
+            };
+        }
+    }
+}
+
+fn label_transitional(label: &str) -> bool {
+    let l = label.to_ascii_lowercase();
+    ["creating", "updating", "deleting", "syncing", "provisioning"].iter().any(|w| l.contains(w))
+}
+
+/// Lists a registry's child resources (webhooks, connected registries,
+/// pipelines, pipeline runs). Returns rows and the errors of kinds that failed.
+pub async fn fetch_children(arm: &ArmClient, arm_id: &str) -> (Vec<ChildRow>, Vec<String>) {
+    let reg_id = arm_id.to_ascii_lowercase();
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let doc = |v: &dyn erased::Ser| v.json();
+    match arm.list_webhooks(arm_id).await {
+        Ok(v) => rows.extend(v.iter().map(|w| ChildRow {
+            id: w.id.to_ascii_lowercase(),
+            registry_id: reg_id.clone(),
+            kind: "webhook".into(),
+            name: w.name.clone(),
+            state: w.properties.status.clone(),
+            doc: doc(w),
+        })),
+        Err(e) => errors.push(format!("webhooks: {e}")),
+    }
+    match arm.list_connected_registries(arm_id).await {
+        Ok(v) => rows.extend(v.iter().map(|c| ChildRow {
+            id: c.id.to_ascii_lowercase(),
+            registry_id: reg_id.clone(),
+            kind: "connected-registry".into(),
+            name: c.name.clone(),
+            state: c.properties.connection_state.clone().or_else(|| c.properties.provisioning_state.as_ref().map(|p| p.to_string())),
+            doc: doc(c),
+        })),
+        Err(e) => errors.push(format!("connected registries: {e}")),
+    }
+    match arm.list_pipeline_runs(arm_id).await {
+        Ok(v) => rows.extend(v.iter().map(|r| {
+            let resp = r.properties.response.clone().unwrap_or_default();
+            let state = match (resp.status.as_deref(), resp.percentage()) {
+                (Some(s), Some(p)) => Some(format!("{s} {p:.0}%")),
+                (Some(s), None) => Some(s.to_string()),
+                _ => r.properties.provisioning_state.as_ref().map(|p| p.to_string()),
+            };
+            ChildRow { id: r.id.to_ascii_lowercase(), registry_id: reg_id.clone(), kind: "pipeline-run".into(), name: r.name.clone(), state, doc: doc(r) }
+        })),
+        Err(e) => errors.push(format!("pipeline runs: {e}")),
+    }
+    (rows, errors)
+}
+
+mod erased {
+    /// Serialises any model to its JSON text.
+    pub trait Ser {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
+}
