@@ -111,13 +111,17 @@ pub fn build(config: &CredentialConfig, authority_host: Option<&str>) -> Result<
 }
 
 /// The `IDENTITY_HEADER` secret this process uses for App Service managed
-/// identity against an embedded emulator. `azure_identity` reads it from the
+/// identity against an emulator. `azure_identity` reads it from the
 /// environment on every token request, so it is one value per process, set
-/// once; embedded emulators are started with it.
+/// once; embedded emulators are started with it, and an external one
+/// (`regatlas emulator`) shares it through `REGATLAS_EMULATOR_IDENTITY_SECRET`.
 pub fn embedded_identity_secret() -> &'static str {
     static SECRET: OnceLock<String> = OnceLock::new();
     SECRET.get_or_init(|| {
-        let s = format!("regatlas-{:032x}", rand::random::<u128>());
+        let s = std::env::var("REGATLAS_EMULATOR_IDENTITY_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("regatlas-{:032x}", rand::random::<u128>()));
         // SAFETY (edition 2021: safe fn): written once, before any credential reads it, under the OnceLock.
         std::env::set_var("IDENTITY_HEADER", &s);
         s

@@ -39,6 +39,10 @@ pub struct EmulatorArgs {
     /// ARM throttle bucket for one kind: `reads|writes|deletes=BURST/PER_SEC`; repeatable.
     #[arg(long = "throttle", value_name = "KIND=BURST/RATE", value_parser = parse_throttle)]
     pub throttle: Vec<(String, BucketSpec)>,
+    /// The managed-identity endpoint's `X-IDENTITY-HEADER` secret [default: random].
+    /// Set the same value for `regatlas serve --emulator-url` to use this emulator.
+    #[arg(long, env = "REGATLAS_EMULATOR_IDENTITY_SECRET", value_name = "SECRET")]
+    pub identity_secret: Option<String>,
     /// Log as JSON lines (on stderr).
     #[arg(long)]
     pub log_json: bool,
@@ -130,6 +134,7 @@ impl EmulatorArgs {
         config.timings.replication_delay = self.replication_delay;
         config.state_dir = self.state_dir.clone();
         config.list_page_size = self.list_page_size;
+        config.identity_secret = self.identity_secret.clone();
         apply_faults(&mut config.faults, &self.faults);
         for (k, spec) in &self.throttle {
             match k.as_str() {

@@ -102,6 +102,12 @@ pub struct ServeArgs {
     #[arg(long, env = "REGATLAS_EMULATOR_TIME_SCALE", value_name = "FACTOR")]
     pub emulator_time_scale: Option<f64>,
 
+    /// With `--source emulator`: use an already running emulator at this ARM
+    /// base URL (`regatlas emulator`; share `REGATLAS_EMULATOR_IDENTITY_SECRET`)
+    /// instead of starting the built-in one.
+    #[arg(long, env = "REGATLAS_EMULATOR_URL", value_name = "URL")]
+    pub emulator_url: Option<String>,
+
     /// Credential with `--source azure` when it needs no parameters:
     /// `managed-identity`, `workload-identity` (from AZURE_* variables) or
     /// `azure-cli`. Client secret and certificate are set in the file's
@@ -156,6 +162,7 @@ struct FileConfig {
     body_limit_bytes: Option<usize>,
     emulator_time_scale: Option<f64>,
     credential: Option<regatlas_arm::CredentialConfig>,
+    emulator_url: Option<String>,
     authority_host: Option<String>,
     subscriptions: Option<Vec<String>>,
     poll_fast_secs: Option<u64>,
@@ -181,6 +188,8 @@ pub struct Config {
     /// The credential for `--source azure` (`None` with the emulator).
     pub credential: Option<regatlas_arm::CredentialConfig>,
     pub authority_host: Option<String>,
+    /// An external emulator's ARM base URL (instead of the built-in one).
+    pub emulator_url: Option<String>,
     pub poller: crate::poller::PollerConfig,
 }
 
@@ -276,6 +285,7 @@ impl Config {
         Ok(Config {
             credential,
             authority_host: args.authority_host.clone().or(file.authority_host),
+            emulator_url: args.emulator_url.clone().or(file.emulator_url),
             poller,
             listen,
             database_url,

@@ -49,6 +49,11 @@ impl Application {
         let storage = Storage::open(&config.database_url).await?;
 
         let (emulator, shell) = match config.source {
+            DataSource::Emulator if config.emulator_url.is_some() => (None, ShellInfo {
+                data_source: DataSource::Emulator.as_str().into(),
+                data_source_detail: format!("emulator at {}", config.emulator_url.clone().unwrap_or_default()),
+                version: env!("CARGO_PKG_VERSION").into(),
+            }),
             DataSource::Emulator => {
                 let emu = regatlas_emulator::start(regatlas_emulator::EmulatorConfig {
                     time_scale: config.emulator_time_scale,
@@ -73,6 +78,12 @@ impl Application {
         // The ARM client: through the embedded emulator's managed-identity
         // endpoint, or the configured azure_identity credential.
         let arm = match (&emulator, &config.credential) {
+            (None, _) if config.source == DataSource::Emulator => {
+                let url = config.emulator_url.clone().unwrap_or_default();
+                let url = url.trim_end_matches('/');
+                let cred = regatlas_arm::credential::app_service_managed_identity(&format!("{url}/msi/token"))?;
+                regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(url), cred)?
+            }
             (Some(emu), _) => {
                 let info = emu.info();
                 let cred = regatlas_arm::credential::app_service_managed_identity(&info.token_endpoint)?;

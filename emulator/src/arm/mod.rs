@@ -126,6 +126,7 @@ async fn dispatch(
             return r;
         }
     };
+    shared.count(&request_key(&method, uri.path()));
     let (latency, fail) = shared.fault_roll(kind);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -142,6 +143,18 @@ async fn dispatch(
         HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("0")),
     );
     resp
+}
+
+/// Counter key for a request: `"{METHOD} {collection}"`, e.g. `"PUT replications"`
+/// (for tests and the benchmark: how often the client called what), plus `"all {METHOD}"`.
+fn request_key(method: &Method, path: &str) -> String {
+    const COLLECTIONS: &[&str] = &[
+        "subscriptions", "locations", "registries", "replications", "webhooks", "connectedregistries", "exportpipelines",
+        "importpipelines", "pipelineruns", "scopemaps", "tokens", "importimage", "operationstatuses", "operationresults",
+    ];
+    let segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(|s| s.to_ascii_lowercase()).collect();
+    let coll = segs.iter().rev().find(|s| COLLECTIONS.contains(&s.as_str())).cloned().unwrap_or_else(|| "other".into());
+    format!("{method} {coll}")
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

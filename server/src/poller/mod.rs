@@ -251,6 +251,16 @@ impl Poller {
             }
         }
 
+        // Discovery's changes are written first, so that new registries are
+        // polled in this same cycle.
+        if !cs.is_empty() {
+            report.rows_written += cs.row_count();
+            report.events += cs.events.len();
+            let events = self.storage.apply(&cs).await?;
+            memo.commit(&cs);
+            self.hub.publish(events);
+            cs = ChangeSet::default();
+        }
         let targets = memo.live_registries();
         report.registries = targets.len();
         let arm = self.arm.clone();
@@ -289,8 +299,8 @@ impl Poller {
                 }
             }
         }
-        report.rows_written = cs.row_count();
-        report.events = cs.events.len();
+        report.rows_written += cs.row_count();
+        report.events += cs.events.len();
         let events = self.storage.apply(&cs).await?;
         memo.commit(&cs);
         report.transitional = memo.any_transitional();

@@ -17,6 +17,45 @@ pub struct TestApp {
     pub db_path: PathBuf,
     _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let r = self.client.get(self.url(path)).send().await.expect("GET");
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.expect("json")
+    }
+
+    /// Polls `path` until `check` holds (at most `secs` seconds).
+    pub async fn wait_until(&self, path: &str, secs: u64, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let v = self.get_json(path).await;
+            if check(&v) {
+                return v;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("condition on {path} not reached in {secs}s; last: {v}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops the server and waits until it has shut down (the database closed).
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
+        }
+        std::mem::replace(&mut self._dir, tempfile::tempdir().expect("tmp"))
+    }
 }
 
 impl Drop for TestApp {
@@ -35,20 +74,36 @@ pub fn site_root() -> PathBuf {
 }
 
 pub async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db_path = dir.path().join("regatlas.db");
-    let args = ServeArgs {
+    spawn_app_with(|_| {}).await
+}
+
+/// Test defaults: emulator at 20× speed, fast polling.
+pub fn test_args(db_path: &std::path::Path) -> ServeArgs {
+    ServeArgs {
         listen: Some("127.0.0.1:0".parse().expect("addr")),
         database: Some(db_path.to_string_lossy().to_string()),
         site_root: Some(site_root()),
         emulator_time_scale: Some(20.0),
+        poll_fast_secs: Some(1),
+        poll_slow_secs: Some(2),
         ..Default::default()
-    };
+    }
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("regatlas.db");
+    let mut args = test_args(&db_path);
+    tweak(&mut args);
+    spawn_app_in(dir, db_path, args).await
+}
+
+pub async fn spawn_app_in(dir: tempfile::TempDir, db_path: PathBuf, args: ServeArgs) -> TestApp {
     let config = Config::resolve(&args).expect("config");
     let app = Application::build(config).await.expect("server builds");
     let address = format!("http://{}", app.addr());
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
+    let done = tokio::spawn(async move {
         let _ = app.run_until(async move {
             let _ = rx.await;
         })
@@ -60,5 +115,6 @@ pub async fn spawn_app() -> TestApp {
         db_path,
         _dir: dir,
         stop: Some(tx),
+        done: Some(done),
     }
 }
