@@ -72,6 +72,8 @@ pub struct EmulatorConfig {
     pub faults: world::Faults,
     /// The managed-identity endpoint's `X-IDENTITY-HEADER` secret (random when `None`).
     pub identity_secret: Option<String>,
+    /// Instead of the demo world: (registries, replicas each) for benchmarks.
+    pub bench_world: Option<(usize, usize)>,
 }
 
 impl EmulatorConfig {
@@ -88,6 +90,7 @@ impl EmulatorConfig {
             list_page_size: 100,
             faults: world::Faults::default(),
             identity_secret: None,
+            bench_world: None,
         }
     }
 
@@ -323,6 +326,10 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
     shared.world().faults = config.faults.clone();
     match &config.state_dir {
         Some(dir) if persist::has_snapshot(dir) => persist::restore(&shared, dir).await?,
+        _ if config.bench_world.is_some() => {
+            let (n, r) = config.bench_world.unwrap_or((0, 0));
+            world::demo::build_bench(&shared, n, r).await
+        }
         _ if config.demo => world::demo::build(&shared).await,
         _ => {}
     }

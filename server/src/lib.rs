@@ -4,6 +4,7 @@
 //! tests drive it through [`startup::Application`].
 
 pub mod actions;
+pub mod bench;
 pub mod config;
 pub mod events;
 pub mod http;

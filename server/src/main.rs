@@ -29,6 +29,15 @@ enum Command {
     Serve(ServeArgs),
     /// Run the ACR emulator alone; prints its endpoints as one JSON line on stdout.
     Emulator(regatlas_emulator::cli::EmulatorArgs),
+    /// Benchmarks (print figures; see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum BenchCommand {
+    /// The poller against an emulator with many registries.
+    Poll(regatlas_server::bench::BenchPollArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +53,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Some(Command::Emulator(args)) => run_emulator(args).await,
             Some(Command::Serve(args)) => serve(args).await,
+            Some(Command::Bench(BenchCommand::Poll(args))) => regatlas_server::bench::poll(args).await.map_err(anyhow::Error::from),
             None => serve(cli.serve).await,
         }
     });

@@ -64,7 +64,23 @@ pub async fn build(shared: &Arc<Shared>) {
     }
 }
 
+/// A large world for benchmarks: `registries` Premium registries
+/// (`benchNNNN`, resource group `bench-rg`), each with a home region and
+/// `replicas - 1` more, no content.
+pub async fn build_bench(shared: &Arc<Shared>, registries: usize, replicas: usize) {
+    let hosts: Vec<&str> = crate::regions::all().iter().filter(|r| r.can_host()).map(|r| r.name.as_str()).collect();
+    for i in 0..registries {
+        let home = hosts[i % hosts.len()];
+        let others: Vec<&str> = (1..replicas.max(1)).map(|k| hosts[(i + k * 7) % hosts.len()]).filter(|r| *r != home).collect();
+        add_in(shared, &format!("bench{i:04}"), "bench-rg", home, "Premium", &others).await;
+    }
+}
+
 async fn add(shared: &Arc<Shared>, name: &str, home: &str, sku: &str, replicas: &[&str]) {
+    add_in(shared, name, RG, home, sku, replicas).await
+}
+
+async fn add_in(shared: &Arc<Shared>, name: &str, rg: &str, home: &str, sku: &str, replicas: &[&str]) {
     let mut regions = vec![home.to_string()];
     regions.extend(replicas.iter().map(|s| s.to_string()));
     let Ok((global, endpoints)) = shared.bind_endpoints(name, &regions).await else {
@@ -96,7 +112,7 @@ async fn add(shared: &Arc<Shared>, name: &str, home: &str, sku: &str, replicas: 
     props.insert("adminUserEnabled".into(), json!(true));
     let reg = Registry {
         name: name.to_string(),
-        resource_group: RG.to_string(),
+        resource_group: rg.to_string(),
         location: home.to_string(),
         sku: sku.to_string(),
         tags: json!({ "env": "demo" }),
