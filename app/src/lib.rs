@@ -3,6 +3,7 @@
 //!
 //! Compiled twice: with `ssr` into the server binary (renders every page) and
 //! with `hydrate` into the WASM bundle (takes over the rendered HTML).
+#![recursion_limit = "512"]
 
 pub mod api;
 pub mod model;

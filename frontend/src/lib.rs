@@ -1,5 +1,6 @@
 //! WASM entry point. The server renders every page; this crate hydrates the
 //! rendered HTML so interactive controls are handled in the browser.
+#![recursion_limit = "512"]
 
 use leptos::prelude::document;
 

@@ -272,3 +272,13 @@ async fn server_sent_events_stream_changes_and_resume_after_last_event_id() {
     let ids: Vec<i64> = text.lines().filter_map(|l| l.strip_prefix("id: ")).filter_map(|v| v.trim().parse().ok()).collect();
     assert_eq!(&ids[..expected_next.len()], &expected_next[..], "the missed events, in order, from the database");
 }
+
+#[tokio::test]
+async fn the_topology_page_is_server_rendered_from_the_stored_picture() {
+    let app = spawn_app().await;
+    discovered(&app).await;
+    let html = app.client.get(app.url("/topology")).send().await.expect("get").text().await.expect("text");
+    assert!(html.contains("data-registry=\"contoso\""), "registries are in the HTML without JavaScript");
+    assert!(html.contains("canadacentral") && html.contains("state-ready"), "replicas with their state");
+    assert!(html.contains("on-prem: contosoOnPrem") || !html.contains("connected-registry"), "the connected registry hangs off its parent");
+}
