@@ -40,6 +40,8 @@ pub struct Application {
     state: AppState,
     emulator: Option<regatlas_emulator::RunningEmulator>,
     poller: Option<Poller>,
+    /// Stops the poller and the operation trackers.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -99,7 +101,8 @@ impl Application {
         };
         let hub = EventHub::new(storage.clone(), 1024);
         let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), config.poller.clone()).await?;
-        let console = Console::new(storage.clone(), arm.clone(), hub.clone(), poller.handle(), (config.poller.slow_interval.as_secs() * 3 + 30) as i64);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let console = Console::new(storage.clone(), arm.clone(), hub.clone(), poller.handle(), (config.poller.slow_interval.as_secs() * 3 + 30) as i64, stop_rx);
         let resumed = console.resume().await?;
         if resumed > 0 {
             tracing::info!(resumed, "operations resumed");
@@ -119,7 +122,7 @@ impl Application {
             .build();
 
         let state = AppState { leptos_options, storage, shell, config: Arc::new(config), backend, hub };
-        Ok(Application { listener, addr, state, emulator, poller: Some(poller) })
+        Ok(Application { listener, addr, state, emulator, poller: Some(poller), stop: stop_tx })
     }
 
     /// The bound address.
@@ -134,9 +137,9 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains connections and closes storage.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
-        let Application { listener, addr, state, emulator, poller } = self;
+        let Application { listener, addr, state, emulator, poller, stop: stop_tx } = self;
         let storage = state.storage.clone();
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop_rx = stop_tx.subscribe();
         let poller_task = poller.map(|p| tokio::spawn(p.run(stop_rx)));
         tracing::info!(%addr, source = %state.shell.data_source, "Regatlas listening on http://{addr}");
         let app = http::router(state);

@@ -78,6 +78,9 @@ pub struct Console {
     poller: PollerHandle,
     /// Seconds after which an unconfirmed registry counts as stale.
     stale_after: i64,
+    /// Turns true at shutdown: trackers stop and leave their operations
+    /// `running`, to be resumed by the next process.
+    shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 fn actor_of(a: Option<String>) -> String {
@@ -85,8 +88,8 @@ fn actor_of(a: Option<String>) -> String {
 }
 
 impl Console {
-    pub fn new(storage: Storage, arm: ArmClient, hub: EventHub, poller: PollerHandle, stale_after_secs: i64) -> Console {
-        Console { storage, arm, hub, poller, stale_after: stale_after_secs }
+    pub fn new(storage: Storage, arm: ArmClient, hub: EventHub, poller: PollerHandle, stale_after_secs: i64, shutdown: tokio::sync::watch::Receiver<bool>) -> Console {
+        Console { storage, arm, hub, poller, stale_after: stale_after_secs, shutdown }
     }
 
     /// Adds in-memory facts (last confirmed, poll errors) and health.
@@ -193,8 +196,13 @@ impl Console {
     /// Polls an ARM operation to its end in the background.
     fn track(&self, id: String, handle: LroHandle) {
         let me = self.clone();
+        let mut stop = self.shutdown.clone();
         tokio::spawn(async move {
             let outcome = loop {
+                if *stop.borrow() {
+                    tracing::info!(operation = %id, "shutting down; the operation stays running and resumes at the next start");
+                    return;
+                }
                 match me.arm.poll(&handle).await {
                     Ok(LroPoll::InProgress { retry_after, percent }) => {
                         if let Some(p) = percent {
@@ -205,7 +213,11 @@ impl Console {
                             }
                         }
                         me.poller.nudge();
-                        tokio::time::sleep(retry_after.min(std::time::Duration::from_secs(30))).await;
+                        tokio::select! {
+                            _ = tokio::time::sleep(retry_after.min(std::time::Duration::from_secs(30))) => {}
+                            // Shutdown (or the server gone): leave the operation running for the next start.
+                            _ = stop.wait_for(|v| *v) => return,
+                        }
                     }
                     Ok(LroPoll::Succeeded { .. }) => break ("succeeded", None),
                     Ok(LroPoll::Failed { code, message }) => break ("failed", Some((code, message))),
