@@ -77,13 +77,8 @@ pub struct SubscriptionStats {
 pub struct ArmResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
-    pub body: bytes_body::Body,
+    pub body: Vec<u8>,
     pub url: String,
-}
-
-pub mod bytes_body {
-    /// Response bytes.
-    pub type Body = Vec<u8>;
 }
 
 impl ArmResponse {

@@ -277,7 +277,7 @@ impl RunningEmulator {
 }
 
 /// Saves the world every two seconds (when it changed) and once at shutdown.
-fn spawn_saver(shared: Arc<Shared>, dir: std::path::PathBuf, mut rx: watch::Receiver<bool>) {
+fn spawn_saver(shared: Arc<Shared>, dir: std::path::PathBuf, mut last: Option<Vec<u8>>, mut rx: watch::Receiver<bool>) {
     let s2 = shared.clone();
     let h = tokio::spawn(async move {
         loop {
@@ -285,11 +285,11 @@ fn spawn_saver(shared: Arc<Shared>, dir: std::path::PathBuf, mut rx: watch::Rece
                 _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => false,
                 _ = rx.wait_for(|v| *v) => true,
             };
-            let (s, d) = (s2.clone(), dir.clone());
-            match tokio::task::spawn_blocking(move || persist::save(&s, &d)).await {
+            let (s, d, mut l) = (s2.clone(), dir.clone(), last.take());
+            match tokio::task::spawn_blocking(move || persist::save(&s, &d, &mut l).map(|()| l)).await {
                 Ok(Err(e)) => tracing::error!(error = %e, "cannot save emulator state"),
                 Err(e) => tracing::error!(error = %e, "emulator state saver panicked"),
-                Ok(Ok(())) => {}
+                Ok(Ok(l)) => last = l,
             }
             if stop {
                 break;
@@ -334,8 +334,9 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         _ => {}
     }
     if let Some(dir) = config.state_dir.clone() {
-        persist::save(&shared, &dir)?;
-        spawn_saver(shared.clone(), dir, rx.clone());
+        let mut last = None;
+        persist::save(&shared, &dir, &mut last)?;
+        spawn_saver(shared.clone(), dir, last, rx.clone());
     }
     let app = arm::router(shared.clone()).merge(admin::router(shared.clone()));
     let mut rx2 = rx;

@@ -121,8 +121,9 @@ pub fn has_snapshot(dir: &Path) -> bool {
     dir.join("world.json").is_file()
 }
 
-/// Writes the world to `dir`. Blob bytes are written once (content-addressed).
-pub fn save(shared: &Shared, dir: &Path) -> Result<(), PersistError> {
+/// Writes the world to `dir` unless it equals `last` (the previous save's
+/// content, kept by the caller). Blob bytes are written once (content-addressed).
+pub fn save(shared: &Shared, dir: &Path, last: &mut Option<Vec<u8>>) -> Result<(), PersistError> {
     let mut pending_blobs: Vec<(String, Bytes)> = Vec::new();
     let snapshot = {
         let world = shared.world();
@@ -197,6 +198,11 @@ pub fn save(shared: &Shared, dir: &Path) -> Result<(), PersistError> {
         }
         Snapshot { format: FORMAT, saved_at: Utc::now(), tenant_id: world.tenant_id.clone(), faults: world.faults.clone(), registries }
     };
+    // Unchanged since the last save (the timestamp aside): nothing to write.
+    let key = serde_json::to_vec(&(&snapshot.tenant_id, &snapshot.faults, &snapshot.registries)).unwrap_or_default();
+    if last.as_deref() == Some(key.as_slice()) {
+        return Ok(());
+    }
     let blobs = dir.join("blobs");
     std::fs::create_dir_all(&blobs).map_err(io(&blobs))?;
     for (digest, bytes) in pending_blobs {
@@ -210,17 +216,9 @@ pub fn save(shared: &Shared, dir: &Path) -> Result<(), PersistError> {
     let file = dir.join("world.json");
     let tmp = dir.join("world.json.tmp");
     let text = serde_json::to_vec_pretty(&snapshot).map_err(|source| PersistError::Parse { path: file.clone(), source })?;
-    // Unchanged since the last save (ignoring the timestamp): nothing to write.
-    if let Ok(old) = std::fs::read(&file) {
-        if let Ok(mut old) = serde_json::from_slice::<Snapshot>(&old) {
-            old.saved_at = snapshot.saved_at;
-            if serde_json::to_vec_pretty(&old).ok().as_deref() == Some(text.as_slice()) {
-                return Ok(());
-            }
-        }
-    }
     std::fs::write(&tmp, text).map_err(io(&tmp))?;
     std::fs::rename(&tmp, &file).map_err(io(&file))?;
+    *last = Some(key);
     tracing::debug!(dir = %dir.display(), registries = snapshot.registries.len(), "emulator state saved");
     Ok(())
 }

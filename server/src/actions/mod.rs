@@ -128,8 +128,7 @@ impl Console {
             .ok_or_else(|| ActionError::invalid(404, "RegistryNotFound", format!("No registry named '{name}' is known. Refresh if it was created recently.")))
     }
 
-    async fn arm_id(&self, reg: &RegistryView) -> String {
-        // The stored document carries the ARM id as ARM spells it.
+    fn arm_id(reg: &RegistryView) -> String {
         format!(
             "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerRegistry/registries/{}",
             reg.subscription_id, reg.resource_group, reg.name
@@ -305,7 +304,7 @@ impl Backend for Console {
         if req.zone_redundancy && !region.has_zones() {
             return Err(ActionError::invalid(400, "NoAvailabilityZones", format!("{} has no availability zones; zone redundancy is not possible there.", region.display_name)).into());
         }
-        let arm_id = self.arm_id(&reg).await;
+        let arm_id = Console::arm_id(&reg);
         let new = NewReplication { location: region.name.clone(), zone_redundancy: req.zone_redundancy, region_endpoint_enabled: req.routing };
         let params = json!({ "region": region.name, "zoneRedundancy": req.zone_redundancy, "routing": req.routing });
         let arm = self.arm.clone();
@@ -320,7 +319,7 @@ impl Backend for Console {
         if rep.home {
             return Err(ActionError::invalid(400, "HomeReplica", format!("{} is {}'s home region; the home replica cannot be deleted.", rep.location, reg.name)).into());
         }
-        let (arm_id, name, location) = (self.arm_id(&reg).await, rep.name.clone(), rep.location.clone());
+        let (arm_id, name, location) = (Console::arm_id(&reg), rep.name.clone(), rep.location.clone());
         let arm = self.arm.clone();
         Ok(self
             .run_action(&reg, "replica.delete", &location, actor_of(actor), json!({ "region": location }), || async move { arm.begin_delete_replication(&arm_id, &name).await })
@@ -341,7 +340,7 @@ impl Backend for Console {
                 .into());
             }
         }
-        let (arm_id, name, location) = (self.arm_id(&reg).await, rep.name.clone(), rep.location.clone());
+        let (arm_id, name, location) = (Console::arm_id(&reg), rep.name.clone(), rep.location.clone());
         let arm = self.arm.clone();
         let enabled = req.enabled;
         Ok(self

@@ -48,17 +48,13 @@ fn known(r: &Remembered) -> Known {
     }
 }
 
-fn arm_id_of(id: &str) -> String {
-    id.to_string()
-}
-
 impl Memo {
     pub fn from_rows(regs: Vec<Remembered>, reps: Vec<Remembered>, children: Vec<Remembered>) -> Memo {
         let mut m = Memo::default();
         for r in &regs {
             let mut k = known(r);
             // The stored id is the lower-cased ARM id, which ARM accepts (paths are case-insensitive).
-            k.arm_id = arm_id_of(&r.id);
+            k.arm_id = r.id.clone();
             k.subscription = regatlas_arm::models::id_segment(&r.id, "subscriptions").unwrap_or_default().to_string();
             k.name = r.id.rsplit('/').next().unwrap_or_default().to_string();
             k.transitional = r.label.contains("Creating") || r.label.contains("Updating") || r.label.contains("Deleting");
@@ -272,7 +268,7 @@ impl Memo {
     }
 
     /// Applies the pending updates once the change set is stored.
-    pub fn commit(&mut self, _cs: &ChangeSet) {
+    pub fn commit(&mut self) {
         for (table, id, k) in self.pending.drain(..) {
             match table {
                 0 => self.registries.insert(id, k),
@@ -294,7 +290,6 @@ pub async fn fetch_children(arm: &ArmClient, arm_id: &str) -> (Vec<ChildRow>, Ve
     let reg_id = arm_id.to_ascii_lowercase();
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    let doc = |v: &dyn erased::Ser| v.json();
     match arm.list_webhooks(arm_id).await {
         Ok(v) => rows.extend(v.iter().map(|w| ChildRow {
             id: w.id.to_ascii_lowercase(),
@@ -332,14 +327,6 @@ pub async fn fetch_children(arm: &ArmClient, arm_id: &str) -> (Vec<ChildRow>, Ve
     (rows, errors)
 }
 
-mod erased {
-    /// Serialises any model to its JSON text.
-    pub trait Ser {
-        fn json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn json(&self) -> String {
-            serde_json::to_string(self).unwrap_or_default()
-        }
-    }
+fn doc<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
 }

@@ -257,7 +257,7 @@ impl Poller {
             report.rows_written += cs.row_count();
             report.events += cs.events.len();
             let events = self.storage.apply(&cs).await?;
-            memo.commit(&cs);
+            memo.commit();
             self.hub.publish(events);
             cs = ChangeSet::default();
         }
@@ -302,7 +302,7 @@ impl Poller {
         report.rows_written += cs.row_count();
         report.events += cs.events.len();
         let events = self.storage.apply(&cs).await?;
-        memo.commit(&cs);
+        memo.commit();
         report.transitional = memo.any_transitional();
         drop(memo);
         self.hub.publish(events);
