@@ -4,7 +4,9 @@
 
 use leptos::prelude::*;
 
-use crate::model::{CreateReplicaRequest, EventView, OperationView, PollerStatus, RegistryView, RoutingRequest};
+#[cfg(feature = "ssr")]
+use crate::model::{CreateReplicaRequest, RoutingRequest};
+use crate::model::{EventView, OperationView, PollerStatus, RegistryView};
 
 /// The back end, implemented by the server (`server/src/actions`).
 #[cfg(feature = "ssr")]

@@ -5,11 +5,14 @@
 //! with `hydrate` into the WASM bundle (takes over the rendered HTML).
 #![recursion_limit = "512"]
 
+pub mod actor;
 pub mod api;
+pub mod live;
 pub mod model;
 pub mod pages;
 pub mod regions;
 pub mod shell;
+pub mod time;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, Stylesheet, Title};
@@ -43,6 +46,8 @@ pub fn shell_document(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    live::provide();
+    actor::provide();
     view! {
         <Stylesheet id="regatlas" href="/pkg/regatlas.css"/>
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
@@ -52,8 +57,10 @@ pub fn App() -> impl IntoView {
             <shell::Header/>
             <main id="main" class="content">
                 <Routes fallback=|| view! { <pages::NotFound/> }>
-                    <Route path=path!("") view=pages::topology::TopologyPage ssr=SsrMode::PartiallyBlocked/>
-                    <Route path=path!("/topology") view=pages::topology::TopologyPage ssr=SsrMode::PartiallyBlocked/>
+                    <Route path=path!("") view=pages::registries::RegistriesPage ssr=SsrMode::PartiallyBlocked/>
+                    <Route path=path!("/registries") view=pages::registries::RegistriesPage ssr=SsrMode::PartiallyBlocked/>
+                    <Route path=path!("/topology") view=pages::registries::RegistriesPage ssr=SsrMode::PartiallyBlocked/>
+                    <Route path=path!("/registries/:name") view=pages::registry::RegistryPage ssr=SsrMode::PartiallyBlocked/>
                     <Route path=path!("/migrations") view=pages::migrations::MigrationsPage ssr=SsrMode::PartiallyBlocked/>
                     <Route path=path!("/activity") view=pages::activity::ActivityPage ssr=SsrMode::PartiallyBlocked/>
                 </Routes>

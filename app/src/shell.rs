@@ -29,10 +29,12 @@ pub fn Header() -> impl IntoView {
                 <span class="brand-name">"Regatlas"</span>
             </a>
             <nav class="mainnav" aria-label="Main">
-                <A href="/topology">"Topology"</A>
+                <A href="/registries">"Registries"</A>
                 <A href="/migrations">"Migrations"</A>
                 <A href="/activity">"Activity"</A>
             </nav>
+            <crate::live::LiveIndicator/>
+            <crate::actor::ActorField/>
             <button
                 id="density-toggle"
                 class="density-toggle"

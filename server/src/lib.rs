@@ -2,6 +2,7 @@
 //! replica actions, the event hub, the HTTP surface and start-up. The
 //! `regatlas` binary (`main.rs`) is a thin CLI over it, and the integration
 //! tests drive it through [`startup::Application`].
+#![recursion_limit = "512"]
 
 pub mod actions;
 pub mod bench;

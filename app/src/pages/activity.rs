@@ -1,15 +1,155 @@
-//! The Activity page.
+//! The Activity page: operations (who asked for what, and how it ended) and
+//! state changes the poller saw, across registries, newest first. Filters
+//! (`?registry=&kind=&outcome=`) live in the query string.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::{
+    components::{Form, A},
+    hooks::use_query_map,
+};
+
+use crate::{
+    api::{list_history, list_operations, list_registries, split_error},
+    live::use_live,
+    model::{EventView, OperationView},
+    pages::registry::panel::OperationItem,
+    time::short,
+};
+
+/// Operation kinds, and the prefixes of state-change kinds.
+const OPERATION_KINDS: &[&str] = &["replica.create", "replica.delete", "replica.routing"];
+const CHANGE_KINDS: &[&str] = &["registry", "replica", "child", "poll"];
+const OUTCOMES: &[&str] = &["pending", "running", "succeeded", "failed", "unknown"];
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Filter {
+    registry: String,
+    kind: String,
+    outcome: String,
+}
+
+/// One line of the timeline.
+#[derive(Clone, Debug, PartialEq)]
+enum Entry {
+    Op(OperationView),
+    Change(EventView),
+}
+
+impl Entry {
+    fn at(&self) -> &str {
+        match self {
+            Entry::Op(o) => &o.created_at,
+            Entry::Change(e) => &e.at,
+        }
+    }
+}
 
 #[component]
 pub fn ActivityPage() -> impl IntoView {
+    let live = use_live();
+    let query = use_query_map();
+    let f = Memo::new(move |_| {
+        let m = query.read();
+        Filter { registry: m.get("registry").unwrap_or_default(), kind: m.get("kind").unwrap_or_default(), outcome: m.get("outcome").unwrap_or_default() }
+    });
+    let opt = |s: String| (!s.is_empty()).then_some(s);
+    let registries = Resource::new_blocking(move || live.version.get(), |_| list_registries());
+    let ops = Resource::new_blocking(
+        move || (f.get(), live.version.get()),
+        move |(f, _)| {
+            let kind = OPERATION_KINDS.contains(&f.kind.as_str()).then(|| f.kind.clone());
+            list_operations(opt(f.registry), kind, opt(f.outcome))
+        },
+    );
+    let changes = Resource::new_blocking(
+        move || (f.get(), live.version.get()),
+        move |(f, _)| {
+            let kind = CHANGE_KINDS.contains(&f.kind.as_str()).then(|| format!("{}.", f.kind));
+            list_history(opt(f.registry), kind, None)
+        },
+    );
+
     view! {
         <Title text="Activity"/>
         <section class="page page-activity">
             <h1>"Activity"</h1>
             <p class="lede">"Every operation and state change across registries, newest first, with who asked for it."</p>
+            <Transition fallback=|| view! { <p class="loading">"Loading activity…"</p> }>
+                {move || registries.get().map(|r| {
+                    let names: Vec<String> = r.map(|l| l.into_iter().map(|r| r.name).collect()).unwrap_or_default();
+                    let cur = f.get();
+                    view! {
+                        <Form method="GET" action="" attr:class="filters" attr:role="search">
+                            <label>"Registry "
+                                <select name="registry">
+                                    <option value="" selected=cur.registry.is_empty()>"all"</option>
+                                    {names.into_iter().map(|n| { let sel = n == cur.registry; view! { <option value=n.clone() selected=sel>{n.clone()}</option> } }).collect_view()}
+                                </select>
+                            </label>
+                            <label>"Kind "
+                                <select name="kind">
+                                    <option value="" selected=cur.kind.is_empty()>"all"</option>
+                                    {OPERATION_KINDS.iter().chain(CHANGE_KINDS).map(|k| view! { <option value=*k selected=cur.kind == *k>{*k}</option> }).collect_view()}
+                                </select>
+                            </label>
+                            <label>"Outcome "
+                                <select name="outcome">
+                                    <option value="" selected=cur.outcome.is_empty()>"any"</option>
+                                    {OUTCOMES.iter().map(|k| view! { <option value=*k selected=cur.outcome == *k>{*k}</option> }).collect_view()}
+                                </select>
+                            </label>
+                            <button type="submit">"Filter"</button>
+                            <A href="?">"Clear"</A>
+                        </Form>
+                    }
+                })}
+                {move || {
+                    let cur = f.get();
+                    let (o, c) = (ops.get()?, changes.get()?);
+                    let mut entries: Vec<Entry> = Vec::new();
+                    let mut failure = None;
+                    let show_ops = cur.kind.is_empty() || OPERATION_KINDS.contains(&cur.kind.as_str());
+                    // An outcome belongs to operations only.
+                    let show_changes = cur.outcome.is_empty() && (cur.kind.is_empty() || CHANGE_KINDS.contains(&cur.kind.as_str()));
+                    match o {
+                        Ok(list) if show_ops => entries.extend(list.into_iter().map(Entry::Op)),
+                        Ok(_) => {}
+                        Err(e) => failure = Some(split_error(&e)),
+                    }
+                    match c {
+                        Ok(list) if show_changes => entries.extend(list.into_iter().filter(|e| e.kind != "operation.updated").map(Entry::Change)),
+                        Ok(_) => {}
+                        Err(e) => failure = Some(split_error(&e)),
+                    }
+                    entries.sort_by(|a, b| b.at().cmp(a.at()));
+                    Some(view! {
+                        {failure.map(|(code, message)| view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> })}
+                        <p class="count">{format!("{} entries", entries.len())}</p>
+                        <ol class="activity">
+                            {entries.into_iter().map(|e| match e {
+                                Entry::Op(op) => {
+                                    let (reg, kind, target) = (op.registry_name.clone(), op.kind.clone(), op.target.clone());
+                                    view! {
+                                        <li class="entry entry-op" data-kind=kind>
+                                            <A href=format!("/registries/{reg}?region={target}")>{reg.clone()}</A>
+                                            <ul class="plain"><OperationItem op/></ul>
+                                        </li>
+                                    }.into_any()
+                                }
+                                Entry::Change(e) => view! {
+                                    <li class="entry entry-change" data-kind=e.kind.clone()>
+                                        <time datetime=e.at.clone()>{short(&e.at)}</time>" "
+                                        <span class="kind">{e.kind.clone()}</span>" "
+                                        <span class="summary">{e.summary.clone()}</span>
+                                    </li>
+                                }.into_any(),
+                            }).collect_view()}
+                        </ol>
+                    })
+                }}
+            </Transition>
         </section>
     }
+    .into_any()
 }

@@ -2,7 +2,8 @@
 
 pub mod activity;
 pub mod migrations;
-pub mod topology;
+pub mod registries;
+pub mod registry;
 
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -34,6 +34,7 @@ pub fn render(world: &World, reg: &Registry, rep: &Replication) -> Value {
             format!("The region '{}' is experiencing an outage; the replica is not serving requests.", rep.location),
         ),
     };
+    let message = world.faults.status_messages.get(&rep.location).cloned().unwrap_or(message);
     json!({
         "id": format!("{}/replications/{}", reg.arm_id(&world.subscription_id), rep.name),
         "name": rep.name,

@@ -76,6 +76,10 @@ pub struct Faults {
     pub stuck_creating: HashSet<String>,
     /// Probability (0..1) that an import fails after being accepted.
     pub import_failure_rate: f64,
+    /// Regions whose replicas report this status message instead of the
+    /// usual one (ARM's messages are free text; the console must treat
+    /// them as untrusted).
+    pub status_messages: HashMap<String, String>,
 }
 
 /// The whole simulated subscription.

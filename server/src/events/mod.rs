@@ -56,9 +56,16 @@ impl EventHub {
     }
 }
 
+/// One stored event as SSE: the id is the resume point; the type is the
+/// default `message` (the kind is inside the JSON), so a browser's
+/// `onmessage` sees every kind.
 fn sse_event(e: &EventView) -> Event {
-    Event::default().id(e.id.to_string()).event(e.kind.clone()).data(serde_json::to_string(e).unwrap_or_default())
+    Event::default().id(e.id.to_string()).data(serde_json::to_string(e).unwrap_or_default())
 }
+
+/// How often the stream says it is alive. A browser that hears nothing for
+/// a few of these shows the live feed as stale.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// The stream behind `GET /api/v1/events`: missed events from SQLite
 /// (after `Last-Event-ID` or `?after=`), then live ones.
@@ -86,7 +93,14 @@ pub fn stream(hub: EventHub, after: Option<i64>) -> impl Stream<Item = Result<Ev
                 last = Some(e.id);
                 return Some((Ok(sse_event(&e)), (hub, rx, last, backlog, need_backlog)));
             }
-            match rx.recv().await {
+            let received = match tokio::time::timeout(HEARTBEAT, rx.recv()).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let beat = Event::default().event("heartbeat").data(crate::storage::topology::now());
+                    return Some((Ok(beat), (hub, rx, last, backlog, need_backlog)));
+                }
+            };
+            match received {
                 Ok(e) => {
                     if last.is_some_and(|l| e.id <= l) {
                         continue;
@@ -112,7 +126,10 @@ pub fn resume_point(headers: &HeaderMap, after: Option<i64>) -> Option<i64> {
     headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()).or(after)
 }
 
-/// SSE response with keep-alives (proxies drop idle streams).
+/// SSE response: stored events, and a `heartbeat` event (no id, so it does
+/// not move the resume point) after every [`HEARTBEAT`] of silence, which
+/// browsers can see (unlike comment keep-alives) and use to tell a quiet
+/// feed from a dead one.
 pub fn sse(hub: EventHub, after: Option<i64>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     Sse::new(stream(hub, after)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
