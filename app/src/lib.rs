@@ -23,6 +23,31 @@ use leptos_router::{
 
 pub use shell::ShellInfo;
 
+/// Type erasure for big views, on the server only. SSR needs it (deeply
+/// nested view types overflow the compiler's query depth); in the browser an
+/// `AnyView`'s vtable would keep every view's async-hydration code alive and
+/// roughly double the WASM bundle, so there the concrete type stays.
+pub trait Erase: Sized {
+    type Out;
+    fn erased(self) -> Self::Out;
+}
+
+#[cfg(feature = "ssr")]
+impl<T: leptos::tachys::view::any_view::IntoAny> Erase for T {
+    type Out = AnyView;
+    fn erased(self) -> AnyView {
+        self.into_any()
+    }
+}
+
+#[cfg(not(feature = "ssr"))]
+impl<T> Erase for T {
+    type Out = T;
+    fn erased(self) -> T {
+        self
+    }
+}
+
 /// The HTML document around the application. Only used on the server.
 pub fn shell_document(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -57,12 +82,12 @@ pub fn App() -> impl IntoView {
             <shell::Header/>
             <main id="main" class="content">
                 <Routes fallback=|| view! { <pages::NotFound/> }>
-                    <Route path=path!("") view=pages::registries::RegistriesPage ssr=SsrMode::PartiallyBlocked/>
-                    <Route path=path!("/registries") view=pages::registries::RegistriesPage ssr=SsrMode::PartiallyBlocked/>
-                    <Route path=path!("/topology") view=pages::registries::RegistriesPage ssr=SsrMode::PartiallyBlocked/>
-                    <Route path=path!("/registries/:name") view=pages::registry::RegistryPage ssr=SsrMode::PartiallyBlocked/>
-                    <Route path=path!("/migrations") view=pages::migrations::MigrationsPage ssr=SsrMode::PartiallyBlocked/>
-                    <Route path=path!("/activity") view=pages::activity::ActivityPage ssr=SsrMode::PartiallyBlocked/>
+                    <Route path=path!("") view=pages::registries::RegistriesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/registries") view=pages::registries::RegistriesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/topology") view=pages::registries::RegistriesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/registries/:name") view=pages::registry::RegistryPage ssr=SsrMode::Async/>
+                    <Route path=path!("/migrations") view=pages::migrations::MigrationsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/activity") view=pages::activity::ActivityPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <shell::Footer/>

@@ -20,7 +20,7 @@ after(async () => {
 test('the page loads, hydrates, handles a click without a reload, logs no errors', async () => {
   const page = await browser.newPage();
   const errors = watchErrors(page);
-  await page.goto(`${server.url}/topology`);
+  await page.goto(`${server.url}/registries`);
   await page.locator('header .brand-name', { hasText: 'Regatlas' }).waitFor();
   // Mark the document: a reload would lose the mark.
   await page.evaluate(() => { window.__regatlasMark = 'same-document'; });
@@ -50,7 +50,7 @@ test('the page loads, hydrates, handles a click without a reload, logs no errors
 test('pages are readable with JavaScript disabled', async () => {
   const context = await browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
-  for (const [path, heading] of [['/topology', 'Topology'], ['/migrations', 'Migrations'], ['/activity', 'Activity']]) {
+  for (const [path, heading] of [['/registries', 'Registries'], ['/migrations', 'Migrations'], ['/activity', 'Activity']]) {
     await page.goto(`${server.url}${path}`);
     assert.equal(await page.locator('h1').textContent(), heading);
     assert.match(await page.locator('footer').textContent(), /Data source: emulator/);

@@ -2,7 +2,8 @@
 //! state changes the poller saw, across registries, newest first. Filters
 //! (`?registry=&kind=&outcome=`) live in the query string.
 
-use leptos::prelude::*;
+use crate::Erase;
+use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;
 use leptos_router::{
     components::{Form, A},
@@ -76,6 +77,11 @@ pub fn ActivityPage() -> impl IntoView {
             <h1>"Activity"</h1>
             <p class="lede">"Every operation and state change across registries, newest first, with who asked for it."</p>
             <Transition fallback=|| view! { <p class="loading">"Loading activity…"</p> }>
+                // Awaiting the resources makes the server render this in
+                // place (readable without JavaScript) instead of streaming it.
+                {move || Suspend::new(async move {
+                    let _ = (registries.await, ops.await, changes.await);
+                })}
                 {move || registries.get().map(|r| {
                     let names: Vec<String> = r.map(|l| l.into_iter().map(|r| r.name).collect()).unwrap_or_default();
                     let cur = f.get();
@@ -128,22 +134,22 @@ pub fn ActivityPage() -> impl IntoView {
                         <p class="count">{format!("{} entries", entries.len())}</p>
                         <ol class="activity">
                             {entries.into_iter().map(|e| match e {
-                                Entry::Op(op) => {
+                                Entry::Op(op) => Either::Left({
                                     let (reg, kind, target) = (op.registry_name.clone(), op.kind.clone(), op.target.clone());
                                     view! {
                                         <li class="entry entry-op" data-kind=kind>
                                             <A href=format!("/registries/{reg}?region={target}")>{reg.clone()}</A>
                                             <ul class="plain"><OperationItem op/></ul>
                                         </li>
-                                    }.into_any()
-                                }
-                                Entry::Change(e) => view! {
+                                    }
+                                }),
+                                Entry::Change(e) => Either::Right(view! {
                                     <li class="entry entry-change" data-kind=e.kind.clone()>
                                         <time datetime=e.at.clone()>{short(&e.at)}</time>" "
                                         <span class="kind">{e.kind.clone()}</span>" "
                                         <span class="summary">{e.summary.clone()}</span>
                                     </li>
-                                }.into_any(),
+                                }),
                             }).collect_view()}
                         </ol>
                     })
@@ -151,5 +157,5 @@ pub fn ActivityPage() -> impl IntoView {
             </Transition>
         </section>
     }
-    .into_any()
+    .erased()
 }

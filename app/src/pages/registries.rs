@@ -3,7 +3,8 @@
 //! filters live in the query string (`?q=&sku=&health=&sort=&dir=`), so a
 //! view is a link and works without JavaScript too.
 
-use leptos::prelude::*;
+use crate::Erase;
+use leptos::{either::EitherOf3, prelude::*};
 use leptos_meta::Title;
 use leptos_router::{
     components::{Form, A},
@@ -121,22 +122,24 @@ pub fn RegistriesPage() -> impl IntoView {
                 <A href="?">"Clear"</A>
             </Form>
             <Transition fallback=|| view! { <p class="loading">"Loading registries…"</p> }>
-                {move || registries.get().map(|r| match r {
-                    Ok(list) if list.is_empty() => view! { <p class="empty">"No registries yet: the poller has not discovered any."</p> }.into_any(),
+                // Awaiting the resource makes the server render this in place
+                // (readable without JavaScript) instead of streaming it.
+                {move || Suspend::new(async move { match registries.await {
+                    Ok(list) if list.is_empty() => EitherOf3::A(view! { <p class="empty">"No registries yet: the poller has not discovered any."</p> }),
                     Ok(list) => {
                         let shown = apply(&list, &q.get());
                         let total = list.iter().filter(|r| !r.gone).count();
-                        view! { <RegistryTable registries=shown total q=q.get()/> }.into_any()
+                        EitherOf3::B(view! { <RegistryTable registries=shown total q=q.get()/> })
                     }
                     Err(e) => {
                         let (code, message) = split_error(&e);
-                        view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> }.into_any()
+                        EitherOf3::C(view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> })
                     }
-                })}
+                }})}
             </Transition>
         </section>
     }
-    .into_any()
+    .erased()
 }
 
 fn sort_link(q: &ListQuery, key: &str, label: &'static str) -> impl IntoView {
@@ -203,7 +206,7 @@ fn RegistryTable(registries: Vec<RegistryView>, total: usize, q: ListQuery) -> i
                                         {p.home.then(|| view! { <span class="home-mark">" ⌂"</span> })}
                                     </li>
                                 }
-                                .into_any()
+                                .erased()
                             })
                             .collect_view();
                         let connected = r
@@ -227,13 +230,13 @@ fn RegistryTable(registries: Vec<RegistryView>, total: usize, q: ListQuery) -> i
                                 <td><span class=format!("badge health-{health}")>{health}</span>{r.poll_error.clone().map(|e| view! { <div class="poll-error">{e}</div> })}</td>
                             </tr>
                         }
-                        .into_any()
+                        .erased()
                     })
                     .collect_view()}
             </tbody>
         </table>
     }
-    .into_any()
+    .erased()
 }
 
 #[cfg(test)]

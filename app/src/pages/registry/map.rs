@@ -7,6 +7,7 @@
 //! registry reactively, so live updates never rebuild the map (keyboard
 //! focus and zoom survive).
 
+use crate::Erase;
 use leptos::prelude::*;
 
 use super::geo::{self, Spot, ViewBox};
@@ -194,7 +195,7 @@ pub fn WorldMap(
             </svg>
         </div>
     }
-    .into_any()
+    .erased()
 }
 
 /// The legend: every symbol the map uses, in words.
@@ -230,5 +231,5 @@ pub fn Legend() -> impl IntoView {
             <li><svg class="swatch" viewBox="0 0 16 16" width="16" height="16" aria-hidden="true"><g class="onprem"><rect x="4" y="4" width="8" height="8"></rect></g></svg>"On-premises connected registry"</li>
         </ul>
     }
-    .into_any()
+    .erased()
 }

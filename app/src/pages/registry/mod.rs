@@ -7,7 +7,8 @@ pub mod geo;
 pub mod map;
 pub mod panel;
 
-use leptos::prelude::*;
+use crate::Erase;
+use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;
 use leptos_router::{
     components::A,
@@ -56,11 +57,18 @@ pub fn RegistryPage() -> impl IntoView {
         <section class="page page-registry">
             <p class="crumbs"><A href="/registries">"Registries"</A>" / "<span>{name}</span></p>
             <Transition fallback=|| view! { <p class="loading">"Loading the registry…"</p> }>
+                // Awaiting the resources makes the server render the page in
+                // place (readable without JavaScript) instead of streaming
+                // it; the views below follow the resources reactively, so a
+                // live update never rebuilds the map.
+                {move || Suspend::new(async move {
+                    let _ = (registry.await, operations.await, history.await);
+                })}
                 {move || registry.get().map(|r| match r {
-                    Ok(_) => view! { <Summary reg/> }.into_any(),
+                    Ok(_) => Either::Left(view! { <Summary reg/> }),
                     Err(e) => {
                         let (code, message) = split_error(&e);
-                        view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> }.into_any()
+                        Either::Right(view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> })
                     }
                 })}
                 <div class="topology-layout" class:hidden=move || reg.with(Option::is_none)>
@@ -74,7 +82,7 @@ pub fn RegistryPage() -> impl IntoView {
             </Transition>
         </section>
     }
-    .into_any()
+    .erased()
 }
 
 #[component]
@@ -133,7 +141,7 @@ fn ReplicaTable(reg: Memo<Option<RegistryView>>) -> impl IntoView {
                             <td>{move || ago(&confirmed, live.now.get())}</td>
                         </tr>
                     }
-                    .into_any()
+                    .erased()
                 })
                 .collect::<Vec<_>>()
         })
@@ -144,5 +152,5 @@ fn ReplicaTable(reg: Memo<Option<RegistryView>>) -> impl IntoView {
             <tbody>{rows}</tbody>
         </table>
     }
-    .into_any()
+    .erased()
 }

@@ -4,7 +4,12 @@
 //! a region cannot host one. Errors from validation or ARM show with their
 //! code. Every text from ARM is rendered as text, never as markup.
 
-use leptos::{prelude::*, task::spawn_local};
+use crate::Erase;
+use leptos::{
+    either::{Either, EitherOf4},
+    prelude::*,
+    task::spawn_local,
+};
 use leptos_router::components::A;
 
 use crate::{
@@ -60,41 +65,40 @@ pub fn Panel(
 
     let body = move || {
         mode.get().map(|m| match m {
-            Mode::Replica(region, _id, home) => view! { <ReplicaPanel name reg replica ops region home outcome history/> }.into_any(),
-            Mode::Empty(region) => view! { <CreatePanel name region pending outcome reg/> }.into_any(),
+            Mode::Replica(region, _id, home) => EitherOf4::A(view! { <ReplicaPanel name reg replica ops region home outcome history/> }),
+            Mode::Empty(region) => EitherOf4::B(view! { <CreatePanel name region pending outcome reg/> }),
             Mode::Unavailable(region) => {
                 let r = regions::find(&region);
-                view! {
+                EitherOf4::C(view! {
                     <h2 id="panel-title">{r.map(|r| r.display_name.clone()).unwrap_or(region.clone())}</h2>
                     <p>"This region is restricted or internal: it cannot host a replica of this registry."</p>
-                }
-                .into_any()
+                })
             }
-            Mode::Unknown(region) => view! { <h2 id="panel-title">{region}</h2><p class="error">"There is no Azure region by this name."</p> }.into_any(),
+            Mode::Unknown(region) => EitherOf4::D(view! { <h2 id="panel-title">{region}</h2><p class="error">"There is no Azure region by this name."</p> }),
         })
     };
 
     view! {
         <aside class="side-panel" aria-labelledby="panel-title" data-open=move || mode.with(|m| m.is_some().to_string())>
             {move || if mode.with(|m| m.is_none()) {
-                view! { <p class="hint">"Select a region on the map or in the table: a replica for its status and actions, an empty region to create one."</p> }.into_any()
+                Either::Left(view! { <p class="hint">"Select a region on the map or in the table: a replica for its status and actions, an empty region to create one."</p> })
             } else {
-                view! {
+                Either::Right(view! {
                     <A href="?" attr:class="panel-close" attr:aria-label="Close the panel">"×"</A>
-                }.into_any()
+                })
             }}
             {body}
             {move || match outcome.get() {
-                Outcome::Idle => ().into_any(),
-                Outcome::Busy => view! { <p class="busy" role="status">"Sending…"</p> }.into_any(),
-                Outcome::Done(msg) => view! { <p class="done" role="status">{msg}</p> }.into_any(),
-                Outcome::Failed(code, message) => view! {
+                Outcome::Idle => EitherOf4::A(()),
+                Outcome::Busy => EitherOf4::B(view! { <p class="busy" role="status">"Sending…"</p> }),
+                Outcome::Done(msg) => EitherOf4::C(view! { <p class="done" role="status">{msg}</p> }),
+                Outcome::Failed(code, message) => EitherOf4::D(view! {
                     <p class="error panel-error" role="alert"><code class="error-code">{code}</code>" "<span class="error-message">{message}</span></p>
-                }.into_any(),
+                }),
             }}
         </aside>
     }
-    .into_any()
+    .erased()
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -135,7 +139,17 @@ fn ReplicaPanel(
     let confirm = RwSignal::new(String::new());
     let field = move |f: fn(&ReplicaView) -> String| move || replica.with(|r| r.as_ref().map(f).unwrap_or_default());
     let routing_on = move || replica.with(|r| r.as_ref().and_then(|r| r.routing) != Some(false));
-    let busy = move || outcome.with(|o| *o == Outcome::Busy);
+    // An operation on this replica still running (ours or a colleague's):
+    // ARM would refuse a second one, so the controls wait for it.
+    let running_region = region.clone();
+    let in_flight = Memo::new(move |_| {
+        ops.with(|o| {
+            o.iter()
+                .find(|o| o.target.eq_ignore_ascii_case(&running_region) && matches!(o.state.as_str(), "pending" | "running"))
+                .map(|o| format!("{} by {} is in progress.", o.kind, o.actor))
+        })
+    });
+    let busy = move || outcome.with(|o| *o == Outcome::Busy) || in_flight.with(Option::is_some);
 
     let toggle_region = region.clone();
     let toggle = move |_| {
@@ -167,7 +181,7 @@ fn ReplicaPanel(
             o.iter()
                 .filter(|o| o.target.eq_ignore_ascii_case(&op_region))
                 .take(20)
-                .map(|o| view! { <OperationItem op=o.clone()/> }.into_any())
+                .map(|o| view! { <OperationItem op=o.clone()/> })
                 .collect::<Vec<_>>()
         })
     };
@@ -199,6 +213,7 @@ fn ReplicaPanel(
             <dt>"Last change"</dt><dd>{field(|r| short(&r.changed_at))}</dd>
             <dt>"Last confirmed"</dt><dd>{move || { let now = live.now.get(); replica.with(|r| r.as_ref().map(|r| format!("{} ({})", short(&r.confirmed_at), ago(&r.confirmed_at, now))).unwrap_or_default()) }}</dd>
         </dl>
+        {move || in_flight.get().map(|t| view! { <p class="busy in-flight" role="status">{t}</p> })}
         <div class="actions">
             <button type="button" id="routing-toggle" on:click=toggle disabled=busy>
                 {move || if routing_on() { "Disable routing" } else { "Enable routing" }}
@@ -221,7 +236,7 @@ fn ReplicaPanel(
         <h3>"History"</h3>
         <ul class="history">{history_items}</ul>
     }
-    .into_any()
+    .erased()
 }
 
 #[component]
@@ -269,7 +284,7 @@ fn CreatePanel(name: Memo<String>, region: String, pending: RwSignal<Vec<String>
             </form>
         </div>
     }
-    .into_any()
+    .erased()
 }
 
 #[component]
@@ -285,7 +300,7 @@ pub fn OperationItem(op: OperationView) -> impl IntoView {
             {err}
         </li>
     }
-    .into_any()
+    .erased()
 }
 
 /// The history resource for a registry (the panel filters it to the replica).
