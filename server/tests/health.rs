@@ -40,12 +40,12 @@ async fn the_database_file_is_created_in_wal_mode_with_migrations() {
 #[tokio::test]
 async fn pages_render_the_shell_on_the_server() {
     let app = spawn_app().await;
-    for path in ["/", "/topology", "/migrations", "/activity"] {
+    for path in ["/", "/registries", "/topology", "/migrations", "/activity"] {
         let r = app.client.get(format!("{}{path}", app.address)).send().await.expect("request");
         assert_eq!(r.status(), 200, "{path}");
         let html = r.text().await.expect("text");
         assert!(html.contains("Regatlas"), "{path}: product name");
-        for nav in ["href=\"/topology\"", "href=\"/migrations\"", "href=\"/activity\""] {
+        for nav in ["href=\"/registries\"", "href=\"/migrations\"", "href=\"/activity\""] {
             assert!(html.contains(nav), "{path}: nav link {nav}");
         }
         assert!(html.contains("Data source:"), "{path}: footer data source");

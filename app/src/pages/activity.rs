@@ -6,7 +6,7 @@ use crate::Erase;
 use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;
 use leptos_router::{
-    components::{Form, A},
+    components::A,
     hooks::use_query_map,
 };
 
@@ -86,7 +86,7 @@ pub fn ActivityPage() -> impl IntoView {
                     let names: Vec<String> = r.map(|l| l.into_iter().map(|r| r.name).collect()).unwrap_or_default();
                     let cur = f.get();
                     view! {
-                        <Form method="GET" action="" attr:class="filters" attr:role="search">
+                        <form method="get" class="filters" role="search">
                             <label>"Registry "
                                 <select name="registry">
                                     <option value="" selected=cur.registry.is_empty()>"all"</option>
@@ -107,7 +107,7 @@ pub fn ActivityPage() -> impl IntoView {
                             </label>
                             <button type="submit">"Filter"</button>
                             <A href="?">"Clear"</A>
-                        </Form>
+                        </form>
                     }
                 })}
                 {move || {

@@ -7,7 +7,7 @@ use crate::Erase;
 use leptos::{either::EitherOf3, prelude::*};
 use leptos_meta::Title;
 use leptos_router::{
-    components::{Form, A},
+    components::A,
     hooks::use_query_map,
 };
 
@@ -104,7 +104,7 @@ pub fn RegistriesPage() -> impl IntoView {
         <section class="page page-registries">
             <h1>"Registries"</h1>
             <p class="lede">"Every registry across the watched subscriptions: home region, replicas by state, and whether the global endpoint routes traffic to each. Select a registry for its world map."</p>
-            <Form method="GET" action="" attr:class="filters" attr:role="search">
+            <form method="get" class="filters" role="search">
                 <label>"Name " <input type="search" name="q" prop:value=move || q.with(|q| q.q.clone()) placeholder="contains…"/></label>
                 <label>"SKU "
                     <select name="sku" prop:value=move || q.with(|q| q.sku.clone())>
@@ -120,7 +120,7 @@ pub fn RegistriesPage() -> impl IntoView {
                 <input type="hidden" name="dir" prop:value=move || if q.with(|q| q.desc) { "desc" } else { "asc" }/>
                 <button type="submit">"Filter"</button>
                 <A href="?">"Clear"</A>
-            </Form>
+            </form>
             <Transition fallback=|| view! { <p class="loading">"Loading registries…"</p> }>
                 // Awaiting the resource makes the server render this in place
                 // (readable without JavaScript) instead of streaming it.
