@@ -252,3 +252,18 @@ test('with JavaScript off the map, the table and a selected region\'s panel are 
   assert.equal(await page.locator('table.registries tbody tr').count(), 2);
   await context.close();
 });
+
+test('the live indicator says connected, then reconnecting when the server goes away', async () => {
+  const own = await startServer();
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${own.url}/registries`);
+    await page.locator('#live-indicator[data-link="connected"]').waitFor({ timeout: 15_000 });
+    assert.match(await page.locator('#live-indicator').textContent(), /connected/);
+    await own.stop();
+    await page.locator('#live-indicator[data-link="reconnecting"]').waitFor({ timeout: 15_000 });
+  } finally {
+    await page.close();
+    await own.stop();
+  }
+});

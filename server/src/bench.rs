@@ -45,6 +45,8 @@ pub enum BenchError {
     Poll(#[from] crate::poller::PollError),
     #[error("cannot create a temporary directory: {0}")]
     Io(#[from] std::io::Error),
+    #[error("benchmark set-up failed: {0}")]
+    Setup(String),
 }
 
 fn peak_rss_kib() -> Option<u64> {
@@ -114,4 +116,179 @@ pub async fn poll(args: BenchPollArgs) -> Result<(), BenchError> {
     storage.close().await;
     emu.shutdown().await;
     Ok(())
+}
+
+/// `regatlas bench ui`: the topology page rendered on the server under
+/// concurrent clients, and the size of what a browser downloads for it.
+#[derive(Args, Debug, Clone)]
+pub struct BenchUiArgs {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 50)]
+    pub clients: usize,
+    /// Requests in total (after a warm-up of one per client).
+    #[arg(long, default_value_t = 2000)]
+    pub requests: usize,
+    /// Replicas of the benchmarked registry (the demo's `contoso`), home included.
+    #[arg(long, default_value_t = 10)]
+    pub replicas: usize,
+    /// Where the built front end is (for the bundle sizes).
+    #[arg(long, default_value = "target/site")]
+    pub site_root: std::path::PathBuf,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn gzip_len(bytes: &[u8]) -> usize {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let _ = enc.write_all(bytes);
+    enc.finish().map(|v| v.len()).unwrap_or(0)
+}
+
+pub async fn ui(args: BenchUiArgs) -> Result<(), BenchError> {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        serve: crate::config::ServeArgs,
+    }
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("bench.db");
+    let argv = [
+        "regatlas".to_string(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--database".into(),
+        db.display().to_string(),
+        "--site-root".into(),
+        args.site_root.display().to_string(),
+        "--emulator-time-scale".into(),
+        "50".into(),
+        "--poll-fast-secs".into(),
+        "1".into(),
+        "--poll-slow-secs".into(),
+        "2".into(),
+    ];
+    let serve = Wrap::try_parse_from(argv).map_err(|e| BenchError::Setup(e.to_string()))?.serve;
+    let config = crate::config::Config::resolve(&serve).map_err(|e| BenchError::Setup(e.to_string()))?;
+    let app = crate::startup::Application::build(config).await.map_err(|e| BenchError::Setup(e.to_string()))?;
+    let base = format!("http://{}", app.addr());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stop_rx.await;
+    }));
+    let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().map_err(|e| BenchError::Setup(e.to_string()))?;
+
+    // The registry grows to the wanted replica count through the real API.
+    let registry = "contoso";
+    let current: regatlas_app::model::RegistryView = wait_for_registry(&http, &base, registry, |_| true).await?;
+    let have: Vec<String> = current.replicas.iter().filter(|r| !r.gone).map(|r| r.location.clone()).collect();
+    let candidates = regatlas_app::regions::all().iter().filter(|r| r.can_host() && !have.contains(&r.name)).map(|r| r.name.clone());
+    for region in candidates.take(args.replicas.saturating_sub(have.len())) {
+        let r = http
+            .post(format!("{base}/api/v1/registries/{registry}/replicas"))
+            .header("x-regatlas-actor", "bench")
+            .json(&serde_json::json!({ "region": region }))
+            .send()
+            .await
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
+        if !r.status().is_success() {
+            return Err(BenchError::Setup(format!("creating a replica in {region}: {}", r.status())));
+        }
+    }
+    let want = args.replicas;
+    wait_for_registry(&http, &base, registry, |r| {
+        r.replicas.iter().filter(|p| !p.gone && p.state == regatlas_app::model::ReplicaState::Ready).count() >= want
+    })
+    .await?;
+    let url = format!("{base}/registries/{registry}?region=westeurope");
+    println!("page: {url} ({} regions on the map, {want} replicas)", regatlas_app::regions::all().len());
+
+    // Warm-up, then the measured run.
+    let body = http.get(&url).send().await.map_err(|e| BenchError::Setup(e.to_string()))?.text().await.unwrap_or_default();
+    let html_bytes = body.len();
+    let per_client = args.requests.div_ceil(args.clients.max(1));
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients.max(1) {
+        let (http, url) = (http.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::with_capacity(per_client);
+            let mut failures = 0usize;
+            for _ in 0..per_client {
+                let t = std::time::Instant::now();
+                match http.get(&url).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        times.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    _ => failures += 1,
+                }
+            }
+            (times, failures)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut failures = 0;
+    for t in tasks {
+        if let Ok((times, f)) = t.await {
+            all.extend(times);
+            failures += f;
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    all.sort_by(|a, b| a.total_cmp(b));
+    println!();
+    println!("clients x requests         {} x {} ({} done, {failures} failed)", args.clients, per_client, all.len());
+    println!("topology page render       p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms", percentile(&all, 0.5), percentile(&all, 0.99), all.last().copied().unwrap_or(0.0));
+    println!("throughput                 {:.0} pages/s ({:.1} s)", all.len() as f64 / wall, wall);
+    println!("page HTML                  {} bytes ({} gzipped)", html_bytes, gzip_len(body.as_bytes()));
+
+    // What the browser downloads for the page: WASM + JS + CSS (+ the map).
+    let mut total_gz = 0;
+    for (label, file) in [("WASM", "pkg/regatlas_bg.wasm"), ("JS", "pkg/regatlas.js"), ("CSS", "pkg/regatlas.css")] {
+        match std::fs::read(args.site_root.join(file)) {
+            Ok(b) => {
+                let gz = gzip_len(&b);
+                total_gz += gz;
+                println!("{label:<26} {} bytes ({} KB gzipped)", b.len(), gz / 1024);
+            }
+            Err(e) => println!("{label:<26} not found under {} ({e}); run scripts/build-frontend.sh", args.site_root.display()),
+        }
+    }
+    println!("WASM + JS + CSS gzipped    {} KB (goal 350 KB)", total_gz / 1024);
+    if let Ok(b) = std::fs::read(args.site_root.join("map/land-110m.svg")) {
+        println!("map land layer (image)     {} bytes ({} KB gzipped)", b.len(), gzip_len(&b) / 1024);
+    }
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    Ok(())
+}
+
+async fn wait_for_registry(
+    http: &reqwest::Client,
+    base: &str,
+    name: &str,
+    ok: impl Fn(&regatlas_app::model::RegistryView) -> bool,
+) -> Result<regatlas_app::model::RegistryView, BenchError> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/api/v1/registries/{name}")).send().await {
+            if let Ok(v) = r.json::<regatlas_app::model::RegistryView>().await {
+                if ok(&v) {
+                    return Ok(v);
+                }
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(BenchError::Setup(format!("registry {name} did not reach the wanted state in 120 s")));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -38,6 +38,8 @@ enum Command {
 enum BenchCommand {
     /// The poller against an emulator with many registries.
     Poll(regatlas_server::bench::BenchPollArgs),
+    /// The topology page under concurrent clients, and the front-end bundle size.
+    Ui(regatlas_server::bench::BenchUiArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +56,7 @@ fn main() -> std::process::ExitCode {
             Some(Command::Emulator(args)) => run_emulator(args).await,
             Some(Command::Serve(args)) => serve(args).await,
             Some(Command::Bench(BenchCommand::Poll(args))) => regatlas_server::bench::poll(args).await.map_err(anyhow::Error::from),
+            Some(Command::Bench(BenchCommand::Ui(args))) => regatlas_server::bench::ui(args).await.map_err(anyhow::Error::from),
             None => serve(cli.serve).await,
         }
     });

@@ -53,7 +53,9 @@ pub fn RegistryPage() -> impl IntoView {
     });
 
     view! {
-        <Title text=move || name.get()/>
+        // A plain string: a reactive title can outlive the page's owner on
+        // the server under load (leptos_meta reads it after rendering).
+        <Title text=name.get_untracked()/>
         <section class="page page-registry">
             <p class="crumbs"><A href="/registries">"Registries"</A>" / "<span>{name}</span></p>
             <Transition fallback=|| view! { <p class="loading">"Loading the registry…"</p> }>
