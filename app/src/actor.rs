@@ -22,6 +22,9 @@ impl Actor {
 pub fn provide() -> Actor {
     let actor = Actor(RwSignal::new(String::new()));
     provide_context(actor);
+    // Browser only (effects never run on the server; a workspace test build
+    // unifies `ssr` and `hydrate`, where creating one would spawn a local task).
+    #[cfg(target_arch = "wasm32")]
     Effect::new(move |done: Option<()>| {
         if done.is_none() {
             #[cfg(feature = "hydrate")]

@@ -253,3 +253,172 @@ pub struct PollerStatus {
     pub throttled: u64,
     pub last_error: Option<String>,
 }
+
+/// A migration to create: copy artifacts from a source into a target ACR.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct MigrationRequest {
+    /// A label; defaults to "source → target".
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A registry Regatlas watches (by name); or give `source_url`.
+    #[serde(default)]
+    pub source_registry: Option<String>,
+    /// Any OCI registry, e.g. `https://myregistry.example` or `http://127.0.0.1:5000`.
+    #[serde(default)]
+    pub source_url: Option<String>,
+    /// User for a `source_url` that needs credentials.
+    #[serde(default)]
+    pub source_username: Option<String>,
+    /// Name of an environment variable of the server holding the password
+    /// (secrets are never stored in the database).
+    #[serde(default)]
+    pub source_password_env: Option<String>,
+    /// The target ACR (a watched registry, by name).
+    pub target_registry: String,
+    /// Repository patterns to include (`*` wildcard); empty: all.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Repository patterns to exclude.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Tag patterns to copy; empty: all.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Only the newest N tags per repository (by the source's tag order).
+    #[serde(default)]
+    pub latest: Option<u32>,
+    /// Import with `Force` (overwrite target tags). Default `NoForce`.
+    #[serde(default)]
+    pub force: bool,
+    /// Plan only: inventory and the diff, no import.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Upper bound of imports in flight (AIMD grows up to it). Default 16.
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    /// Stop when more than this fraction of finished items failed (after 20). Default 0.25.
+    #[serde(default)]
+    pub failure_threshold: Option<f64>,
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+
+/// A migration as lists and the live feed show it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct MigrationView {
+    pub id: String,
+    pub name: String,
+    pub source: String,
+    pub target: String,
+    /// PREPARING | PLANNED | IN_PROGRESS | PAUSED | VERIFYING | COMPLETE | FAILED | STOPPING | STOPPED
+    pub state: String,
+    pub dry_run: bool,
+    pub force: bool,
+    pub actor: String,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Artifacts (digests) in the plan, by action.
+    pub planned: i64,
+    pub to_copy: i64,
+    pub present: i64,
+    pub conflicts: i64,
+    /// Copy progress.
+    pub imported: i64,
+    pub failed: i64,
+    pub in_flight: i64,
+    /// Verification.
+    pub verified: i64,
+    pub mismatched: i64,
+    pub bytes_total: i64,
+    pub bytes_to_copy: i64,
+    pub bytes_done: i64,
+    /// Imports finished per minute since the copy began.
+    pub rate_per_min: Option<f64>,
+    pub eta_secs: Option<i64>,
+    /// Imports allowed in flight now (AIMD window).
+    pub concurrency: Option<i64>,
+    pub throttled: i64,
+}
+
+impl MigrationView {
+    pub fn percent(&self) -> f64 {
+        if self.to_copy == 0 {
+            return if matches!(self.state.as_str(), "COMPLETE" | "VERIFYING") { 100.0 } else { 0.0 };
+        }
+        100.0 * (self.imported as f64) / (self.to_copy as f64)
+    }
+    pub fn is_active(&self) -> bool {
+        matches!(self.state.as_str(), "PREPARING" | "IN_PROGRESS" | "VERIFYING" | "STOPPING")
+    }
+}
+
+/// One artifact (a digest in a repository) of a migration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct MigrationItemView {
+    pub id: i64,
+    pub repository: String,
+    pub digest: String,
+    pub media_type: String,
+    pub tags: Vec<String>,
+    pub size_bytes: i64,
+    /// copy | present | conflict
+    pub action: String,
+    /// planned | pending | importing | imported | failed | skipped | verified | mismatch
+    pub state: String,
+    pub attempts: i64,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub operation_url: Option<String>,
+    pub detail: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// Per-repository progress.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RepositoryProgress {
+    pub repository: String,
+    pub artifacts: i64,
+    pub to_copy: i64,
+    pub done: i64,
+    pub failed: i64,
+    pub conflicts: i64,
+}
+
+/// One line of the cut-over checklist.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ChecklistItem {
+    pub key: String,
+    /// setting (compared automatically) | manual (ticked by someone)
+    pub kind: String,
+    pub title: String,
+    pub source_value: Option<String>,
+    pub target_value: Option<String>,
+    /// same | different | todo | done | unsafe
+    pub status: String,
+    pub done_by: Option<String>,
+    pub done_at: Option<String>,
+}
+
+/// Everything the migration page shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct MigrationDetail {
+    pub migration: MigrationView,
+    pub repositories: Vec<RepositoryProgress>,
+    /// Failed items and verification findings.
+    pub problems: Vec<MigrationItemView>,
+    pub conflicts: Vec<MigrationItemView>,
+    pub checklist: Vec<ChecklistItem>,
+    /// Deleting the source is only ever manual, and flagged unsafe until
+    /// verification has passed.
+    pub source_delete_safe: bool,
+}

@@ -5,6 +5,7 @@
 //! for multi-instance deployments; everything above this module uses
 //! [`Storage`]'s methods and never sees a query.
 
+pub mod migrations;
 pub mod operations;
 pub mod topology;
 

@@ -148,7 +148,10 @@ impl ViewBox {
 }
 
 /// Named views for the dense areas.
-pub const PRESETS: &[(&str, (f64, f64, f64, f64))] = &[
+/// A named view: label and the area (x0, y0, x1, y1) it shows.
+pub type Preset = (&'static str, (f64, f64, f64, f64));
+
+pub const PRESETS: &[Preset] = &[
     ("Americas", (90.0, 60.0, 420.0, 400.0)),
     ("Europe", (455.0, 55.0, 590.0, 160.0)),
     ("Asia Pacific", (680.0, 90.0, 1000.0, 380.0)),

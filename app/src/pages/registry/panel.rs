@@ -41,6 +41,9 @@ pub fn Panel(
 ) -> impl IntoView {
     let outcome = RwSignal::new(Outcome::Idle);
     // A new selection starts clean.
+    // Browser only (effects never run on the server; a workspace test build
+    // unifies `ssr` and `hydrate`, where creating one would spawn a local task).
+    #[cfg(target_arch = "wasm32")]
     Effect::new(move |prev: Option<Option<String>>| {
         let now = selected.get();
         if prev.is_some_and(|p| p != now) {
@@ -274,7 +277,7 @@ fn CreatePanel(name: Memo<String>, region: String, pending: RwSignal<Vec<String>
             <form on:submit=submit class="create-form">
                 <label>
                     <input type="checkbox" id="create-zone" disabled=!zones prop:checked=move || zone.get() on:change=move |ev| zone.set(event_target_checked(&ev))/>
-                    " Zone redundancy" {(!zones).then(|| " (this region has no availability zones)")}
+                    " Zone redundancy" {(!zones).then_some(" (this region has no availability zones)")}
                 </label>
                 <label>
                     <input type="checkbox" id="create-routing" prop:checked=move || routing.get() on:change=move |ev| routing.set(event_target_checked(&ev))/>
