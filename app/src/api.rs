@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 use crate::model::{CreateReplicaRequest, RoutingRequest};
-use crate::model::{EventView, OperationView, PollerStatus, RegistryView};
+use crate::model::{EventView, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, OperationView, PollerStatus, RegistryView};
 
 /// The back end, implemented by the server (`server/src/actions`).
 #[cfg(feature = "ssr")]
@@ -20,6 +20,13 @@ pub trait Backend: Send + Sync + 'static {
     async fn operations(&self, registry: Option<String>, kind: Option<String>, state: Option<String>, limit: i64) -> Result<Vec<OperationView>, crate::model::ApiError>;
     async fn history(&self, registry: Option<String>, kind: Option<String>, subject: Option<String>, before: Option<i64>, limit: i64) -> Result<Vec<EventView>, crate::model::ApiError>;
     async fn refresh(&self, actor: Option<String>) -> Result<(), crate::model::ApiError>;
+    async fn migrations(&self) -> Result<Vec<MigrationView>, crate::model::ApiError>;
+    async fn migration(&self, id: &str) -> Result<MigrationDetail, crate::model::ApiError>;
+    async fn migration_items(&self, id: &str, state: Option<String>, action: Option<String>, limit: i64) -> Result<Vec<MigrationItemView>, crate::model::ApiError>;
+    async fn create_migration(&self, req: MigrationRequest) -> Result<MigrationView, crate::model::ApiError>;
+    /// `start` (a dry run's plan, or resume), `pause`, `cancel` or `retry-failed`.
+    async fn migration_action(&self, id: &str, action: &str, actor: Option<String>) -> Result<MigrationView, crate::model::ApiError>;
+    async fn tick_checklist(&self, id: &str, key: &str, done: bool, actor: Option<String>) -> Result<MigrationDetail, crate::model::ApiError>;
     fn poller_status(&self) -> PollerStatus;
 }
 
@@ -95,4 +102,34 @@ pub async fn refresh_now(actor: Option<String>) -> Result<(), ServerFnError> {
 #[server(prefix = "/api/sfn", endpoint = "poller_status")]
 pub async fn get_poller_status() -> Result<PollerStatus, ServerFnError> {
     Ok(backend()?.poller_status())
+}
+
+#[server(prefix = "/api/sfn", endpoint = "migrations")]
+pub async fn list_migrations() -> Result<Vec<MigrationView>, ServerFnError> {
+    backend()?.migrations().await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "migration")]
+pub async fn get_migration(id: String) -> Result<MigrationDetail, ServerFnError> {
+    backend()?.migration(&id).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "migration_items")]
+pub async fn list_migration_items(id: String, state: Option<String>, action: Option<String>) -> Result<Vec<MigrationItemView>, ServerFnError> {
+    backend()?.migration_items(&id, state, action, 500).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "create_migration")]
+pub async fn create_migration(request: MigrationRequest) -> Result<MigrationView, ServerFnError> {
+    backend()?.create_migration(request).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "migration_action")]
+pub async fn act_on_migration(id: String, action: String, actor: Option<String>) -> Result<MigrationView, ServerFnError> {
+    backend()?.migration_action(&id, &action, actor).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "tick_checklist")]
+pub async fn tick_checklist(id: String, key: String, done: bool, actor: Option<String>) -> Result<MigrationDetail, ServerFnError> {
+    backend()?.tick_checklist(&id, &key, done, actor).await.map_err(err)
 }

@@ -184,6 +184,24 @@ impl ArmClient {
         }
     }
 
+    /// An ARM access token from the configured credential (for the ACR
+    /// data plane's token exchange).
+    pub async fn access_token(&self) -> Result<String, ArmError> {
+        self.token().await
+    }
+
+    /// The retry policy in use.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.config.retry
+    }
+
+    /// The same credential and endpoint with another retry policy.
+    pub fn with_retry(&self, retry: RetryPolicy) -> Result<ArmClient, ArmError> {
+        let mut config = self.inner.config.clone();
+        config.retry = retry;
+        ArmClient::new(config, self.inner.credential.clone())
+    }
+
     async fn token(&self) -> Result<String, ArmError> {
         let t = self
             .inner
@@ -300,6 +318,7 @@ pub fn api_error(r: &ArmResponse) -> ArmError {
     let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
     let e = if v["error"].is_object() { &v["error"] } else { &v };
     ArmError::Api {
+        retry_after_ms: r.retry_after().map(|d| d.as_millis() as u64),
         status: r.status.as_u16(),
         code: e["code"].as_str().unwrap_or(r.status.canonical_reason().unwrap_or("Error")).to_string(),
         message: e["message"].as_str().map(str::to_string).unwrap_or_else(|| String::from_utf8_lossy(&r.body).chars().take(500).collect()),

@@ -11,7 +11,13 @@ pub enum ArmError {
     Config(String),
     /// ARM answered with an error document (`{"error":{"code","message"}}`).
     #[error("ARM {status} {code}: {message}")]
-    Api { status: u16, code: String, message: String },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        /// `Retry-After`, when ARM sent one (429, 503).
+        retry_after_ms: Option<u64>,
+    },
     /// No HTTP response (connection refused, reset, timeout).
     #[error("cannot reach {url}: {message}")]
     Transport { url: String, message: String },

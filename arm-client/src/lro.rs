@@ -114,7 +114,7 @@ impl ArmClient {
                     let resource = if h.final_get { Some(self.final_get(h).await?) } else { body };
                     Ok(LroPoll::Succeeded { resource })
                 }
-                Err(ArmError::Api { code, message, status }) if status < 500 && status != 429 => Ok(LroPoll::Failed { code, message }),
+                Err(ArmError::Api { code, message, status, .. }) if status < 500 && status != 429 => Ok(LroPoll::Failed { code, message }),
                 Err(e) => Err(e),
             },
         }

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod migration;
 pub mod poller;
 pub mod startup;
 pub mod storage;

@@ -27,6 +27,8 @@ pub enum StartupError {
     Emulator(#[from] regatlas_emulator::EmulatorError),
     #[error("cannot set up the ARM client: {0}")]
     Arm(#[from] regatlas_arm::ArmError),
+    #[error("cannot start the migration engine: {0}")]
+    Migration(#[from] crate::migration::MigrationError),
     #[error("cannot start the poller: {0}")]
     Poller(#[from] crate::poller::PollError),
     #[error("server error: {0}")]
@@ -102,7 +104,13 @@ impl Application {
         let hub = EventHub::new(storage.clone(), 1024);
         let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), config.poller.clone()).await?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let console = Console::new(storage.clone(), arm.clone(), hub.clone(), poller.handle(), (config.poller.slow_interval.as_secs() * 3 + 30) as i64, stop_rx);
+        let engine = crate::migration::Engine::new(storage.clone(), hub.clone(), arm.clone(), crate::migration::EngineSettings::default(), stop_rx.clone())?;
+        let console = Console::new(storage.clone(), arm.clone(), hub.clone(), poller.handle(), (config.poller.slow_interval.as_secs() * 3 + 30) as i64, stop_rx)
+            .with_engine(engine.clone());
+        let migrations = engine.resume_all().await?;
+        if migrations > 0 {
+            tracing::info!(migrations, "migrations resumed");
+        }
         let resumed = console.resume().await?;
         if resumed > 0 {
             tracing::info!(resumed, "operations resumed");

@@ -15,7 +15,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use regatlas_app::{
     api::Backend,
-    model::{ApiError, CreateReplicaRequest, EventView, Health, OperationView, PollerStatus, RegistryView, ReplicaState, RoutingRequest},
+    model::{
+        ApiError, CreateReplicaRequest, EventView, Health, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, OperationView, PollerStatus,
+        RegistryView, ReplicaState, RoutingRequest,
+    },
     regions,
 };
 use regatlas_arm::{acr::NewReplication, ArmClient, ArmError, LroHandle, LroPoll};
@@ -53,7 +56,7 @@ impl From<ActionError> for ApiError {
         match e {
             ActionError::Invalid { status, code, message } => ApiError { status, code: code.into(), message },
             // ARM's own refusal reaches the user verbatim, with its code.
-            ActionError::Arm(ArmError::Api { status, code, message }) => ApiError { status: if status >= 500 { 502 } else { status }, code, message },
+            ActionError::Arm(ArmError::Api { status, code, message, .. }) => ApiError { status: if status >= 500 { 502 } else { status }, code, message },
             ActionError::Arm(other) => ApiError { status: 502, code: "ArmUnavailable".into(), message: other.to_string() },
             ActionError::Storage(s) => {
                 tracing::error!(error = %s, "storage failure in an action");
@@ -81,6 +84,8 @@ pub struct Console {
     /// Turns true at shutdown: trackers stop and leave their operations
     /// `running`, to be resumed by the next process.
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The migration engine (`server/src/migration/`).
+    engine: Option<crate::migration::Engine>,
 }
 
 fn actor_of(a: Option<String>) -> String {
@@ -89,7 +94,17 @@ fn actor_of(a: Option<String>) -> String {
 
 impl Console {
     pub fn new(storage: Storage, arm: ArmClient, hub: EventHub, poller: PollerHandle, stale_after_secs: i64, shutdown: tokio::sync::watch::Receiver<bool>) -> Console {
-        Console { storage, arm, hub, poller, stale_after: stale_after_secs, shutdown }
+        Console { storage, arm, hub, poller, stale_after: stale_after_secs, shutdown, engine: None }
+    }
+
+    /// Serves migrations through this engine.
+    pub fn with_engine(mut self, engine: crate::migration::Engine) -> Console {
+        self.engine = Some(engine);
+        self
+    }
+
+    fn engine(&self) -> Result<&crate::migration::Engine, ApiError> {
+        self.engine.as_ref().ok_or_else(|| ApiError { status: 503, code: "MigrationsUnavailable".into(), message: "The migration engine is not running.".into() })
     }
 
     /// Adds in-memory facts (last confirmed, poll errors) and health.
@@ -375,9 +390,46 @@ impl Backend for Console {
     fn poller_status(&self) -> PollerStatus {
         self.poller.status()
     }
+
+    async fn migrations(&self) -> Result<Vec<MigrationView>, ApiError> {
+        Ok(self.storage.migrations(200).await?)
+    }
+
+    async fn migration(&self, id: &str) -> Result<MigrationDetail, ApiError> {
+        self.engine()?.detail(id).await.map_err(migration_error)
+    }
+
+    async fn migration_items(&self, id: &str, state: Option<String>, action: Option<String>, limit: i64) -> Result<Vec<MigrationItemView>, ApiError> {
+        Ok(self.storage.migration_items(id, state.as_deref(), action.as_deref(), limit.clamp(1, 100_000)).await?)
+    }
+
+    async fn create_migration(&self, req: MigrationRequest) -> Result<MigrationView, ApiError> {
+        self.engine()?.create(req).await.map_err(migration_error)
+    }
+
+    async fn migration_action(&self, id: &str, action: &str, actor: Option<String>) -> Result<MigrationView, ApiError> {
+        let e = self.engine()?;
+        match action {
+            "start" | "resume" => e.start(id, actor).await,
+            "pause" => e.pause(id, actor).await,
+            "cancel" => e.cancel(id, actor).await,
+            "retry-failed" => e.retry_failed(id, actor).await,
+            other => return Err(ApiError { status: 400, code: "UnknownAction".into(), message: format!("'{other}' is not start, pause, cancel or retry-failed.") }),
+        }
+        .map_err(migration_error)
+    }
+
+    async fn tick_checklist(&self, id: &str, key: &str, done: bool, actor: Option<String>) -> Result<MigrationDetail, ApiError> {
+        self.engine()?.tick(id, key, done, actor).await.map_err(migration_error)
+    }
 }
 
 /// The shared back end for server functions and the JSON API.
 pub fn shared(console: Console) -> Arc<dyn Backend> {
     Arc::new(console)
+}
+
+fn migration_error(e: crate::migration::MigrationError) -> ApiError {
+    let (status, code, message) = e.parts();
+    ApiError { status, code, message }
 }

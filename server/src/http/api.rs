@@ -11,7 +11,7 @@ use axum::{
     Json, Router,
 };
 use regatlas_app::model::{
-    ApiError, ChildView, CreateReplicaRequest, DeleteReplicaRequest, EventView, Health, OperationView, PollerStatus, RegistryView, ReplicaState,
+    ApiError, ChecklistItem, ChildView, CreateReplicaRequest, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, RepositoryProgress, DeleteReplicaRequest, EventView, Health, OperationView, PollerStatus, RegistryView, ReplicaState,
     ReplicaView, RoutingRequest,
 };
 use serde::Deserialize;
@@ -23,8 +23,9 @@ use super::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Regatlas API", description = "Azure Container Registry geo-replication console: topology, replica actions, operations, history and live events."),
-    paths(list_registries, get_registry, create_replica, delete_replica, set_routing, list_operations, list_history, refresh, poller, events),
-    components(schemas(ApiError, RegistryView, ReplicaView, ChildView, OperationView, EventView, CreateReplicaRequest, RoutingRequest, DeleteReplicaRequest, PollerStatus, Health, ReplicaState))
+    paths(list_registries, get_registry, create_replica, delete_replica, set_routing, list_operations, list_history, refresh, poller, events,
+        list_migrations, create_migration, get_migration, migration_items, migration_action, tick, report),
+    components(schemas(MigrationRequest, MigrationView, MigrationDetail, MigrationItemView, RepositoryProgress, ChecklistItem, TickRequest, ApiError, RegistryView, ReplicaView, ChildView, OperationView, EventView, CreateReplicaRequest, RoutingRequest, DeleteReplicaRequest, PollerStatus, Health, ReplicaState))
 )]
 pub struct ApiDoc;
 
@@ -41,6 +42,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/refresh", post(refresh))
         .route("/api/v1/poller", get(poller))
         .route("/api/v1/events", get(events))
+        .route("/api/v1/migrations", get(list_migrations).post(create_migration))
+        .route("/api/v1/migrations/{id}", get(get_migration))
+        .route("/api/v1/migrations/{id}/items", get(migration_items))
+        .route("/api/v1/migrations/{id}/checklist/{key}", put(tick))
+        .route("/api/v1/migrations/{id}/{action}", post(migration_action).get(report_route))
 }
 
 /// An [`ApiError`] as an HTTP response.
@@ -161,4 +167,88 @@ struct EventsQuery {
     responses((status = 200, content_type = "text/event-stream", description = "Server-Sent Events; each `data` is an EventView, `id` its event id")))]
 async fn events(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<EventsQuery>) -> impl IntoResponse {
     crate::events::sse(s.hub.clone(), crate::events::resume_point(&headers, q.after))
+}
+
+#[utoipa::path(get, path = "/api/v1/migrations", responses((status = 200, body = [MigrationView], description = "Newest first")))]
+async fn list_migrations(State(s): State<AppState>) -> Result<Json<Vec<MigrationView>>, Failure> {
+    Ok(Json(s.backend.migrations().await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/migrations", request_body = MigrationRequest,
+    responses((status = 201, body = MigrationView, description = "Recorded; inventory and plan start at once"), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+async fn create_migration(State(s): State<AppState>, headers: HeaderMap, Json(mut req): Json<MigrationRequest>) -> Result<(StatusCode, Json<MigrationView>), Failure> {
+    req.actor = actor(&headers, req.actor.take());
+    Ok((StatusCode::CREATED, Json(s.backend.create_migration(req).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/migrations/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = MigrationDetail), (status = 404, body = ApiError)))]
+async fn get_migration(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<MigrationDetail>, Failure> {
+    Ok(Json(s.backend.migration(&id).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+struct ItemQuery {
+    /// planned | pending | importing | imported | failed | verified | mismatch
+    state: Option<String>,
+    /// copy | present | conflict
+    action: Option<String>,
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/items", params(("id" = String, Path), ItemQuery), responses((status = 200, body = [MigrationItemView])))]
+async fn migration_items(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<ItemQuery>) -> Result<Json<Vec<MigrationItemView>>, Failure> {
+    Ok(Json(s.backend.migration_items(&id, q.state, q.action, q.limit.unwrap_or(1000)).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/migrations/{id}/{action}",
+    params(("id" = String, Path), ("action" = String, Path, description = "start | pause | cancel | retry-failed"), ActorQuery),
+    responses((status = 202, body = MigrationView), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+async fn migration_action(State(s): State<AppState>, headers: HeaderMap, Path((id, action)): Path<(String, String)>, Query(q): Query<ActorQuery>) -> Result<(StatusCode, Json<MigrationView>), Failure> {
+    Ok((StatusCode::ACCEPTED, Json(s.backend.migration_action(&id, &action, actor(&headers, q.actor)).await?)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+struct TickRequest {
+    done: bool,
+    #[serde(default)]
+    actor: Option<String>,
+}
+
+#[utoipa::path(put, path = "/api/v1/migrations/{id}/checklist/{key}", request_body = TickRequest,
+    params(("id" = String, Path), ("key" = String, Path)), responses((status = 200, body = MigrationDetail), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+async fn tick(State(s): State<AppState>, headers: HeaderMap, Path((id, key)): Path<(String, String)>, Json(req): Json<TickRequest>) -> Result<Json<MigrationDetail>, Failure> {
+    Ok(Json(s.backend.tick_checklist(&id, &key, req.done, actor(&headers, req.actor)).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/report.{format}", params(("id" = String, Path), ("format" = String, Path, description = "json | csv")),
+    responses((status = 200, description = "The migration and every artifact with its state, attempts and errors"), (status = 404, body = ApiError)))]
+async fn report(State(s): State<AppState>, Path((id, format)): Path<(String, String)>) -> Result<Response, Failure> {
+    let (m, items) = crate::migration::report(&s.storage, &id).await.map_err(|e| {
+        let (status, code, message) = e.parts();
+        Failure(ApiError { status, code, message })
+    })?;
+    let name = format!("regatlas-migration-{}", m.id);
+    Ok(match format.as_str() {
+        "csv" => (
+            [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\""))],
+            crate::migration::report_csv(&items),
+        )
+            .into_response(),
+        "json" => (
+            [(axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.json\""))],
+            Json(serde_json::json!({ "migration": m, "items": items })),
+        )
+            .into_response(),
+        other => Failure(ApiError { status: 400, code: "UnknownFormat".into(), message: format!("'{other}' is not json or csv.") }).into_response(),
+    })
+}
+
+/// `GET /api/v1/migrations/{id}/report.json|report.csv` (shares the path
+/// shape with the actions, which are POSTs).
+async fn report_route(state: State<AppState>, Path((id, file)): Path<(String, String)>) -> Result<Response, Failure> {
+    match file.strip_prefix("report.") {
+        Some(format) => report(state, Path((id, format.to_string()))).await,
+        None => Err(Failure(ApiError { status: 404, code: "NotFound".into(), message: format!("No {file} for a migration; try report.json or report.csv.") })),
+    }
 }

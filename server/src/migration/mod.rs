@@ -1,0 +1,435 @@
+//! The migration engine: relocate or consolidate registries with ARM
+//! `importImage`, as a tracked, resumable job.
+//!
+//! Phases, each persisting its state in SQLite (`storage/migrations.rs`):
+//! 1. **Inventory and plan** (`PREPARING`, [`plan`]): repositories, tags and
+//!    digests of the source through the data plane ([`oci`]), filtered, then
+//!    diffed by digest against the target: copy / present / conflict. A dry
+//!    run stops here (`PLANNED`).
+//! 2. **Copy** (`IN_PROGRESS`, [`copy`]): one import per digest carrying all
+//!    its tags, at most an [`aimd`] window in flight, backing off on 429 and
+//!    honouring `Retry-After`. Item state, attempts and the ARM operation
+//!    handle are written before and after every ARM call, so a crash resumes
+//!    without losing or repeating an import. Pause, resume, cancel, retry
+//!    failed items; a failure threshold stops a migration going badly wrong.
+//! 3. **Verify** (`VERIFYING`, [`verify`]): every planned tag resolves to the
+//!    same digest in the target; a mismatch is a finding on the item.
+//! 4. `COMPLETE` or `FAILED`; the cut-over checklist ([`plan::checklist`])
+//!    compares settings and carries the manual steps; deleting the source is
+//!    never automated.
+
+pub mod aimd;
+pub mod copy;
+pub mod oci;
+pub mod plan;
+pub mod verify;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use regatlas_app::model::{MigrationDetail, MigrationRequest, MigrationView, RegistryView};
+use regatlas_arm::ArmClient;
+use serde_json::json;
+use tokio::sync::{watch, Mutex};
+
+use crate::{
+    events::EventHub,
+    storage::{migrations::NewMigration, topology::NewEvent, Storage, StorageError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error("{code}: {message}")]
+    Invalid { status: u16, code: &'static str, message: String },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Oci(#[from] oci::OciError),
+    #[error(transparent)]
+    Arm(#[from] regatlas_arm::ArmError),
+}
+
+impl MigrationError {
+    pub fn invalid(status: u16, code: &'static str, message: impl Into<String>) -> MigrationError {
+        MigrationError::Invalid { status, code, message: message.into() }
+    }
+    /// (HTTP status, code, message) as the API shows it.
+    pub fn parts(&self) -> (u16, String, String) {
+        match self {
+            MigrationError::Invalid { status, code, message } => (*status, code.to_string(), message.clone()),
+            MigrationError::Storage(e) => (500, "StorageError".into(), e.to_string()),
+            MigrationError::Oci(e) => (502, "RegistryUnavailable".into(), e.to_string()),
+            MigrationError::Arm(regatlas_arm::ArmError::Api { status, code, message, .. }) => (if *status >= 500 { 502 } else { *status }, code.clone(), message.clone()),
+            MigrationError::Arm(e) => (502, "ArmUnavailable".into(), e.to_string()),
+        }
+    }
+}
+
+/// Tunables (the defaults suit ARM; tests and benchmarks shorten them).
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// Imports in flight at the start (AIMD grows from here).
+    pub start_window: usize,
+    /// Attempts per item for transient failures (5xx, transport).
+    pub max_attempts: i64,
+    /// Backoff base between attempts of one item.
+    pub retry_base: Duration,
+    /// Shortest wait between polls of one import operation.
+    pub poll_floor: Duration,
+    /// Give up polling one import after this long.
+    pub import_timeout: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings { start_window: 4, max_attempts: 4, retry_base: Duration::from_secs(2), poll_floor: Duration::from_millis(250), import_timeout: Duration::from_secs(3600) }
+    }
+}
+
+/// What an operator asked a running migration to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    Run,
+    Pause,
+    Cancel,
+}
+
+/// The engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    storage: Storage,
+    hub: EventHub,
+    /// ARM with retries (reads, operation polling).
+    arm: ArmClient,
+    /// ARM for `importImage` itself: no retries, so the engine sees 429s.
+    import_arm: ArmClient,
+    settings: EngineSettings,
+    shutdown: watch::Receiver<bool>,
+    controls: Mutex<HashMap<String, watch::Sender<Control>>>,
+}
+
+fn actor_of(a: Option<String>) -> String {
+    a.map(|s| s.trim().chars().take(100).collect::<String>()).filter(|s| !s.is_empty()).unwrap_or_else(|| "anonymous".to_string())
+}
+
+fn arm_id(reg: &RegistryView) -> String {
+    format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerRegistry/registries/{}", reg.subscription_id, reg.resource_group, reg.name)
+}
+
+impl Engine {
+    pub fn new(storage: Storage, hub: EventHub, arm: ArmClient, settings: EngineSettings, shutdown: watch::Receiver<bool>) -> Result<Engine, MigrationError> {
+        let import_arm = arm.with_retry(regatlas_arm::client::RetryPolicy { max_attempts: 1, ..arm.retry_policy().clone() })?;
+        Ok(Engine { inner: Arc::new(Inner { storage, hub, arm, import_arm, settings, shutdown, controls: Mutex::new(HashMap::new()) }) })
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
+    async fn registry(&self, name: &str) -> Result<RegistryView, MigrationError> {
+        self.inner
+            .storage
+            .registry_views()
+            .await?
+            .into_iter()
+            .filter(|r| !r.gone)
+            .find(|r| r.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| MigrationError::invalid(404, "RegistryNotFound", format!("No registry named '{name}' is known. Refresh if it was created recently.")))
+    }
+
+    /// Validates and records a migration, then starts it in the background.
+    pub async fn create(&self, mut req: MigrationRequest) -> Result<MigrationView, MigrationError> {
+        let actor = actor_of(req.actor.take());
+        let target = self.registry(&req.target_registry).await?;
+        let source = match (&req.source_registry, &req.source_url) {
+            (Some(s), None) => {
+                let src = self.registry(s).await?;
+                if src.name.eq_ignore_ascii_case(&target.name) {
+                    return Err(MigrationError::invalid(400, "SameRegistry", "The source and the target are the same registry."));
+                }
+                src.name
+            }
+            (None, Some(u)) => {
+                let u = u.trim();
+                if u.is_empty() || u.contains(char::is_whitespace) || u.contains('@') {
+                    return Err(MigrationError::invalid(400, "InvalidSourceUrl", format!("'{u}' is not a registry address (e.g. https://registry.example or host:port).")));
+                }
+                if req.source_username.is_some() {
+                    match req.source_password_env.as_deref() {
+                        Some(env) if std::env::var(env).is_ok() => {}
+                        Some(env) => return Err(MigrationError::invalid(400, "MissingSecret", format!("The environment variable {env} is not set on the server."))),
+                        None => return Err(MigrationError::invalid(400, "MissingSecret", "A source user needs source_password_env: the name of the server's environment variable holding the password.")),
+                    }
+                }
+                u.to_string()
+            }
+            _ => return Err(MigrationError::invalid(400, "InvalidSource", "Give exactly one of source_registry and source_url.")),
+        };
+        if !target.is_premium() && !target.sku.eq_ignore_ascii_case("standard") && !target.sku.eq_ignore_ascii_case("basic") {
+            return Err(MigrationError::invalid(400, "InvalidTarget", format!("The target's SKU '{}' is not an ACR SKU.", target.sku)));
+        }
+        if let Some(t) = req.failure_threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(MigrationError::invalid(400, "InvalidThreshold", "failure_threshold is a fraction between 0 and 1."));
+            }
+        }
+        for p in req.include.iter().chain(&req.exclude).chain(&req.tags) {
+            if p.trim().is_empty() || p.len() > 256 {
+                return Err(MigrationError::invalid(400, "InvalidPattern", format!("'{p}' is not a usable pattern.")));
+            }
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let name = req.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| format!("{source} → {}", target.name));
+        let spec = serde_json::to_value(&req).unwrap_or_default();
+        self.inner.storage.insert_migration(&NewMigration { id: id.clone(), name, spec, source, target: target.name.clone(), actor: actor.clone() }).await?;
+        tracing::info!(migration = %id, %actor, "migration created");
+        let view = self.publish(&id, format!("{actor} created the migration")).await?;
+        self.spawn(id);
+        Ok(view)
+    }
+
+    async fn publish(&self, id: &str, summary: String) -> Result<MigrationView, MigrationError> {
+        let view = self.inner.storage.migration(id).await?.ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {id}.")))?;
+        let target = self.registry(&view.target).await.ok().map(|r| r.id);
+        let e = NewEvent { kind: "migration.updated".into(), registry_id: target, subject_id: Some(id.to_string()), summary: format!("{}: {summary}", view.name), data: json!(view) };
+        if let Err(err) = self.inner.hub.record(e).await {
+            tracing::error!(error = %err, "cannot record a migration event");
+        }
+        Ok(view)
+    }
+
+    pub async fn view(&self, id: &str) -> Result<MigrationView, MigrationError> {
+        self.inner.storage.migration(id).await?.ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {id}.")))
+    }
+
+    pub async fn detail(&self, id: &str) -> Result<MigrationDetail, MigrationError> {
+        let migration = self.view(id).await?;
+        let s = &self.inner.storage;
+        let mut problems = s.migration_items(id, Some("failed"), None, 500).await?;
+        problems.extend(s.migration_items(id, Some("mismatch"), None, 500).await?);
+        let verified_clean = migration.state == "COMPLETE" && migration.failed == 0 && migration.mismatched == 0;
+        let mut checklist = s.checklist(id).await?;
+        for c in checklist.iter_mut().filter(|c| c.key == "delete-source") {
+            if !verified_clean && c.status != "done" {
+                c.status = "unsafe".into();
+            }
+        }
+        Ok(MigrationDetail {
+            repositories: s.migration_repositories(id).await?,
+            conflicts: s.migration_items(id, None, Some("conflict"), 500).await?,
+            problems,
+            checklist,
+            source_delete_safe: verified_clean,
+            migration,
+        })
+    }
+
+    /// Starts the background driver for a migration unless one runs.
+    pub fn spawn(&self, id: String) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let (tx, rx) = watch::channel(Control::Run);
+            {
+                let mut c = me.inner.controls.lock().await;
+                if c.contains_key(&id) {
+                    return;
+                }
+                c.insert(id.clone(), tx);
+            }
+            if let Err(e) = me.drive(&id, rx).await {
+                let (_, code, message) = e.parts();
+                tracing::error!(migration = %id, %code, %message, "migration failed");
+                let _ = me.inner.storage.set_migration_state(&id, "FAILED", Some(&format!("{code}: {message}"))).await;
+                let _ = me.publish(&id, format!("failed: {code}")).await;
+            }
+            me.inner.controls.lock().await.remove(&id);
+        });
+    }
+
+    /// After a restart: drives every migration the engine owned.
+    pub async fn resume_all(&self) -> Result<usize, MigrationError> {
+        let ids = self.inner.storage.active_migrations().await?;
+        for id in &ids {
+            tracing::info!(migration = %id, "resuming migration");
+            self.spawn(id.clone());
+        }
+        Ok(ids.len())
+    }
+
+    async fn drive(&self, id: &str, control: watch::Receiver<Control>) -> Result<(), MigrationError> {
+        loop {
+            if *self.inner.shutdown.borrow() {
+                return Ok(());
+            }
+            let state = self.inner.storage.migration_state(id).await?.unwrap_or_default();
+            match state.as_str() {
+                "PREPARING" => {
+                    plan::prepare(self, id).await?;
+                }
+                "IN_PROGRESS" => match copy::run(self, id, control.clone()).await? {
+                    copy::Finish::Done => {
+                        self.inner.storage.set_migration_state(id, "VERIFYING", None).await?;
+                        self.publish(id, "copy finished; verifying".into()).await?;
+                    }
+                    copy::Finish::Paused => {
+                        self.inner.storage.set_migration_state(id, "PAUSED", None).await?;
+                        self.publish(id, "paused".into()).await?;
+                        return Ok(());
+                    }
+                    copy::Finish::Cancelled => {
+                        self.inner.storage.set_migration_state(id, "STOPPED", Some("cancelled by an operator")).await?;
+                        self.publish(id, "stopped".into()).await?;
+                        return Ok(());
+                    }
+                    copy::Finish::Shutdown => return Ok(()),
+                    copy::Finish::Threshold(msg) => {
+                        self.inner.storage.set_migration_state(id, "FAILED", Some(&msg)).await?;
+                        self.publish(id, msg).await?;
+                        return Ok(());
+                    }
+                },
+                "VERIFYING" => {
+                    verify::run(self, id).await?;
+                }
+                "STOPPING" => {
+                    self.inner.storage.set_migration_state(id, "STOPPED", Some("cancelled by an operator")).await?;
+                    self.publish(id, "stopped".into()).await?;
+                    return Ok(());
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    async fn signal(&self, id: &str, c: Control) -> bool {
+        match self.inner.controls.lock().await.get(id) {
+            Some(tx) => tx.send(c).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Starts a dry run's plan, resumes a paused or stopped migration, or
+    /// re-runs the copy of a failed one.
+    pub async fn start(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
+        let actor = actor_of(actor);
+        let v = self.view(id).await?;
+        match v.state.as_str() {
+            "PLANNED" => {
+                self.inner.storage.plan_to_pending(id).await?;
+            }
+            "PAUSED" | "STOPPED" | "FAILED" => {}
+            other => return Err(MigrationError::invalid(409, "InvalidState", format!("A migration in state {other} cannot be started."))),
+        }
+        if v.state == "FAILED" && v.to_copy == 0 && v.planned == 0 {
+            self.inner.storage.set_migration_state(id, "PREPARING", None).await?;
+        } else {
+            self.inner.storage.set_migration_state(id, "IN_PROGRESS", None).await?;
+        }
+        let view = self.publish(id, format!("{actor} started it")).await?;
+        self.spawn(id.to_string());
+        Ok(view)
+    }
+
+    pub async fn pause(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
+        let actor = actor_of(actor);
+        let v = self.view(id).await?;
+        if v.state != "IN_PROGRESS" {
+            return Err(MigrationError::invalid(409, "InvalidState", format!("Only a migration that is copying can be paused (this one is {}).", v.state)));
+        }
+        if !self.signal(id, Control::Pause).await {
+            self.inner.storage.set_migration_state(id, "PAUSED", None).await?;
+        }
+        self.publish(id, format!("{actor} asked to pause")).await
+    }
+
+    pub async fn cancel(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
+        let actor = actor_of(actor);
+        let v = self.view(id).await?;
+        match v.state.as_str() {
+            "COMPLETE" | "STOPPED" => return Err(MigrationError::invalid(409, "InvalidState", format!("The migration is already {}.", v.state))),
+            "IN_PROGRESS" | "PREPARING" | "VERIFYING" => {
+                self.inner.storage.set_migration_state(id, "STOPPING", None).await?;
+                if !self.signal(id, Control::Cancel).await {
+                    self.spawn(id.to_string());
+                }
+            }
+            _ => {
+                self.inner.storage.set_migration_state(id, "STOPPED", Some("cancelled by an operator")).await?;
+            }
+        }
+        self.publish(id, format!("{actor} cancelled it")).await
+    }
+
+    /// "Retry failed items only".
+    pub async fn retry_failed(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
+        let actor = actor_of(actor);
+        let v = self.view(id).await?;
+        if v.is_active() {
+            return Err(MigrationError::invalid(409, "InvalidState", "The migration is running; retry its failed items when it has stopped."));
+        }
+        let n = self.inner.storage.retry_failed(id).await?;
+        if n == 0 {
+            return Err(MigrationError::invalid(409, "NothingToRetry", "No item has failed."));
+        }
+        self.inner.storage.set_migration_state(id, "IN_PROGRESS", None).await?;
+        let view = self.publish(id, format!("{actor} retried {n} failed items")).await?;
+        self.spawn(id.to_string());
+        Ok(view)
+    }
+
+    pub async fn tick(&self, id: &str, key: &str, done: bool, actor: Option<String>) -> Result<MigrationDetail, MigrationError> {
+        let actor = actor_of(actor);
+        if key == "delete-source" && done {
+            let d = self.detail(id).await?;
+            if !d.source_delete_safe {
+                return Err(MigrationError::invalid(409, "VerificationPending", "Deleting the source stays unsafe until verification has passed with no failure and no mismatch."));
+            }
+        }
+        if !self.inner.storage.tick_checklist(id, key, done, &actor).await? {
+            return Err(MigrationError::invalid(404, "ChecklistItemNotFound", format!("No manual checklist item '{key}'.")));
+        }
+        self.publish(id, format!("{actor} {} '{key}'", if done { "ticked" } else { "unticked" })).await?;
+        self.detail(id).await
+    }
+}
+
+/// The report: the migration and every item, as JSON or CSV.
+pub async fn report(storage: &Storage, id: &str) -> Result<(MigrationView, Vec<regatlas_app::model::MigrationItemView>), MigrationError> {
+    let v = storage.migration(id).await?.ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {id}.")))?;
+    let items = storage.migration_items(id, None, None, 1_000_000).await?;
+    Ok((v, items))
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn report_csv(items: &[regatlas_app::model::MigrationItemView]) -> String {
+    let mut out = String::from("repository,digest,tags,action,state,attempts,size_bytes,error_code,error_message,detail,started_at,finished_at\n");
+    for i in items {
+        let row = [
+            csv_field(&i.repository),
+            csv_field(&i.digest),
+            csv_field(&i.tags.join(" ")),
+            csv_field(&i.action),
+            csv_field(&i.state),
+            i.attempts.to_string(),
+            i.size_bytes.to_string(),
+            csv_field(i.error_code.as_deref().unwrap_or("")),
+            csv_field(i.error_message.as_deref().unwrap_or("")),
+            csv_field(i.detail.as_deref().unwrap_or("")),
+            csv_field(i.started_at.as_deref().unwrap_or("")),
+            csv_field(i.finished_at.as_deref().unwrap_or("")),
+        ];
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}

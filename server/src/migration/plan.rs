@@ -1,0 +1,245 @@
+//! Inventory and plan: what the source holds (repositories, tags, digests,
+//! through the data plane), filtered, and per artifact what the target
+//! already has: copy, present (same digest), or conflict (a target tag points
+//! elsewhere). Also builds the cut-over checklist.
+
+use std::collections::BTreeMap;
+
+use regatlas_app::model::{ChecklistItem, MigrationRequest, RegistryView};
+use regatlas_arm::models::{ImportCredentials, ImportSource};
+
+use super::{
+    arm_id,
+    oci::{artifact_size, OciAuth, OciClient},
+    Engine, MigrationError,
+};
+use crate::storage::migrations::PlannedItem;
+
+/// `*` matches any run of characters (including `/`); everything else is literal.
+pub fn glob(pattern: &str, s: &str) -> bool {
+    let (p, s) = (pattern.as_bytes(), s.as_bytes());
+    let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == s[si] || p[pi] == b'?') {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = si;
+            pi += 1;
+        } else if let Some(st) = star {
+            pi = st + 1;
+            mark += 1;
+            si = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+pub fn repo_selected(req: &MigrationRequest, repo: &str) -> bool {
+    (req.include.is_empty() || req.include.iter().any(|p| glob(p, repo))) && !req.exclude.iter().any(|p| glob(p, repo))
+}
+
+/// Tag filters, then the newest N in the registry's order (registries list
+/// tags lexically, so "newest" is the last N of that order).
+pub fn select_tags(req: &MigrationRequest, tags: Vec<String>) -> Vec<String> {
+    let mut t: Vec<String> = tags.into_iter().filter(|t| req.tags.is_empty() || req.tags.iter().any(|p| glob(p, t))).collect();
+    if let Some(n) = req.latest {
+        let n = n as usize;
+        if t.len() > n {
+            t = t.split_off(t.len() - n);
+        }
+    }
+    t
+}
+
+/// The source's data-plane client and the `importImage` source template.
+pub(super) async fn source_of(engine: &Engine, req: &MigrationRequest) -> Result<(OciClient, ImportSource), MigrationError> {
+    match (&req.source_registry, &req.source_url) {
+        (Some(name), _) => {
+            let reg = engine.registry(name).await?;
+            let login = reg.login_server.clone().ok_or_else(|| MigrationError::invalid(409, "NoLoginServer", format!("{name} has no login server yet.")))?;
+            let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()))?;
+            Ok((client, ImportSource { resource_id: Some(arm_id(&reg)), registry_uri: None, credentials: None, source_image: String::new() }))
+        }
+        (None, Some(url)) => {
+            let (auth, credentials) = match (&req.source_username, &req.source_password_env) {
+                (Some(user), Some(env)) => {
+                    let password = std::env::var(env).map_err(|_| MigrationError::invalid(400, "MissingSecret", format!("The environment variable {env} is not set on the server.")))?;
+                    (OciAuth::Basic { username: user.clone(), password: password.clone() }, Some(ImportCredentials { username: Some(user.clone()), password }))
+                }
+                _ => (OciAuth::Anonymous, None),
+            };
+            let client = OciClient::new(url, auth)?;
+            let host = client.host().to_string();
+            Ok((client, ImportSource { resource_id: None, registry_uri: Some(host), credentials, source_image: String::new() }))
+        }
+        _ => Err(MigrationError::invalid(400, "InvalidSource", "Give exactly one of source_registry and source_url.")),
+    }
+}
+
+pub(super) async fn target_of(engine: &Engine, name: &str) -> Result<(RegistryView, OciClient), MigrationError> {
+    let reg = engine.registry(name).await?;
+    let login = reg.login_server.clone().ok_or_else(|| MigrationError::invalid(409, "NoLoginServer", format!("{name} has no login server yet.")))?;
+    let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()))?;
+    Ok((reg, client))
+}
+
+pub(super) fn spec_of(v: Option<serde_json::Value>) -> MigrationRequest {
+    v.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
+}
+
+/// PREPARING → PLANNED (dry run) or IN_PROGRESS.
+pub(super) async fn prepare(engine: &Engine, id: &str) -> Result<(), MigrationError> {
+    let storage = &engine.inner.storage;
+    let req = spec_of(storage.migration_spec(id).await?);
+    let (source, _) = source_of(engine, &req).await?;
+    let (target_reg, target) = target_of(engine, &req.target_registry).await?;
+
+    let mut items: Vec<PlannedItem> = Vec::new();
+    let repos: Vec<String> = source.catalog().await?.into_iter().filter(|r| repo_selected(&req, r)).collect();
+    for repo in &repos {
+        let tags = select_tags(&req, source.tags(repo).await?);
+        // Group the tags by digest: one import per digest.
+        let mut by_digest: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+        for tag in tags {
+            if let Some(m) = source.manifest(repo, &tag, false).await? {
+                by_digest.entry(m.digest.clone()).or_insert_with(|| (m.media_type.clone(), Vec::new())).1.push(tag);
+            }
+        }
+        for (digest, (media_type, tags)) in by_digest {
+            let size = match source.manifest(repo, &digest, true).await? {
+                Some(m) => artifact_size(&source, repo, &m).await?,
+                None => 0,
+            };
+            // Compare with the target, tag by tag.
+            let mut present = 0;
+            let mut conflicts = Vec::new();
+            for t in &tags {
+                match target.manifest(repo, t, false).await? {
+                    Some(m) if m.digest == digest => present += 1,
+                    Some(m) => conflicts.push(format!("{repo}:{t} is {} in the target", m.digest)),
+                    None => {}
+                }
+            }
+            let (action, detail) = if present == tags.len() {
+                ("present", None)
+            } else if !conflicts.is_empty() && !req.force {
+                ("conflict", Some(conflicts.join("; ")))
+            } else if !conflicts.is_empty() {
+                ("copy", Some(format!("Force overwrites: {}", conflicts.join("; "))))
+            } else {
+                ("copy", None)
+            };
+            items.push(PlannedItem { repository: repo.clone(), digest, media_type, tags, size_bytes: size, action: action.into(), detail });
+        }
+    }
+    let checklist = checklist(engine, &req, &target_reg).await;
+    let copy_state = if req.dry_run { "planned" } else { "pending" };
+    storage.replace_plan(id, &items, &checklist, copy_state).await?;
+    let next = if req.dry_run { "PLANNED" } else { "IN_PROGRESS" };
+    // A cancel that arrived while planning wins.
+    if storage.migration_state(id).await?.as_deref() == Some("STOPPING") {
+        return Ok(());
+    }
+    storage.set_migration_state(id, next, None).await?;
+    let copies = items.iter().filter(|i| i.action == "copy").count();
+    let present = items.iter().filter(|i| i.action == "present").count();
+    let conflicts = items.iter().filter(|i| i.action == "conflict").count();
+    engine.publish(id, format!("planned {} artifacts in {} repositories: {copies} to copy, {present} present, {conflicts} conflicts", items.len(), repos.len())).await?;
+    Ok(())
+}
+
+fn setting(key: &str, title: &str, s: Option<String>, t: Option<String>) -> ChecklistItem {
+    let status = match (&s, &t) {
+        (Some(a), Some(b)) if a == b => "same",
+        (None, _) => "todo",
+        _ => "different",
+    };
+    ChecklistItem { key: key.into(), kind: "setting".into(), title: title.into(), source_value: s, target_value: t, status: status.into(), done_by: None, done_at: None }
+}
+
+fn manual(key: &str, title: &str) -> ChecklistItem {
+    ChecklistItem { key: key.into(), kind: "manual".into(), title: title.into(), source_value: None, target_value: None, status: "todo".into(), done_by: None, done_at: None }
+}
+
+/// Settings of the target compared with the source (from ARM), then the
+/// manual steps of the relocation guide.
+pub(super) async fn checklist(engine: &Engine, req: &MigrationRequest, target: &RegistryView) -> Vec<ChecklistItem> {
+    let arm = &engine.inner.arm;
+    let facts = |doc: &serde_json::Value, replications: &[String], webhooks: &[String]| -> Vec<(&'static str, &'static str, Option<String>)> {
+        let p = &doc["properties"];
+        let s = |v: &serde_json::Value| if v.is_null() { None } else { Some(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())) };
+        vec![
+            ("sku", "SKU", s(&doc["sku"]["name"])),
+            ("zone-redundancy", "Zone redundancy", s(&p["zoneRedundancy"]).or(Some("Disabled".into()))),
+            ("public-network-access", "Public network access", s(&p["publicNetworkAccess"])),
+            ("network-rules", "Network rules (default action, IP rules)", Some(format!("{} / {} IP rules", p["networkRuleSet"]["defaultAction"].as_str().unwrap_or("Allow"), p["networkRuleSet"]["ipRules"].as_array().map(|a| a.len()).unwrap_or(0)))),
+            ("encryption", "Encryption with a customer-managed key", s(&p["encryption"]["status"]).or(Some("disabled".into()))),
+            ("admin-user", "Admin user", s(&p["adminUserEnabled"])),
+            ("replications", "Replications (regions)", Some(replications.join(", "))),
+            ("webhooks", "Webhooks", Some(webhooks.join(", "))),
+        ]
+    };
+    let read = |id: String| async move {
+        let doc = arm.get::<serde_json::Value>(&arm.url(&id, regatlas_arm::ACR_API_VERSION)).await.ok();
+        let mut reps: Vec<String> = arm.list_replications(&id).await.map(|v| v.into_iter().map(|r| r.location.unwrap_or_default().to_ascii_lowercase()).collect()).unwrap_or_default();
+        reps.sort();
+        let mut hooks: Vec<String> = arm.list_webhooks(&id).await.map(|v| v.into_iter().map(|w| w.name).collect()).unwrap_or_default();
+        hooks.sort();
+        (doc, reps, hooks)
+    };
+    let (tdoc, treps, thooks) = read(arm_id(target)).await;
+    let target_facts = facts(&tdoc.unwrap_or_default(), &treps, &thooks);
+    let source_facts = match &req.source_registry {
+        Some(name) => match engine.registry(name).await {
+            Ok(src) => {
+                let (sdoc, sreps, shooks) = read(arm_id(&src)).await;
+                Some(facts(&sdoc.unwrap_or_default(), &sreps, &shooks))
+            }
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let mut out: Vec<ChecklistItem> = target_facts
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, title, t))| setting(key, title, source_facts.as_ref().and_then(|s| s[i].2.clone()), t))
+        .collect();
+    out.push(manual("update-clients", "Update clients, CI pipelines and deployment manifests to the target login server"));
+    out.push(manual("firewall", "Update firewall rules, private endpoints and DNS for the target"));
+    out.push(manual("identities", "Grant pull/push roles, tokens and scope maps on the target"));
+    out.push(manual("webhooks-move", "Re-create webhooks and event subscriptions on the target"));
+    out.push(manual("delete-source", "Delete the source registry (never automated; unsafe until verification passes)"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_shell_patterns() {
+        assert!(glob("*", "a/b"));
+        assert!(glob("payments/*", "payments/api"));
+        assert!(!glob("payments/*", "web/frontend"));
+        assert!(glob("v?.*", "v1.2"));
+        assert!(glob("3.*.0", "3.3.0"));
+        assert!(!glob("3.*", "v3"));
+    }
+
+    #[test]
+    fn tag_selection_filters_then_keeps_the_newest() {
+        let req = MigrationRequest { tags: vec!["v*".into()], latest: Some(2), ..Default::default() };
+        assert_eq!(select_tags(&req, vec!["latest".into(), "v1".into(), "v2".into(), "v3".into()]), vec!["v2", "v3"]);
+        let req = MigrationRequest { include: vec!["payments/*".into()], exclude: vec!["*/worker".into()], ..Default::default() };
+        assert!(repo_selected(&req, "payments/api"));
+        assert!(!repo_selected(&req, "payments/worker"));
+        assert!(!repo_selected(&req, "hello-world"));
+    }
+}

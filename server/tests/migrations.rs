@@ -1,0 +1,205 @@
+//! The migration engine against the emulator over real HTTP: the demo's
+//! `contosowesteu` consolidated into `contoso` (plan, copy, verify, report),
+//! a NoForce conflict, injected 429s and 5xx, and the failure threshold.
+
+mod common;
+
+use common::spawn_app_with;
+use serde_json::{json, Value};
+
+async fn emulator() -> regatlas_emulator::RunningEmulator {
+    let mut cfg = regatlas_emulator::EmulatorConfig::demo();
+    cfg.time_scale = 50.0;
+    cfg.identity_secret = Some(regatlas_arm::credential::embedded_identity_secret().to_string());
+    regatlas_emulator::start(cfg).await.expect("emulator")
+}
+
+async fn discovered(app: &common::TestApp) {
+    app.wait_until("/api/v1/registries", 30, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;
+}
+
+async fn create(app: &common::TestApp, body: Value) -> Value {
+    let r = app.client.post(app.url("/api/v1/migrations")).header("x-regatlas-actor", "erin").json(&body).send().await.expect("post");
+    let status = r.status();
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(status, 201, "{v}");
+    v
+}
+
+async fn wait_state(app: &common::TestApp, id: &str, states: &[&str]) -> Value {
+    let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
+    app.wait_until(&format!("/api/v1/migrations/{id}"), 120, move |v| v["migration"]["state"].as_str().is_some_and(|s| states.iter().any(|x| x == s))).await
+}
+
+async fn digest(emu: &regatlas_emulator::RunningEmulator, registry: &str, repo: &str, tag: &str) -> Option<String> {
+    let info = emu.info();
+    let ep = info.registries.get(registry)?.login_server.clone();
+    let http = reqwest::Client::builder().no_proxy().build().ok()?;
+    // A managed-identity token from the emulator, then an ACR token for the data plane.
+    let mi: Value = http
+        .get(&info.token_endpoint)
+        .query(&[("resource", info.arm_base_url.as_str()), ("api-version", "2019-08-01")])
+        .header(info.token_header.as_str(), info.token_header_value.as_str())
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let tok: Value = http.get(format!("http://{ep}/oauth2/token")).bearer_auth(mi["access_token"].as_str()?).send().await.ok()?.json().await.ok()?;
+    let t = tok["access_token"].as_str()?.to_string();
+    let r = http
+        .head(format!("http://{ep}/v2/{repo}/manifests/{tag}"))
+        .bearer_auth(t)
+        .header("accept", regatlas_server::migration::oci::ACCEPT)
+        .send()
+        .await
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+#[tokio::test]
+async fn consolidating_contosowesteu_into_contoso_plans_copies_verifies_and_reports() {
+    let emu = emulator().await;
+    let url = emu.info().arm_base_url.clone();
+    let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
+    discovered(&app).await;
+
+    // A dry run first: a plan and nothing imported.
+    let dry = create(&app, json!({"source_registry": "contosowesteu", "target_registry": "contoso", "dry_run": true})).await;
+    let id = dry["id"].as_str().expect("id").to_string();
+    let planned = wait_state(&app, &id, &["PLANNED", "FAILED"]).await;
+    let m = &planned["migration"];
+    assert_eq!(m["state"], "PLANNED", "{planned}");
+    assert!(m["planned"].as_i64().unwrap_or(0) >= 7, "{m}");
+    assert!(m["to_copy"].as_i64().unwrap_or(0) >= 4, "{m}");
+    assert!(m["present"].as_i64().unwrap_or(0) >= 1, "hello-world:latest is already in contoso: {m}");
+    // web/frontend:1.1.0 is an index in contosowesteu and a single image in contoso.
+    let conflicts = planned["conflicts"].as_array().expect("conflicts");
+    assert!(conflicts.iter().any(|c| c["repository"] == "web/frontend" && c["tags"][0] == "1.1.0"), "{conflicts:?}");
+    assert_eq!(m["imported"], 0);
+    assert!(planned["checklist"].as_array().expect("checklist").iter().any(|c| c["key"] == "delete-source" && c["status"] == "unsafe"));
+    let before = digest(&emu, "contoso", "payments/api", "3.2.0").await;
+    assert_eq!(before, None, "a dry run imports nothing");
+
+    // Start it: copy, verify.
+    let r = app.client.post(app.url(&format!("/api/v1/migrations/{id}/start"))).header("x-regatlas-actor", "erin").send().await.expect("start");
+    assert_eq!(r.status(), 202);
+    let done = wait_state(&app, &id, &["COMPLETE", "FAILED"]).await;
+    let m = &done["migration"];
+    assert_eq!(m["state"], "COMPLETE", "{done}");
+    assert_eq!(m["imported"], m["to_copy"]);
+    assert_eq!(m["failed"], 0);
+    assert_eq!(m["mismatched"], 0);
+    assert_eq!(m["verified"].as_i64(), Some(m["to_copy"].as_i64().unwrap_or(0) + m["present"].as_i64().unwrap_or(0)));
+    // The target resolves the source's digests.
+    for (repo, tag) in [("payments/api", "3.2.0"), ("payments/api", "3.3.0"), ("hello-world", "v2"), ("web/frontend", "1.2.0")] {
+        let s = digest(&emu, "contosowesteu", repo, tag).await;
+        assert!(s.is_some());
+        assert_eq!(digest(&emu, "contoso", repo, tag).await, s, "{repo}:{tag}");
+    }
+    // NoForce: the conflicting tag kept the target's digest.
+    assert_ne!(digest(&emu, "contoso", "web/frontend", "1.1.0").await, digest(&emu, "contosowesteu", "web/frontend", "1.1.0").await);
+    // Exactly one import request per copied digest.
+    let counters: Value = reqwest::get(format!("{}/counters", emu.info().admin_url)).await.expect("counters").json().await.expect("json");
+    assert_eq!(counters["POST importimage"].as_i64(), m["to_copy"].as_i64(), "{counters}");
+    assert!(done["source_delete_safe"].as_bool().unwrap_or(false));
+
+    // The checklist: settings compared, a manual step ticked with a name.
+    let r = app.client.put(app.url(&format!("/api/v1/migrations/{id}/checklist/update-clients"))).json(&json!({"done": true, "actor": "frank"})).send().await.expect("tick");
+    assert_eq!(r.status(), 200);
+    let d: Value = r.json().await.expect("json");
+    let item = d["checklist"].as_array().expect("list").iter().find(|c| c["key"] == "update-clients").cloned().expect("item");
+    assert_eq!(item["done_by"], "frank");
+    let sku = d["checklist"].as_array().expect("list").iter().find(|c| c["key"] == "sku").cloned().expect("sku");
+    assert_eq!(sku["status"], "same");
+    let reps = d["checklist"].as_array().expect("list").iter().find(|c| c["key"] == "replications").cloned().expect("replications");
+    assert_eq!(reps["status"], "different", "{reps}");
+
+    // Reports.
+    let csv = app.client.get(app.url(&format!("/api/v1/migrations/{id}/report.csv"))).send().await.expect("csv").text().await.expect("text");
+    assert!(csv.starts_with("repository,digest,tags,action,state"));
+    assert!(csv.contains("payments/api"));
+    let json_report: Value = app.client.get(app.url(&format!("/api/v1/migrations/{id}/report.json"))).send().await.expect("json").json().await.expect("json");
+    assert_eq!(json_report["items"].as_array().map(|a| a.len() as i64), m["planned"].as_i64());
+    // Every action is recorded with who did it.
+    let history = app.get_json("/api/v1/history?kind=migration.").await;
+    let summaries: Vec<String> = history.as_array().expect("history").iter().filter_map(|e| e["summary"].as_str().map(str::to_string)).collect();
+    assert!(summaries.iter().any(|s| s.contains("erin created")), "{summaries:?}");
+    assert!(summaries.iter().any(|s| s.contains("frank ticked")), "{summaries:?}");
+    app.stop().await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_migration_survives_429s_and_5xx_and_force_overwrites_a_conflict() {
+    let emu = emulator().await;
+    let url = emu.info().arm_base_url.clone();
+    let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
+    discovered(&app).await;
+    let http = reqwest::Client::new();
+    // A tight write quota (ARM throttles importImage as a write) and 30 % 5xx.
+    http.put(format!("{}/throttle", emu.info().admin_url))
+        .json(&json!({"reads": {"burst": 1000000.0, "per_sec": 1000000.0}, "writes": {"burst": 2.0, "per_sec": 2.0}, "deletes": {"burst": 100.0, "per_sec": 100.0}}))
+        .send()
+        .await
+        .expect("throttle")
+        .error_for_status()
+        .expect("throttle accepted");
+    http.put(format!("{}/faults", emu.info().admin_url)).json(&json!({"errorRates": {"writes": 0.3}})).send().await.expect("faults");
+    let m = create(&app, json!({"source_registry": "contosowesteu", "target_registry": "contoso", "force": true, "max_concurrency": 8, "failure_threshold": 1.0})).await;
+    let id = m["id"].as_str().expect("id").to_string();
+    let done = wait_state(&app, &id, &["COMPLETE", "FAILED"]).await;
+    let m = &done["migration"];
+    assert_eq!(m["state"], "COMPLETE", "{done}");
+    assert_eq!(m["conflicts"], 0, "Force turns conflicts into copies");
+    assert!(m["throttled"].as_i64().unwrap_or(0) > 0, "the engine saw 429s: {m}");
+    // Every request ARM processed is an attempt on some item.
+    let items: Value = app.get_json(&format!("/api/v1/migrations/{id}/items")).await;
+    let attempts: i64 = items.as_array().expect("items").iter().filter_map(|i| i["attempts"].as_i64()).sum();
+    let counters: Value = reqwest::get(format!("{}/counters", emu.info().admin_url)).await.expect("counters").json().await.expect("json");
+    assert_eq!(counters["POST importimage"].as_i64(), Some(attempts), "{counters}");
+    assert_eq!(digest(&emu, "contoso", "web/frontend", "1.1.0").await, digest(&emu, "contosowesteu", "web/frontend", "1.1.0").await, "Force overwrote the tag");
+    app.stop().await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_with_a_code_and_failures_stop_at_the_threshold() {
+    let emu = emulator().await;
+    let url = emu.info().arm_base_url.clone();
+    let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
+    discovered(&app).await;
+    for (body, code) in [
+        (json!({"source_registry": "nosuch", "target_registry": "contoso"}), "RegistryNotFound"),
+        (json!({"source_registry": "contoso", "target_registry": "contoso"}), "SameRegistry"),
+        (json!({"target_registry": "contoso"}), "InvalidSource"),
+        (json!({"source_url": "http://127.0.0.1:1", "source_username": "u", "target_registry": "contoso"}), "MissingSecret"),
+        (json!({"source_registry": "contosowesteu", "target_registry": "contoso", "failure_threshold": 3.0}), "InvalidThreshold"),
+    ] {
+        let r = app.client.post(app.url("/api/v1/migrations")).json(&body).send().await.expect("post");
+        assert!(r.status().is_client_error(), "{body}: {}", r.status());
+        let v: Value = r.json().await.expect("json");
+        assert_eq!(v["code"], code, "{body}");
+    }
+    // Every import fails after being accepted: the threshold stops the migration and each failure keeps ARM's error.
+    reqwest::Client::new().put(format!("{}/faults", emu.info().admin_url)).json(&json!({"importFailureRate": 1.0})).send().await.expect("faults");
+    let m = create(&app, json!({"source_registry": "contosowesteu", "target_registry": "contoso", "failure_threshold": 0.0})).await;
+    let id = m["id"].as_str().expect("id").to_string();
+    let done = wait_state(&app, &id, &["COMPLETE", "FAILED"]).await;
+    assert_eq!(done["migration"]["state"], "FAILED", "{done}");
+    let problems = done["problems"].as_array().expect("problems");
+    assert!(!problems.is_empty());
+    assert!(problems.iter().all(|p| p["error_code"].is_string()), "{problems:?}");
+    // Retry failed items only, with imports working again.
+    reqwest::Client::new().put(format!("{}/faults", emu.info().admin_url)).json(&json!({})).send().await.expect("faults");
+    let r = app.client.post(app.url(&format!("/api/v1/migrations/{id}/retry-failed"))).send().await.expect("retry");
+    assert_eq!(r.status(), 202);
+    let done = wait_state(&app, &id, &["COMPLETE", "FAILED"]).await;
+    assert_eq!(done["migration"]["state"], "COMPLETE", "{done}");
+    app.stop().await;
+    emu.shutdown().await;
+}
