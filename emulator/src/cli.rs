@@ -46,6 +46,12 @@ pub struct EmulatorArgs {
     /// Log as JSON lines (on stderr).
     #[arg(long)]
     pub log_json: bool,
+    /// Add N single-platform images to a registry for load tests (`REGISTRY=N`).
+    #[arg(long, value_name = "REGISTRY=N", value_parser = parse_seed)]
+    pub seed_artifacts: Option<(String, usize)>,
+    /// Seconds an import takes before its bytes (scaled by --time-scale).
+    #[arg(long, value_name = "SECS")]
+    pub import_latency: Option<f64>,
 }
 
 /// One `--fault` flag.
@@ -132,6 +138,10 @@ impl EmulatorArgs {
         config.listen = self.listen;
         config.time_scale = self.time_scale;
         config.timings.replication_delay = self.replication_delay;
+        if let Some(s) = self.import_latency {
+            config.timings.import_base = s.max(0.0);
+        }
+        config.seed_artifacts = self.seed_artifacts.clone();
         config.state_dir = self.state_dir.clone();
         config.list_page_size = self.list_page_size;
         config.identity_secret = self.identity_secret.clone();
@@ -189,4 +199,13 @@ mod tests {
         assert!(parse_throttle("writes=0/1").is_err());
         assert_eq!(parse_throttle("writes=5/0.5").map(|(k, s)| (k, s.burst)), Ok(("writes".to_string(), 5.0)));
     }
+}
+
+fn parse_seed(s: &str) -> Result<(String, usize), String> {
+    let (r, n) = s.split_once('=').ok_or_else(|| format!("'{s}' is not REGISTRY=N"))?;
+    let n: usize = n.parse().map_err(|_| format!("'{n}' is not a count"))?;
+    if r.is_empty() || n > 100_000 {
+        return Err(format!("'{s}': a registry name and a count up to 100000"));
+    }
+    Ok((r.to_string(), n))
 }

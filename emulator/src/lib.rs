@@ -74,6 +74,9 @@ pub struct EmulatorConfig {
     pub identity_secret: Option<String>,
     /// Instead of the demo world: (registries, replicas each) for benchmarks.
     pub bench_world: Option<(usize, usize)>,
+    /// Extra single-platform images for load tests: (registry, count), added
+    /// to the demo world as `load/appNN:vNN` (50 tags per repository).
+    pub seed_artifacts: Option<(String, usize)>,
 }
 
 impl EmulatorConfig {
@@ -91,6 +94,7 @@ impl EmulatorConfig {
             faults: world::Faults::default(),
             identity_secret: None,
             bench_world: None,
+            seed_artifacts: None,
         }
     }
 
@@ -332,6 +336,9 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         }
         _ if config.demo => world::demo::build(&shared).await,
         _ => {}
+    }
+    if let Some((registry, count)) = &config.seed_artifacts {
+        world::demo::seed(&shared, registry, *count);
     }
     if let Some(dir) = config.state_dir.clone() {
         let mut last = None;

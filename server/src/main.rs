@@ -29,6 +29,9 @@ enum Command {
     Serve(ServeArgs),
     /// Run the ACR emulator alone; prints its endpoints as one JSON line on stdout.
     Emulator(regatlas_emulator::cli::EmulatorArgs),
+    /// Migrations without a browser: plan, start, status, report.
+    #[command(subcommand)]
+    Migrate(regatlas_server::migration::cli::MigrateCommand),
     /// Benchmarks (print figures; see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -55,6 +58,10 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Some(Command::Emulator(args)) => run_emulator(args).await,
             Some(Command::Serve(args)) => serve(args).await,
+            Some(Command::Migrate(cmd)) => {
+                telemetry::init(LogFormat::Human);
+                regatlas_server::migration::cli::run(cmd).await.map_err(anyhow::Error::from)
+            }
             Some(Command::Bench(BenchCommand::Poll(args))) => regatlas_server::bench::poll(args).await.map_err(anyhow::Error::from),
             Some(Command::Bench(BenchCommand::Ui(args))) => regatlas_server::bench::ui(args).await.map_err(anyhow::Error::from),
             None => serve(cli.serve).await,

@@ -46,10 +46,9 @@ pub struct Application {
     stop: tokio::sync::watch::Sender<bool>,
 }
 
-impl Application {
-    /// Opens storage, starts the embedded emulator when configured and binds
-    /// the listener (port 0 picks a free port; see [`Application::addr`]).
-    pub async fn build(config: Config) -> Result<Application, StartupError> {
+/// What the server and the `migrate` CLI share: the database, the data
+/// source (the embedded emulator when configured) and the ARM client.
+pub async fn connect(config: &Config) -> Result<(Storage, regatlas_arm::ArmClient, Option<regatlas_emulator::RunningEmulator>, ShellInfo), StartupError> {
         let storage = Storage::open(&config.database_url).await?;
 
         let (emulator, shell) = match config.source {
@@ -101,6 +100,14 @@ impl Application {
             }
             (None, None) => return Err(StartupError::Arm(regatlas_arm::ArmError::Config("no credential configured".into()))),
         };
+        Ok((storage, arm, emulator, shell))
+}
+
+impl Application {
+    /// Opens storage, starts the embedded emulator when configured and binds
+    /// the listener (port 0 picks a free port; see [`Application::addr`]).
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let (storage, arm, emulator, shell) = connect(&config).await?;
         let hub = EventHub::new(storage.clone(), 1024);
         let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), config.poller.clone()).await?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

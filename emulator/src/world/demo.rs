@@ -190,3 +190,24 @@ fn fill(content: &mut RegistryContent, regions: &[String], repos: &[(&str, &[&st
         image(content, &landed, repo, "untagged-build", "amd64");
     }
 }
+
+/// Adds `count` small single-platform images to `registry` for load tests:
+/// repositories `load/app00`, `load/app01`, … with tags `v00`…`v49`, each a
+/// distinct digest, landed in every replica.
+pub fn seed(shared: &Arc<Shared>, registry: &str, count: usize) {
+    let mut world = shared.world();
+    let Some(r) = world.registries.get_mut(&registry.to_ascii_lowercase()) else {
+        tracing::warn!(registry, "cannot seed artifacts: no such registry");
+        return;
+    };
+    let now = Instant::now();
+    let landed: HashMap<String, Instant> = r.replications.values().map(|p| (p.location.clone(), now)).collect();
+    for i in 0..count {
+        let repo = format!("load/app{:02}", i / 50);
+        let tag = format!("v{:02}", i % 50);
+        let (d, _) = image(&mut r.content, &landed, &repo, &format!("seed-{i}"), "amd64");
+        if let Some(m) = r.content.repos.get(&repo).and_then(|x| x.manifests.get(&d)).cloned() {
+            r.content.put_manifest(&repo, &m.media_type, m.bytes, Some(&tag), landed.clone());
+        }
+    }
+}

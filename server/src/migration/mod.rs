@@ -19,6 +19,7 @@
 //!    never automated.
 
 pub mod aimd;
+pub mod cli;
 pub mod copy;
 pub mod oci;
 pub mod plan;

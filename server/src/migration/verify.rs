@@ -10,10 +10,8 @@ pub(super) async fn run(engine: &Engine, id: &str) -> Result<(), MigrationError>
     let (_, target) = target_of(engine, &req.target_registry).await?;
     for item in storage.items_to_verify(id).await? {
         let mut problems = Vec::new();
-        if item.tags.is_empty() {
-            if target.manifest(&item.repository, &item.digest, false).await?.is_none() {
-                problems.push(format!("{}@{} is missing in the target", item.repository, item.digest));
-            }
+        if item.tags.is_empty() && target.manifest(&item.repository, &item.digest, false).await?.is_none() {
+            problems.push(format!("{}@{} is missing in the target", item.repository, item.digest));
         }
         for t in &item.tags {
             match target.manifest(&item.repository, t, false).await? {

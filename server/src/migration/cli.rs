@@ -1,0 +1,308 @@
+//! `regatlas migrate plan|start|status|report`: migrations for pipelines
+//! without a browser, on the same database and with the same engine as the
+//! dashboard. `plan` and `start` connect to ARM like the server does (use
+//! `--emulator-url` or `--source azure`; the built-in emulator would be a
+//! fresh demo world), refresh the registry list once, then run the engine
+//! in this process until the migration settles. `status` and `report` only
+//! read the database.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use regatlas_app::model::{MigrationRequest, MigrationView};
+
+use super::{Engine, EngineSettings, MigrationError};
+use crate::{
+    config::{Config, ServeArgs},
+    events::EventHub,
+    poller::Poller,
+    storage::Storage,
+};
+
+#[derive(Subcommand, Debug)]
+pub enum MigrateCommand {
+    /// Inventory and plan (a dry run): what would be copied, present, in conflict.
+    Plan(PlanArgs),
+    /// Create and run a migration (or start/resume one by --id) until it settles.
+    Start(StartArgs),
+    /// All migrations, or one with its repositories, failures and checklist.
+    Status(StatusArgs),
+    /// The report of a migration: every artifact, as JSON or CSV.
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SpecArgs {
+    /// Source: a registry Regatlas watches, by name.
+    #[arg(long, conflicts_with = "source_url")]
+    pub source: Option<String>,
+    /// Source: any OCI registry by URL.
+    #[arg(long)]
+    pub source_url: Option<String>,
+    #[arg(long)]
+    pub source_username: Option<String>,
+    /// Environment variable holding the source password.
+    #[arg(long)]
+    pub source_password_env: Option<String>,
+    /// Target ACR, by name.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Repository patterns to include (repeatable; `*` wildcard).
+    #[arg(long)]
+    pub include: Vec<String>,
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// Tag patterns (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Newest N tags per repository.
+    #[arg(long)]
+    pub latest: Option<u32>,
+    /// Overwrite target tags (importImage mode Force).
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long)]
+    pub max_concurrency: Option<u32>,
+    #[arg(long)]
+    pub failure_threshold: Option<f64>,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Who runs it (recorded with every action).
+    #[arg(long, env = "USER")]
+    pub actor: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Start (or resume) an existing migration instead of creating one.
+    #[arg(long)]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    pub id: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    pub id: String,
+    /// json or csv.
+    #[arg(long, default_value = "json")]
+    pub format: String,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    pub output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Startup(#[from] crate::startup::StartupError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    #[error(transparent)]
+    Poll(#[from] crate::poller::PollError),
+    #[error("{0}")]
+    Migration(String),
+    #[error("cannot write {path}: {source}")]
+    Write { path: std::path::PathBuf, source: std::io::Error },
+    #[error("the migration ended {0}")]
+    NotComplete(String),
+}
+
+impl From<MigrationError> for CliError {
+    fn from(e: MigrationError) -> CliError {
+        let (_, code, message) = e.parts();
+        CliError::Migration(format!("{code}: {message}"))
+    }
+}
+
+fn request(spec: &SpecArgs, dry_run: bool) -> Result<MigrationRequest, CliError> {
+    let target = spec.target.clone().ok_or_else(|| CliError::Migration("InvalidTarget: --target is required".into()))?;
+    Ok(MigrationRequest {
+        name: spec.name.clone(),
+        source_registry: spec.source.clone(),
+        source_url: spec.source_url.clone(),
+        source_username: spec.source_username.clone(),
+        source_password_env: spec.source_password_env.clone(),
+        target_registry: target,
+        include: spec.include.clone(),
+        exclude: spec.exclude.clone(),
+        tags: spec.tags.clone(),
+        latest: spec.latest,
+        force: spec.force,
+        dry_run,
+        max_concurrency: spec.max_concurrency,
+        failure_threshold: spec.failure_threshold,
+        actor: spec.actor.clone(),
+    })
+}
+
+/// Opens the database, connects to ARM, refreshes the registries once and
+/// starts an engine (resuming what it owns).
+async fn engine(serve: &ServeArgs) -> Result<(Engine, Storage, tokio::sync::watch::Sender<bool>), CliError> {
+    let config = Config::resolve(serve)?;
+    let (storage, arm, _emulator, _) = crate::startup::connect(&config).await?;
+    let hub = EventHub::new(storage.clone(), 1024);
+    let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), config.poller.clone()).await?;
+    poller.cycle(true, false).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = Engine::new(storage.clone(), hub, arm, EngineSettings::default(), stop_rx)?;
+    // The emulator (if built in) must outlive the engine: keep it in the task.
+    if let Some(emu) = _emulator {
+        tokio::spawn(async move {
+            let _keep = emu;
+            std::future::pending::<()>().await;
+        });
+    }
+    Ok((engine, storage, stop_tx))
+}
+
+fn line(m: &MigrationView) -> String {
+    format!(
+        "{:<9} {:>5.1}%  {} → {}  planned {} (copy {}, present {}, conflicts {})  imported {}  failed {}  verified {}  mismatched {}{}{}",
+        m.state,
+        m.percent(),
+        m.source,
+        m.target,
+        m.planned,
+        m.to_copy,
+        m.present,
+        m.conflicts,
+        m.imported,
+        m.failed,
+        m.verified,
+        m.mismatched,
+        m.rate_per_min.map(|r| format!("  {r:.0}/min")).unwrap_or_default(),
+        m.eta_secs.map(|e| format!("  ETA {e}s")).unwrap_or_default(),
+    )
+}
+
+/// Waits until the migration leaves the engine's hands, printing progress.
+async fn follow(storage: &Storage, id: &str) -> Result<MigrationView, CliError> {
+    let mut last = String::new();
+    loop {
+        let m = storage.migration(id).await?.ok_or_else(|| CliError::Migration(format!("MigrationNotFound: {id}")))?;
+        let l = line(&m);
+        if l != last {
+            eprintln!("{l}");
+            last = l;
+        }
+        if !m.is_active() {
+            return Ok(m);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = tokio::signal::ctrl_c() => return Err(CliError::Migration("interrupted: the migration stays where it is; `regatlas migrate start --id` resumes it".into())),
+        }
+    }
+}
+
+pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
+    match cmd {
+        MigrateCommand::Plan(a) => {
+            let (engine, storage, stop) = engine(&a.serve).await?;
+            let m = engine.create(request(&a.spec, true)?).await?;
+            let done = follow(&storage, &m.id).await?;
+            let detail = engine.detail(&m.id).await?;
+            println!("{}", serde_json::to_string_pretty(&detail).unwrap_or_default());
+            let _ = stop.send(true);
+            if done.state != "PLANNED" {
+                return Err(CliError::NotComplete(format!("{}: {}", done.state, done.error.unwrap_or_default())));
+            }
+            eprintln!("plan {}: start it with `regatlas migrate start --id {}`", m.id, m.id);
+            Ok(())
+        }
+        MigrateCommand::Start(a) => {
+            let (engine, storage, stop) = engine(&a.serve).await?;
+            let id = match &a.id {
+                Some(id) => {
+                    let m = engine.view(id).await?;
+                    if !m.is_active() {
+                        engine.start(id, a.spec.actor.clone()).await?;
+                    }
+                    id.clone()
+                }
+                None => engine.create(request(&a.spec, false)?).await?.id,
+            };
+            eprintln!("migration {id}");
+            let done = follow(&storage, &id).await?;
+            let _ = stop.send(true);
+            println!("{}", serde_json::to_string_pretty(&done).unwrap_or_default());
+            if done.state != "COMPLETE" {
+                return Err(CliError::NotComplete(format!("{}: {}", done.state, done.error.unwrap_or_default())));
+            }
+            Ok(())
+        }
+        MigrateCommand::Status(a) => {
+            let config = Config::resolve(&a.serve)?;
+            let storage = Storage::open(&config.database_url).await?;
+            match a.id {
+                Some(id) => {
+                    let m = storage.migration(&id).await?.ok_or_else(|| CliError::Migration(format!("MigrationNotFound: {id}")))?;
+                    if a.json {
+                        let repos = storage.migration_repositories(&id).await?;
+                        let failed = storage.migration_items(&id, Some("failed"), None, 1000).await?;
+                        println!("{}", serde_json::json!({ "migration": m, "repositories": repos, "failed": failed }));
+                    } else {
+                        println!("{}  {}", m.id, line(&m));
+                        for r in storage.migration_repositories(&id).await? {
+                            println!("  {:<40} {:>4}/{:<4} copied  {} failed  {} conflicts", r.repository, r.done, r.to_copy, r.failed, r.conflicts);
+                        }
+                        for f in storage.migration_items(&id, Some("failed"), None, 1000).await? {
+                            println!("  FAILED {}@{} [{}]: {} {}", f.repository, f.digest, f.tags.join(","), f.error_code.unwrap_or_default(), f.error_message.unwrap_or_default());
+                        }
+                    }
+                }
+                None => {
+                    let all = storage.migrations(100).await?;
+                    if a.json {
+                        println!("{}", serde_json::to_string(&all).unwrap_or_default());
+                    } else {
+                        for m in all {
+                            println!("{}  {}", m.id, line(&m));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        MigrateCommand::Report(a) => {
+            let config = Config::resolve(&a.serve)?;
+            let storage = Storage::open(&config.database_url).await?;
+            let (m, items) = super::report(&storage, &a.id).await?;
+            let text = match a.format.as_str() {
+                "csv" => super::report_csv(&items),
+                "json" => serde_json::to_string_pretty(&serde_json::json!({ "migration": m, "items": items })).unwrap_or_default(),
+                other => return Err(CliError::Migration(format!("UnknownFormat: '{other}' is not json or csv"))),
+            };
+            match a.output {
+                Some(path) => std::fs::write(&path, text).map_err(|source| CliError::Write { path, source })?,
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+    }
+}
