@@ -170,6 +170,15 @@ pub async fn run(args: EmulatorArgs, shutdown: impl std::future::Future<Output =
     Ok(())
 }
 
+fn parse_seed(s: &str) -> Result<(String, usize), String> {
+    let (r, n) = s.split_once('=').ok_or_else(|| format!("'{s}' is not REGISTRY=N"))?;
+    let n: usize = n.parse().map_err(|_| format!("'{n}' is not a count"))?;
+    if r.is_empty() || n > 100_000 {
+        return Err(format!("'{s}': a registry name and a count up to 100000"));
+    }
+    Ok((r.to_string(), n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,13 +208,4 @@ mod tests {
         assert!(parse_throttle("writes=0/1").is_err());
         assert_eq!(parse_throttle("writes=5/0.5").map(|(k, s)| (k, s.burst)), Ok(("writes".to_string(), 5.0)));
     }
-}
-
-fn parse_seed(s: &str) -> Result<(String, usize), String> {
-    let (r, n) = s.split_once('=').ok_or_else(|| format!("'{s}' is not REGISTRY=N"))?;
-    let n: usize = n.parse().map_err(|_| format!("'{n}' is not a count"))?;
-    if r.is_empty() || n > 100_000 {
-        return Err(format!("'{s}': a registry name and a count up to 100000"));
-    }
-    Ok((r.to_string(), n))
 }

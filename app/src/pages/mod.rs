@@ -1,6 +1,7 @@
 //! One module per page. Each page is rendered on the server and hydrated.
 
 pub mod activity;
+pub mod migration;
 pub mod migrations;
 pub mod registries;
 pub mod registry;

@@ -1,0 +1,198 @@
+//! One migration: phase, progress, rate and ETA (live), per-repository
+//! progress, failed items with their ARM errors and a retry, conflicts, the
+//! verification result, the cut-over checklist, and the report to download.
+
+use leptos::{prelude::*, task::spawn_local};
+use leptos_meta::Title;
+use leptos_router::{components::A, hooks::use_params_map};
+
+use super::migrations::{eta, Progress};
+use crate::{
+    actor::use_actor,
+    api::{act_on_migration, get_migration, split_error, tick_checklist},
+    live::use_live,
+    model::{ChecklistItem, MigrationDetail, MigrationItemView},
+    Erase,
+};
+
+#[component]
+pub fn MigrationPage() -> impl IntoView {
+    let live = use_live();
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
+    let detail = Resource::new_blocking(move || (id.get(), live.version.get()), |(id, _)| get_migration(id));
+    let error = RwSignal::new(None::<(String, String)>);
+    view! {
+        <Title text="Migration"/>
+        <section class="page page-migration">
+            <p class="crumbs"><A href="/migrations">"Migrations"</A></p>
+            <Transition fallback=|| view! { <p class="loading">"Loading the migration…"</p> }>
+                {move || Suspend::new(async move {
+                    match detail.await {
+                        Ok(d) => leptos::either::Either::Left(view! { <Detail d error/> }),
+                        Err(e) => {
+                            let (code, message) = split_error(&e);
+                            leptos::either::Either::Right(view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> })
+                        }
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+    .erased()
+}
+
+#[component]
+fn Detail(d: MigrationDetail, error: RwSignal<Option<(String, String)>>) -> impl IntoView {
+    let live = use_live();
+    let actor = use_actor();
+    let m = d.migration.clone();
+    let id = m.id.clone();
+    let act = move |action: &'static str| {
+        let id = id.clone();
+        move |_| {
+            let (id, who) = (id.clone(), actor.name());
+            spawn_local(async move {
+                match act_on_migration(id, action.to_string(), who).await {
+                    Ok(_) => error.set(None),
+                    Err(e) => error.set(Some(split_error(&e))),
+                }
+                live.bump();
+            });
+        }
+    };
+    let state = m.state.clone();
+    let can_start = matches!(state.as_str(), "PLANNED" | "PAUSED" | "STOPPED" | "FAILED");
+    let can_pause = state == "IN_PROGRESS";
+    let can_cancel = !matches!(state.as_str(), "COMPLETE" | "STOPPED");
+    let can_retry = m.failed > 0 && !m.is_active();
+    let start_label = if state == "PLANNED" { "Start copying" } else { "Resume" };
+    let (json_href, csv_href) = (format!("/api/v1/migrations/{}/report.json", m.id), format!("/api/v1/migrations/{}/report.csv", m.id));
+    let verification = if m.verified + m.mismatched == 0 {
+        "Not verified yet.".to_string()
+    } else if m.mismatched == 0 {
+        format!("{} artifacts verified: every planned tag resolves to the same digest in {}.", m.verified, m.target)
+    } else {
+        format!("{} verified, {} findings (see below).", m.verified, m.mismatched)
+    };
+    view! {
+        <header class="migration-head" data-state=m.state.clone()>
+            <h1>{m.name.clone()}</h1>
+            <span class=format!("badge mstate mstate-{}", m.state.to_ascii_lowercase()) id="migration-state">{m.state.clone()}</span>
+        </header>
+        {m.error.clone().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        <Progress m=m.clone()/>
+        <dl class="facts inline">
+            <dt>"Source"</dt><dd>{m.source.clone()}</dd>
+            <dt>"Target"</dt><dd>{m.target.clone()}</dd>
+            <dt>"Planned"</dt><dd>{format!("{} artifacts: {} to copy, {} present, {} conflicts", m.planned, m.to_copy, m.present, m.conflicts)}</dd>
+            <dt>"Bytes"</dt><dd>{format!("{} of {} to copy", m.bytes_done, m.bytes_to_copy)}</dd>
+            <dt>"Rate"</dt><dd>{m.rate_per_min.map(|r| format!("{r:.0} imports/min")).unwrap_or_else(|| "—".into())}</dd>
+            <dt>"ETA"</dt><dd>{m.eta_secs.map(eta).unwrap_or_else(|| "—".into())}</dd>
+            <dt>"In flight"</dt><dd>{format!("{} (window {})", m.in_flight, m.concurrency.unwrap_or(0))}</dd>
+            <dt>"Throttled (429)"</dt><dd>{m.throttled}</dd>
+            <dt>"Mode"</dt><dd>{if m.force { "Force" } else { "NoForce" }}</dd>
+            <dt>"Created by"</dt><dd>{m.actor.clone()}</dd>
+        </dl>
+        <div class="actions row">
+            {can_start.then(|| view! { <button type="button" id="m-start" on:click=act("start")>{start_label}</button> })}
+            {can_pause.then(|| view! { <button type="button" id="m-pause" on:click=act("pause")>"Pause"</button> })}
+            {can_cancel.then(|| view! { <button type="button" id="m-cancel" class="danger" on:click=act("cancel")>"Cancel"</button> })}
+            {can_retry.then(|| view! { <button type="button" id="m-retry" on:click=act("retry-failed")>"Retry failed items"</button> })}
+            <a href=json_href download="">"Report (JSON)"</a>
+            <a href=csv_href download="">"Report (CSV)"</a>
+        </div>
+        {move || error.get().map(|(code, message)| view! { <p class="error panel-error" role="alert"><code class="error-code">{code}</code>" "{message}</p> })}
+        <h2>"Repositories"</h2>
+        <table class="repositories" aria-label="Progress per repository">
+            <thead><tr><th scope="col">"Repository"</th><th scope="col">"Copied"</th><th scope="col">"Failed"</th><th scope="col">"Conflicts"</th><th scope="col">"Artifacts"</th></tr></thead>
+            <tbody>
+                {d.repositories.into_iter().map(|r| view! {
+                    <tr data-repository=r.repository.clone()><th scope="row">{r.repository.clone()}</th><td>{format!("{} / {}", r.done, r.to_copy)}</td><td>{r.failed}</td><td>{r.conflicts}</td><td>{r.artifacts}</td></tr>
+                }.erased()).collect_view()}
+            </tbody>
+        </table>
+        <h2>"Failures and findings"</h2>
+        <ItemTable items=d.problems empty="None."/>
+        <h2>"Conflicts (target tags pointing elsewhere; NoForce leaves them)"</h2>
+        <ItemTable items=d.conflicts empty="None."/>
+        <h2>"Verification"</h2>
+        <p class="verification">{verification}</p>
+        <h2>"Cut-over checklist"</h2>
+        <Checklist id=m.id.clone() items=d.checklist safe=d.source_delete_safe error/>
+    }
+    .erased()
+}
+
+#[component]
+fn ItemTable(items: Vec<MigrationItemView>, empty: &'static str) -> impl IntoView {
+    if items.is_empty() {
+        return leptos::either::Either::Left(view! { <p class="empty">{empty}</p> });
+    }
+    leptos::either::Either::Right(view! {
+        <table class="items">
+            <thead><tr><th scope="col">"Artifact"</th><th scope="col">"Tags"</th><th scope="col">"State"</th><th scope="col">"Attempts"</th><th scope="col">"Error or detail"</th></tr></thead>
+            <tbody>
+                {items.into_iter().map(|i| {
+                    let err = match (i.error_code.clone(), i.error_message.clone(), i.detail.clone()) {
+                        (Some(c), m, _) => format!("{c}: {}", m.unwrap_or_default()),
+                        (None, _, Some(d)) => d,
+                        _ => String::new(),
+                    };
+                    view! {
+                        <tr class=format!("item item-{}", i.state)>
+                            <td><code>{format!("{}@{}", i.repository, i.digest.chars().take(19).collect::<String>())}</code></td>
+                            <td>{i.tags.join(", ")}</td>
+                            <td>{i.state.clone()}</td>
+                            <td>{i.attempts}</td>
+                            <td class="item-error">{err}</td>
+                        </tr>
+                    }.erased()
+                }).collect_view()}
+            </tbody>
+        </table>
+    })
+}
+
+#[component]
+fn Checklist(id: String, items: Vec<ChecklistItem>, safe: bool, error: RwSignal<Option<(String, String)>>) -> impl IntoView {
+    let live = use_live();
+    let actor = use_actor();
+    view! {
+        <table class="checklist" aria-label="Cut-over checklist">
+            <thead><tr><th scope="col">"Item"</th><th scope="col">"Source"</th><th scope="col">"Target"</th><th scope="col">"Status"</th></tr></thead>
+            <tbody>
+                {items.into_iter().map(|c| {
+                    let manual = c.kind == "manual";
+                    let done = c.status == "done";
+                    let blocked = c.key == "delete-source" && !safe && !done;
+                    let (id, key) = (id.clone(), c.key.clone());
+                    let toggle = move |ev: leptos::ev::Event| {
+                        let checked = event_target_checked(&ev);
+                        let (id, key, who) = (id.clone(), key.clone(), actor.name());
+                        spawn_local(async move {
+                            match tick_checklist(id, key, checked, who).await {
+                                Ok(_) => error.set(None),
+                                Err(e) => error.set(Some(split_error(&e))),
+                            }
+                            live.bump();
+                        });
+                    };
+                    let who = c.done_by.clone().map(|b| format!(" by {b} at {}", crate::time::short(&c.done_at.clone().unwrap_or_default()))).unwrap_or_default();
+                    view! {
+                        <tr class=format!("check check-{}", c.status) data-key=c.key.clone()>
+                            <th scope="row">
+                                {manual.then(|| view! { <input type="checkbox" prop:checked=done disabled=blocked on:change=toggle.clone() aria-label=c.title.clone()/> })}
+                                " " {c.title.clone()}
+                            </th>
+                            <td>{c.source_value.clone().unwrap_or_default()}</td>
+                            <td>{c.target_value.clone().unwrap_or_default()}</td>
+                            <td class="check-status">{format!("{}{who}", c.status)}</td>
+                        </tr>
+                    }.erased()
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .erased()
+}
