@@ -203,3 +203,86 @@ async fn bad_requests_are_refused_with_a_code_and_failures_stop_at_the_threshold
     app.stop().await;
     emu.shutdown().await;
 }
+
+#[path = "../../emulator/tests/oci_tools/mod.rs"]
+mod oci_tools;
+
+#[tokio::test]
+async fn a_plain_oci_registry_by_url_is_a_source() {
+    let dist = oci_tools::Distribution::start().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = tmp.path().join("src");
+    let (index_digest, _) = oci_tools::write_layout(&src, "2.0");
+    oci_tools::skopeo(tmp.path(), &["copy", "--all", "--preserve-digests", "--dest-tls-verify=false", &format!("oci:{}:2.0", src.display()), &format!("docker://{}/library/app:2.0", dist.addr)]).await;
+    oci_tools::skopeo(tmp.path(), &["copy", "--all", "--preserve-digests", "--dest-tls-verify=false", &format!("oci:{}:2.0", src.display()), &format!("docker://{}/library/app:stable", dist.addr)]).await;
+
+    let emu = emulator().await;
+    let url = emu.info().arm_base_url.clone();
+    let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
+    discovered(&app).await;
+    let m = create(&app, json!({"source_url": format!("http://{}", dist.addr), "target_registry": "contoso"})).await;
+    let id = m["id"].as_str().expect("id").to_string();
+    let done = wait_state(&app, &id, &["COMPLETE", "FAILED"]).await;
+    let m = &done["migration"];
+    assert_eq!(m["state"], "COMPLETE", "{done}");
+    // One digest, two tags: one import carrying both.
+    assert_eq!(m["to_copy"], 1, "{m}");
+    let counters: Value = reqwest::get(format!("{}/counters", emu.info().admin_url)).await.expect("counters").json().await.expect("json");
+    assert_eq!(counters["POST importimage"], 1, "{counters}");
+    assert_eq!(digest(&emu, "contoso", "library/app", "2.0").await.as_deref(), Some(index_digest.as_str()));
+    assert_eq!(digest(&emu, "contoso", "library/app", "stable").await.as_deref(), Some(index_digest.as_str()));
+    app.stop().await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_cli_plans_starts_reports_and_shows_status_on_the_same_database() {
+    let emu = emulator().await;
+    let url = emu.info().arm_base_url.clone();
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("cli.db");
+    let run = |args: Vec<String>| {
+        let url = url.clone();
+        let db = db.clone();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_regatlas"))
+                .arg("migrate")
+                .args(&args)
+                .args(["--database", db.to_str().expect("path"), "--emulator-url", url.as_str()])
+                .env("REGATLAS_EMULATOR_IDENTITY_SECRET", regatlas_arm::credential::embedded_identity_secret())
+                .env("RUST_LOG", "warn")
+                .output()
+                .await
+                .expect("run regatlas migrate");
+            (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let (ok, out, err) = run(s(&["plan", "--from", "contosowesteu", "--to", "contoso", "--include", "payments/*", "--actor", "ci"])).await;
+    assert!(ok, "{err}");
+    let plan: Value = serde_json::from_str(&out).expect("plan JSON on stdout");
+    assert_eq!(plan["migration"]["state"], "PLANNED");
+    assert_eq!(plan["migration"]["to_copy"], 3, "payments/api has two digests, payments/worker one: {}", plan["migration"]);
+    let id = plan["migration"]["id"].as_str().expect("id").to_string();
+
+    let (ok, out, err) = run(s(&["start", "--id", &id, "--actor", "ci"])).await;
+    assert!(ok, "{err}");
+    let done: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(done["state"], "COMPLETE", "{done}");
+
+    let (ok, out, _) = run(s(&["status"])).await;
+    assert!(ok);
+    assert!(out.contains(&id) && out.contains("COMPLETE"), "{out}");
+    let (ok, out, _) = run(s(&["status", &id, "--json"])).await;
+    assert!(ok);
+    let st: Value = serde_json::from_str(&out).expect("status JSON");
+    assert_eq!(st["repositories"].as_array().map(|a| a.len()), Some(2));
+    let (ok, out, _) = run(s(&["report", &id, "--format", "csv"])).await;
+    assert!(ok);
+    assert!(out.lines().count() >= 4 && out.contains("payments/worker"), "{out}");
+    // A refusal is one clear line and a failing exit code.
+    let (ok, _, err) = run(s(&["plan", "--from", "nosuch", "--to", "contoso"])).await;
+    assert!(!ok);
+    assert!(err.contains("RegistryNotFound"), "{err}");
+    emu.shutdown().await;
+}

@@ -34,19 +34,19 @@ pub enum MigrateCommand {
 #[derive(Args, Debug, Clone)]
 pub struct SpecArgs {
     /// Source: a registry Regatlas watches, by name.
-    #[arg(long, conflicts_with = "source_url")]
-    pub source: Option<String>,
+    #[arg(long, value_name = "REGISTRY", conflicts_with = "from_url")]
+    pub from: Option<String>,
     /// Source: any OCI registry by URL.
-    #[arg(long)]
-    pub source_url: Option<String>,
-    #[arg(long)]
-    pub source_username: Option<String>,
+    #[arg(long, value_name = "URL")]
+    pub from_url: Option<String>,
+    #[arg(long, value_name = "USER")]
+    pub from_username: Option<String>,
     /// Environment variable holding the source password.
-    #[arg(long)]
-    pub source_password_env: Option<String>,
+    #[arg(long, value_name = "VAR")]
+    pub from_password_env: Option<String>,
     /// Target ACR, by name.
-    #[arg(long)]
-    pub target: Option<String>,
+    #[arg(long, value_name = "REGISTRY")]
+    pub to: Option<String>,
     /// Repository patterns to include (repeatable; `*` wildcard).
     #[arg(long)]
     pub include: Vec<String>,
@@ -140,13 +140,13 @@ impl From<MigrationError> for CliError {
 }
 
 fn request(spec: &SpecArgs, dry_run: bool) -> Result<MigrationRequest, CliError> {
-    let target = spec.target.clone().ok_or_else(|| CliError::Migration("InvalidTarget: --target is required".into()))?;
+    let target = spec.to.clone().ok_or_else(|| CliError::Migration("InvalidTarget: --to is required".into()))?;
     Ok(MigrationRequest {
         name: spec.name.clone(),
-        source_registry: spec.source.clone(),
-        source_url: spec.source_url.clone(),
-        source_username: spec.source_username.clone(),
-        source_password_env: spec.source_password_env.clone(),
+        source_registry: spec.from.clone(),
+        source_url: spec.from_url.clone(),
+        source_username: spec.from_username.clone(),
+        source_password_env: spec.from_password_env.clone(),
         target_registry: target,
         include: spec.include.clone(),
         exclude: spec.exclude.clone(),
