@@ -20,6 +20,10 @@ if [ "$what" = all ] || [ "$what" = ui ]; then
   echo "==> bench ui (topology page, 50 clients, 10 replicas)" >&2
   "$BIN" bench ui --site-root target/site
 fi
+if [ "$what" = all ] || [ "$what" = migrate ]; then
+  echo "==> bench migrate (2,000 artifacts, import latency 0.8 s, ARM writes 50/s)" >&2
+  "$BIN" bench migrate
+fi
 if [ "$what" = all ] || [ "$what" = latency ]; then
   echo "==> event-to-screen latency (browser)" >&2
   (cd end2end && REGATLAS_BIN="$BIN" REGATLAS_SITE_ROOT="$PWD/../target/site" node bench/latency.js)

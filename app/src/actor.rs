@@ -27,7 +27,7 @@ pub fn provide() -> Actor {
     #[cfg(target_arch = "wasm32")]
     Effect::new(move |done: Option<()>| {
         if done.is_none() {
-            #[cfg(feature = "hydrate")]
+            #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
             if let Some(v) = window().local_storage().ok().flatten().and_then(|s| s.get_item(KEY).ok().flatten()) {
                 actor.0.set(v);
             }
@@ -57,11 +57,11 @@ pub fn ActorField() -> impl IntoView {
                 on:input=move |ev| {
                     let v = event_target_value(&ev);
                     actor.0.set(v.clone());
-                    #[cfg(feature = "hydrate")]
+                    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
                     if let Some(s) = window().local_storage().ok().flatten() {
                         let _ = s.set_item(KEY, v.trim());
                     }
-                    #[cfg(not(feature = "hydrate"))]
+                    #[cfg(not(all(feature = "hydrate", target_arch = "wasm32")))]
                     let _ = (v, KEY);
                 }
             />

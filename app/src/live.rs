@@ -67,7 +67,7 @@ pub fn provide() -> Live {
     #[cfg(target_arch = "wasm32")]
     Effect::new(move |started: Option<()>| {
         if started.is_none() {
-            #[cfg(feature = "hydrate")]
+            #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
             client::start(live);
         }
     });
@@ -103,7 +103,7 @@ pub fn LiveIndicator() -> impl IntoView {
     }
 }
 
-#[cfg(feature = "hydrate")]
+#[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
 mod client {
     use std::{cell::Cell, rc::Rc, time::Duration};
 

@@ -292,3 +292,139 @@ async fn wait_for_registry(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// `regatlas bench migrate`: a migration of N artifacts under a set import
+/// latency and ARM write throttle, against the lower bound those two set,
+/// and against a sequential run (one import at a time, like the documented
+/// `az acr import` loop) measured on a sample and scaled to N.
+#[derive(Args, Debug, Clone)]
+pub struct BenchMigrateArgs {
+    #[arg(long, default_value_t = 2000)]
+    pub artifacts: usize,
+    /// Real seconds one import takes in the emulator.
+    #[arg(long, default_value_t = 0.8)]
+    pub import_latency: f64,
+    /// ARM write quota: tokens per second ...
+    #[arg(long, default_value_t = 50.0)]
+    pub write_rate: f64,
+    /// ... and burst.
+    #[arg(long, default_value_t = 50.0)]
+    pub write_burst: f64,
+    /// Upper bound of imports in flight.
+    #[arg(long, default_value_t = 64)]
+    pub max_concurrency: u32,
+    /// Artifacts in the sequential sample.
+    #[arg(long, default_value_t = 50)]
+    pub sequential_sample: usize,
+}
+
+async fn timed_migration(engine: &crate::migration::Engine, storage: &Storage, req: regatlas_app::model::MigrationRequest) -> Result<(f64, regatlas_app::model::MigrationView), BenchError> {
+    let m = engine.create(req).await.map_err(|e| BenchError::Setup(e.parts().2))?;
+    let mut copy_start = None;
+    loop {
+        let v = storage.migration(&m.id).await?.ok_or_else(|| BenchError::Setup("the migration vanished".into()))?;
+        match v.state.as_str() {
+            "IN_PROGRESS" if copy_start.is_none() => copy_start = Some(std::time::Instant::now()),
+            "VERIFYING" | "COMPLETE" | "FAILED" | "STOPPED" => {
+                let secs = copy_start.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+                // Let verification finish for the final figures.
+                loop {
+                    let v = storage.migration(&m.id).await?.ok_or_else(|| BenchError::Setup("the migration vanished".into()))?;
+                    if !v.is_active() {
+                        return Ok((secs, v));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            _ => {}
+        }
+        if std::env::var_os("REGATLAS_BENCH_TRACE").is_some() && copy_start.is_some_and(|t: std::time::Instant| t.elapsed().as_millis() % 1000 < 25) {
+            eprintln!("t={:>5.1}s imported={} in_flight={} window={:?} throttled={}", copy_start.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0), v.imported, v.in_flight, v.concurrency, v.throttled);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub async fn migrate(args: BenchMigrateArgs) -> Result<(), BenchError> {
+    let scale = 20.0;
+    let mut cfg = regatlas_emulator::EmulatorConfig::demo();
+    cfg.time_scale = scale;
+    cfg.timings.import_base = args.import_latency * scale;
+    cfg.seed_artifacts = Some(("contosowesteu".into(), args.artifacts.max(args.sequential_sample)));
+    cfg.identity_secret = Some(regatlas_arm::credential::embedded_identity_secret().to_string());
+    cfg.throttle.reads = regatlas_emulator::throttle::BucketSpec { burst: 1e9, per_sec: 1e9 };
+    cfg.throttle.writes = regatlas_emulator::throttle::BucketSpec { burst: args.write_burst, per_sec: args.write_rate };
+    let emu = regatlas_emulator::start(cfg).await?;
+    let info = emu.info();
+    let dir = tempfile::tempdir()?;
+    let storage = Storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
+    let cred = regatlas_arm::credential::app_service_managed_identity(&info.token_endpoint)?;
+    let arm = regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(&info.arm_base_url), cred)?;
+    let hub = EventHub::new(storage.clone(), 4096);
+    let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), PollerConfig { subscriptions: vec![info.subscription_id.clone()], ..PollerConfig::default() }).await?;
+    poller.cycle(true, false).await?;
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = crate::migration::Engine::new(storage.clone(), hub, arm, crate::migration::EngineSettings::default(), stop_rx).map_err(|e| BenchError::Setup(e.parts().2))?;
+    let http = reqwest::Client::builder().no_proxy().build().map_err(|e| BenchError::Setup(e.to_string()))?;
+    let imports = |http: reqwest::Client| {
+        let url = format!("{}/counters", info.admin_url);
+        async move {
+            let v: serde_json::Value = http.get(url).send().await.ok()?.json().await.ok()?;
+            Some((v["POST importimage"].as_u64().unwrap_or(0), v["throttled.writes"].as_u64().unwrap_or(0)))
+        }
+    };
+
+    println!("artifacts {}, import latency {:.2} s, ARM writes {}/s (burst {}), window up to {}", args.artifacts, args.import_latency, args.write_rate, args.write_burst, args.max_concurrency);
+    // Sequential sample into another registry (nothing present there).
+    let sample = args.sequential_sample.min(args.artifacts).max(1);
+    let seq_repos: Vec<String> = (0..sample.div_ceil(50)).map(|i| format!("load/app{i:02}")).collect();
+    let (seq_secs, seq) = timed_migration(
+        &engine,
+        &storage,
+        regatlas_app::model::MigrationRequest {
+            source_registry: Some("contosowesteu".into()),
+            target_registry: "contosostd".into(),
+            include: seq_repos,
+            latest: Some(50.min(sample as u32)),
+            max_concurrency: Some(1),
+            actor: Some("bench".into()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let per_import = seq_secs / seq.imported.max(1) as f64;
+    println!("sequential sample          {} imports in {:.1} s ({:.2} s per import, state {})", seq.imported, seq_secs, per_import, seq.state);
+
+    let (before, throttled_before) = imports(http.clone()).await.unwrap_or((0, 0));
+    let (secs, m) = timed_migration(
+        &engine,
+        &storage,
+        regatlas_app::model::MigrationRequest {
+            source_registry: Some("contosowesteu".into()),
+            target_registry: "contoso".into(),
+            include: vec!["load/*".into()],
+            max_concurrency: Some(args.max_concurrency),
+            failure_threshold: Some(1.0),
+            actor: Some("bench".into()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let (after, throttled_after) = imports(http.clone()).await.unwrap_or((0, 0));
+    let n = m.imported as f64;
+    // The last import sent under the quota still takes its own latency.
+    let throttle_bound = ((n - args.write_burst).max(0.0)) / args.write_rate + per_import;
+    let latency_bound = n * per_import / args.max_concurrency as f64;
+    let bound = throttle_bound.max(latency_bound);
+    let sequential = n * per_import;
+    println!();
+    println!("migration                  {} imported, {} failed, {} verified, state {}", m.imported, m.failed, m.verified, m.state);
+    println!("copy wall time             {secs:.1} s");
+    println!("lower bound                {bound:.1} s (write quota: (N - burst) / rate + one import = {throttle_bound:.1} s; latency x N / window = {latency_bound:.1} s)");
+    println!("ratio to the bound         {:.2} (goal <= 1.2)", secs / bound.max(1e-9));
+    println!("sequential (scaled)        {sequential:.0} s; speed-up {:.1}x", sequential / secs.max(1e-9));
+    println!("import requests            {} ({} throttled by ARM and retried, engine saw {})", after - before, throttled_after - throttled_before, m.throttled);
+    storage.close().await;
+    emu.shutdown().await;
+    Ok(())
+}

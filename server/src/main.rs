@@ -43,6 +43,8 @@ enum BenchCommand {
     Poll(regatlas_server::bench::BenchPollArgs),
     /// The topology page under concurrent clients, and the front-end bundle size.
     Ui(regatlas_server::bench::BenchUiArgs),
+    /// A migration of N artifacts under import latency and ARM write throttling.
+    Migrate(regatlas_server::bench::BenchMigrateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,6 +66,7 @@ fn main() -> std::process::ExitCode {
             }
             Some(Command::Bench(BenchCommand::Poll(args))) => regatlas_server::bench::poll(args).await.map_err(anyhow::Error::from),
             Some(Command::Bench(BenchCommand::Ui(args))) => regatlas_server::bench::ui(args).await.map_err(anyhow::Error::from),
+            Some(Command::Bench(BenchCommand::Migrate(args))) => regatlas_server::bench::migrate(args).await.map_err(anyhow::Error::from),
             None => serve(cli.serve).await,
         }
     });

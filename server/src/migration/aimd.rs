@@ -1,17 +1,31 @@
-//! Additive-increase / multiplicative-decrease window for imports in
-//! flight: +1 after every `window` successes (one step per round trip's
-//! worth of work), halved on a 429, never below 1 nor above the maximum.
+//! The window of imports in flight: slow start, then additive increase /
+//! multiplicative decrease. The window doubles every round trip (+1 per
+//! success) until ARM first answers 429; from then on it grows by one per
+//! window's worth of successes and shrinks to 80 % on a 429 (a gentler cut
+//! than halving keeps the average close to the quota). The 429s of one
+//! round trip are one signal: after a cut, further 429s within a round trip
+//! (the smoothed import time) do not cut again. Never below 1 nor above the
+//! maximum.
+
+use std::time::{Duration, Instant};
+
+/// Multiplicative decrease on a 429.
+pub const BETA: f64 = 0.8;
 
 #[derive(Clone, Debug)]
 pub struct Aimd {
     window: f64,
     max: f64,
+    slow_start: bool,
+    /// Smoothed round trip of one import.
+    srtt: Option<Duration>,
+    last_cut: Option<Instant>,
 }
 
 impl Aimd {
     pub fn new(start: usize, max: usize) -> Aimd {
         let max = max.max(1) as f64;
-        Aimd { window: (start.max(1) as f64).min(max), max }
+        Aimd { window: (start.max(1) as f64).min(max), max, slow_start: true, srtt: None, last_cut: None }
     }
 
     /// Imports allowed in flight now.
@@ -19,13 +33,33 @@ impl Aimd {
         self.window.floor() as usize
     }
 
-    pub fn success(&mut self) {
-        self.window = (self.window + 1.0 / self.window).min(self.max);
+    /// An import finished after `rtt`.
+    pub fn success_after(&mut self, rtt: Duration) {
+        self.srtt = Some(match self.srtt {
+            Some(s) => s.mul_f64(0.875) + rtt.mul_f64(0.125),
+            None => rtt,
+        });
+        self.success();
     }
 
-    /// ARM said 429: halve.
+    pub fn success(&mut self) {
+        let step = if self.slow_start { 1.0 } else { 1.0 / self.window };
+        self.window = (self.window + step).min(self.max);
+    }
+
+    /// ARM said 429: cut (once per round trip), and leave slow start for good.
     pub fn throttled(&mut self) {
-        self.window = (self.window / 2.0).max(1.0);
+        self.throttled_at(Instant::now());
+    }
+
+    pub fn throttled_at(&mut self, now: Instant) {
+        self.slow_start = false;
+        let hold = self.srtt.unwrap_or(Duration::from_millis(500)).max(Duration::from_millis(100));
+        if self.last_cut.is_some_and(|t| now.duration_since(t) < hold) {
+            return;
+        }
+        self.last_cut = Some(now);
+        self.window = (self.window * BETA).max(1.0);
     }
 }
 
@@ -34,21 +68,40 @@ mod tests {
     use super::Aimd;
 
     #[test]
-    fn grows_additively_and_halves_on_throttling() {
-        let mut a = Aimd::new(4, 16);
+    fn slow_start_then_additive_increase_and_multiplicative_decrease() {
+        let mut a = Aimd::new(4, 64);
         assert_eq!(a.window(), 4);
+        // Slow start: one more per success (doubling per round trip).
         for _ in 0..4 {
             a.success();
         }
+        assert_eq!(a.window(), 8);
+        let t0 = std::time::Instant::now();
+        a.success_after(std::time::Duration::from_secs(1));
+        a.throttled_at(t0);
+        assert_eq!(a.window(), 7);
+        // More 429s within the same round trip are the same signal.
+        a.throttled_at(t0 + std::time::Duration::from_millis(300));
+        assert_eq!(a.window(), 7);
+        a.throttled_at(t0 + std::time::Duration::from_millis(1100));
         assert_eq!(a.window(), 5);
+        let mut a = Aimd::new(5, 64);
         a.throttled();
-        assert_eq!(a.window(), 2);
-        a.throttled();
-        a.throttled();
-        assert_eq!(a.window(), 1);
-        for _ in 0..1000 {
+        assert_eq!(a.window(), 4);
+        let mut a = Aimd::new(5, 64);
+        a.slow_start = false;
+        // Congestion avoidance: one more per window of successes.
+        for _ in 0..6 {
             a.success();
         }
-        assert_eq!(a.window(), 16);
+        assert_eq!(a.window(), 6);
+        for i in 0..10 {
+            a.throttled_at(t0 + std::time::Duration::from_secs(10 + i));
+        }
+        assert_eq!(a.window(), 1);
+        for _ in 0..100_000 {
+            a.success();
+        }
+        assert_eq!(a.window(), 64);
     }
 }

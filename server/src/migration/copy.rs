@@ -43,7 +43,8 @@ pub enum Finish {
 
 /// The end of one item's turn.
 enum Turn {
-    Imported,
+    /// Done, after this long in flight.
+    Imported(Duration),
     /// 429 before ARM processed it: not an attempt; wait this long.
     Throttled(Duration),
     /// 5xx, transport, or an operation that failed transiently.
@@ -99,7 +100,7 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
                 tracing::info!(migration = %id, item = item.id, "resuming an import from its stored operation");
                 let (arm, s, sd) = (engine.inner.arm.clone(), settings.clone(), shutdown.clone());
                 inflight.spawn(async move {
-                    let turn = follow(&arm, &handle, &s, sd).await;
+                    let turn = follow(&arm, &handle, &s, sd, Instant::now()).await;
                     (item, turn)
                 });
             }
@@ -158,10 +159,11 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
                 };
                 let (import_arm, arm, s, storage, target_id, sd) = (engine.inner.import_arm.clone(), engine.inner.arm.clone(), settings.clone(), storage.clone(), target_id.clone(), shutdown.clone());
                 inflight.spawn(async move {
+                    let sent = Instant::now();
                     let turn = match import_arm.begin_import_image(&target_id, &params).await {
                         Err(e) => classify(&e),
                         Ok(acc) => match acc.handle {
-                            None => Turn::Imported,
+                            None => Turn::Imported(sent.elapsed()),
                             Some(handle) => {
                                 let saved = serde_json::to_value(&handle).map_err(|e| e.to_string());
                                 match saved {
@@ -172,7 +174,7 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
                                     }
                                     Err(e) => tracing::error!(error = %e, "cannot serialise an operation handle"),
                                 }
-                                follow(&arm, &handle, &s, sd).await
+                                follow(&arm, &handle, &s, sd, sent).await
                             }
                         },
                     };
@@ -205,17 +207,23 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
                     }
                 };
                 match turn {
-                    Turn::Imported => {
-                        aimd.success();
+                    Turn::Imported(rtt) => {
+                        aimd.success_after(rtt);
                         finished_ok += 1;
                         storage.item_finished(item.id, "imported", None).await?;
                     }
                     Turn::Throttled(wait) => {
+                        // The window shrinks at once; the refused request
+                        // waits out its Retry-After. Only when a burst of
+                        // refusals says the quota is spent (the window is
+                        // down to one) does all dispatch wait.
                         aimd.throttled();
                         throttled_since_save += 1;
-                        not_before = not_before.max(Instant::now() + wait);
                         storage.item_throttled(item.id).await?;
-                        queue.push_front(item);
+                        if aimd.window() <= 1 {
+                            not_before = not_before.max(Instant::now() + wait);
+                        }
+                        delayed.push((Instant::now() + wait, item));
                     }
                     Turn::Transient(code, message) => {
                         let attempts = item.attempts + 1;
@@ -255,14 +263,14 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
 }
 
 /// Polls an import operation to its end (or shutdown).
-async fn follow(arm: &regatlas_arm::ArmClient, handle: &LroHandle, s: &super::EngineSettings, mut shutdown: watch::Receiver<bool>) -> Turn {
+async fn follow(arm: &regatlas_arm::ArmClient, handle: &LroHandle, s: &super::EngineSettings, mut shutdown: watch::Receiver<bool>, sent: Instant) -> Turn {
     let deadline = Instant::now() + s.import_timeout;
     loop {
         if *shutdown.borrow() {
             return Turn::Interrupted;
         }
         match arm.poll(handle).await {
-            Ok(LroPoll::Succeeded { .. }) => return Turn::Imported,
+            Ok(LroPoll::Succeeded { .. }) => return Turn::Imported(sent.elapsed()),
             Ok(LroPoll::Failed { code, message }) => {
                 return if code.eq_ignore_ascii_case("InternalServerError") || code.eq_ignore_ascii_case("ServiceUnavailable") {
                     Turn::Transient(code, message)
