@@ -49,10 +49,18 @@ export async function startServer(extraArgs = []) {
   return {
     url,
     stderr: () => stderr,
+    // SIGTERM, then the graceful shutdown must finish within 15 s (open
+    // event streams included); otherwise SIGKILL and fail loudly.
     async stop() {
       stop();
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      const exited = await new Promise((r) => {
+        if (child.exitCode !== null || child.signalCode !== null) return r(true);
+        const t = setTimeout(() => r(false), 15_000);
+        child.once('exit', () => { clearTimeout(t); r(true); });
+      });
+      if (!exited) child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
+      if (!exited) throw new Error(`the server did not shut down within 15 s of SIGTERM:\n${stderr.slice(-2000)}`);
     },
   };
 }

@@ -157,7 +157,13 @@ impl Application {
         let stop_rx = stop_tx.subscribe();
         let poller_task = poller.map(|p| tokio::spawn(p.run(stop_rx)));
         tracing::info!(%addr, source = %state.shell.data_source, "Regatlas listening on http://{addr}");
+        let hub = state.hub.clone();
         let app = http::router(state);
+        // Open event streams end first, or the graceful shutdown would wait on them.
+        let shutdown = async move {
+            shutdown.await;
+            hub.close();
+        };
         let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);

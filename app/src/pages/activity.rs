@@ -20,7 +20,7 @@ use crate::{
 
 /// Operation kinds, and the prefixes of state-change kinds.
 const OPERATION_KINDS: &[&str] = &["replica.create", "replica.delete", "replica.routing"];
-const CHANGE_KINDS: &[&str] = &["registry", "replica", "child", "poll"];
+const CHANGE_KINDS: &[&str] = &["registry", "replica", "child", "poll", "migration"];
 const OUTCOMES: &[&str] = &["pending", "running", "succeeded", "failed", "unknown"];
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -124,7 +124,7 @@ pub fn ActivityPage() -> impl IntoView {
                         Err(e) => failure = Some(split_error(&e)),
                     }
                     match c {
-                        Ok(list) if show_changes => entries.extend(list.into_iter().filter(|e| e.kind != "operation.updated").map(Entry::Change)),
+                        Ok(list) if show_changes => entries.extend(list.into_iter().filter(|e| e.kind != "operation.updated" && e.kind != "migration.progress").map(Entry::Change)),
                         Ok(_) => {}
                         Err(e) => failure = Some(split_error(&e)),
                     }

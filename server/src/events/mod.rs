@@ -24,12 +24,16 @@ use crate::storage::{topology::NewEvent, Storage, StorageError};
 pub struct EventHub {
     tx: broadcast::Sender<EventView>,
     storage: Storage,
+    /// Turns true when the server shuts down: every SSE stream ends, so a
+    /// graceful shutdown does not wait on open browsers.
+    closing: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl EventHub {
     pub fn new(storage: Storage, capacity: usize) -> EventHub {
         let (tx, _) = broadcast::channel(capacity.max(16));
-        EventHub { tx, storage }
+        let (closing, _) = tokio::sync::watch::channel(false);
+        EventHub { tx, storage, closing: std::sync::Arc::new(closing) }
     }
 
     /// Publishes events already stored (e.g. by [`Storage::apply`]).
@@ -45,6 +49,11 @@ impl EventHub {
         let v = self.storage.append_event(&e).await?;
         let _ = self.tx.send(v.clone());
         Ok(v)
+    }
+
+    /// Ends every open stream (at shutdown).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<EventView> {
@@ -93,7 +102,15 @@ pub fn stream(hub: EventHub, after: Option<i64>) -> impl Stream<Item = Result<Ev
                 last = Some(e.id);
                 return Some((Ok(sse_event(&e)), (hub, rx, last, backlog, need_backlog)));
             }
-            let received = match tokio::time::timeout(HEARTBEAT, rx.recv()).await {
+            let mut closing = hub.closing.subscribe();
+            if *closing.borrow() {
+                return None;
+            }
+            let received = tokio::select! {
+                r = tokio::time::timeout(HEARTBEAT, rx.recv()) => r,
+                _ = closing.wait_for(|c| *c) => return None,
+            };
+            let received = match received {
                 Ok(r) => r,
                 Err(_) => {
                     let beat = Event::default().event("heartbeat").data(crate::storage::topology::now());

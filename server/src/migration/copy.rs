@@ -252,7 +252,7 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
                     last_publish = Instant::now();
                     storage.set_migration_window(id, aimd.window() as i64, throttled_since_save).await?;
                     throttled_since_save = 0;
-                    engine.publish(id, "copying".into()).await?;
+                    engine.publish_kind(id, "migration.progress", "copying".into()).await?;
                 }
             }
             _ = control.changed() => {}

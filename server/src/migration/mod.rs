@@ -193,9 +193,15 @@ impl Engine {
     }
 
     async fn publish(&self, id: &str, summary: String) -> Result<MigrationView, MigrationError> {
+        self.publish_kind(id, "migration.updated", summary).await
+    }
+
+    /// `migration.updated` for lifecycle steps (the history), or
+    /// `migration.progress` for the copy's periodic progress.
+    async fn publish_kind(&self, id: &str, kind: &str, summary: String) -> Result<MigrationView, MigrationError> {
         let view = self.inner.storage.migration(id).await?.ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {id}.")))?;
         let target = self.registry(&view.target).await.ok().map(|r| r.id);
-        let e = NewEvent { kind: "migration.updated".into(), registry_id: target, subject_id: Some(id.to_string()), summary: format!("{}: {summary}", view.name), data: json!(view) };
+        let e = NewEvent { kind: kind.into(), registry_id: target, subject_id: Some(id.to_string()), summary: format!("{}: {summary}", view.name), data: json!(view) };
         if let Err(err) = self.inner.hub.record(e).await {
             tracing::error!(error = %err, "cannot record a migration event");
         }
