@@ -107,6 +107,14 @@ async fn consolidating_contosowesteu_into_contoso_plans_copies_verifies_and_repo
     let counters: Value = reqwest::get(format!("{}/counters", emu.info().admin_url)).await.expect("counters").json().await.expect("json");
     assert_eq!(counters["POST importimage"].as_i64(), m["to_copy"].as_i64(), "{counters}");
     assert!(done["source_delete_safe"].as_bool().unwrap_or(false));
+    // contoso is geo-replicated with regional endpoints: verified there too.
+    let items: Value = app.get_json(&format!("/api/v1/migrations/{id}/items?state=verified")).await;
+    let replicas = emu.info().registries["contoso"].regional_endpoints.len();
+    assert!(replicas >= 4);
+    assert!(
+        items.as_array().expect("items").iter().all(|i| i["detail"].as_str().is_some_and(|d| d.contains(&format!("{replicas} regional endpoints")))),
+        "{items}"
+    );
 
     // The checklist: settings compared, a manual step ticked with a name.
     let r = app.client.put(app.url(&format!("/api/v1/migrations/{id}/checklist/update-clients"))).json(&json!({"done": true, "actor": "frank"})).send().await.expect("tick");

@@ -59,6 +59,7 @@ const UPDATABLE: &[&str] = &[
     "networkRuleBypassAllowedForTasks",
     "anonymousPullEnabled",
     "roleAssignmentMode",
+    "regionalEndpoints",
 ];
 
 /// Renders a registry as ARM returns it.
@@ -82,6 +83,13 @@ pub fn render(world: &World, reg: &Registry) -> Value {
         vec![]
     };
     props["dataEndpointHostNames"] = json!(data_endpoints);
+    // Regional endpoints (2026-01-01-preview): one host per geo-replica when
+    // the registry enables them.
+    let regional = props["regionalEndpoints"] == json!("Enabled");
+    if props["regionalEndpoints"].is_null() {
+        props["regionalEndpoints"] = json!("Disabled");
+    }
+    props["regionalEndpointHostNames"] = json!(if regional { reg.replications.values().map(|r| json!(r.endpoint)).collect::<Vec<_>>() } else { vec![] });
     props["privateEndpointConnections"] = json!([]);
     let mut v = json!({
         "id": reg.arm_id(&world.subscription_id),

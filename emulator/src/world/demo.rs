@@ -28,6 +28,7 @@ pub async fn build(shared: &Arc<Shared>) {
     let sub = world.subscription_id.clone();
     let regions_of = |r: &Registry| r.replications.values().map(|p| p.location.clone()).collect::<Vec<_>>();
     if let Some(r) = world.registries.get_mut("contoso") {
+        r.props.insert("regionalEndpoints".into(), json!("Enabled"));
         let regions = regions_of(r);
         fill(&mut r.content, &regions, &[("hello-world", &["latest", "v1"]), ("web/frontend", &["1.0.0", "1.1.0", "latest"]), ("tools/base", &["2024.10"])]);
         let token = format!("{}/tokens/syncToken", r.arm_id(&sub));

@@ -78,11 +78,14 @@ pub struct EngineSettings {
     pub poll_floor: Duration,
     /// Give up polling one import after this long.
     pub import_timeout: Duration,
+    /// How long verification waits for content to reach every regional
+    /// endpoint (geo-replication is asynchronous) before a finding.
+    pub regional_wait: Duration,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings { start_window: 8, max_attempts: 4, retry_base: Duration::from_secs(2), poll_floor: Duration::from_millis(250), import_timeout: Duration::from_secs(3600) }
+        EngineSettings { start_window: 8, max_attempts: 4, retry_base: Duration::from_secs(2), poll_floor: Duration::from_millis(250), import_timeout: Duration::from_secs(3600), regional_wait: Duration::from_secs(900) }
     }
 }
 

@@ -1,36 +1,128 @@
 //! Verification: every planned tag must resolve to the planned digest in the
-//! target (untagged artifacts: the digest must exist). A mismatch is a
-//! finding stored on the item, not a log line.
+//! target (untagged artifacts: the digest must exist), through the login
+//! server and, where the target is geo-replicated and exposes regional
+//! endpoints (`regionalEndpointHostNames`, ARM 2026-01-01-preview), through
+//! each replica's own endpoint too. Replication is asynchronous, so a tag not
+//! yet in a region is checked again until `regional_wait`; a different digest
+//! is a finding at once. Findings are stored on the item, not logged.
 
-use super::{plan::{spec_of, target_of}, Engine, MigrationError};
+use std::time::Duration;
+
+use super::{
+    arm_id,
+    oci::{OciAuth, OciClient},
+    plan::{spec_of, target_of},
+    Engine, MigrationError,
+};
+use crate::storage::migrations::ItemRow;
+
+/// The ARM api-version that describes regional endpoints.
+const REGIONAL_API_VERSION: &str = "2026-01-01-preview";
+
+enum Check {
+    Ok,
+    /// Not there (yet).
+    Missing(String),
+    /// Resolves to another digest.
+    Wrong(String),
+}
+
+async fn check(client: &OciClient, item: &ItemRow, where_: &str) -> Result<Check, MigrationError> {
+    if item.tags.is_empty() {
+        return Ok(match client.manifest(&item.repository, &item.digest, false).await? {
+            Some(_) => Check::Ok,
+            None => Check::Missing(format!("{}@{} is missing in {where_}", item.repository, item.digest)),
+        });
+    }
+    for t in &item.tags {
+        match client.manifest(&item.repository, t, false).await? {
+            Some(m) if m.digest == item.digest => {}
+            Some(m) => return Ok(Check::Wrong(format!("{}:{t} is {} in {where_}, not {}", item.repository, m.digest, item.digest))),
+            None => return Ok(Check::Missing(format!("{}:{t} is missing in {where_}", item.repository))),
+        }
+    }
+    Ok(Check::Ok)
+}
+
+/// The target's regional endpoints, when ARM lists them.
+async fn regional_endpoints(engine: &Engine, target: &regatlas_app::model::RegistryView) -> Vec<String> {
+    let arm = &engine.inner.arm;
+    let url = arm.url(&arm_id(target), REGIONAL_API_VERSION);
+    match arm.get::<serde_json::Value>(&url).await {
+        Ok(doc) => doc["properties"]["regionalEndpointHostNames"].as_array().into_iter().flatten().filter_map(|h| h.as_str().map(str::to_string)).collect(),
+        Err(e) => {
+            tracing::info!(error = %e, "no regional endpoints to verify (the registry or this ARM does not describe them)");
+            Vec::new()
+        }
+    }
+}
 
 pub(super) async fn run(engine: &Engine, id: &str) -> Result<(), MigrationError> {
     let storage = &engine.inner.storage;
     let req = spec_of(storage.migration_spec(id).await?);
-    let (_, target) = target_of(engine, &req.target_registry).await?;
-    for item in storage.items_to_verify(id).await? {
-        let mut problems = Vec::new();
-        if item.tags.is_empty() && target.manifest(&item.repository, &item.digest, false).await?.is_none() {
-            problems.push(format!("{}@{} is missing in the target", item.repository, item.digest));
+    let (target_reg, target) = target_of(engine, &req.target_registry).await?;
+    let regional: Vec<(String, OciClient)> = regional_endpoints(engine, &target_reg)
+        .await
+        .into_iter()
+        .filter_map(|h| OciClient::new(&h, OciAuth::Arm(engine.inner.arm.clone())).ok().map(|c| (h, c)))
+        .collect();
+    let items = storage.items_to_verify(id).await?;
+    // Global endpoint first; items that pass go on to the regional checks.
+    let mut waiting: Vec<(ItemRow, usize)> = Vec::new();
+    for item in items {
+        match check(&target, &item, "the target").await? {
+            Check::Ok if regional.is_empty() => storage.item_verified(item.id, true, None).await?,
+            Check::Ok => waiting.push((item, 0)),
+            Check::Missing(p) | Check::Wrong(p) => storage.item_verified(item.id, false, Some(&p)).await?,
         }
-        for t in &item.tags {
-            match target.manifest(&item.repository, t, false).await? {
-                Some(m) if m.digest == item.digest => {}
-                Some(m) => problems.push(format!("{}:{t} is {} in the target, not {}", item.repository, m.digest, item.digest)),
-                None => problems.push(format!("{}:{t} is missing in the target", item.repository)),
+    }
+    // Regional endpoints, patiently: replication is asynchronous.
+    let deadline = tokio::time::Instant::now() + engine.inner.settings.regional_wait;
+    let mut pause = Duration::from_millis(200);
+    while !waiting.is_empty() {
+        let mut still = Vec::new();
+        for (item, mut next) in waiting {
+            let mut outcome = None;
+            while next < regional.len() {
+                let (host, client) = &regional[next];
+                // An unreachable region is "not there yet", not the end of verification.
+                let checked = check(client, &item, &format!("the regional endpoint {host}")).await.unwrap_or_else(|e| Check::Missing(format!("the regional endpoint {host} is unavailable: {e}")));
+                match checked {
+                    Check::Ok => next += 1,
+                    Check::Wrong(p) => {
+                        outcome = Some(Err(p));
+                        break;
+                    }
+                    Check::Missing(p) => {
+                        outcome = Some(Ok(p));
+                        break;
+                    }
+                }
+            }
+            match outcome {
+                None => storage.item_verified(item.id, true, Some(&format!("verified through the login server and {} regional endpoints", regional.len()))).await?,
+                Some(Err(p)) => storage.item_verified(item.id, false, Some(&p)).await?,
+                Some(Ok(p)) if tokio::time::Instant::now() >= deadline => {
+                    storage.item_verified(item.id, false, Some(&format!("{p} (not replicated within {:?})", engine.inner.settings.regional_wait))).await?
+                }
+                Some(Ok(_)) => still.push((item, next)),
             }
         }
-        let detail = (!problems.is_empty()).then(|| problems.join("; "));
-        storage.item_verified(item.id, problems.is_empty(), detail.as_deref()).await?;
+        waiting = still;
+        if !waiting.is_empty() {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
     }
     let v = engine.view(id).await?;
+    let regions = if regional.is_empty() { String::new() } else { format!(" (login server and {} regional endpoints)", regional.len()) };
     if v.failed > 0 || v.mismatched > 0 {
-        let msg = format!("{} imports failed, {} artifacts did not verify", v.failed, v.mismatched);
+        let msg = format!("{} imports failed, {} artifacts did not verify{regions}", v.failed, v.mismatched);
         storage.set_migration_state(id, "FAILED", Some(&msg)).await?;
         engine.publish(id, msg).await?;
     } else {
         storage.set_migration_state(id, "COMPLETE", None).await?;
-        engine.publish(id, format!("complete: {} copied, {} already present, all verified", v.imported, v.present)).await?;
+        engine.publish(id, format!("complete: {} copied, {} already present, all verified{regions}", v.imported, v.present)).await?;
     }
     Ok(())
 }
