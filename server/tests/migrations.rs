@@ -294,3 +294,53 @@ async fn the_cli_plans_starts_reports_and_shows_status_on_the_same_database() {
     assert!(err.contains("RegistryNotFound"), "{err}");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn pause_resume_and_cancel_take_effect_and_a_stopped_migration_can_finish_later() {
+    let mut cfg = regatlas_emulator::EmulatorConfig::demo();
+    cfg.time_scale = 50.0;
+    // Slow imports (1.2 s each) so the controls land mid-copy.
+    cfg.timings.import_base = 60.0;
+    cfg.identity_secret = Some(regatlas_arm::credential::embedded_identity_secret().to_string());
+    let emu = regatlas_emulator::start(cfg).await.expect("emulator");
+    let url = emu.info().arm_base_url.clone();
+    let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
+    discovered(&app).await;
+    let m = create(&app, json!({"source_registry": "contosowesteu", "target_registry": "contoso", "max_concurrency": 1})).await;
+    let id = m["id"].as_str().expect("id").to_string();
+    let path = format!("/api/v1/migrations/{id}");
+    app.wait_until(&path, 60, |v| v["migration"]["state"] == "IN_PROGRESS" && v["migration"]["imported"].as_i64().unwrap_or(0) >= 1).await;
+    let act = |a: &'static str| app.client.post(app.url(&format!("{path}/{a}"))).header("x-regatlas-actor", "heidi").send();
+
+    assert_eq!(act("pause").await.expect("pause").status(), 202);
+    let paused = wait_state(&app, &id, &["PAUSED"]).await;
+    let at_pause = paused["migration"]["imported"].as_i64().unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let still = app.get_json(&path).await;
+    assert_eq!(still["migration"]["state"], "PAUSED");
+    assert_eq!(still["migration"]["imported"].as_i64(), Some(at_pause), "nothing is imported while paused");
+    // Pausing twice is refused with a reason.
+    let r = act("pause").await.expect("pause again");
+    assert_eq!(r.status(), 409);
+
+    assert_eq!(act("start").await.expect("resume").status(), 202);
+    app.wait_until(&path, 60, move |v| v["migration"]["imported"].as_i64().unwrap_or(0) > at_pause).await;
+    assert_eq!(act("cancel").await.expect("cancel").status(), 202);
+    let stopped = wait_state(&app, &id, &["STOPPED"]).await;
+    let m = &stopped["migration"];
+    assert!(m["imported"].as_i64().unwrap_or(0) < m["to_copy"].as_i64().unwrap_or(0), "cancelled before the end: {m}");
+
+    // Started again, it finishes what is left, once per digest.
+    assert_eq!(act("start").await.expect("start").status(), 202);
+    let done = wait_state(&app, &id, &["COMPLETE", "FAILED"]).await;
+    assert_eq!(done["migration"]["state"], "COMPLETE", "{done}");
+    let counters: Value = reqwest::get(format!("{}/counters", emu.info().admin_url)).await.expect("counters").json().await.expect("json");
+    assert_eq!(counters["POST importimage"].as_i64(), done["migration"]["to_copy"].as_i64(), "{counters}");
+    let history = app.get_json("/api/v1/history?kind=migration.updated").await;
+    let summaries: Vec<String> = history.as_array().expect("history").iter().filter_map(|e| e["summary"].as_str().map(str::to_string)).collect();
+    for s in ["heidi asked to pause", "heidi cancelled it", "heidi started it"] {
+        assert!(summaries.iter().any(|x| x.contains(s)), "{s}: {summaries:?}");
+    }
+    app.stop().await;
+    emu.shutdown().await;
+}
