@@ -288,6 +288,11 @@ pub struct MigrationRequest {
     /// Only the newest N tags per repository (by the source's tag order).
     #[serde(default)]
     pub latest: Option<u32>,
+    /// Also copy untagged manifests (signatures, old builds), listed through
+    /// ACR's `/acr/v1/{repo}/_manifests`; an index's own platforms are never
+    /// separate items.
+    #[serde(default)]
+    pub untagged: bool,
     /// Import with `Force` (overwrite target tags). Default `NoForce`.
     #[serde(default)]
     pub force: bool,

@@ -344,3 +344,29 @@ async fn pause_resume_and_cancel_take_effect_and_a_stopped_migration_can_finish_
     app.stop().await;
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn untagged_manifests_are_copied_on_request_without_an_index_platforms() {
+    let emu = emulator().await;
+    let url = emu.info().arm_base_url.clone();
+    let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
+    discovered(&app).await;
+    let m = create(&app, json!({"source_registry": "contosowesteu", "target_registry": "contoso", "include": ["payments/worker"], "untagged": true, "dry_run": true})).await;
+    let id = m["id"].as_str().expect("id").to_string();
+    wait_state(&app, &id, &["PLANNED"]).await;
+    let items: Value = app.get_json(&format!("/api/v1/migrations/{id}/items")).await;
+    let items = items.as_array().expect("items");
+    // payments/worker: one tagged index, its signature and an untagged build; the index's two platforms are not separate items.
+    assert_eq!(items.len(), 3, "{items:?}");
+    let untagged: Vec<String> = items.iter().filter(|i| i["tags"].as_array().is_some_and(|t| t.is_empty())).filter_map(|i| i["digest"].as_str().map(str::to_string)).collect();
+    assert_eq!(untagged.len(), 2);
+    let r = app.client.post(app.url(&format!("/api/v1/migrations/{id}/start"))).send().await.expect("start");
+    assert_eq!(r.status(), 202);
+    let done = wait_state(&app, &id, &["COMPLETE", "FAILED"]).await;
+    assert_eq!(done["migration"]["state"], "COMPLETE", "{done}");
+    for d in &untagged {
+        assert_eq!(digest(&emu, "contoso", "payments/worker", d).await.as_deref(), Some(d.as_str()), "untagged {d} is in the target");
+    }
+    app.stop().await;
+    emu.shutdown().await;
+}

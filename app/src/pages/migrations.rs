@@ -116,6 +116,7 @@ fn NewMigration(names: Vec<String>) -> impl IntoView {
     let tags = RwSignal::new(String::new());
     let latest = RwSignal::new(String::new());
     let force = RwSignal::new(false);
+    let untagged = RwSignal::new(false);
     let dry_run = RwSignal::new(true);
     let error = RwSignal::new(None::<(String, String)>);
     let busy = RwSignal::new(false);
@@ -131,6 +132,7 @@ fn NewMigration(names: Vec<String>) -> impl IntoView {
             tags: split_list(&tags.get_untracked()),
             latest: latest.get_untracked().trim().parse().ok(),
             force: force.get_untracked(),
+            untagged: untagged.get_untracked(),
             dry_run: dry_run.get_untracked(),
             actor: actor.name(),
             ..Default::default()
@@ -167,6 +169,7 @@ fn NewMigration(names: Vec<String>) -> impl IntoView {
             <label>"Tags (patterns) "<input id="m-tags" type="text" on:input=move |ev| tags.set(event_target_value(&ev))/></label>
             <label>"Latest N tags per repository "<input id="m-latest" type="number" min="1" on:input=move |ev| latest.set(event_target_value(&ev))/></label>
             <label><input id="m-force" type="checkbox" on:change=move |ev| force.set(event_target_checked(&ev))/>" Force (overwrite target tags)"</label>
+            <label><input id="m-untagged" type="checkbox" on:change=move |ev| untagged.set(event_target_checked(&ev))/>" Also untagged manifests (ACR sources)"</label>
             <label><input id="m-dry-run" type="checkbox" prop:checked=move || dry_run.get() on:change=move |ev| dry_run.set(event_target_checked(&ev))/>" Plan only (dry run); start it from its page"</label>
             <button type="submit" id="m-create" disabled=move || busy.get()>{move || if dry_run.get() { "Plan migration" } else { "Start migration" }}</button>
             {move || error.get().map(|(code, message)| view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> })}

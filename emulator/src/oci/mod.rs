@@ -64,7 +64,7 @@ async fn handle(State(ep): State<Endpoint>, method: Method, uri: Uri, headers: H
     if path.starts_with("/oauth2/") {
         return token_endpoint(&ep, &method, &path, &headers, &body);
     }
-    if !path.starts_with("/v2") {
+    if !path.starts_with("/v2") && !(path.starts_with("/acr/v1/") && path.ends_with("/_manifests")) {
         return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "not found");
     }
     // Which region serves this request.
@@ -98,6 +98,9 @@ async fn handle(State(ep): State<Endpoint>, method: Method, uri: Uri, headers: H
     };
     if let Err(r) = authorize(&ep, &method, &headers) {
         return r;
+    }
+    if let Some(name) = path.strip_prefix("/acr/v1/").and_then(|p| p.strip_suffix("/_manifests")) {
+        return acr_manifests(&ep, &region, name, &query);
     }
     let rest = path.trim_start_matches("/v2").trim_start_matches('/').to_string();
     if rest.is_empty() {
@@ -576,5 +579,31 @@ fn referrers(ep: &Endpoint, region: &str, name: &str, digest: &str, query: &Hash
         .unwrap_or_default();
     let mut r = Json(json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests })).into_response();
     r.headers_mut().insert("content-type", HeaderValue::from_static("application/vnd.oci.image.index.v1+json"));
+    r
+}
+
+/// ACR's `GET /acr/v1/{name}/_manifests`: every manifest of a repository,
+/// tagged or not, with its tags (paginated by digest with `n` and `last`).
+fn acr_manifests(ep: &Endpoint, region: &str, name: &str, query: &HashMap<String, String>) -> Response {
+    let now = Instant::now();
+    let world = ep.shared.world();
+    let Some(repo) = world.registries.get(&ep.registry).and_then(|r| r.content.repos.get(name)).filter(|r| r.visible_in(region, now)) else {
+        return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "repository name not known to registry");
+    };
+    let digests: Vec<String> = repo.manifests.keys().filter(|d| repo.manifest_in(d, region, now).is_some()).cloned().collect();
+    let (page, next) = paginate(digests, query);
+    let tags_of = |d: &str| repo.tags_in(region, now).into_iter().filter(|t| repo.tag_in(t, region, now) == Some(d)).collect::<Vec<_>>();
+    let manifests: Vec<Value> = page
+        .iter()
+        .filter_map(|d| repo.manifests.get(d).map(|m| (d, m)))
+        .map(|(d, m)| json!({ "digest": d, "imageSize": m.bytes.len(), "mediaType": m.media_type, "tags": tags_of(d), "subject": m.subject }))
+        .collect();
+    let mut r = Json(json!({ "registry": ep.registry, "imageName": name, "manifests": manifests })).into_response();
+    if let Some(last) = next {
+        let n = query.get("n").cloned().unwrap_or_default();
+        if let Ok(v) = HeaderValue::from_str(&format!("</acr/v1/{name}/_manifests?last={last}&n={n}>; rel=\"next\"")) {
+            r.headers_mut().insert("link", v);
+        }
+    }
     r
 }

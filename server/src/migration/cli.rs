@@ -61,6 +61,9 @@ pub struct SpecArgs {
     /// Overwrite target tags (importImage mode Force).
     #[arg(long)]
     pub force: bool,
+    /// Also copy untagged manifests (ACR sources).
+    #[arg(long)]
+    pub untagged: bool,
     #[arg(long)]
     pub max_concurrency: Option<u32>,
     #[arg(long)]
@@ -153,6 +156,7 @@ fn request(spec: &SpecArgs, dry_run: bool) -> Result<MigrationRequest, CliError>
         tags: spec.tags.clone(),
         latest: spec.latest,
         force: spec.force,
+        untagged: spec.untagged,
         dry_run,
         max_concurrency: spec.max_concurrency,
         failure_threshold: spec.failure_threshold,

@@ -255,6 +255,42 @@ impl OciClient {
     }
 }
 
+/// One manifest from ACR's manifest listing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListedManifest {
+    pub digest: String,
+    pub media_type: String,
+    pub tags: Vec<String>,
+}
+
+impl OciClient {
+    /// Every manifest of a repository, tagged or not (ACR's
+    /// `/acr/v1/{repo}/_manifests`, paginated). Not an OCI API: a plain
+    /// registry answers 404.
+    pub async fn acr_manifests(&self, repo: &str) -> Result<Vec<ListedManifest>, OciError> {
+        let mut out = Vec::new();
+        let mut next = Some(format!("/acr/v1/{repo}/_manifests?n=100"));
+        while let Some(path) = next.take() {
+            let r = self.send(Method::GET, &path, &format!("repository:{repo}:metadata_read")).await?;
+            let url = r.url().to_string();
+            if !r.status().is_success() {
+                return Err(OciError::Status { url, status: r.status().as_u16(), message: "no ACR manifest listing".into() });
+            }
+            next = next_link(r.headers());
+            let v: serde_json::Value = r.json().await.map_err(|e| OciError::Decode { url: url.clone(), message: e.to_string() })?;
+            for m in v["manifests"].as_array().into_iter().flatten() {
+                let Some(digest) = m["digest"].as_str() else { continue };
+                out.push(ListedManifest {
+                    digest: digest.to_string(),
+                    media_type: m["mediaType"].as_str().unwrap_or("").to_string(),
+                    tags: m["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)).collect(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Bytes an artifact references: config + layers of a manifest, or the sum
 /// over an index's children (fetched).
 pub async fn artifact_size(client: &OciClient, repo: &str, m: &ManifestInfo) -> Result<i64, OciError> {

@@ -112,6 +112,25 @@ pub(super) async fn prepare(engine: &Engine, id: &str) -> Result<(), MigrationEr
                 by_digest.entry(m.digest.clone()).or_insert_with(|| (m.media_type.clone(), Vec::new())).1.push(tag);
             }
         }
+        // Untagged manifests (ACR sources), except an index's own platforms.
+        if req.untagged {
+            match source.acr_manifests(repo).await {
+                Ok(listed) => {
+                    let mut children = std::collections::HashSet::new();
+                    for d in by_digest.keys() {
+                        if let Some(m) = source.manifest(repo, d, true).await? {
+                            let v: serde_json::Value = m.bytes.as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+                            children.extend(v["manifests"].as_array().into_iter().flatten().filter_map(|c| c["digest"].as_str().map(str::to_string)));
+                        }
+                    }
+                    let untagged: Vec<_> = listed.into_iter().filter(|m| m.tags.is_empty() && !children.contains(&m.digest) && !by_digest.contains_key(&m.digest)).collect();
+                    for m in untagged {
+                        by_digest.insert(m.digest, (m.media_type, Vec::new()));
+                    }
+                }
+                Err(e) => tracing::warn!(repo, error = %e, "untagged manifests cannot be listed here (not an ACR?)"),
+            }
+        }
         for (digest, (media_type, tags)) in by_digest {
             let size = match source.manifest(repo, &digest, true).await? {
                 Some(m) => artifact_size(&source, repo, &m).await?,
@@ -127,7 +146,8 @@ pub(super) async fn prepare(engine: &Engine, id: &str) -> Result<(), MigrationEr
                     None => {}
                 }
             }
-            let (action, detail) = if present == tags.len() {
+            let untagged_present = tags.is_empty() && target.manifest(repo, &digest, false).await?.is_some();
+            let (action, detail) = if (present == tags.len() && !tags.is_empty()) || untagged_present {
                 ("present", None)
             } else if !conflicts.is_empty() && !req.force {
                 ("conflict", Some(conflicts.join("; ")))
