@@ -64,7 +64,8 @@ async fn handle(State(ep): State<Endpoint>, method: Method, uri: Uri, headers: H
     if path.starts_with("/oauth2/") {
         return token_endpoint(&ep, &method, &path, &headers, &body);
     }
-    if !path.starts_with("/v2") && !(path.starts_with("/acr/v1/") && path.ends_with("/_manifests")) {
+    let acr_listing = path.starts_with("/acr/v1/") && path.ends_with("/_manifests");
+    if !path.starts_with("/v2") && !acr_listing {
         return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "not found");
     }
     // Which region serves this request.
