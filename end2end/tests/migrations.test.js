@@ -61,6 +61,11 @@ test('plan, start and verify a consolidation from the browser; a second browser 
   assert.equal(await page.locator('a', { hasText: 'Report (CSV)' }).getAttribute('href'), `${new URL(url).pathname.replace('/migrations/', '/api/v1/migrations/')}/report.csv`);
   await page.screenshot({ path: `${OUTPUT_DIR}/migration-complete.png`, fullPage: true });
 
+  // Activity links the migration's steps to its page.
+  await page.click('nav >> text=Activity');
+  await page.locator('li.entry-change[data-kind="migration.updated"] a').first().waitFor();
+  assert.equal(await page.locator('li.entry-change[data-kind="migration.updated"] a').first().getAttribute('href'), new URL(url).pathname);
+
   // The list shows it with its progress.
   await page.click('nav >> text=Migrations');
   await page.locator('table.migrations tbody tr').first().waitFor();

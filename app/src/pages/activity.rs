@@ -143,13 +143,18 @@ pub fn ActivityPage() -> impl IntoView {
                                         </li>
                                     }
                                 }),
-                                Entry::Change(e) => Either::Right(view! {
-                                    <li class="entry entry-change" data-kind=e.kind.clone()>
-                                        <time datetime=e.at.clone()>{short(&e.at)}</time>" "
-                                        <span class="kind">{e.kind.clone()}</span>" "
-                                        <span class="summary">{e.summary.clone()}</span>
-                                    </li>
-                                }),
+                                Entry::Change(e) => {
+                                    // A migration's steps link to its page.
+                                    let link = e.kind.starts_with("migration.").then(|| e.subject_id.clone()).flatten().map(|id| format!("/migrations/{id}"));
+                                    Either::Right(view! {
+                                        <li class="entry entry-change" data-kind=e.kind.clone()>
+                                            <time datetime=e.at.clone()>{short(&e.at)}</time>" "
+                                            <span class="kind">{e.kind.clone()}</span>" "
+                                            <span class="summary">{e.summary.clone()}</span>
+                                            {link.map(|href| view! { " " <A href=href>"open"</A> })}
+                                        </li>
+                                    })
+                                }
                             }).collect_view()}
                         </ol>
                     })
