@@ -256,6 +256,13 @@ impl Engine {
                 let _ = me.publish(&id, format!("failed: {code}")).await;
             }
             me.inner.controls.lock().await.remove(&id);
+            // An operator may have resumed it between the driver's last state
+            // change and the line above (that spawn found this driver still
+            // registered and left): pick it up again.
+            let active = matches!(me.inner.storage.migration_state(&id).await, Ok(Some(s)) if crate::storage::migrations::ACTIVE_STATES.contains(&s.as_str()));
+            if active && !*me.inner.shutdown.borrow() {
+                me.spawn(id);
+            }
         });
     }
 
