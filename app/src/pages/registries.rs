@@ -277,7 +277,7 @@ mod tests {
     }
 
     #[test]
-    fn sort_links_keep_filters_and_flip_direction() {
+    fn query_values_are_percent_encoded() {
         assert_eq!(encode("a b&c"), "a%20b%26c");
     }
 }

@@ -166,22 +166,17 @@ fn request(spec: &SpecArgs, dry_run: bool) -> Result<MigrationRequest, CliError>
 
 /// Opens the database, connects to ARM, refreshes the registries once and
 /// starts an engine (resuming what it owns).
-async fn engine(serve: &ServeArgs) -> Result<(Engine, Storage, tokio::sync::watch::Sender<bool>), CliError> {
+/// The built-in emulator, if any, comes back too: it must live as long as
+/// the engine uses it.
+async fn engine(serve: &ServeArgs) -> Result<(Engine, Storage, tokio::sync::watch::Sender<bool>, Option<regatlas_emulator::RunningEmulator>), CliError> {
     let config = Config::resolve(serve)?;
-    let (storage, arm, _emulator, _) = crate::startup::connect(&config).await?;
+    let (storage, arm, emulator, _) = crate::startup::connect(&config).await?;
     let hub = EventHub::new(storage.clone(), 1024);
     let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), config.poller.clone()).await?;
     poller.cycle(true, false).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let engine = Engine::new(storage.clone(), hub, arm, EngineSettings::default(), stop_rx)?;
-    // The emulator (if built in) must outlive the engine: keep it in the task.
-    if let Some(emu) = _emulator {
-        tokio::spawn(async move {
-            let _keep = emu;
-            std::future::pending::<()>().await;
-        });
-    }
-    Ok((engine, storage, stop_tx))
+    Ok((engine, storage, stop_tx, emulator))
 }
 
 fn line(m: &MigrationView) -> String {
@@ -227,7 +222,7 @@ async fn follow(storage: &Storage, id: &str) -> Result<MigrationView, CliError> 
 pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
     match cmd {
         MigrateCommand::Plan(a) => {
-            let (engine, storage, stop) = engine(&a.serve).await?;
+            let (engine, storage, stop, _emulator) = engine(&a.serve).await?;
             let m = engine.create(request(&a.spec, true)?).await?;
             let done = follow(&storage, &m.id).await?;
             let detail = engine.detail(&m.id).await?;
@@ -240,7 +235,7 @@ pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
             Ok(())
         }
         MigrateCommand::Start(a) => {
-            let (engine, storage, stop) = engine(&a.serve).await?;
+            let (engine, storage, stop, _emulator) = engine(&a.serve).await?;
             let id = match &a.id {
                 Some(id) => {
                     let m = engine.view(id).await?;

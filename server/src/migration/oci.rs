@@ -152,14 +152,13 @@ impl OciClient {
                     .map_err(|e| fail(e.to_string()))?;
                 t["access_token"].as_str().ok_or_else(|| fail(format!("no access token: {t}")))?.to_string()
             }
-            OciAuth::Basic { username, password } => {
-                let r = self.http.get(&realm).query(&[("service", service.as_str()), ("scope", scope.as_str())]).basic_auth(username, Some(password)).send().await;
-                let t: serde_json::Value = r.map_err(|e| fail(e.to_string()))?.json().await.map_err(|e| fail(e.to_string()))?;
-                t["token"].as_str().or(t["access_token"].as_str()).ok_or_else(|| fail(format!("no token: {t}")))?.to_string()
-            }
-            OciAuth::Anonymous => {
-                let r = self.http.get(&realm).query(&[("service", service.as_str()), ("scope", scope.as_str())]).send().await;
-                let t: serde_json::Value = r.map_err(|e| fail(e.to_string()))?.json().await.map_err(|e| fail(e.to_string()))?;
+            OciAuth::Basic { .. } | OciAuth::Anonymous => {
+                // The registry's token realm, with the user when there is one.
+                let mut rb = self.http.get(&realm).query(&[("service", service.as_str()), ("scope", scope.as_str())]);
+                if let OciAuth::Basic { username, password } = &self.auth {
+                    rb = rb.basic_auth(username, Some(password));
+                }
+                let t: serde_json::Value = rb.send().await.map_err(|e| fail(e.to_string()))?.json().await.map_err(|e| fail(e.to_string()))?;
                 t["token"].as_str().or(t["access_token"].as_str()).ok_or_else(|| fail(format!("no token: {t}")))?.to_string()
             }
         };

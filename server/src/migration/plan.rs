@@ -112,6 +112,8 @@ pub(super) async fn prepare(engine: &Engine, id: &str) -> Result<(), MigrationEr
                 by_digest.entry(m.digest.clone()).or_insert_with(|| (m.media_type.clone(), Vec::new())).1.push(tag);
             }
         }
+        // Manifest bodies, fetched once per digest (for the index check and the size).
+        let mut bodies: std::collections::HashMap<String, super::oci::ManifestInfo> = std::collections::HashMap::new();
         // Untagged manifests (ACR sources), except an index's own platforms.
         if req.untagged {
             match source.acr_manifests(repo).await {
@@ -121,6 +123,7 @@ pub(super) async fn prepare(engine: &Engine, id: &str) -> Result<(), MigrationEr
                         if let Some(m) = source.manifest(repo, d, true).await? {
                             let v: serde_json::Value = m.bytes.as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
                             children.extend(v["manifests"].as_array().into_iter().flatten().filter_map(|c| c["digest"].as_str().map(str::to_string)));
+                            bodies.insert(d.clone(), m);
                         }
                     }
                     let untagged: Vec<_> = listed.into_iter().filter(|m| m.tags.is_empty() && !children.contains(&m.digest) && !by_digest.contains_key(&m.digest)).collect();
@@ -132,7 +135,11 @@ pub(super) async fn prepare(engine: &Engine, id: &str) -> Result<(), MigrationEr
             }
         }
         for (digest, (media_type, tags)) in by_digest {
-            let size = match source.manifest(repo, &digest, true).await? {
+            let body = match bodies.remove(&digest) {
+                Some(m) => Some(m),
+                None => source.manifest(repo, &digest, true).await?,
+            };
+            let size = match body {
                 Some(m) => artifact_size(&source, repo, &m).await?,
                 None => 0,
             };

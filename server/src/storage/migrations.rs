@@ -54,6 +54,20 @@ fn tags_of(s: &str) -> Vec<String> {
     serde_json::from_str(s).unwrap_or_default()
 }
 
+fn item_row(r: &sqlx::sqlite::SqliteRow) -> ItemRow {
+    ItemRow {
+        id: r.get("id"),
+        repository: r.get("repository"),
+        digest: r.get("digest"),
+        tags: tags_of(r.get::<String, _>("tags").as_str()),
+        size_bytes: r.get("size_bytes"),
+        action: r.get("action"),
+        state: r.get("state"),
+        attempts: r.get("attempts"),
+        lro: r.get("lro"),
+    }
+}
+
 fn item_view(r: &sqlx::sqlite::SqliteRow) -> MigrationItemView {
     let lro: Option<String> = r.get("lro");
     MigrationItemView {
@@ -275,20 +289,7 @@ impl Storage {
             .bind(id)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| ItemRow {
-                id: r.get("id"),
-                repository: r.get("repository"),
-                digest: r.get("digest"),
-                tags: tags_of(r.get::<String, _>("tags").as_str()),
-                size_bytes: r.get("size_bytes"),
-                action: r.get("action"),
-                state: r.get("state"),
-                attempts: r.get("attempts"),
-                lro: r.get("lro"),
-            })
-            .collect())
+        Ok(rows.iter().map(item_row).collect())
     }
 
     /// Items verification looks at: everything copied or already present.
@@ -299,20 +300,7 @@ impl Storage {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| ItemRow {
-                id: r.get("id"),
-                repository: r.get("repository"),
-                digest: r.get("digest"),
-                tags: tags_of(r.get::<String, _>("tags").as_str()),
-                size_bytes: r.get("size_bytes"),
-                action: r.get("action"),
-                state: r.get("state"),
-                attempts: r.get("attempts"),
-                lro: r.get("lro"),
-            })
-            .collect())
+        Ok(rows.iter().map(item_row).collect())
     }
 
     /// Written before the ARM call: one more attempt, importing.
