@@ -149,7 +149,7 @@ async fn a_migration_survives_429s_and_5xx_and_force_overwrites_a_conflict() {
     let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
     discovered(&app).await;
     let http = reqwest::Client::new();
-    // A tight write quota (ARM throttles importImage as a write) and 30 % 5xx.
+    // A tight write quota (ARM throttles importImage as a write) and 20 % 5xx (an item fails only after 6 failed attempts: p = 0.2^6).
     http.put(format!("{}/throttle", emu.info().admin_url))
         .json(&json!({"reads": {"burst": 1000000.0, "per_sec": 1000000.0}, "writes": {"burst": 2.0, "per_sec": 2.0}, "deletes": {"burst": 100.0, "per_sec": 100.0}}))
         .send()
@@ -157,7 +157,7 @@ async fn a_migration_survives_429s_and_5xx_and_force_overwrites_a_conflict() {
         .expect("throttle")
         .error_for_status()
         .expect("throttle accepted");
-    http.put(format!("{}/faults", emu.info().admin_url)).json(&json!({"errorRates": {"writes": 0.3}})).send().await.expect("faults");
+    http.put(format!("{}/faults", emu.info().admin_url)).json(&json!({"errorRates": {"writes": 0.2}})).send().await.expect("faults");
     let m = create(&app, json!({"source_registry": "contosowesteu", "target_registry": "contoso", "force": true, "max_concurrency": 8, "failure_threshold": 1.0})).await;
     let id = m["id"].as_str().expect("id").to_string();
     let done = wait_state(&app, &id, &["COMPLETE", "FAILED"]).await;

@@ -85,7 +85,7 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings { start_window: 8, max_attempts: 4, retry_base: Duration::from_secs(2), poll_floor: Duration::from_millis(250), import_timeout: Duration::from_secs(3600), regional_wait: Duration::from_secs(900) }
+        EngineSettings { start_window: 8, max_attempts: 6, retry_base: Duration::from_secs(2), poll_floor: Duration::from_millis(250), import_timeout: Duration::from_secs(3600), regional_wait: Duration::from_secs(900) }
     }
 }
 
