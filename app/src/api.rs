@@ -17,12 +17,15 @@ pub trait Backend: Send + Sync + 'static {
     async fn create_replica(&self, registry: &str, req: CreateReplicaRequest) -> Result<OperationView, crate::model::ApiError>;
     async fn delete_replica(&self, registry: &str, region: &str, actor: Option<String>) -> Result<OperationView, crate::model::ApiError>;
     async fn set_routing(&self, registry: &str, region: &str, req: RoutingRequest) -> Result<OperationView, crate::model::ApiError>;
-    async fn operations(&self, registry: Option<String>, kind: Option<String>, state: Option<String>, limit: i64) -> Result<Vec<OperationView>, crate::model::ApiError>;
+    /// Newest first; `before` is the last row's `(created_at, id)` of the previous page.
+    async fn operations(&self, registry: Option<String>, kind: Option<String>, state: Option<String>, limit: i64, before: Option<(String, String)>) -> Result<Vec<OperationView>, crate::model::ApiError>;
     async fn history(&self, registry: Option<String>, kind: Option<String>, subject: Option<String>, before: Option<i64>, limit: i64) -> Result<Vec<EventView>, crate::model::ApiError>;
     async fn refresh(&self, actor: Option<String>) -> Result<(), crate::model::ApiError>;
-    async fn migrations(&self) -> Result<Vec<MigrationView>, crate::model::ApiError>;
+    /// Newest first; `before` is the last row's `(created_at, id)` of the previous page.
+    async fn migrations(&self, limit: i64, before: Option<(String, String)>) -> Result<Vec<MigrationView>, crate::model::ApiError>;
     async fn migration(&self, id: &str) -> Result<MigrationDetail, crate::model::ApiError>;
-    async fn migration_items(&self, id: &str, state: Option<String>, action: Option<String>, limit: i64) -> Result<Vec<MigrationItemView>, crate::model::ApiError>;
+    /// In (repository, id) order; `after` is the last row's `(repository, id)` of the previous page.
+    async fn migration_items(&self, id: &str, state: Option<String>, action: Option<String>, limit: i64, after: Option<(String, i64)>) -> Result<Vec<MigrationItemView>, crate::model::ApiError>;
     async fn create_migration(&self, req: MigrationRequest) -> Result<MigrationView, crate::model::ApiError>;
     /// `start` (a dry run's plan, or resume), `pause`, `cancel` or `retry-failed`.
     async fn migration_action(&self, id: &str, action: &str, actor: Option<String>) -> Result<MigrationView, crate::model::ApiError>;
@@ -86,7 +89,7 @@ pub async fn set_routing(registry: String, region: String, enabled: bool, force:
 
 #[server(prefix = "/api/sfn", endpoint = "operations")]
 pub async fn list_operations(registry: Option<String>, kind: Option<String>, state: Option<String>) -> Result<Vec<OperationView>, ServerFnError> {
-    backend()?.operations(registry, kind, state, 200).await.map_err(err)
+    backend()?.operations(registry, kind, state, 200, None).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "history")]
@@ -106,7 +109,7 @@ pub async fn get_poller_status() -> Result<PollerStatus, ServerFnError> {
 
 #[server(prefix = "/api/sfn", endpoint = "migrations")]
 pub async fn list_migrations() -> Result<Vec<MigrationView>, ServerFnError> {
-    backend()?.migrations().await.map_err(err)
+    backend()?.migrations(200, None).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "migration")]
@@ -116,7 +119,7 @@ pub async fn get_migration(id: String) -> Result<MigrationDetail, ServerFnError>
 
 #[server(prefix = "/api/sfn", endpoint = "migration_items")]
 pub async fn list_migration_items(id: String, state: Option<String>, action: Option<String>) -> Result<Vec<MigrationItemView>, ServerFnError> {
-    backend()?.migration_items(&id, state, action, 500).await.map_err(err)
+    backend()?.migration_items(&id, state, action, 500, None).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "create_migration")]

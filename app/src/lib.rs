@@ -48,8 +48,17 @@ impl<T> Erase for T {
     }
 }
 
+/// The Content-Security-Policy nonce of one response, set by the server's
+/// request guard; the hydration script carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CspNonce(pub String);
+
 /// The HTML document around the application. Only used on the server.
 pub fn shell_document(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(n) = use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<CspNonce>().cloned()) {
+        provide_context(leptos::nonce::Nonce::from_value(n.0));
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">

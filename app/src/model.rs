@@ -267,12 +267,16 @@ pub struct MigrationRequest {
     /// Any OCI registry, e.g. `https://myregistry.example` or `http://127.0.0.1:5000`.
     #[serde(default)]
     pub source_url: Option<String>,
-    /// User for a `source_url` that needs credentials.
+    /// A credential set an administrator configured for a `source_url`
+    /// (bound to that registry's host); omit for anonymous access.
     #[serde(default)]
+    pub source_credential_set: Option<String>,
+    /// Not accepted (refused with `CredentialSetRequired`): credentials are
+    /// credential sets, never named by a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_username: Option<String>,
-    /// Name of an environment variable of the server holding the password
-    /// (secrets are never stored in the database).
-    #[serde(default)]
+    /// Not accepted (refused with `CredentialSetRequired`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_password_env: Option<String>,
     /// The target ACR (a watched registry, by name).
     pub target_registry: String,
@@ -426,4 +430,8 @@ pub struct MigrationDetail {
     /// Deleting the source is only ever manual, and flagged unsafe until
     /// verification has passed.
     pub source_delete_safe: bool,
+    /// What the inventory found that is not an item (names outside the OCI
+    /// grammar, content over the limits), at most about a hundred.
+    #[serde(default)]
+    pub findings: Vec<String>,
 }

@@ -364,7 +364,7 @@ pub async fn migrate(args: BenchMigrateArgs) -> Result<(), BenchError> {
     let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), PollerConfig { subscriptions: vec![info.subscription_id.clone()], ..PollerConfig::default() }).await?;
     poller.cycle(true, false).await?;
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let engine = crate::migration::Engine::new(storage.clone(), hub, arm, crate::migration::EngineSettings::default(), stop_rx).map_err(|e| BenchError::Setup(e.parts().2))?;
+    let engine = crate::migration::Engine::new(storage.clone(), hub, arm, crate::migration::EngineSettings { outbound: std::sync::Arc::new(crate::outbound::OutboundPolicy::emulator()), ..crate::migration::EngineSettings::default() }, stop_rx).map_err(|e| BenchError::Setup(e.parts().2))?;
     let http = reqwest::Client::builder().no_proxy().build().map_err(|e| BenchError::Setup(e.to_string()))?;
     let imports = |http: reqwest::Client| {
         let url = format!("{}/counters", info.admin_url);

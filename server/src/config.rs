@@ -146,6 +146,58 @@ pub struct ServeArgs {
     /// Days of history kept [default: 90].
     #[arg(long, env = "REGATLAS_HISTORY_RETENTION_DAYS", value_name = "DAYS")]
     pub history_retention_days: Option<u64>,
+
+    /// The URL people and scripts reach the console at, e.g.
+    /// `https://regatlas.example.com`. State-changing requests must come from
+    /// this origin, and only its host (or a loopback address) is served.
+    /// Required when listening on a non-loopback address [default: http://LISTEN].
+    #[arg(long, env = "REGATLAS_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Hosts (`name`, `*.suffix`) and networks (CIDR) that request-driven
+    /// fetches (migration sources, token realms) may reach even when they are
+    /// private or loopback, comma-separated. Link-local, unspecified and
+    /// multicast addresses are refused whatever this says.
+    #[arg(long, env = "REGATLAS_OUTBOUND_ALLOW", value_name = "LIST", value_delimiter = ',')]
+    pub outbound_allow: Option<Vec<String>>,
+
+    /// Most Server-Sent Events streams open at once; beyond it, 503 with
+    /// Retry-After [default: 256].
+    #[arg(long, env = "REGATLAS_SSE_MAX_CONNECTIONS", value_name = "N")]
+    pub sse_max_connections: Option<usize>,
+
+    /// Most artifacts one migration may plan [default: 200000].
+    #[arg(long, env = "REGATLAS_MAX_PLAN_ARTIFACTS", value_name = "N")]
+    pub max_plan_artifacts: Option<usize>,
+
+    /// Seconds a client may take to send a request's headers [default: 10].
+    #[arg(long, env = "REGATLAS_HEADER_READ_TIMEOUT_SECS", value_name = "SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+}
+
+/// `[outbound]` in the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboundFile {
+    /// Host names, `*.suffix` patterns and CIDRs.
+    #[serde(default)]
+    allow: Vec<String>,
+    /// Public addresses not on the list [default: true].
+    allow_public: Option<bool>,
+    /// Loopback addresses [default: true with the emulator, false with Azure].
+    allow_loopback: Option<bool>,
+}
+
+/// `[credential_sets.NAME]` in the TOML file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialSetFile {
+    /// Registry hosts (`host` or `host:port`) the set may be sent to.
+    hosts: Vec<String>,
+    username: String,
+    /// The environment variable holding the password (named here, by the
+    /// administrator; never by a request).
+    password_env: String,
 }
 
 /// The TOML file: every key optional.
@@ -171,6 +223,14 @@ struct FileConfig {
     children_secs: Option<u64>,
     poll_concurrency: Option<usize>,
     history_retention_days: Option<u64>,
+    public_url: Option<String>,
+    sse_max_connections: Option<usize>,
+    max_plan_artifacts: Option<usize>,
+    header_read_timeout_secs: Option<u64>,
+    #[serde(default)]
+    outbound: OutboundFile,
+    #[serde(default)]
+    credential_sets: std::collections::BTreeMap<String, CredentialSetFile>,
 }
 
 /// The resolved configuration.
@@ -191,6 +251,43 @@ pub struct Config {
     /// An external emulator's ARM base URL (instead of the built-in one).
     pub emulator_url: Option<String>,
     pub poller: crate::poller::PollerConfig,
+    /// Where the console is reached; state-changing requests must come from it.
+    pub public_url: PublicUrl,
+    /// What request-driven fetches may reach.
+    pub outbound: std::sync::Arc<crate::outbound::OutboundPolicy>,
+    /// Registry credentials a migration may name.
+    pub credential_sets: crate::outbound::CredentialSets,
+    pub sse_max_connections: usize,
+    pub max_plan_artifacts: usize,
+    pub header_read_timeout: Duration,
+}
+
+/// The console's public origin, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// `scheme://host[:port]`, as a browser sends it in `Origin`.
+    pub origin: String,
+    /// `host[:port]` as it appears in `Host`, lower case.
+    pub host: String,
+    pub https: bool,
+}
+
+impl PublicUrl {
+    pub fn parse(s: &str) -> Result<PublicUrl, String> {
+        let url = reqwest::Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL ({e})"))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(format!("{s:?} is not an http(s) URL"));
+        }
+        if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("{s:?} must be a bare origin like https://regatlas.example.com"));
+        }
+        let host = url.host_str().ok_or_else(|| format!("{s:?} has no host"))?.to_ascii_lowercase();
+        let host = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        };
+        Ok(PublicUrl { origin: format!("{}://{host}", url.scheme()), host, https: url.scheme() == "https" })
+    }
 }
 
 impl Config {
@@ -282,7 +379,36 @@ impl Config {
             concurrency: args.poll_concurrency.or(file.poll_concurrency).unwrap_or(16).max(1),
             retention: secs(args.history_retention_days.map(|d| d * 86400), file.history_retention_days.map(|d| d * 86400), 90 * 86400, "history_retention_days")?,
         };
+        let public_url = match args.public_url.clone().or(file.public_url) {
+            Some(u) => PublicUrl::parse(&u).map_err(|message| ConfigError::Invalid { name: "public_url", message })?,
+            None if !listen.ip().is_loopback() => {
+                return Err(ConfigError::Invalid {
+                    name: "public_url",
+                    message: format!("listening on {listen}, which is not a loopback address, needs --public-url (the URL people reach the console at)"),
+                })
+            }
+            None => PublicUrl::parse(&format!("http://{listen}")).map_err(|message| ConfigError::Invalid { name: "public_url", message })?,
+        };
+        let outbound = {
+            let allow = args.outbound_allow.clone().unwrap_or(file.outbound.allow);
+            let loopback = file.outbound.allow_loopback.unwrap_or(source == DataSource::Emulator);
+            crate::outbound::OutboundPolicy::new(&allow, loopback, file.outbound.allow_public.unwrap_or(true))
+                .map_err(|message| ConfigError::Invalid { name: "outbound.allow", message })?
+        };
+        let credential_sets = credential_sets(file.credential_sets)?;
+        let sse_max_connections = args.sse_max_connections.or(file.sse_max_connections).unwrap_or(256);
+        let max_plan_artifacts = args.max_plan_artifacts.or(file.max_plan_artifacts).unwrap_or(200_000);
+        if sse_max_connections == 0 || max_plan_artifacts == 0 {
+            return Err(ConfigError::Invalid { name: "sse_max_connections / max_plan_artifacts", message: "must be at least 1".into() });
+        }
+        let header_read_timeout = secs(args.header_read_timeout_secs, file.header_read_timeout_secs, 10, "header_read_timeout_secs")?;
         Ok(Config {
+            public_url,
+            outbound: std::sync::Arc::new(outbound),
+            credential_sets,
+            sse_max_connections,
+            max_plan_artifacts,
+            header_read_timeout,
             credential,
             authority_host: args.authority_host.clone().or(file.authority_host),
             emulator_url: args.emulator_url.clone().or(file.emulator_url),
@@ -306,6 +432,58 @@ impl Config {
             emulator_time_scale,
         })
     }
+}
+
+/// Credential sets from the file, then from `REGATLAS_CREDSET_<NAME>_HOSTS`,
+/// `_USERNAME` and `_PASSWORD` (NAME upper case, `_` for `-`).
+fn credential_sets(file: std::collections::BTreeMap<String, CredentialSetFile>) -> Result<crate::outbound::CredentialSets, ConfigError> {
+    use crate::outbound::{CredentialSet, Secret};
+    let invalid = |message: String| ConfigError::Invalid { name: "credential_sets", message };
+    let valid_name = |n: &str| !n.is_empty() && n.len() <= 64 && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let check_hosts = |name: &str, hosts: &[String]| -> Result<Vec<String>, ConfigError> {
+        if hosts.is_empty() {
+            return Err(invalid(format!("set '{name}' is bound to no host")));
+        }
+        hosts
+            .iter()
+            .map(|h| {
+                let h = h.trim().to_ascii_lowercase();
+                let probe = format!("https://{h}/");
+                match reqwest::Url::parse(&probe) {
+                    Ok(u) if u.host_str().is_some() && u.path() == "/" && !h.contains('/') && !h.contains('@') => Ok(h),
+                    _ => Err(invalid(format!("set '{name}': '{h}' is not a host or host:port"))),
+                }
+            })
+            .collect()
+    };
+    let mut sets = Vec::new();
+    for (name, f) in file {
+        if !valid_name(&name) {
+            return Err(invalid(format!("'{name}' is not a set name (lower-case letters, digits and '-')")));
+        }
+        let password = std::env::var(&f.password_env).map_err(|_| invalid(format!("set '{name}': the environment variable {} is not set", f.password_env)))?;
+        sets.push(CredentialSet { hosts: check_hosts(&name, &f.hosts)?, name, username: f.username, password: Secret::new(password) });
+    }
+    let mut from_env: std::collections::BTreeMap<String, [Option<String>; 3]> = std::collections::BTreeMap::new();
+    for (k, v) in std::env::vars() {
+        let Some(rest) = k.strip_prefix("REGATLAS_CREDSET_") else { continue };
+        for (i, suffix) in ["_HOSTS", "_USERNAME", "_PASSWORD"].iter().enumerate() {
+            if let Some(n) = rest.strip_suffix(suffix) {
+                from_env.entry(n.to_ascii_lowercase().replace('_', "-")).or_default()[i] = Some(v.clone());
+            }
+        }
+    }
+    for (name, [hosts, username, password]) in from_env {
+        let (Some(hosts), Some(username), Some(password)) = (hosts, username, password) else {
+            return Err(invalid(format!("set '{name}' from the environment needs _HOSTS, _USERNAME and _PASSWORD")));
+        };
+        if !valid_name(&name) || sets.iter().any(|s: &CredentialSet| s.name == name) {
+            return Err(invalid(format!("set '{name}' from the environment is not a valid name or is defined twice")));
+        }
+        let hosts: Vec<String> = hosts.split(',').map(str::to_string).filter(|h| !h.trim().is_empty()).collect();
+        sets.push(CredentialSet { hosts: check_hosts(&name, &hosts)?, name, username, password: Secret::new(password) });
+    }
+    Ok(crate::outbound::CredentialSets::new(sets))
 }
 
 /// Accepts a bare path as well as a `sqlite:` URL.

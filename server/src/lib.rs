@@ -10,6 +10,7 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod migration;
+pub mod outbound;
 pub mod poller;
 pub mod startup;
 pub mod storage;

@@ -111,7 +111,7 @@ impl Application {
         let hub = EventHub::new(storage.clone(), 1024);
         let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), config.poller.clone()).await?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let engine = crate::migration::Engine::new(storage.clone(), hub.clone(), arm.clone(), crate::migration::EngineSettings::default(), stop_rx.clone())?;
+        let engine = crate::migration::Engine::new(storage.clone(), hub.clone(), arm.clone(), crate::migration::EngineSettings::from_config(&config), stop_rx.clone())?;
         let console = Console::new(storage.clone(), arm.clone(), hub.clone(), poller.handle(), (config.poller.slow_interval.as_secs() * 3 + 30) as i64, stop_rx)
             .with_engine(engine.clone());
         let migrations = engine.resume_all().await?;
@@ -136,7 +136,8 @@ impl Application {
             .site_addr(addr)
             .build();
 
-        let state = AppState { leptos_options, storage, shell, config: Arc::new(config), backend, hub };
+        let sse_slots = Arc::new(tokio::sync::Semaphore::new(config.sse_max_connections));
+        let state = AppState { leptos_options, storage, shell, config: Arc::new(config), backend, hub, sse_slots };
         Ok(Application { listener, addr, state, emulator, poller: Some(poller), stop: stop_tx })
     }
 
@@ -158,13 +159,14 @@ impl Application {
         let poller_task = poller.map(|p| tokio::spawn(p.run(stop_rx)));
         tracing::info!(%addr, source = %state.shell.data_source, "Regatlas listening on http://{addr}");
         let hub = state.hub.clone();
+        let header_read_timeout = state.config.header_read_timeout;
         let app = http::router(state);
         // Open event streams end first, or the graceful shutdown would wait on them.
         let shutdown = async move {
             shutdown.await;
             hub.close();
         };
-        let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        let result = http::serve::serve(listener, app, header_read_timeout, shutdown).await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         if let Some(t) = poller_task {

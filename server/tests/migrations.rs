@@ -185,7 +185,12 @@ async fn bad_requests_are_refused_with_a_code_and_failures_stop_at_the_threshold
         (json!({"source_registry": "nosuch", "target_registry": "contoso"}), "RegistryNotFound"),
         (json!({"source_registry": "contoso", "target_registry": "contoso"}), "SameRegistry"),
         (json!({"target_registry": "contoso"}), "InvalidSource"),
-        (json!({"source_url": "http://127.0.0.1:1", "source_username": "u", "target_registry": "contoso"}), "MissingSecret"),
+        (json!({"source_url": "http://127.0.0.1:1", "source_username": "u", "target_registry": "contoso"}), "CredentialSetRequired"),
+        (json!({"source_url": "http://127.0.0.1:1", "source_password_env": "HOME", "target_registry": "contoso"}), "CredentialSetRequired"),
+        (json!({"source_url": "http://127.0.0.1:1", "source_credential_set": "nosuch", "target_registry": "contoso"}), "UnknownCredentialSet"),
+        (json!({"source_url": "http://169.254.169.254", "target_registry": "contoso"}), "SourceNotAllowed"),
+        (json!({"source_url": "http://user:pw@127.0.0.1:1", "target_registry": "contoso"}), "InvalidSourceUrl"),
+        (json!({"source_registry": "contosowesteu", "target_registry": "contoso", "name": "x".repeat(201)}), "FieldTooLong"),
         (json!({"source_registry": "contosowesteu", "target_registry": "contoso", "failure_threshold": 3.0}), "InvalidThreshold"),
     ] {
         let r = app.client.post(app.url("/api/v1/migrations")).json(&body).send().await.expect("post");

@@ -114,6 +114,10 @@ fn Detail(d: MigrationDetail, error: RwSignal<Option<(String, String)>>) -> impl
         </table>
         <h2>"Failures and findings"</h2>
         <ItemTable items=d.problems empty="None."/>
+        {(!d.findings.is_empty()).then(|| view! {
+            <h3>"Inventory findings (not planned)"</h3>
+            <ul class="findings">{d.findings.into_iter().map(|f| view! { <li>{f}</li> }).collect_view()}</ul>
+        })}
         <h2>"Conflicts (target tags pointing elsewhere; NoForce leaves them)"</h2>
         <ItemTable items=d.conflicts empty="None."/>
         <h2>"Verification"</h2>

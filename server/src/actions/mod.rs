@@ -88,8 +88,20 @@ pub struct Console {
     engine: Option<crate::migration::Engine>,
 }
 
+/// Largest page any list returns.
+pub const MAX_PAGE: i64 = 1000;
+
 fn actor_of(a: Option<String>) -> String {
     a.map(|s| s.trim().chars().take(100).collect::<String>()).filter(|s| !s.is_empty()).unwrap_or_else(|| "anonymous".to_string())
+}
+
+/// A self-declared actor: at most 100 characters, no control characters
+/// (so it cannot forge a log line or an Activity entry).
+fn check_actor(a: &Option<String>) -> Result<(), ActionError> {
+    match a {
+        Some(a) if a.chars().count() > 100 || a.chars().any(char::is_control) => Err(ActionError::invalid(400, "InvalidActor", "actor must be at most 100 characters without control characters.")),
+        _ => Ok(()),
+    }
 }
 
 impl Console {
@@ -140,7 +152,7 @@ impl Console {
             .filter(|r| !r.gone)
             .find(|r| r.name.eq_ignore_ascii_case(name) || r.id.eq_ignore_ascii_case(name))
             .map(|r| self.enrich(r))
-            .ok_or_else(|| ActionError::invalid(404, "RegistryNotFound", format!("No registry named '{name}' is known. Refresh if it was created recently.")))
+            .ok_or_else(|| ActionError::invalid(404, "RegistryNotFound", format!("No registry named '{}' is known. Refresh if it was created recently.", crate::outbound::clean_text(name, 100))))
     }
 
     fn arm_id(reg: &RegistryView) -> String {
@@ -285,7 +297,7 @@ impl Console {
         reg.replicas
             .iter()
             .find(|r| !r.gone && (r.location.eq_ignore_ascii_case(&key) || r.name.eq_ignore_ascii_case(&key)))
-            .ok_or_else(|| ActionError::invalid(404, "ReplicaNotFound", format!("{} has no replica in '{region}'.", reg.name)))
+            .ok_or_else(|| ActionError::invalid(404, "ReplicaNotFound", format!("{} has no replica in '{}'.", reg.name, crate::outbound::clean_text(region, 64))))
     }
 }
 
@@ -300,12 +312,13 @@ impl Backend for Console {
     }
 
     async fn create_replica(&self, registry: &str, req: CreateReplicaRequest) -> Result<OperationView, ApiError> {
+        check_actor(&req.actor)?;
         let reg = self.find(registry).await?;
         if !reg.is_premium() {
             return Err(ActionError::invalid(400, "SkuNotPremium", format!("{} is {}; geo-replication needs the Premium SKU.", reg.name, reg.sku)).into());
         }
         let Some(region) = regions::find(&req.region) else {
-            return Err(ActionError::invalid(400, "UnknownRegion", format!("'{}' is not an Azure region.", req.region)).into());
+            return Err(ActionError::invalid(400, "UnknownRegion", format!("'{}' is not an Azure region.", crate::outbound::clean_text(&req.region, 64))).into());
         };
         if !region.can_host() {
             return Err(ActionError::invalid(400, "RegionUnavailable", format!("{} cannot host a replica (restricted or internal region).", region.display_name)).into());
@@ -329,6 +342,7 @@ impl Backend for Console {
     }
 
     async fn delete_replica(&self, registry: &str, region: &str, actor: Option<String>) -> Result<OperationView, ApiError> {
+        check_actor(&actor)?;
         let reg = self.find(registry).await?;
         let rep = Console::live_replica(&reg, region)?;
         if rep.home {
@@ -342,6 +356,7 @@ impl Backend for Console {
     }
 
     async fn set_routing(&self, registry: &str, region: &str, req: RoutingRequest) -> Result<OperationView, ApiError> {
+        check_actor(&req.actor)?;
         let reg = self.find(registry).await?;
         let rep = Console::live_replica(&reg, region)?;
         if !req.enabled && !req.force {
@@ -365,12 +380,12 @@ impl Backend for Console {
             .await?)
     }
 
-    async fn operations(&self, registry: Option<String>, kind: Option<String>, state: Option<String>, limit: i64) -> Result<Vec<OperationView>, ApiError> {
+    async fn operations(&self, registry: Option<String>, kind: Option<String>, state: Option<String>, limit: i64, before: Option<(String, String)>) -> Result<Vec<OperationView>, ApiError> {
         let registry_id = match registry {
             Some(r) => Some(self.find(&r).await?.id),
             None => None,
         };
-        Ok(self.storage.operations(&OperationFilter { registry_id, kind, state, limit: limit.clamp(1, 1000) }).await?)
+        Ok(self.storage.operations(&OperationFilter { registry_id, kind, state, limit: limit.clamp(1, MAX_PAGE), before }).await?)
     }
 
     async fn history(&self, registry: Option<String>, kind: Option<String>, subject: Option<String>, before: Option<i64>, limit: i64) -> Result<Vec<EventView>, ApiError> {
@@ -378,10 +393,11 @@ impl Backend for Console {
             Some(r) => Some(self.find(&r).await?.id),
             None => None,
         };
-        Ok(self.storage.events(registry_id.as_deref(), kind.as_deref(), subject.as_deref(), before, limit.clamp(1, 1000)).await?)
+        Ok(self.storage.events(registry_id.as_deref(), kind.as_deref(), subject.as_deref(), before, limit.clamp(1, MAX_PAGE)).await?)
     }
 
     async fn refresh(&self, actor: Option<String>) -> Result<(), ApiError> {
+        check_actor(&actor)?;
         tracing::info!(actor = %actor_of(actor), "refresh requested");
         self.poller.refresh_now();
         Ok(())
@@ -391,35 +407,38 @@ impl Backend for Console {
         self.poller.status()
     }
 
-    async fn migrations(&self) -> Result<Vec<MigrationView>, ApiError> {
-        Ok(self.storage.migrations(200).await?)
+    async fn migrations(&self, limit: i64, before: Option<(String, String)>) -> Result<Vec<MigrationView>, ApiError> {
+        Ok(self.storage.migrations_page(limit.clamp(1, MAX_PAGE), before).await?)
     }
 
     async fn migration(&self, id: &str) -> Result<MigrationDetail, ApiError> {
         self.engine()?.detail(id).await.map_err(migration_error)
     }
 
-    async fn migration_items(&self, id: &str, state: Option<String>, action: Option<String>, limit: i64) -> Result<Vec<MigrationItemView>, ApiError> {
-        Ok(self.storage.migration_items(id, state.as_deref(), action.as_deref(), limit.clamp(1, 100_000)).await?)
+    async fn migration_items(&self, id: &str, state: Option<String>, action: Option<String>, limit: i64, after: Option<(String, i64)>) -> Result<Vec<MigrationItemView>, ApiError> {
+        Ok(self.storage.migration_items_page(id, state.as_deref(), action.as_deref(), limit.clamp(1, MAX_PAGE), after).await?)
     }
 
     async fn create_migration(&self, req: MigrationRequest) -> Result<MigrationView, ApiError> {
+        check_actor(&req.actor)?;
         self.engine()?.create(req).await.map_err(migration_error)
     }
 
     async fn migration_action(&self, id: &str, action: &str, actor: Option<String>) -> Result<MigrationView, ApiError> {
+        check_actor(&actor)?;
         let e = self.engine()?;
         match action {
             "start" | "resume" => e.start(id, actor).await,
             "pause" => e.pause(id, actor).await,
             "cancel" => e.cancel(id, actor).await,
             "retry-failed" => e.retry_failed(id, actor).await,
-            other => return Err(ApiError { status: 400, code: "UnknownAction".into(), message: format!("'{other}' is not start, pause, cancel or retry-failed.") }),
+            other => return Err(ApiError { status: 400, code: "UnknownAction".into(), message: format!("'{}' is not start, pause, cancel or retry-failed.", crate::outbound::clean_text(other, 32)) }),
         }
         .map_err(migration_error)
     }
 
     async fn tick_checklist(&self, id: &str, key: &str, done: bool, actor: Option<String>) -> Result<MigrationDetail, ApiError> {
+        check_actor(&actor)?;
         self.engine()?.tick(id, key, done, actor).await.map_err(migration_error)
     }
 }

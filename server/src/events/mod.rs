@@ -13,7 +13,7 @@ use axum::{
     http::HeaderMap,
     response::sse::{Event, KeepAlive, Sse},
 };
-use futures::stream::Stream;
+use futures::stream::{Stream, StreamExt};
 use regatlas_app::model::EventView;
 use tokio::sync::broadcast;
 
@@ -76,13 +76,31 @@ fn sse_event(e: &EventView) -> Event {
 /// a few of these shows the live feed as stale.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
+/// Most events replayed to a client that resumes; one further behind gets a
+/// `resync` message instead (reload what you show) and continues live.
+pub const REPLAY_MAX: i64 = 1000;
+
 /// The stream behind `GET /api/v1/events`: missed events from SQLite
-/// (after `Last-Event-ID` or `?after=`), then live ones.
+/// (after `Last-Event-ID` or `?after=`, at most [`REPLAY_MAX`]), then live ones.
 pub fn stream(hub: EventHub, after: Option<i64>) -> impl Stream<Item = Result<Event, Infallible>> {
     // Subscribe before reading the backlog so nothing falls in between.
     let rx = hub.subscribe();
-    futures::stream::unfold((hub, rx, after, Vec::<EventView>::new(), true), |(hub, mut rx, mut last, mut backlog, mut need_backlog)| async move {
+    let resync_first = after.is_some();
+    futures::stream::unfold((hub, rx, after, Vec::<EventView>::new(), true, resync_first), |(hub, mut rx, mut last, mut backlog, mut need_backlog, mut check_window)| async move {
         loop {
+            if check_window {
+                check_window = false;
+                let latest = hub.storage.events(None, None, None, None, 1).await.ok().and_then(|v| v.first().map(|e| e.id));
+                if let (Some(a), Some(latest)) = (last, latest) {
+                    if latest - a > REPLAY_MAX {
+                        tracing::debug!(after = a, latest, "resume point outside the replay window; resync");
+                        last = Some(latest);
+                        need_backlog = false;
+                        let resync = Event::default().id(latest.to_string()).data(serde_json::json!({ "kind": "resync", "latest_id": latest }).to_string());
+                        return Some((Ok(resync), (hub, rx, last, backlog, need_backlog, check_window)));
+                    }
+                }
+            }
             if need_backlog {
                 need_backlog = false;
                 if let Some(a) = last {
@@ -100,7 +118,7 @@ pub fn stream(hub: EventHub, after: Option<i64>) -> impl Stream<Item = Result<Ev
             }
             if let Some(e) = backlog.pop() {
                 last = Some(e.id);
-                return Some((Ok(sse_event(&e)), (hub, rx, last, backlog, need_backlog)));
+                return Some((Ok(sse_event(&e)), (hub, rx, last, backlog, need_backlog, check_window)));
             }
             let mut closing = hub.closing.subscribe();
             if *closing.borrow() {
@@ -114,7 +132,7 @@ pub fn stream(hub: EventHub, after: Option<i64>) -> impl Stream<Item = Result<Ev
                 Ok(r) => r,
                 Err(_) => {
                     let beat = Event::default().event("heartbeat").data(crate::storage::topology::now());
-                    return Some((Ok(beat), (hub, rx, last, backlog, need_backlog)));
+                    return Some((Ok(beat), (hub, rx, last, backlog, need_backlog, check_window)));
                 }
             };
             match received {
@@ -123,7 +141,7 @@ pub fn stream(hub: EventHub, after: Option<i64>) -> impl Stream<Item = Result<Ev
                         continue;
                     }
                     last = Some(e.id);
-                    return Some((Ok(sse_event(&e)), (hub, rx, last, backlog, need_backlog)));
+                    return Some((Ok(sse_event(&e)), (hub, rx, last, backlog, need_backlog, check_window)));
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::debug!(skipped = n, "SSE subscriber lagged; resynchronising from the database");
@@ -146,8 +164,13 @@ pub fn resume_point(headers: &HeaderMap, after: Option<i64>) -> Option<i64> {
 /// SSE response: stored events, and a `heartbeat` event (no id, so it does
 /// not move the resume point) after every [`HEARTBEAT`] of silence, which
 /// browsers can see (unlike comment keep-alives) and use to tell a quiet
-/// feed from a dead one.
-pub fn sse(hub: EventHub, after: Option<i64>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    Sse::new(stream(hub, after)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+/// feed from a dead one. The stream holds `slot` (one of the capped
+/// connections) until it ends.
+pub fn sse(hub: EventHub, after: Option<i64>, slot: tokio::sync::OwnedSemaphorePermit) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let events = stream(hub, after).map(move |e| {
+        let _held = &slot;
+        e
+    });
+    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 

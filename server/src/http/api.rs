@@ -70,18 +70,100 @@ fn actor(headers: &HeaderMap, body: Option<String>) -> Option<String> {
     body.or_else(|| headers.get("x-regatlas-actor").and_then(|v| v.to_str().ok()).map(str::to_string))
 }
 
+fn bad(code: &str, message: impl Into<String>) -> Failure {
+    Failure(ApiError { status: 400, code: code.into(), message: message.into() })
+}
+
+/// Largest and default page sizes of every list.
+const MAX_PAGE: i64 = crate::actions::MAX_PAGE;
+const DEFAULT_PAGE: i64 = 200;
+
+/// `limit` checked against the maximum page size.
+fn page_size(limit: Option<i64>, default: i64) -> Result<i64, Failure> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(bad("InvalidLimit", format!("limit {n} is outside 1..={MAX_PAGE}; follow the Link header for further pages."))),
+    }
+}
+
+/// An opaque cursor: the sort key of a page's last row.
+fn encode_cursor(parts: &[&str]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(parts.join("\u{1f}"))
+}
+
+fn decode_cursor(c: &str, n: usize) -> Result<Vec<String>, Failure> {
+    use base64::Engine as _;
+    let invalid = || bad("InvalidCursor", "The cursor is not one this server gave out; start again without it.");
+    if c.len() > 512 {
+        return Err(invalid());
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let parts: Vec<String> = text.split('\u{1f}').map(str::to_string).collect();
+    if parts.len() != n {
+        return Err(invalid());
+    }
+    Ok(parts)
+}
+
+/// A list as JSON, with `Link: <…>; rel="next"` when the page is full.
+fn page<T: serde::Serialize>(uri: &axum::http::Uri, items: Vec<T>, limit: i64, param: &str, next: impl Fn(&T) -> String) -> Response {
+    let link = (items.len() as i64 >= limit).then(|| items.last().map(&next)).flatten().map(|cursor| {
+        let mut q: Vec<(String, String)> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().filter(|(k, _)| k != param).collect();
+        q.push((param.to_string(), cursor));
+        let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(q).finish();
+        format!("<{}?{query}>; rel=\"next\"", uri.path())
+    });
+    let mut r = Json(items).into_response();
+    if let Some(v) = link.and_then(|l| axum::http::HeaderValue::from_str(&l).ok()) {
+        r.headers_mut().insert(axum::http::header::LINK, v);
+    }
+    r
+}
+
+/// A text parameter: at most `max` characters, no control characters.
+fn text_param(field: &str, v: &str, max: usize) -> Result<(), Failure> {
+    if v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(bad("InvalidParameter", format!("{field} must be at most {max} characters without control characters.")));
+    }
+    Ok(())
+}
+
+/// Path and query parameters of the registry and replica routes.
+fn names(registry: &str, region: Option<&str>) -> Result<(), Failure> {
+    text_param("registry", registry, 300)?;
+    region.map(|r| text_param("region", r, 64)).transpose()?;
+    Ok(())
+}
+
 async fn openapi() -> impl IntoResponse {
     Json(ApiDoc::openapi())
 }
 
-#[utoipa::path(get, path = "/api/v1/registries", responses((status = 200, body = [RegistryView])))]
-async fn list_registries(State(s): State<AppState>) -> Result<Json<Vec<RegistryView>>, Failure> {
-    Ok(Json(s.backend.registries().await?))
+#[derive(Deserialize, IntoParams)]
+struct RegistryQuery {
+    /// Page size (1–1000, default 200).
+    limit: Option<i64>,
+    /// From the previous page's `Link: rel="next"`.
+    cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/registries", params(RegistryQuery), responses((status = 200, body = [RegistryView], description = "By name; a full page carries `Link: <…>; rel=\"next\"`")))]
+async fn list_registries(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<RegistryQuery>) -> Result<Response, Failure> {
+    let limit = page_size(q.limit, DEFAULT_PAGE)?;
+    let after = q.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
+    let mut all = s.backend.registries().await?;
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    let items: Vec<RegistryView> = all.into_iter().filter(|r| after.as_ref().is_none_or(|a| r.name > *a)).take(limit as usize).collect();
+    Ok(page(&uri, items, limit, "cursor", |r| encode_cursor(&[&r.name])))
 }
 
 #[utoipa::path(get, path = "/api/v1/registries/{name}", params(("name" = String, Path, description = "Registry name")),
     responses((status = 200, body = RegistryView), (status = 404, body = ApiError)))]
 async fn get_registry(State(s): State<AppState>, Path(name): Path<String>) -> Result<Json<RegistryView>, Failure> {
+    names(&name, None)?;
     Ok(Json(s.backend.registry(&name).await?))
 }
 
@@ -89,6 +171,7 @@ async fn get_registry(State(s): State<AppState>, Path(name): Path<String>) -> Re
     params(("name" = String, Path, description = "Registry name")),
     responses((status = 202, body = OperationView, description = "ARM accepted; follow the operation"), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 async fn create_replica(State(s): State<AppState>, headers: HeaderMap, Path(name): Path<String>, Json(mut req): Json<CreateReplicaRequest>) -> Result<(StatusCode, Json<OperationView>), Failure> {
+    names(&name, Some(&req.region))?;
     req.actor = actor(&headers, req.actor.take());
     Ok((StatusCode::ACCEPTED, Json(s.backend.create_replica(&name, req).await?)))
 }
@@ -103,6 +186,7 @@ struct ActorQuery {
     params(("name" = String, Path), ("region" = String, Path), ActorQuery),
     responses((status = 202, body = OperationView), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 async fn delete_replica(State(s): State<AppState>, headers: HeaderMap, Path((name, region)): Path<(String, String)>, Query(q): Query<ActorQuery>) -> Result<(StatusCode, Json<OperationView>), Failure> {
+    names(&name, Some(&region))?;
     Ok((StatusCode::ACCEPTED, Json(s.backend.delete_replica(&name, &region, actor(&headers, q.actor)).await?)))
 }
 
@@ -110,6 +194,7 @@ async fn delete_replica(State(s): State<AppState>, headers: HeaderMap, Path((nam
     params(("name" = String, Path), ("region" = String, Path)),
     responses((status = 202, body = OperationView), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 async fn set_routing(State(s): State<AppState>, headers: HeaderMap, Path((name, region)): Path<(String, String)>, Json(mut req): Json<RoutingRequest>) -> Result<(StatusCode, Json<OperationView>), Failure> {
+    names(&name, Some(&region))?;
     req.actor = actor(&headers, req.actor.take());
     Ok((StatusCode::ACCEPTED, Json(s.backend.set_routing(&name, &region, req).await?)))
 }
@@ -121,12 +206,21 @@ struct OperationQuery {
     kind: Option<String>,
     /// pending | running | succeeded | failed | unknown
     state: Option<String>,
+    /// Page size (1–1000, default 200).
     limit: Option<i64>,
+    /// From the previous page's `Link: rel="next"`.
+    cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/operations", params(OperationQuery), responses((status = 200, body = [OperationView])))]
-async fn list_operations(State(s): State<AppState>, Query(q): Query<OperationQuery>) -> Result<Json<Vec<OperationView>>, Failure> {
-    Ok(Json(s.backend.operations(q.registry, q.kind, q.state, q.limit.unwrap_or(200)).await?))
+#[utoipa::path(get, path = "/api/v1/operations", params(OperationQuery), responses((status = 200, body = [OperationView], description = "Newest first; a full page carries `Link: <…>; rel=\"next\"`")))]
+async fn list_operations(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<OperationQuery>) -> Result<Response, Failure> {
+    let limit = page_size(q.limit, DEFAULT_PAGE)?;
+    for (f, v) in [("registry", &q.registry), ("kind", &q.kind), ("state", &q.state)] {
+        v.as_deref().map(|v| text_param(f, v, 300)).transpose()?;
+    }
+    let before = q.cursor.as_deref().map(|c| decode_cursor(c, 2)).transpose()?.map(|v| (v[0].clone(), v[1].clone()));
+    let items = s.backend.operations(q.registry, q.kind, q.state, limit, before).await?;
+    Ok(page(&uri, items, limit, "cursor", |o| encode_cursor(&[&o.created_at, &o.id])))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -138,12 +232,18 @@ struct HistoryQuery {
     subject: Option<String>,
     /// Events with a smaller id (paging backwards).
     before: Option<i64>,
+    /// Page size (1–1000, default 200).
     limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/history", params(HistoryQuery), responses((status = 200, body = [EventView], description = "Newest first")))]
-async fn list_history(State(s): State<AppState>, Query(q): Query<HistoryQuery>) -> Result<Json<Vec<EventView>>, Failure> {
-    Ok(Json(s.backend.history(q.registry, q.kind, q.subject, q.before, q.limit.unwrap_or(200)).await?))
+#[utoipa::path(get, path = "/api/v1/history", params(HistoryQuery), responses((status = 200, body = [EventView], description = "Newest first; a full page carries `Link: <…?before=ID>; rel=\"next\"`")))]
+async fn list_history(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<HistoryQuery>) -> Result<Response, Failure> {
+    let limit = page_size(q.limit, DEFAULT_PAGE)?;
+    for (f, v) in [("registry", &q.registry), ("kind", &q.kind), ("subject", &q.subject)] {
+        v.as_deref().map(|v| text_param(f, v, 300)).transpose()?;
+    }
+    let items = s.backend.history(q.registry, q.kind, q.subject, q.before, limit).await?;
+    Ok(page(&uri, items, limit, "before", |e| e.id.to_string()))
 }
 
 #[utoipa::path(post, path = "/api/v1/refresh", params(ActorQuery), responses((status = 202, description = "The poller wakes now")))]
@@ -165,13 +265,32 @@ struct EventsQuery {
 
 #[utoipa::path(get, path = "/api/v1/events", params(EventsQuery),
     responses((status = 200, content_type = "text/event-stream", description = "Server-Sent Events; each `data` is an EventView, `id` its event id")))]
-async fn events(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<EventsQuery>) -> impl IntoResponse {
-    crate::events::sse(s.hub.clone(), crate::events::resume_point(&headers, q.after))
+async fn events(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<EventsQuery>) -> Response {
+    match s.sse_slots.clone().try_acquire_owned() {
+        Ok(slot) => crate::events::sse(s.hub.clone(), crate::events::resume_point(&headers, q.after), slot).into_response(),
+        Err(_) => {
+            tracing::warn!("event stream refused: every slot is taken");
+            let mut r = Failure(ApiError { status: 503, code: "TooManyStreams".into(), message: "Every live-event slot is taken; try again shortly.".into() }).into_response();
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("10"));
+            r
+        }
+    }
 }
 
-#[utoipa::path(get, path = "/api/v1/migrations", responses((status = 200, body = [MigrationView], description = "Newest first")))]
-async fn list_migrations(State(s): State<AppState>) -> Result<Json<Vec<MigrationView>>, Failure> {
-    Ok(Json(s.backend.migrations().await?))
+#[derive(Deserialize, IntoParams)]
+struct MigrationListQuery {
+    /// Page size (1–1000, default 200).
+    limit: Option<i64>,
+    /// From the previous page's `Link: rel="next"`.
+    cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/migrations", params(MigrationListQuery), responses((status = 200, body = [MigrationView], description = "Newest first; a full page carries `Link: <…>; rel=\"next\"`")))]
+async fn list_migrations(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<MigrationListQuery>) -> Result<Response, Failure> {
+    let limit = page_size(q.limit, DEFAULT_PAGE)?;
+    let before = q.cursor.as_deref().map(|c| decode_cursor(c, 2)).transpose()?.map(|v| (v[0].clone(), v[1].clone()));
+    let items = s.backend.migrations(limit, before).await?;
+    Ok(page(&uri, items, limit, "cursor", |m| encode_cursor(&[&m.created_at, &m.id])))
 }
 
 #[utoipa::path(post, path = "/api/v1/migrations", request_body = MigrationRequest,
@@ -184,6 +303,7 @@ async fn create_migration(State(s): State<AppState>, headers: HeaderMap, Json(mu
 #[utoipa::path(get, path = "/api/v1/migrations/{id}", params(("id" = String, Path)),
     responses((status = 200, body = MigrationDetail), (status = 404, body = ApiError)))]
 async fn get_migration(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<MigrationDetail>, Failure> {
+    text_param("id", &id, 64)?;
     Ok(Json(s.backend.migration(&id).await?))
 }
 
@@ -193,18 +313,33 @@ struct ItemQuery {
     state: Option<String>,
     /// copy | present | conflict
     action: Option<String>,
+    /// Page size (1–1000, default 1000).
     limit: Option<i64>,
+    /// From the previous page's `Link: rel="next"`.
+    cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/migrations/{id}/items", params(("id" = String, Path), ItemQuery), responses((status = 200, body = [MigrationItemView])))]
-async fn migration_items(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<ItemQuery>) -> Result<Json<Vec<MigrationItemView>>, Failure> {
-    Ok(Json(s.backend.migration_items(&id, q.state, q.action, q.limit.unwrap_or(1000)).await?))
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/items", params(("id" = String, Path), ItemQuery), responses((status = 200, body = [MigrationItemView], description = "By repository; a full page carries `Link: <…>; rel=\"next\"`")))]
+async fn migration_items(State(s): State<AppState>, uri: axum::http::Uri, Path(id): Path<String>, Query(q): Query<ItemQuery>) -> Result<Response, Failure> {
+    text_param("id", &id, 64)?;
+    let limit = page_size(q.limit, MAX_PAGE)?;
+    for (f, v) in [("state", &q.state), ("action", &q.action)] {
+        v.as_deref().map(|v| text_param(f, v, 32)).transpose()?;
+    }
+    let after = match q.cursor.as_deref().map(|c| decode_cursor(c, 2)).transpose()? {
+        Some(v) => Some((v[0].clone(), v[1].parse::<i64>().map_err(|_| bad("InvalidCursor", "The cursor is not one this server gave out."))?)),
+        None => None,
+    };
+    let items = s.backend.migration_items(&id, q.state, q.action, limit, after).await?;
+    Ok(page(&uri, items, limit, "cursor", |i| encode_cursor(&[&i.repository, &i.id.to_string()])))
 }
 
 #[utoipa::path(post, path = "/api/v1/migrations/{id}/{action}",
     params(("id" = String, Path), ("action" = String, Path, description = "start | pause | cancel | retry-failed"), ActorQuery),
     responses((status = 202, body = MigrationView), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 async fn migration_action(State(s): State<AppState>, headers: HeaderMap, Path((id, action)): Path<(String, String)>, Query(q): Query<ActorQuery>) -> Result<(StatusCode, Json<MigrationView>), Failure> {
+    text_param("id", &id, 64)?;
+    text_param("action", &action, 32)?;
     Ok((StatusCode::ACCEPTED, Json(s.backend.migration_action(&id, &action, actor(&headers, q.actor)).await?)))
 }
 
@@ -218,6 +353,8 @@ struct TickRequest {
 #[utoipa::path(put, path = "/api/v1/migrations/{id}/checklist/{key}", request_body = TickRequest,
     params(("id" = String, Path), ("key" = String, Path)), responses((status = 200, body = MigrationDetail), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 async fn tick(State(s): State<AppState>, headers: HeaderMap, Path((id, key)): Path<(String, String)>, Json(req): Json<TickRequest>) -> Result<Json<MigrationDetail>, Failure> {
+    text_param("id", &id, 64)?;
+    text_param("key", &key, 64)?;
     Ok(Json(s.backend.tick_checklist(&id, &key, req.done, actor(&headers, req.actor)).await?))
 }
 

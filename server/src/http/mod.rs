@@ -3,6 +3,8 @@
 
 pub mod api;
 mod health;
+pub mod security;
+pub mod serve;
 
 use std::sync::Arc;
 
@@ -38,6 +40,8 @@ pub struct AppState {
     /// Reads and actions, shared by the JSON API and the server functions.
     pub backend: SharedBackend,
     pub hub: EventHub,
+    /// Open Server-Sent Events streams (each holds a permit).
+    pub sse_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -59,15 +63,14 @@ pub fn router(state: AppState) -> Router {
     };
     let request_timeout = state.config.request_timeout;
     let body_limit = state.config.body_limit_bytes;
+    let guard = Arc::new(security::Guard { public: state.config.public_url.clone() });
 
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(api::router())
-        .route(
-            "/api/sfn/{*fn_name}",
-            get(server_fn_handler).post(server_fn_handler),
-        )
+        // Server functions are POST-only: a GET never changes anything.
+        .route("/api/sfn/{*fn_name}", axum::routing::post(server_fn_handler))
         .leptos_routes_with_context(&state, routes, context, {
             let options = state.leptos_options.clone();
             move || shell_document(options.clone())
@@ -79,6 +82,7 @@ pub fn router(state: AppState) -> Router {
             request_timeout,
         ))
         .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn_with_state(guard, security::guard))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))

@@ -39,11 +39,9 @@ pub struct SpecArgs {
     /// Source: any OCI registry by URL.
     #[arg(long, value_name = "URL")]
     pub from_url: Option<String>,
-    #[arg(long, value_name = "USER")]
-    pub from_username: Option<String>,
-    /// Environment variable holding the source password.
-    #[arg(long, value_name = "VAR")]
-    pub from_password_env: Option<String>,
+    /// A credential set from the configuration for `--from-url`.
+    #[arg(long, value_name = "NAME", requires = "from_url")]
+    pub from_credential_set: Option<String>,
     /// Target ACR, by name.
     #[arg(long, value_name = "REGISTRY")]
     pub to: Option<String>,
@@ -148,8 +146,9 @@ fn request(spec: &SpecArgs, dry_run: bool) -> Result<MigrationRequest, CliError>
         name: spec.name.clone(),
         source_registry: spec.from.clone(),
         source_url: spec.from_url.clone(),
-        source_username: spec.from_username.clone(),
-        source_password_env: spec.from_password_env.clone(),
+        source_credential_set: spec.from_credential_set.clone(),
+        source_username: None,
+        source_password_env: None,
         target_registry: target,
         include: spec.include.clone(),
         exclude: spec.exclude.clone(),
@@ -175,7 +174,7 @@ async fn engine(serve: &ServeArgs) -> Result<(Engine, Storage, tokio::sync::watc
     let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), config.poller.clone()).await?;
     poller.cycle(true, false).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let engine = Engine::new(storage.clone(), hub, arm, EngineSettings::default(), stop_rx)?;
+    let engine = Engine::new(storage.clone(), hub, arm, EngineSettings::from_config(&config), stop_rx)?;
     Ok((engine, storage, stop_tx, emulator))
 }
 

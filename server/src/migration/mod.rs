@@ -33,6 +33,7 @@ use serde_json::json;
 use tokio::sync::{watch, Mutex};
 
 use crate::{
+    outbound::clean_text,
     events::EventHub,
     storage::{migrations::NewMigration, topology::NewEvent, Storage, StorageError},
 };
@@ -81,11 +82,36 @@ pub struct EngineSettings {
     /// How long verification waits for content to reach every regional
     /// endpoint (geo-replication is asynchronous) before a finding.
     pub regional_wait: Duration,
+    /// What the data-plane client may reach.
+    pub outbound: Arc<crate::outbound::OutboundPolicy>,
+    /// Credentials a migration may name for a source URL.
+    pub credential_sets: crate::outbound::CredentialSets,
+    /// Most artifacts one plan may hold.
+    pub max_plan_artifacts: usize,
 }
 
 impl Default for EngineSettings {
+    /// ARM's pace; the strict outbound policy (public addresses only) and no
+    /// credential sets until configuration gives them.
     fn default() -> Self {
-        EngineSettings { start_window: 8, max_attempts: 6, retry_base: Duration::from_secs(2), poll_floor: Duration::from_millis(250), import_timeout: Duration::from_secs(3600), regional_wait: Duration::from_secs(900) }
+        EngineSettings {
+            start_window: 8,
+            max_attempts: 6,
+            retry_base: Duration::from_secs(2),
+            poll_floor: Duration::from_millis(250),
+            import_timeout: Duration::from_secs(3600),
+            regional_wait: Duration::from_secs(900),
+            outbound: Arc::new(crate::outbound::OutboundPolicy::default()),
+            credential_sets: crate::outbound::CredentialSets::default(),
+            max_plan_artifacts: 200_000,
+        }
+    }
+}
+
+impl EngineSettings {
+    /// The defaults with what the configuration decides.
+    pub fn from_config(config: &crate::config::Config) -> EngineSettings {
+        EngineSettings { outbound: config.outbound.clone(), credential_sets: config.credential_sets.clone(), max_plan_artifacts: config.max_plan_artifacts, ..EngineSettings::default() }
     }
 }
 
@@ -116,7 +142,40 @@ struct Inner {
 }
 
 fn actor_of(a: Option<String>) -> String {
-    a.map(|s| s.trim().chars().take(100).collect::<String>()).filter(|s| !s.is_empty()).unwrap_or_else(|| "anonymous".to_string())
+    a.map(|s| clean_text(s.trim(), 100)).filter(|s| !s.is_empty()).unwrap_or_else(|| "anonymous".to_string())
+}
+
+/// Checks what a request names before anything is looked up: lengths,
+/// patterns, and fields that are no longer accepted.
+fn validate_request(req: &MigrationRequest) -> Result<(), MigrationError> {
+    if req.source_password_env.is_some() || req.source_username.is_some() {
+        return Err(MigrationError::invalid(
+            400,
+            "CredentialSetRequired",
+            "source_username and source_password_env are not accepted: name a credential set an administrator configured (source_credential_set).",
+        ));
+    }
+    if req.source_credential_set.is_some() && req.source_url.is_none() {
+        return Err(MigrationError::invalid(400, "InvalidSource", "A credential set goes with a source_url; a watched registry is read with the console's own identity."));
+    }
+    let too_long = |field: &str, v: &str, max: usize| (v.chars().count() > max).then(|| MigrationError::invalid(400, "FieldTooLong", format!("{field} is longer than {max} characters.")));
+    for (field, v, max) in [("name", req.name.as_deref(), 200), ("source_registry", req.source_registry.as_deref(), 50), ("target_registry", Some(req.target_registry.as_str()), 50), ("source_credential_set", req.source_credential_set.as_deref(), 64)] {
+        if let Some(e) = v.and_then(|v| too_long(field, v, max)) {
+            return Err(e);
+        }
+    }
+    if req.include.len() + req.exclude.len() + req.tags.len() > 200 {
+        return Err(MigrationError::invalid(400, "TooManyPatterns", "At most 200 patterns in all."));
+    }
+    for p in req.include.iter().chain(&req.exclude).chain(&req.tags) {
+        if p.trim().is_empty() || p.len() > 256 || p.chars().any(char::is_control) {
+            return Err(MigrationError::invalid(400, "InvalidPattern", format!("'{}' is not a usable pattern.", clean_text(p, 100))));
+        }
+    }
+    if req.max_concurrency.is_some_and(|c| c == 0 || c > 512) {
+        return Err(MigrationError::invalid(400, "InvalidConcurrency", "max_concurrency is between 1 and 512."));
+    }
+    Ok(())
 }
 
 fn arm_id(reg: &RegistryView) -> String {
@@ -147,6 +206,7 @@ impl Engine {
     /// Validates and records a migration, then starts it in the background.
     pub async fn create(&self, mut req: MigrationRequest) -> Result<MigrationView, MigrationError> {
         let actor = actor_of(req.actor.take());
+        validate_request(&req)?;
         let target = self.registry(&req.target_registry).await?;
         let source = match (&req.source_registry, &req.source_url) {
             (Some(s), None) => {
@@ -158,14 +218,18 @@ impl Engine {
             }
             (None, Some(u)) => {
                 let u = u.trim();
-                if u.is_empty() || u.contains(char::is_whitespace) || u.contains('@') {
-                    return Err(MigrationError::invalid(400, "InvalidSourceUrl", format!("'{u}' is not a registry address (e.g. https://registry.example or host:port).")));
-                }
-                if req.source_username.is_some() {
-                    match req.source_password_env.as_deref() {
-                        Some(env) if std::env::var(env).is_ok() => {}
-                        Some(env) => return Err(MigrationError::invalid(400, "MissingSecret", format!("The environment variable {env} is not set on the server."))),
-                        None => return Err(MigrationError::invalid(400, "MissingSecret", "A source user needs source_password_env: the name of the server's environment variable holding the password.")),
+                let parsed = reqwest::Url::parse(&oci::base_url(u)).ok().filter(|p| (p.scheme() == "http" || p.scheme() == "https") && p.host_str().is_some() && p.username().is_empty() && p.password().is_none() && matches!(p.path(), "" | "/") && p.query().is_none());
+                let Some(parsed) = parsed.filter(|_| !u.is_empty() && u.len() <= 2048 && !u.contains(char::is_whitespace)) else {
+                    return Err(MigrationError::invalid(400, "InvalidSourceUrl", format!("'{}' is not a registry address (e.g. https://registry.example or host:port, without a path or user).", clean_text(u, 200))));
+                };
+                self.inner.settings.outbound.check_url(&parsed).map_err(|e| MigrationError::invalid(400, "SourceNotAllowed", e.to_string()))?;
+                if let Some(name) = &req.source_credential_set {
+                    let set = self.inner.settings.credential_sets.get(name).ok_or_else(|| {
+                        let known = self.inner.settings.credential_sets.names();
+                        MigrationError::invalid(400, "UnknownCredentialSet", format!("No credential set named '{}' is configured{}.", clean_text(name, 64), if known.is_empty() { String::new() } else { format!(" (configured: {})", known.join(", ")) }))
+                    })?;
+                    if !set.bound_to(&parsed) {
+                        return Err(MigrationError::invalid(400, "CredentialSetNotBound", format!("Credential set '{}' is not bound to {}; an administrator binds sets to hosts.", set.name, parsed.host_str().unwrap_or(""))));
                     }
                 }
                 u.to_string()
@@ -178,11 +242,6 @@ impl Engine {
         if let Some(t) = req.failure_threshold {
             if !(0.0..=1.0).contains(&t) {
                 return Err(MigrationError::invalid(400, "InvalidThreshold", "failure_threshold is a fraction between 0 and 1."));
-            }
-        }
-        for p in req.include.iter().chain(&req.exclude).chain(&req.tags) {
-            if p.trim().is_empty() || p.len() > 256 {
-                return Err(MigrationError::invalid(400, "InvalidPattern", format!("'{p}' is not a usable pattern.")));
             }
         }
         let id = uuid::Uuid::new_v4().to_string();
@@ -202,7 +261,7 @@ impl Engine {
     /// `migration.updated` for lifecycle steps (the history), or
     /// `migration.progress` for the copy's periodic progress.
     async fn publish_kind(&self, id: &str, kind: &str, summary: String) -> Result<MigrationView, MigrationError> {
-        let view = self.inner.storage.migration(id).await?.ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {id}.")))?;
+        let view = self.inner.storage.migration(id).await?.ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))?;
         let target = self.registry(&view.target).await.ok().map(|r| r.id);
         let e = NewEvent { kind: kind.into(), registry_id: target, subject_id: Some(id.to_string()), summary: format!("{}: {summary}", view.name), data: json!(view) };
         if let Err(err) = self.inner.hub.record(e).await {
@@ -212,7 +271,7 @@ impl Engine {
     }
 
     pub async fn view(&self, id: &str) -> Result<MigrationView, MigrationError> {
-        self.inner.storage.migration(id).await?.ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {id}.")))
+        self.inner.storage.migration(id).await?.ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))
     }
 
     pub async fn detail(&self, id: &str) -> Result<MigrationDetail, MigrationError> {
@@ -228,6 +287,7 @@ impl Engine {
             }
         }
         Ok(MigrationDetail {
+            findings: s.migration_findings(id).await?,
             repositories: s.migration_repositories(id).await?,
             conflicts: s.migration_items(id, None, Some("conflict"), 500).await?,
             problems,
@@ -249,11 +309,18 @@ impl Engine {
                 }
                 c.insert(id.clone(), tx);
             }
-            if let Err(e) = me.drive(&id, rx).await {
-                let (_, code, message) = e.parts();
-                tracing::error!(migration = %id, %code, %message, "migration failed");
-                let _ = me.inner.storage.set_migration_state(&id, "FAILED", Some(&format!("{code}: {message}"))).await;
-                let _ = me.publish(&id, format!("failed: {code}")).await;
+            match me.drive(&id, rx).await {
+                Err(e) => {
+                    let (_, code, message) = e.parts();
+                    let message = clean_text(&message, 500);
+                    tracing::error!(migration = %id, %code, %message, "migration failed");
+                    let _ = me.inner.storage.set_migration_state(&id, "FAILED", Some(&format!("{code}: {message}"))).await;
+                    let _ = me.publish(&id, format!("failed: {code}")).await;
+                }
+                // A clean stop (shutdown included) is no crash.
+                Ok(()) => {
+                    let _ = me.inner.storage.clear_crash_resumes(&id).await;
+                }
             }
             me.inner.controls.lock().await.remove(&id);
             // An operator may have resumed it between the driver's last state
@@ -266,14 +333,24 @@ impl Engine {
         });
     }
 
-    /// After a restart: drives every migration the engine owned.
+    /// After a restart: drives every migration the engine owned. One found
+    /// mid-phase is resumed once; found so again in the same phase (the
+    /// process died twice there, perhaps because of it), it is FAILED.
     pub async fn resume_all(&self) -> Result<usize, MigrationError> {
         let ids = self.inner.storage.active_migrations().await?;
+        let mut resumed = 0;
         for id in &ids {
+            if self.inner.storage.note_crash_resume(id).await? >= 1 {
+                tracing::error!(migration = %id, "migration stopped after repeated crashes");
+                self.inner.storage.set_migration_state(id, "FAILED", Some("CrashLoop: stopped after repeated crashes in the same phase; start it again once the cause is known")).await?;
+                self.publish(id, "stopped after repeated crashes".into()).await?;
+                continue;
+            }
             tracing::info!(migration = %id, "resuming migration");
             self.spawn(id.clone());
+            resumed += 1;
         }
-        Ok(ids.len())
+        Ok(resumed)
     }
 
     async fn drive(&self, id: &str, control: watch::Receiver<Control>) -> Result<(), MigrationError> {
@@ -283,9 +360,11 @@ impl Engine {
             }
             let state = self.inner.storage.migration_state(id).await?.unwrap_or_default();
             match state.as_str() {
-                "PREPARING" => {
-                    plan::prepare(self, id).await?;
-                }
+                "PREPARING" => match plan::prepare(self, id, &control).await {
+                    // A cancel (or shutdown) during the inventory: the state says which.
+                    Err(MigrationError::Oci(oci::OciError::Cancelled)) => continue,
+                    other => other?,
+                },
                 "IN_PROGRESS" => match copy::run(self, id, control.clone()).await? {
                     copy::Finish::Done => {
                         self.inner.storage.set_migration_state(id, "VERIFYING", None).await?;
@@ -406,7 +485,7 @@ impl Engine {
             }
         }
         if !self.inner.storage.tick_checklist(id, key, done, &actor).await? {
-            return Err(MigrationError::invalid(404, "ChecklistItemNotFound", format!("No manual checklist item '{key}'.")));
+            return Err(MigrationError::invalid(404, "ChecklistItemNotFound", format!("No manual checklist item '{}'.", clean_text(key, 64))));
         }
         self.publish(id, format!("{actor} {} '{key}'", if done { "ticked" } else { "unticked" })).await?;
         self.detail(id).await
@@ -415,16 +494,19 @@ impl Engine {
 
 /// The report: the migration and every item, as JSON or CSV.
 pub async fn report(storage: &Storage, id: &str) -> Result<(MigrationView, Vec<regatlas_app::model::MigrationItemView>), MigrationError> {
-    let v = storage.migration(id).await?.ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {id}.")))?;
+    let v = storage.migration(id).await?.ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))?;
     let items = storage.migration_items(id, None, None, 1_000_000).await?;
     Ok((v, items))
 }
 
+/// One CSV cell: quoted where needed, and a cell that a spreadsheet would
+/// read as a formula (`= + - @`, tab or CR first) is prefixed with `'`.
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
+    if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
     }
 }
 
@@ -449,4 +531,20 @@ pub fn report_csv(items: &[regatlas_app::model::MigrationItemView]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::csv_field;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        assert_eq!(csv_field("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");
+        assert_eq!(csv_field("+1"), "'+1");
+        assert_eq!(csv_field("-1"), "'-1");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\tx"), "'\tx");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("web/frontend"), "web/frontend");
+    }
 }

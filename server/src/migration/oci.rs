@@ -3,15 +3,46 @@
 //! token dance: anonymous or Basic against a registry's token realm, or the
 //! ACR flow (an ARM token exchanged at `/oauth2/exchange` for a refresh
 //! token, then an access token per scope).
+//!
+//! Everything a registry sends is untrusted: bodies are read up to a limit,
+//! `Link` pages and redirects stay on the registry's own origin, every
+//! address goes through the [outbound policy](crate::outbound), credentials
+//! go only to the hosts their set is bound to, and text that ends up in an
+//! error is cleaned and cut short.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
-use reqwest::{header, Method, StatusCode};
-use tokio::sync::Mutex;
+use reqwest::{header, Method, StatusCode, Url};
+use tokio::sync::{watch, Mutex};
+
+use crate::outbound::{clean_text, CredentialSet, OutboundPolicy, PolicyResolver};
 
 /// Every manifest type the inventory understands.
 pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// Largest manifest or index body read (as containers/image does).
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+/// Largest catalog, tag-list or manifest-list page read.
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Most pages one listing follows.
+pub const MAX_PAGES: usize = 10_000;
+/// Most names one listing returns.
+pub const MAX_LISTED: usize = 1_000_000;
+/// Largest token response read.
+const MAX_TOKEN_BYTES: usize = 64 * 1024;
+/// Deepest index nesting followed (index → index → manifest is already rare).
+pub const MAX_INDEX_DEPTH: usize = 4;
+/// Most children one index may list.
+pub const MAX_INDEX_CHILDREN: usize = 1024;
+/// Redirects followed, each to the same origin only.
+const MAX_REDIRECTS: usize = 3;
+/// How much of an upstream body an error quotes.
+const EXCERPT: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
@@ -23,24 +54,42 @@ pub enum OciError {
     Auth { url: String, message: String },
     #[error("unexpected response from {url}: {message}")]
     Decode { url: String, message: String },
+    /// The registry sent something outside the limits or the grammar.
+    #[error("refused response from {url}: {message}")]
+    Refused { url: String, message: String },
+    /// A fetch the outbound policy does not allow.
+    #[error("not fetched: {0}")]
+    Policy(#[from] crate::outbound::OutboundError),
+    /// The migration was cancelled (or the server is stopping).
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl OciError {
+    /// An error about this artifact's content (a finding), rather than about
+    /// reaching the registry.
+    pub fn is_content(&self) -> bool {
+        matches!(self, OciError::Refused { .. } | OciError::Decode { .. })
+    }
 }
 
 /// How to authenticate to a registry's data plane.
 #[derive(Clone)]
 pub enum OciAuth {
     Anonymous,
-    Basic { username: String, password: String },
-    /// ACR with an Entra ID (ARM) token.
+    /// A credential set; sent only to the hosts it is bound to.
+    Basic(Arc<CredentialSet>),
+    /// ACR with an Entra ID (ARM) token, exchanged only at the registry's own host.
     Arm(regatlas_arm::ArmClient),
 }
 
 impl std::fmt::Debug for OciAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            OciAuth::Anonymous => "Anonymous",
-            OciAuth::Basic { .. } => "Basic",
-            OciAuth::Arm(_) => "Arm",
-        })
+        match self {
+            OciAuth::Anonymous => f.write_str("Anonymous"),
+            OciAuth::Basic(set) => write!(f, "Basic(set {})", set.name),
+            OciAuth::Arm(_) => f.write_str("Arm"),
+        }
     }
 }
 
@@ -57,9 +106,13 @@ pub struct OciClient {
     http: reqwest::Client,
     /// `scheme://host[:port]`
     base: String,
+    origin: Url,
     auth: OciAuth,
+    policy: Arc<OutboundPolicy>,
     /// Bearer tokens by scope.
     tokens: Arc<Mutex<HashMap<String, String>>>,
+    /// Turns true when the work this client does is no longer wanted.
+    cancel: Option<watch::Receiver<bool>>,
 }
 
 /// `https://` unless the host is loopback (the emulator, a local registry).
@@ -94,15 +147,72 @@ fn challenge_params(v: &str) -> HashMap<String, String> {
     out
 }
 
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme() && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase) && a.port_or_known_default() == b.port_or_known_default()
+}
+
+fn shown(url: &Url) -> String {
+    clean_text(url.as_str(), 300)
+}
+
+/// Reads at most `limit` bytes of a body; more is an error, not a truncation.
+async fn read_capped(mut r: reqwest::Response, limit: usize) -> Result<bytes::Bytes, OciError> {
+    let url = shown(r.url());
+    if r.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(OciError::Refused { url, message: format!("body of {} bytes is over the {limit}-byte limit", r.content_length().unwrap_or(0)) });
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = r.chunk().await.map_err(|e| OciError::Transport { url: url.clone(), message: clean_text(&e.to_string(), 300) })? {
+        if buf.len() + chunk.len() > limit {
+            return Err(OciError::Refused { url, message: format!("body is over the {limit}-byte limit") });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// A short, cleaned excerpt of an upstream body for an error message.
+async fn excerpt(r: reqwest::Response) -> String {
+    match read_capped(r, 64 * 1024).await {
+        Ok(b) => clean_text(&String::from_utf8_lossy(&b), EXCERPT),
+        Err(_) => "(body not shown)".into(),
+    }
+}
+
 impl OciClient {
-    pub fn new(base: &str, auth: OciAuth) -> Result<OciClient, OciError> {
+    pub fn new(base: &str, auth: OciAuth, policy: Arc<OutboundPolicy>) -> Result<OciClient, OciError> {
+        let base = base_url(base);
+        let origin = Url::parse(&base).map_err(|e| OciError::Transport { url: clean_text(&base, 300), message: e.to_string() })?;
+        if origin.host_str().is_none() || !origin.username().is_empty() || origin.password().is_some() {
+            return Err(OciError::Transport { url: clean_text(&base, 300), message: "not a registry address".into() });
+        }
+        policy.check_url(&origin)?;
+        let start = origin.clone();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else if !same_origin(attempt.url(), &start) {
+                attempt.error("redirect to another origin refused")
+            } else {
+                attempt.follow()
+            }
+        });
         let http = reqwest::Client::builder()
             .no_proxy()
+            .redirect(redirects)
+            .dns_resolver(Arc::new(PolicyResolver { policy: policy.clone() }))
+            .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .user_agent(concat!("regatlas/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| OciError::Transport { url: base.to_string(), message: e.to_string() })?;
-        Ok(OciClient { http, base: base_url(base), auth, tokens: Arc::new(Mutex::new(HashMap::new())) })
+            .map_err(|e| OciError::Transport { url: base.clone(), message: e.to_string() })?;
+        Ok(OciClient { http, base, origin, auth, policy, tokens: Arc::new(Mutex::new(HashMap::new())), cancel: None })
+    }
+
+    /// Stops every request of this client (within the current one) once `cancel` turns true.
+    pub fn with_cancel(mut self, cancel: watch::Receiver<bool>) -> OciClient {
+        self.cancel = Some(cancel);
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -114,114 +224,191 @@ impl OciClient {
         self.base.split("://").nth(1).unwrap_or(&self.base)
     }
 
+    /// The registry's origin (scheme, host, port).
+    pub fn origin(&self) -> &Url {
+        &self.origin
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| *c.borrow())
+    }
+
+    /// Sends a request unless cancelled first; a cancel during it wins.
+    async fn go(&self, rb: reqwest::RequestBuilder, url: &Url) -> Result<reqwest::Response, OciError> {
+        if self.cancelled() {
+            return Err(OciError::Cancelled);
+        }
+        let tr = |e: reqwest::Error| {
+            // A refusal by the policy's resolver is the policy's word, not a transport error.
+            let mut source: Option<&dyn std::error::Error> = Some(&e);
+            while let Some(s) = source {
+                if let Some(p) = s.downcast_ref::<crate::outbound::OutboundError>() {
+                    return OciError::Policy(p.clone());
+                }
+                source = s.source();
+            }
+            OciError::Transport { url: shown(url), message: clean_text(&e.to_string(), 300) }
+        };
+        match self.cancel.clone() {
+            None => rb.send().await.map_err(tr),
+            Some(mut c) => tokio::select! {
+                r = rb.send() => r.map_err(tr),
+                _ = c.wait_for(|v| *v) => Err(OciError::Cancelled),
+            },
+        }
+    }
+
     async fn token_for(&self, challenge: &str, scope_hint: &str) -> Result<String, OciError> {
         let p = challenge_params(challenge);
-        let realm = p.get("realm").cloned().ok_or_else(|| OciError::Auth { url: self.base.clone(), message: format!("no realm in challenge {challenge:?}") })?;
+        let base = shown(&self.origin);
+        let realm_text = p.get("realm").cloned().ok_or_else(|| OciError::Auth { url: base.clone(), message: "no realm in the challenge".into() })?;
+        let realm = Url::parse(&realm_text).map_err(|_| OciError::Auth { url: base.clone(), message: format!("realm {} is not a URL", clean_text(&realm_text, 200)) })?;
+        self.policy.check_url(&realm)?;
         let service = p.get("service").cloned().unwrap_or_default();
         let scope = p.get("scope").cloned().unwrap_or_else(|| scope_hint.to_string());
         let key = format!("{service}|{scope}");
         if let Some(t) = self.tokens.lock().await.get(&key) {
             return Ok(t.clone());
         }
-        let fail = |m: String| OciError::Auth { url: realm.clone(), message: m };
+        let fail = |m: String| OciError::Auth { url: shown(&realm), message: m };
         let token = match &self.auth {
             OciAuth::Arm(arm) => {
-                // ACR: exchange the ARM token for a refresh token, then an access token.
-                let origin = realm.split("/oauth2/").next().unwrap_or(&realm).to_string();
-                let aad = arm.access_token().await.map_err(|e| fail(e.to_string()))?;
-                let ex: serde_json::Value = self
-                    .http
-                    .post(format!("{origin}/oauth2/exchange"))
-                    .form(&[("grant_type", "access_token"), ("service", service.as_str()), ("access_token", aad.as_str())])
-                    .send()
-                    .await
-                    .map_err(|e| fail(e.to_string()))?
-                    .json()
-                    .await
-                    .map_err(|e| fail(e.to_string()))?;
-                let refresh = ex["refresh_token"].as_str().ok_or_else(|| fail(format!("no refresh token: {ex}")))?.to_string();
-                let t: serde_json::Value = self
-                    .http
-                    .post(format!("{origin}/oauth2/token"))
-                    .form(&[("grant_type", "refresh_token"), ("service", service.as_str()), ("scope", scope.as_str()), ("refresh_token", refresh.as_str())])
-                    .send()
-                    .await
-                    .map_err(|e| fail(e.to_string()))?
-                    .json()
-                    .await
-                    .map_err(|e| fail(e.to_string()))?;
-                t["access_token"].as_str().ok_or_else(|| fail(format!("no access token: {t}")))?.to_string()
-            }
-            OciAuth::Basic { .. } | OciAuth::Anonymous => {
-                // The registry's token realm, with the user when there is one.
-                let mut rb = self.http.get(&realm).query(&[("service", service.as_str()), ("scope", scope.as_str())]);
-                if let OciAuth::Basic { username, password } = &self.auth {
-                    rb = rb.basic_auth(username, Some(password));
+                // ACR: exchange the ARM token for a refresh token, then an
+                // access token, at the registry's own origin only.
+                if !same_origin(&realm, &self.origin) {
+                    return Err(fail(format!("the token realm is not on {base}; an Entra ID token is never sent elsewhere")));
                 }
-                let t: serde_json::Value = rb.send().await.map_err(|e| fail(e.to_string()))?.json().await.map_err(|e| fail(e.to_string()))?;
-                t["token"].as_str().or(t["access_token"].as_str()).ok_or_else(|| fail(format!("no token: {t}")))?.to_string()
+                let origin = self.base.clone();
+                let aad = arm.access_token().await.map_err(|e| fail(clean_text(&e.to_string(), 300)))?;
+                let ex_url = Url::parse(&format!("{origin}/oauth2/exchange")).map_err(|e| fail(e.to_string()))?;
+                let r = self.go(self.http.post(ex_url.clone()).form(&[("grant_type", "access_token"), ("service", service.as_str()), ("access_token", aad.as_str())]), &ex_url).await?;
+                let ex = self.token_json(r).await?;
+                let refresh = ex["refresh_token"].as_str().ok_or_else(|| fail("no refresh token in the exchange's answer".into()))?.to_string();
+                let tok_url = Url::parse(&format!("{origin}/oauth2/token")).map_err(|e| fail(e.to_string()))?;
+                let r = self
+                    .go(self.http.post(tok_url.clone()).form(&[("grant_type", "refresh_token"), ("service", service.as_str()), ("scope", scope.as_str()), ("refresh_token", refresh.as_str())]), &tok_url)
+                    .await?;
+                let t = self.token_json(r).await?;
+                t["access_token"].as_str().ok_or_else(|| fail("no access token in the answer".into()))?.to_string()
+            }
+            OciAuth::Basic(_) | OciAuth::Anonymous => {
+                // The registry's token realm, with the user only where the set is bound.
+                let mut rb = self.http.get(realm.clone()).query(&[("service", service.as_str()), ("scope", scope.as_str())]);
+                if let OciAuth::Basic(set) = &self.auth {
+                    if !set.bound_to(&realm) {
+                        return Err(fail(format!("credential set '{}' is not bound to the token realm's host; add it to the set's hosts if it is the registry's", set.name)));
+                    }
+                    rb = rb.basic_auth(&set.username, Some(set.password.expose()));
+                }
+                let r = self.go(rb, &realm).await?;
+                let t = self.token_json(r).await?;
+                t["token"].as_str().or(t["access_token"].as_str()).ok_or_else(|| fail("no token in the answer".into()))?.to_string()
             }
         };
+        if token.len() > 16 * 1024 {
+            return Err(fail("the token is implausibly long".into()));
+        }
         self.tokens.lock().await.insert(key, token.clone());
         Ok(token)
     }
 
+    async fn token_json(&self, r: reqwest::Response) -> Result<serde_json::Value, OciError> {
+        let url = shown(r.url());
+        if !r.status().is_success() {
+            let status = r.status().as_u16();
+            return Err(OciError::Auth { url, message: format!("answered {status}: {}", excerpt(r).await) });
+        }
+        let b = read_capped(r, MAX_TOKEN_BYTES).await?;
+        serde_json::from_slice(&b).map_err(|e| OciError::Auth { url, message: format!("not JSON ({e})") })
+    }
+
+    /// Resolves a path or a `Link` target against the registry; anything on
+    /// another origin is refused.
+    fn resolve(&self, path_or_url: &str) -> Result<Url, OciError> {
+        let url = self.origin.join(path_or_url).map_err(|e| OciError::Refused { url: clean_text(path_or_url, 300), message: e.to_string() })?;
+        if !same_origin(&url, &self.origin) {
+            return Err(OciError::Refused { url: shown(&url), message: format!("a link to another origin than {} is not followed", shown(&self.origin)) });
+        }
+        Ok(url)
+    }
+
     /// One request, answering a Bearer challenge once.
     async fn send(&self, method: Method, path_and_query: &str, scope: &str) -> Result<reqwest::Response, OciError> {
-        let url = if path_and_query.starts_with("http") { path_and_query.to_string() } else { format!("{}{path_and_query}", self.base) };
+        let url = self.resolve(path_and_query)?;
+        self.policy.check_url(&url)?;
         let build = |token: Option<&str>| {
-            let mut rb = self.http.request(method.clone(), &url).header(header::ACCEPT, ACCEPT);
+            let mut rb = self.http.request(method.clone(), url.clone()).header(header::ACCEPT, ACCEPT);
             match (token, &self.auth) {
                 (Some(t), _) => rb = rb.bearer_auth(t),
-                (None, OciAuth::Basic { username, password }) => rb = rb.basic_auth(username, Some(password)),
+                (None, OciAuth::Basic(set)) if set.bound_to(&url) => rb = rb.basic_auth(&set.username, Some(set.password.expose())),
                 _ => {}
             }
             rb
         };
         let cached = { self.tokens.lock().await.iter().find(|(k, _)| k.ends_with(&format!("|{scope}"))).map(|(_, v)| v.clone()) };
-        let tr = |e: reqwest::Error| OciError::Transport { url: url.clone(), message: e.to_string() };
-        let r = build(cached.as_deref()).send().await.map_err(tr)?;
+        let r = self.go(build(cached.as_deref()), &url).await?;
         if r.status() != StatusCode::UNAUTHORIZED {
             return Ok(r);
         }
-        let challenge = r.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let challenge = r.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(2048).collect::<String>();
         if !challenge.to_ascii_lowercase().starts_with("bearer") {
-            return Err(OciError::Auth { url, message: "401 without a Bearer challenge (wrong credentials?)".into() });
+            return Err(OciError::Auth { url: shown(&url), message: "401 without a Bearer challenge (wrong credentials?)".into() });
         }
         // A stale cached token: forget it and ask again.
         self.tokens.lock().await.retain(|k, _| !k.ends_with(&format!("|{scope}")));
         let token = self.token_for(&challenge, scope).await?;
-        let r = build(Some(&token)).send().await.map_err(tr)?;
+        let r = self.go(build(Some(&token)), &url).await?;
         if r.status() == StatusCode::UNAUTHORIZED {
-            return Err(OciError::Auth { url, message: "the registry refused the token".into() });
+            return Err(OciError::Auth { url: shown(&url), message: "the registry refused the token".into() });
         }
         Ok(r)
     }
 
-    async fn paged(&self, first: String, scope: &str, field: &str) -> Result<Vec<String>, OciError> {
+    /// Follows a listing's `Link` chain within the limits; `take` pulls the
+    /// names out of one page.
+    async fn paged<T>(&self, first: String, scope: &str, mut take: impl FnMut(&serde_json::Value, &mut Vec<T>)) -> Result<Vec<T>, OciError> {
         let mut out = Vec::new();
         let mut next = Some(first);
+        let mut seen = HashSet::new();
         while let Some(path) = next.take() {
+            if seen.len() >= MAX_PAGES {
+                return Err(OciError::Refused { url: shown(&self.origin), message: format!("a listing longer than {MAX_PAGES} pages") });
+            }
+            if !seen.insert(path.clone()) {
+                return Err(OciError::Refused { url: clean_text(&path, 300), message: "the Link chain loops back to a page already read".into() });
+            }
             let r = self.send(Method::GET, &path, scope).await?;
-            let url = r.url().to_string();
+            let url = shown(r.url());
             if !r.status().is_success() {
-                return Err(OciError::Status { url, status: r.status().as_u16(), message: r.text().await.unwrap_or_default().chars().take(300).collect() });
+                let status = r.status().as_u16();
+                return Err(OciError::Status { url, status, message: excerpt(r).await });
             }
             next = next_link(r.headers());
-            let v: serde_json::Value = r.json().await.map_err(|e| OciError::Decode { url: url.clone(), message: e.to_string() })?;
-            out.extend(v[field].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)));
+            if next.as_ref().is_some_and(|n| n.len() > 2048) {
+                return Err(OciError::Refused { url, message: "a Link header over 2048 characters".into() });
+            }
+            let body = read_capped(r, MAX_PAGE_BYTES).await?;
+            let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| OciError::Decode { url: url.clone(), message: e.to_string() })?;
+            take(&v, &mut out);
+            if out.len() > MAX_LISTED {
+                return Err(OciError::Refused { url, message: format!("a listing of more than {MAX_LISTED} entries") });
+            }
         }
         Ok(out)
     }
 
+    fn strings(field: &'static str) -> impl FnMut(&serde_json::Value, &mut Vec<String>) {
+        move |v, out| out.extend(v[field].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)))
+    }
+
     /// Every repository (`/v2/_catalog`, paginated).
     pub async fn catalog(&self) -> Result<Vec<String>, OciError> {
-        self.paged("/v2/_catalog?n=100".into(), "registry:catalog:*", "repositories").await
+        self.paged("/v2/_catalog?n=100".into(), "registry:catalog:*", Self::strings("repositories")).await
     }
 
     /// Tags of a repository in the registry's order (`/v2/{repo}/tags/list`, paginated).
     pub async fn tags(&self, repo: &str) -> Result<Vec<String>, OciError> {
-        match self.paged(format!("/v2/{repo}/tags/list?n=100"), &format!("repository:{repo}:pull"), "tags").await {
+        match self.paged(format!("/v2/{repo}/tags/list?n=100"), &format!("repository:{repo}:pull"), Self::strings("tags")).await {
             Err(OciError::Status { status: 404, .. }) => Ok(Vec::new()),
             other => other,
         }
@@ -231,25 +418,33 @@ impl OciClient {
     pub async fn manifest(&self, repo: &str, reference: &str, body: bool) -> Result<Option<ManifestInfo>, OciError> {
         let method = if body { Method::GET } else { Method::HEAD };
         let r = self.send(method, &format!("/v2/{repo}/manifests/{reference}"), &format!("repository:{repo}:pull")).await?;
-        let url = r.url().to_string();
+        let url = shown(r.url());
         if r.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         if !r.status().is_success() {
-            return Err(OciError::Status { url, status: r.status().as_u16(), message: String::new() });
+            let status = r.status().as_u16();
+            return Err(OciError::Status { url, status, message: if body { excerpt(r).await } else { String::new() } });
         }
         let h = r.headers();
-        let media_type = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let media_type = clean_text(h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or(""), 255);
         let digest = h.get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let bytes = if body { Some(r.bytes().await.map_err(|e| OciError::Decode { url: url.clone(), message: e.to_string() })?) } else { None };
-        let digest = match (digest, &bytes) {
-            (Some(d), _) => d,
-            (None, Some(b)) => {
-                use sha2::Digest;
-                format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)))
+        let bytes = if body { Some(read_capped(r, MAX_MANIFEST_BYTES).await?) } else { None };
+        let computed = bytes.as_ref().map(|b| {
+            use sha2::Digest;
+            format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)))
+        });
+        let digest = match (digest, computed) {
+            (Some(d), Some(c)) if d.starts_with("sha256:") && d != c => {
+                return Err(OciError::Refused { url, message: format!("the body's digest is {c}, not the {} the registry named", clean_text(&d, 80)) })
             }
+            (Some(d), _) => d,
+            (None, Some(c)) => c,
             (None, None) => return Err(OciError::Decode { url, message: "no Docker-Content-Digest".into() }),
         };
+        if !valid_digest(&digest) {
+            return Err(OciError::Refused { url, message: format!("'{}' is not a digest", clean_text(&digest, 80)) });
+        }
         Ok(Some(ManifestInfo { digest, media_type, bytes }))
     }
 }
@@ -267,46 +462,128 @@ impl OciClient {
     /// `/acr/v1/{repo}/_manifests`, paginated). Not an OCI API: a plain
     /// registry answers 404.
     pub async fn acr_manifests(&self, repo: &str) -> Result<Vec<ListedManifest>, OciError> {
-        let mut out = Vec::new();
-        let mut next = Some(format!("/acr/v1/{repo}/_manifests?n=100"));
-        while let Some(path) = next.take() {
-            let r = self.send(Method::GET, &path, &format!("repository:{repo}:metadata_read")).await?;
-            let url = r.url().to_string();
-            if !r.status().is_success() {
-                return Err(OciError::Status { url, status: r.status().as_u16(), message: "no ACR manifest listing".into() });
-            }
-            next = next_link(r.headers());
-            let v: serde_json::Value = r.json().await.map_err(|e| OciError::Decode { url: url.clone(), message: e.to_string() })?;
+        self.paged(format!("/acr/v1/{repo}/_manifests?n=100"), &format!("repository:{repo}:metadata_read"), |v, out| {
             for m in v["manifests"].as_array().into_iter().flatten() {
                 let Some(digest) = m["digest"].as_str() else { continue };
                 out.push(ListedManifest {
                     digest: digest.to_string(),
-                    media_type: m["mediaType"].as_str().unwrap_or("").to_string(),
+                    media_type: clean_text(m["mediaType"].as_str().unwrap_or(""), 255),
                     tags: m["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)).collect(),
                 });
             }
-        }
-        Ok(out)
+        })
+        .await
     }
 }
 
+/// A digest shortened for messages: the algorithm and 12 hex digits.
+pub fn short(d: &str) -> String {
+    match d.split_once(':') {
+        Some((alg, hex)) => format!("{alg}:{}", hex.chars().take(12).collect::<String>()),
+        None => d.chars().take(20).collect(),
+    }
+}
+
+/// `algorithm:hex` as the OCI image spec defines digests (sha256 and sha512 checked by length).
+pub fn valid_digest(d: &str) -> bool {
+    let Some((alg, hex)) = d.split_once(':') else { return false };
+    let hex_ok = |n: usize| hex.len() == n && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    match alg {
+        "sha256" => hex_ok(64),
+        "sha512" => hex_ok(128),
+        _ => false,
+    }
+}
+
+/// A repository name as the OCI distribution spec's grammar allows:
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`,
+/// at most 255 characters.
+pub fn valid_repository(name: &str) -> bool {
+    if name.is_empty() || name.len() > 255 {
+        return false;
+    }
+    name.split('/').all(|part| {
+        let b = part.as_bytes();
+        if b.is_empty() || !b[0].is_ascii_lowercase() && !b[0].is_ascii_digit() {
+            return false;
+        }
+        let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+        let mut i = 0;
+        while i < b.len() {
+            if alnum(b[i]) {
+                i += 1;
+                continue;
+            }
+            // A separator: ".", "_", "__" or a run of "-", then alphanumerics.
+            let sep_end = match b[i] {
+                b'.' => i + 1,
+                b'_' if b.get(i + 1) == Some(&b'_') => i + 2,
+                b'_' => i + 1,
+                b'-' => {
+                    let mut j = i;
+                    while j < b.len() && b[j] == b'-' {
+                        j += 1;
+                    }
+                    j
+                }
+                _ => return false,
+            };
+            if sep_end >= b.len() || !alnum(b[sep_end]) {
+                return false;
+            }
+            i = sep_end;
+        }
+        true
+    })
+}
+
+/// A tag as the OCI distribution spec allows: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub fn valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    !b.is_empty() && b.len() <= 128 && (b[0].is_ascii_alphanumeric() || b[0] == b'_') && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
 /// Bytes an artifact references: config + layers of a manifest, or the sum
-/// over an index's children (fetched).
+/// over an index's children (fetched). Nesting deeper than
+/// [`MAX_INDEX_DEPTH`], an index that refers back to itself, or more than
+/// [`MAX_INDEX_CHILDREN`] children is refused.
 pub async fn artifact_size(client: &OciClient, repo: &str, m: &ManifestInfo) -> Result<i64, OciError> {
+    let mut path = vec![m.digest.clone()];
+    size_of(client, repo, m, &mut path).await
+}
+
+async fn size_of(client: &OciClient, repo: &str, m: &ManifestInfo, path: &mut Vec<String>) -> Result<i64, OciError> {
     let Some(b) = &m.bytes else { return Ok(0) };
-    let v: serde_json::Value = serde_json::from_slice(b).unwrap_or_default();
+    let at = format!("{repo}@{}", short(&m.digest));
+    let refused = |message: String| OciError::Refused { url: at.clone(), message };
+    let v: serde_json::Value = serde_json::from_slice(b).map_err(|e| OciError::Decode { url: at.clone(), message: format!("not a JSON manifest ({e})") })?;
     if let Some(children) = v["manifests"].as_array() {
+        if children.len() > MAX_INDEX_CHILDREN {
+            return Err(refused(format!("an index with {} children (at most {MAX_INDEX_CHILDREN})", children.len())));
+        }
+        if path.len() > MAX_INDEX_DEPTH {
+            return Err(refused(format!("indexes nested deeper than {MAX_INDEX_DEPTH}")));
+        }
         let mut total = b.len() as i64;
         for c in children {
             let Some(d) = c["digest"].as_str() else { continue };
+            if !valid_digest(d) {
+                return Err(refused(format!("a child '{}' is not a digest", clean_text(d, 80))));
+            }
+            if path.iter().any(|p| p == d) {
+                return Err(refused(format!("the index refers back to {} (a cycle)", short(d))));
+            }
             if let Some(child) = client.manifest(repo, d, true).await? {
-                total += Box::pin(artifact_size(client, repo, &child)).await?;
+                path.push(d.to_string());
+                let size = Box::pin(size_of(client, repo, &child, path)).await;
+                path.pop();
+                total = total.saturating_add(size?);
             }
         }
         return Ok(total);
     }
-    let layers: i64 = v["layers"].as_array().into_iter().flatten().filter_map(|l| l["size"].as_i64()).sum();
-    Ok(b.len() as i64 + v["config"]["size"].as_i64().unwrap_or(0) + layers)
+    let layers: i64 = v["layers"].as_array().into_iter().flatten().filter_map(|l| l["size"].as_i64()).map(|n| n.max(0)).fold(0i64, i64::saturating_add);
+    Ok((b.len() as i64).saturating_add(v["config"]["size"].as_i64().unwrap_or(0).max(0)).saturating_add(layers))
 }
 
 #[cfg(test)]
@@ -323,5 +600,25 @@ mod tests {
         assert_eq!(p["scope"], "repository:a:pull");
         assert_eq!(base_url("127.0.0.1:5000"), "http://127.0.0.1:5000");
         assert_eq!(base_url("contoso.azurecr.io"), "https://contoso.azurecr.io");
+    }
+
+    #[test]
+    fn names_follow_the_oci_grammar() {
+        for ok in ["a", "web/frontend", "a.b_c__d---e/f0", "library/hello-world", "0abc"] {
+            assert!(valid_repository(ok), "{ok}");
+        }
+        for bad in ["", "A", "a/", "/a", "a//b", "a..b", "a___b", "-a", "a-", "a b", "a\nb", "../etc", "a/./b", &"a".repeat(256)] {
+            assert!(!valid_repository(bad), "{bad:?}");
+        }
+        for ok in ["latest", "v1.2.3", "_x", "A-b_c.d"] {
+            assert!(valid_tag(ok), "{ok}");
+        }
+        for bad in ["", ".x", "-x", "a/b", "a:b", "a\n", &"a".repeat(129)] {
+            assert!(!valid_tag(bad), "{bad:?}");
+        }
+        assert!(valid_digest(&format!("sha256:{}", "a".repeat(64))));
+        assert!(!valid_digest(&format!("sha256:{}", "A".repeat(64))));
+        assert!(!valid_digest("sha256:abc"));
+        assert!(!valid_digest("md5:abc"));
     }
 }

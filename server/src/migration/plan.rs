@@ -10,9 +10,10 @@ use regatlas_arm::models::{ImportCredentials, ImportSource};
 
 use super::{
     arm_id,
-    oci::{artifact_size, OciAuth, OciClient},
+    oci::{artifact_size, valid_digest, valid_repository, valid_tag, OciAuth, OciClient, OciError},
     Engine, MigrationError,
 };
+use crate::outbound::clean_text;
 use crate::storage::migrations::PlannedItem;
 
 /// `*` matches any run of characters (including `/`); everything else is literal.
@@ -60,22 +61,27 @@ pub fn select_tags(req: &MigrationRequest, tags: Vec<String>) -> Vec<String> {
 
 /// The source's data-plane client and the `importImage` source template.
 pub(super) async fn source_of(engine: &Engine, req: &MigrationRequest) -> Result<(OciClient, ImportSource), MigrationError> {
+    let settings = &engine.inner.settings;
     match (&req.source_registry, &req.source_url) {
         (Some(name), _) => {
             let reg = engine.registry(name).await?;
             let login = reg.login_server.clone().ok_or_else(|| MigrationError::invalid(409, "NoLoginServer", format!("{name} has no login server yet.")))?;
-            let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()))?;
+            let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()), settings.outbound.clone())?;
             Ok((client, ImportSource { resource_id: Some(arm_id(&reg)), registry_uri: None, credentials: None, source_image: String::new() }))
         }
         (None, Some(url)) => {
-            let (auth, credentials) = match (&req.source_username, &req.source_password_env) {
-                (Some(user), Some(env)) => {
-                    let password = std::env::var(env).map_err(|_| MigrationError::invalid(400, "MissingSecret", format!("The environment variable {env} is not set on the server.")))?;
-                    (OciAuth::Basic { username: user.clone(), password: password.clone() }, Some(ImportCredentials { username: Some(user.clone()), password }))
-                }
-                _ => (OciAuth::Anonymous, None),
+            let set = match &req.source_credential_set {
+                Some(name) => Some(settings.credential_sets.get(name).ok_or_else(|| MigrationError::invalid(400, "UnknownCredentialSet", format!("No credential set named '{}' is configured any more.", clean_text(name, 64))))?),
+                None => None,
             };
-            let client = OciClient::new(url, auth)?;
+            let auth = set.clone().map(OciAuth::Basic).unwrap_or(OciAuth::Anonymous);
+            let client = OciClient::new(url, auth, settings.outbound.clone())?;
+            let credentials = match set {
+                // The set goes to ARM for this import only when it is bound to the source host.
+                Some(set) if set.bound_to(client.origin()) => Some(ImportCredentials { username: Some(set.username.clone()), password: set.password.expose().to_string() }),
+                Some(set) => return Err(MigrationError::invalid(400, "CredentialSetNotBound", format!("Credential set '{}' is not bound to {}.", set.name, client.host()))),
+                None => None,
+            };
             let host = client.host().to_string();
             Ok((client, ImportSource { resource_id: None, registry_uri: Some(host), credentials, source_image: String::new() }))
         }
@@ -86,7 +92,7 @@ pub(super) async fn source_of(engine: &Engine, req: &MigrationRequest) -> Result
 pub(super) async fn target_of(engine: &Engine, name: &str) -> Result<(RegistryView, OciClient), MigrationError> {
     let reg = engine.registry(name).await?;
     let login = reg.login_server.clone().ok_or_else(|| MigrationError::invalid(409, "NoLoginServer", format!("{name} has no login server yet.")))?;
-    let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()))?;
+    let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()), engine.inner.settings.outbound.clone())?;
     Ok((reg, client))
 }
 
@@ -94,22 +100,78 @@ pub(super) fn spec_of(v: Option<serde_json::Value>) -> MigrationRequest {
     v.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
 }
 
+/// What the inventory found that is not an item: names outside the OCI
+/// grammar, artifacts whose content breaks the limits. Kept on the migration.
+#[derive(Default)]
+struct Findings(Vec<String>);
+
+impl Findings {
+    const MAX: usize = 100;
+    fn add(&mut self, what: String) {
+        tracing::warn!(finding = %what, "inventory finding");
+        if self.0.len() < Self::MAX {
+            self.0.push(clean_text(&what, 400));
+        } else if self.0.len() == Self::MAX {
+            self.0.push("… more findings not kept".into());
+        }
+    }
+}
+
+/// A `true` once the operator cancels (or the server stops), for the data-plane clients.
+fn cancel_flag(engine: &Engine, control: &tokio::sync::watch::Receiver<super::Control>) -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut control = control.clone();
+    let mut shutdown = engine.inner.shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = control.wait_for(|c| *c == super::Control::Cancel) => {}
+            _ = shutdown.wait_for(|s| *s) => {}
+            _ = tx.closed() => return,
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
+
 /// PREPARING → PLANNED (dry run) or IN_PROGRESS.
-pub(super) async fn prepare(engine: &Engine, id: &str) -> Result<(), MigrationError> {
+pub(super) async fn prepare(engine: &Engine, id: &str, control: &tokio::sync::watch::Receiver<super::Control>) -> Result<(), MigrationError> {
     let storage = &engine.inner.storage;
     let req = spec_of(storage.migration_spec(id).await?);
+    let cancel = cancel_flag(engine, control);
     let (source, _) = source_of(engine, &req).await?;
+    let source = source.with_cancel(cancel.clone());
     let (target_reg, target) = target_of(engine, &req.target_registry).await?;
+    let target = target.with_cancel(cancel.clone());
+    let max_items = engine.inner.settings.max_plan_artifacts;
+    let mut findings = Findings::default();
 
     let mut items: Vec<PlannedItem> = Vec::new();
-    let repos: Vec<String> = source.catalog().await?.into_iter().filter(|r| repo_selected(&req, r)).collect();
+    let mut repos = Vec::new();
+    for r in source.catalog().await?.into_iter().filter(|r| repo_selected(&req, r)) {
+        if valid_repository(&r) {
+            repos.push(r);
+        } else {
+            findings.add(format!("repository name '{}' is not a valid OCI name; skipped", clean_text(&r, 120)));
+        }
+    }
     for repo in &repos {
-        let tags = select_tags(&req, source.tags(repo).await?);
+        let mut listed = Vec::new();
+        for t in source.tags(repo).await? {
+            if valid_tag(&t) {
+                listed.push(t);
+            } else {
+                findings.add(format!("{repo}: tag '{}' is not a valid OCI tag; skipped", clean_text(&t, 140)));
+            }
+        }
+        let tags = select_tags(&req, listed);
         // Group the tags by digest: one import per digest.
         let mut by_digest: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
         for tag in tags {
-            if let Some(m) = source.manifest(repo, &tag, false).await? {
-                by_digest.entry(m.digest.clone()).or_insert_with(|| (m.media_type.clone(), Vec::new())).1.push(tag);
+            match source.manifest(repo, &tag, false).await {
+                Ok(Some(m)) => by_digest.entry(m.digest.clone()).or_insert_with(|| (m.media_type.clone(), Vec::new())).1.push(tag),
+                Ok(None) => {}
+                Err(e) if e.is_content() => findings.add(format!("{repo}:{tag}: {e}")),
+                Err(e) => return Err(e.into()),
             }
         }
         // Manifest bodies, fetched once per digest (for the index check and the size).
@@ -120,28 +182,47 @@ pub(super) async fn prepare(engine: &Engine, id: &str) -> Result<(), MigrationEr
                 Ok(listed) => {
                     let mut children = std::collections::HashSet::new();
                     for d in by_digest.keys() {
-                        if let Some(m) = source.manifest(repo, d, true).await? {
-                            let v: serde_json::Value = m.bytes.as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-                            children.extend(v["manifests"].as_array().into_iter().flatten().filter_map(|c| c["digest"].as_str().map(str::to_string)));
-                            bodies.insert(d.clone(), m);
+                        match source.manifest(repo, d, true).await {
+                            Ok(Some(m)) => {
+                                let v: serde_json::Value = m.bytes.as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+                                children.extend(v["manifests"].as_array().into_iter().flatten().filter_map(|c| c["digest"].as_str().map(str::to_string)));
+                                bodies.insert(d.clone(), m);
+                            }
+                            Ok(None) => {}
+                            Err(e) if e.is_content() => {}
+                            Err(e) => return Err(e.into()),
                         }
                     }
                     let untagged: Vec<_> = listed.into_iter().filter(|m| m.tags.is_empty() && !children.contains(&m.digest) && !by_digest.contains_key(&m.digest)).collect();
                     for m in untagged {
-                        by_digest.insert(m.digest, (m.media_type, Vec::new()));
+                        if valid_digest(&m.digest) {
+                            by_digest.insert(m.digest, (m.media_type, Vec::new()));
+                        } else {
+                            findings.add(format!("{repo}: '{}' is not a digest; skipped", clean_text(&m.digest, 100)));
+                        }
                     }
                 }
+                Err(OciError::Cancelled) => return Err(OciError::Cancelled.into()),
                 Err(e) => tracing::warn!(repo, error = %e, "untagged manifests cannot be listed here (not an ACR?)"),
             }
         }
         for (digest, (media_type, tags)) in by_digest {
             let body = match bodies.remove(&digest) {
-                Some(m) => Some(m),
-                None => source.manifest(repo, &digest, true).await?,
+                Some(m) => Ok(Some(m)),
+                None => source.manifest(repo, &digest, true).await,
             };
             let size = match body {
-                Some(m) => artifact_size(&source, repo, &m).await?,
-                None => 0,
+                Ok(Some(m)) => artifact_size(&source, repo, &m).await,
+                Ok(None) => Ok(0),
+                Err(e) => Err(e),
+            };
+            let size = match size {
+                Ok(n) => n,
+                Err(e) if e.is_content() => {
+                    findings.add(format!("{repo}@{}: {e}; not planned", super::oci::short(&digest)));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
             };
             // Compare with the target, tag by tag.
             let mut present = 0;
@@ -163,12 +244,20 @@ pub(super) async fn prepare(engine: &Engine, id: &str) -> Result<(), MigrationEr
             } else {
                 ("copy", None)
             };
+            if items.len() >= max_items {
+                return Err(MigrationError::invalid(
+                    400,
+                    "PlanTooLarge",
+                    format!("The source holds more than {max_items} artifacts for this selection; narrow it with include, tag or latest filters, or raise max_plan_artifacts."),
+                ));
+            }
             items.push(PlannedItem { repository: repo.clone(), digest, media_type, tags, size_bytes: size, action: action.into(), detail });
         }
     }
     let checklist = checklist(engine, &req, &target_reg).await;
     let copy_state = if req.dry_run { "planned" } else { "pending" };
     storage.replace_plan(id, &items, &checklist, copy_state).await?;
+    storage.set_migration_findings(id, &findings.0).await?;
     let next = if req.dry_run { "PLANNED" } else { "IN_PROGRESS" };
     // A cancel that arrived while planning wins.
     if storage.migration_state(id).await?.as_deref() == Some("STOPPING") {
@@ -178,7 +267,8 @@ pub(super) async fn prepare(engine: &Engine, id: &str) -> Result<(), MigrationEr
     let copies = items.iter().filter(|i| i.action == "copy").count();
     let present = items.iter().filter(|i| i.action == "present").count();
     let conflicts = items.iter().filter(|i| i.action == "conflict").count();
-    engine.publish(id, format!("planned {} artifacts in {} repositories: {copies} to copy, {present} present, {conflicts} conflicts", items.len(), repos.len())).await?;
+    let found = if findings.0.is_empty() { String::new() } else { format!("; {} findings", findings.0.len()) };
+    engine.publish(id, format!("planned {} artifacts in {} repositories: {copies} to copy, {present} present, {conflicts} conflicts{found}", items.len(), repos.len())).await?;
     Ok(())
 }
 

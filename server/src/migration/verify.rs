@@ -64,7 +64,7 @@ pub(super) async fn run(engine: &Engine, id: &str) -> Result<(), MigrationError>
     let regional: Vec<(String, OciClient)> = regional_endpoints(engine, &target_reg)
         .await
         .into_iter()
-        .filter_map(|h| OciClient::new(&h, OciAuth::Arm(engine.inner.arm.clone())).ok().map(|c| (h, c)))
+        .filter_map(|h| OciClient::new(&h, OciAuth::Arm(engine.inner.arm.clone()), engine.inner.settings.outbound.clone()).ok().map(|c| (h, c)))
         .collect();
     let items = storage.items_to_verify(id).await?;
     // Global endpoint first; items that pass go on to the regional checks.

@@ -181,7 +181,21 @@ impl Storage {
 
     /// Newest first.
     pub async fn migrations(&self, limit: i64) -> Result<Vec<MigrationView>, StorageError> {
-        let ids: Vec<String> = sqlx::query("SELECT id FROM migrations ORDER BY created_at DESC LIMIT ?").bind(limit).fetch_all(&self.pool).await?.iter().map(|r| r.get("id")).collect();
+        self.migrations_page(limit, None).await
+    }
+
+    /// Newest first, older than `before` = `(created_at, id)`.
+    pub async fn migrations_page(&self, limit: i64, before: Option<(String, String)>) -> Result<Vec<MigrationView>, StorageError> {
+        let (at, bid) = before.unzip();
+        let ids: Vec<String> = sqlx::query("SELECT id FROM migrations WHERE (?1 IS NULL OR created_at < ?1 OR (created_at = ?1 AND id < ?2)) ORDER BY created_at DESC, id DESC LIMIT ?3")
+            .bind(at)
+            .bind(bid)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.get("id"))
+            .collect();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(m) = self.migration(&id).await? {
@@ -205,21 +219,42 @@ impl Storage {
         let at = now();
         let terminal = TERMINAL_STATES.contains(&state) || state == "PAUSED";
         sqlx::query(
-            "UPDATE migrations SET state = ?, error = ?, updated_at = ?,
-                started_at = CASE WHEN ? = 'IN_PROGRESS' AND started_at IS NULL THEN ? ELSE started_at END,
-                finished_at = CASE WHEN ? THEN ? ELSE NULL END
-             WHERE id = ?",
+            "UPDATE migrations SET crash_resumes = CASE WHEN state = ?1 THEN crash_resumes ELSE 0 END, state = ?1, error = ?2, updated_at = ?3,
+                started_at = CASE WHEN ?1 = 'IN_PROGRESS' AND started_at IS NULL THEN ?3 ELSE started_at END,
+                finished_at = CASE WHEN ?4 THEN ?3 ELSE NULL END
+             WHERE id = ?5",
         )
         .bind(state)
         .bind(error)
         .bind(&at)
-        .bind(state)
-        .bind(&at)
         .bind(terminal)
-        .bind(&at)
         .bind(id)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Keeps the inventory's findings (already cleaned and bounded).
+    pub async fn set_migration_findings(&self, id: &str, findings: &[String]) -> Result<(), StorageError> {
+        sqlx::query("UPDATE migrations SET findings = ? WHERE id = ?").bind(serde_json::to_string(findings).unwrap_or_else(|_| "[]".into())).bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn migration_findings(&self, id: &str) -> Result<Vec<String>, StorageError> {
+        let row = sqlx::query("SELECT findings FROM migrations WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.and_then(|r| serde_json::from_str(r.get::<String, _>("findings").as_str()).ok()).unwrap_or_default())
+    }
+
+    /// Counts one more resume after a crash in `state`; returns how many
+    /// resumes in that state came before this one (0 the first time).
+    pub async fn note_crash_resume(&self, id: &str) -> Result<i64, StorageError> {
+        let before: i64 = sqlx::query_scalar("UPDATE migrations SET crash_resumes = crash_resumes + 1 WHERE id = ? RETURNING crash_resumes - 1").bind(id).fetch_one(&self.pool).await?;
+        Ok(before)
+    }
+
+    /// The driver stopped cleanly (shutdown, or a state change): no crash to count.
+    pub async fn clear_crash_resumes(&self, id: &str) -> Result<(), StorageError> {
+        sqlx::query("UPDATE migrations SET crash_resumes = 0 WHERE id = ?").bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -368,13 +403,22 @@ impl Storage {
 
     /// Items, optionally by state or action.
     pub async fn migration_items(&self, id: &str, state: Option<&str>, action: Option<&str>, limit: i64) -> Result<Vec<MigrationItemView>, StorageError> {
-        let rows = sqlx::query("SELECT * FROM migration_items WHERE migration_id = ? AND (? IS NULL OR state = ?) AND (? IS NULL OR action = ?) ORDER BY repository, id LIMIT ?")
+        self.migration_items_page(id, state, action, limit, None).await
+    }
+
+    /// Items in (repository, id) order, after `after` = `(repository, id)`.
+    pub async fn migration_items_page(&self, id: &str, state: Option<&str>, action: Option<&str>, limit: i64, after: Option<(String, i64)>) -> Result<Vec<MigrationItemView>, StorageError> {
+        let (repo, item) = after.unzip();
+        let rows = sqlx::query(
+            "SELECT * FROM migration_items WHERE migration_id = ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR action = ?3)
+             AND (?5 IS NULL OR repository > ?5 OR (repository = ?5 AND id > ?6)) ORDER BY repository, id LIMIT ?4",
+        )
             .bind(id)
             .bind(state)
-            .bind(state)
-            .bind(action)
             .bind(action)
             .bind(limit)
+            .bind(repo)
+            .bind(item)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(item_view).collect())

@@ -27,6 +27,39 @@ pub enum StorageError {
     Migrate { url: String, source: sqlx::migrate::MigrateError },
     #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("cannot open database {url}: {source}")]
+    Permissions { url: String, source: std::io::Error },
+}
+
+/// The database, its WAL and shared-memory files are the owner's alone
+/// (0600): created so, and tightened if an older file was readable by others.
+/// SQLite creates `-wal` and `-shm` with the database file's permissions.
+fn restrict_permissions(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let name = path.to_string_lossy();
+        if name.is_empty() || name == ":memory:" || name.starts_with("file::memory:") {
+            return Ok(());
+        }
+        if !path.exists() {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+        }
+        for p in [path.to_path_buf(), std::path::PathBuf::from(format!("{name}-wal")), std::path::PathBuf::from(format!("{name}-shm"))] {
+            if let Ok(meta) = std::fs::metadata(&p) {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(path = %p.display(), "database file was readable by others; now 0600");
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Handle to the database. Cheap to clone.
@@ -48,6 +81,7 @@ impl Storage {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        restrict_permissions(options.get_filename()).map_err(|e| StorageError::Permissions { url: url.to_string(), source: e })?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)

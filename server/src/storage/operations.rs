@@ -23,6 +23,8 @@ pub struct OperationFilter {
     pub kind: Option<String>,
     pub state: Option<String>,
     pub limit: i64,
+    /// Only operations older than this `(created_at, id)` (the next page).
+    pub before: Option<(String, String)>,
 }
 
 const SELECT: &str = "SELECT o.*, COALESCE(r.name, o.registry_id) AS registry_name FROM operations o LEFT JOIN registries r ON r.id = o.registry_id";
@@ -137,12 +139,15 @@ impl Storage {
     /// Newest first.
     pub async fn operations(&self, f: &OperationFilter) -> Result<Vec<OperationView>, StorageError> {
         let rows = sqlx::query(&format!(
-            "{SELECT} WHERE (?1 IS NULL OR o.registry_id = ?1) AND (?2 IS NULL OR o.kind = ?2) AND (?3 IS NULL OR o.state = ?3) ORDER BY o.created_at DESC LIMIT ?4"
+            "{SELECT} WHERE (?1 IS NULL OR o.registry_id = ?1) AND (?2 IS NULL OR o.kind = ?2) AND (?3 IS NULL OR o.state = ?3)
+             AND (?5 IS NULL OR o.created_at < ?5 OR (o.created_at = ?5 AND o.id < ?6)) ORDER BY o.created_at DESC, o.id DESC LIMIT ?4"
         ))
         .bind(&f.registry_id)
         .bind(&f.kind)
         .bind(&f.state)
         .bind(if f.limit > 0 { f.limit } else { 200 })
+        .bind(f.before.as_ref().map(|b| b.0.clone()))
+        .bind(f.before.as_ref().map(|b| b.1.clone()))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(view).collect())
