@@ -43,9 +43,6 @@ fn restrict_permissions(path: &std::path::Path) -> std::io::Result<()> {
             return Ok(());
         }
         if !path.exists() {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
-            }
             std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
         }
         for p in [path.to_path_buf(), std::path::PathBuf::from(format!("{name}-wal")), std::path::PathBuf::from(format!("{name}-shm"))] {
