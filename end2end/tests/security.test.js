@@ -104,3 +104,24 @@ test('a cross-site form, no-CORS fetches and framing change nothing', async () =
   await page.close();
   await framed.close();
 });
+
+test('the new-migration form names credential sets, never secrets, and shows refusals with their codes', async () => {
+  const page = await browser.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${server.url}/migrations`);
+  await page.locator('body[data-hydrated="true"]').waitFor({ timeout: 15_000 });
+  assert.equal(await page.locator('input[type="password"]').count(), 0, 'no secret is typed into the console');
+  await page.selectOption('#m-target', 'contoso');
+  await page.fill('#m-source-url', 'http://127.0.0.1:5999');
+  await page.fill('#m-credential-set', 'nosuch');
+  await page.click('#m-create');
+  await page.locator('.new-migration .error-code', { hasText: 'UnknownCredentialSet' }).waitFor();
+  await page.fill('#m-credential-set', '');
+  await page.fill('#m-source-url', 'http://169.254.169.254');
+  await page.click('#m-create');
+  await page.locator('.new-migration .error-code', { hasText: 'SourceNotAllowed' }).waitFor();
+  assert.match(await page.locator('.new-migration .error').textContent(), /link-local/);
+  // A refusal is a 4xx the page handles: the only console noise is the browser's own line for it.
+  assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), [], `console errors: ${errors.join('\n')}`);
+  await page.close();
+});

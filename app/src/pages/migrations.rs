@@ -111,6 +111,7 @@ fn NewMigration(names: Vec<String>) -> impl IntoView {
     let navigate = use_navigate();
     let source = RwSignal::new(String::new());
     let source_url = RwSignal::new(String::new());
+    let credential_set = RwSignal::new(String::new());
     let target = RwSignal::new(String::new());
     let include = RwSignal::new(String::new());
     let tags = RwSignal::new(String::new());
@@ -124,7 +125,9 @@ fn NewMigration(names: Vec<String>) -> impl IntoView {
         ev.prevent_default();
         let s = source.get_untracked();
         let u = source_url.get_untracked();
+        let set = credential_set.get_untracked();
         let req = MigrationRequest {
+            source_credential_set: (!set.trim().is_empty()).then(|| set.trim().to_string()),
             source_registry: (!s.is_empty()).then_some(s),
             source_url: (!u.trim().is_empty()).then(|| u.trim().to_string()),
             target_registry: target.get_untracked(),
@@ -159,6 +162,7 @@ fn NewMigration(names: Vec<String>) -> impl IntoView {
                 </select>
             </label>
             <label>"Source URL (any OCI registry) "<input id="m-source-url" type="text" placeholder="http://127.0.0.1:5000" on:input=move |ev| source_url.set(event_target_value(&ev))/></label>
+            <label>"Credential set for the URL (configured by an administrator; empty: anonymous) "<input id="m-credential-set" type="text" maxlength="64" on:input=move |ev| credential_set.set(event_target_value(&ev))/></label>
             <label>"Target registry "
                 <select id="m-target" on:change=move |ev| target.set(event_target_value(&ev))>
                     <option value="">"—"</option>
