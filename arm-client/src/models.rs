@@ -383,7 +383,8 @@ pub struct ImportSource {
     pub source_image: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Source registry credentials for one import. `Debug` never prints the password.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportCredentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -391,9 +392,23 @@ pub struct ImportCredentials {
     pub password: String,
 }
 
+impl std::fmt::Debug for ImportCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportCredentials").field("username", &self.username).field("password", &"***").finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn import_credentials_never_print_the_password() {
+        let c = ImportCredentials { username: Some("robot".into()), password: "hunter2-secret".into() };
+        let shown = format!("{c:?} {:?}", ImportSource { resource_id: None, registry_uri: Some("r.example".into()), credentials: Some(c.clone()), source_image: "a:b".into() });
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("robot"));
+    }
 
     #[test]
     fn unknown_fields_and_enum_values_are_kept() {
