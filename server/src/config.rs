@@ -170,9 +170,18 @@ pub struct ServeArgs {
     #[arg(long, env = "REGATLAS_MAX_PLAN_ARTIFACTS", value_name = "N")]
     pub max_plan_artifacts: Option<usize>,
 
-    /// Seconds a client may take to send a request's headers [default: 10].
+    /// Seconds a client may take, from connecting, to send a request's headers [default: 10].
     #[arg(long, env = "REGATLAS_HEADER_READ_TIMEOUT_SECS", value_name = "SECS")]
     pub header_read_timeout_secs: Option<u64>,
+
+    /// Most client connections open at once; more wait to be accepted [default: 1024].
+    #[arg(long, env = "REGATLAS_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Most missed events replayed to a live-event client that resumes; one
+    /// further behind gets a `resync` message instead [default: 1000].
+    #[arg(long, env = "REGATLAS_SSE_REPLAY_MAX", value_name = "N")]
+    pub sse_replay_max: Option<i64>,
 }
 
 /// `[outbound]` in the TOML file.
@@ -227,6 +236,8 @@ struct FileConfig {
     sse_max_connections: Option<usize>,
     max_plan_artifacts: Option<usize>,
     header_read_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    sse_replay_max: Option<i64>,
     #[serde(default)]
     outbound: OutboundFile,
     #[serde(default)]
@@ -260,6 +271,8 @@ pub struct Config {
     pub sse_max_connections: usize,
     pub max_plan_artifacts: usize,
     pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    pub sse_replay_max: i64,
 }
 
 /// The console's public origin, parsed.
@@ -402,7 +415,14 @@ impl Config {
             return Err(ConfigError::Invalid { name: "sse_max_connections / max_plan_artifacts", message: "must be at least 1".into() });
         }
         let header_read_timeout = secs(args.header_read_timeout_secs, file.header_read_timeout_secs, 10, "header_read_timeout_secs")?;
+        let max_connections = args.max_connections.or(file.max_connections).unwrap_or(1024);
+        let sse_replay_max = args.sse_replay_max.or(file.sse_replay_max).unwrap_or(1000);
+        if max_connections == 0 || sse_replay_max < 0 {
+            return Err(ConfigError::Invalid { name: "max_connections / sse_replay_max", message: "max_connections must be at least 1, sse_replay_max at least 0".into() });
+        }
         Ok(Config {
+            max_connections,
+            sse_replay_max,
             public_url,
             outbound: std::sync::Arc::new(outbound),
             credential_sets,

@@ -78,6 +78,21 @@ impl OutboundPolicy {
         OutboundPolicy { allow_loopback: true, ..OutboundPolicy::default() }
     }
 
+    /// This policy, also allowing `host` (a login server or regional
+    /// endpoint that ARM reported for a watched registry, which a private
+    /// endpoint may resolve to a private address). Link-local, unspecified
+    /// and multicast addresses stay refused.
+    pub fn trusting(&self, login_server: &str) -> OutboundPolicy {
+        let mut p = self.clone();
+        let s = login_server.trim().trim_start_matches("https://").trim_start_matches("http://");
+        let host = s.split('/').next().unwrap_or(s);
+        let host = if host.starts_with('[') { host.trim_start_matches('[').split(']').next().unwrap_or(host) } else { host.split(':').next().unwrap_or(host) };
+        if !host.is_empty() {
+            p.allow_hosts.push(host.to_ascii_lowercase());
+        }
+        p
+    }
+
     fn host_allowed(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.allow_hosts.iter().any(|h| match h.strip_prefix("*.") {
@@ -99,6 +114,7 @@ impl OutboundPolicy {
         }
         match ip {
             IpAddr::V4(v4) if v4.is_link_local() => return refuse("link-local address (cloud metadata)"),
+            IpAddr::V4(v4) if v4.octets() == [168, 63, 129, 16] => return refuse("Azure platform endpoint (WireServer)"),
             IpAddr::V4(v4) if v4.is_broadcast() => return refuse("broadcast address"),
             IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => return refuse("link-local address"),
             _ => {}
@@ -134,14 +150,19 @@ impl OutboundPolicy {
     }
 }
 
-/// Private, shared and unique-local ranges (RFC 1918, RFC 6598, RFC 4193).
+/// Private, shared, benchmarking and reserved IPv4 ranges (RFC 1918, 6598,
+/// 2544, 1112), unique-local IPv6 (RFC 4193), and IPv6 forms that carry an
+/// IPv4 address to somewhere else (NAT64, 6to4, IPv4-compatible).
 fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();
-            v4.is_private() || (o[0] == 100 && (o[1] & 0xc0) == 64) || o[0] == 0
+            v4.is_private() || (o[0] == 100 && (o[1] & 0xc0) == 64) || o[0] == 0 || (o[0] == 198 && (o[1] & 0xfe) == 18) || o[0] >= 240 || (o[0] == 192 && o[1] == 0 && o[2] == 0)
         }
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            (s[0] & 0xfe00) == 0xfc00 || (s[0] == 0x64 && s[1] == 0xff9b) || s[0] == 0x2002 || (s[..6].iter().all(|x| *x == 0) && !v6.is_loopback() && !v6.is_unspecified())
+        }
     }
 }
 
@@ -211,10 +232,15 @@ pub struct CredentialSet {
 }
 
 impl CredentialSet {
-    /// May this set be sent to `url`?
+    /// May this set be sent to `url`? Only to a bound host, and only over
+    /// https (or to a loopback address, where nothing crosses a network).
     pub fn bound_to(&self, url: &Url) -> bool {
         let Some(host) = url.host_str() else { return false };
         let host = host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.').to_ascii_lowercase();
+        let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback());
+        if url.scheme() != "https" && !loopback {
+            return false;
+        }
         let port = url.port_or_known_default();
         self.hosts.iter().any(|entry| {
             let (name, want_port) = split_host_port(entry);
@@ -258,11 +284,18 @@ impl CredentialSets {
 /// Text from outside made safe to store, log and show: control characters
 /// become spaces and it is cut to `max` characters.
 pub fn clean_text(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(max).collect();
+    let mut out: String = s.chars().map(|c| if is_unsafe_char(c) { ' ' } else { c }).take(max).collect();
     if s.chars().count() > max {
         out.push('…');
     }
     out
+}
+
+/// Control characters, and the format characters that reorder or hide text
+/// (bidirectional overrides and isolates, zero-width marks, line and
+/// paragraph separators, the byte-order mark).
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 #[cfg(test)]
@@ -290,6 +323,11 @@ mod tests {
         assert!(azure.check_ip("x", ip("fd00::1")).is_err());
         assert!(azure.check_ip("x", ip("100.64.0.1")).is_err());
         assert!(azure.check_ip("x", ip("20.1.2.3")).is_ok());
+        for a in ["198.18.0.1", "240.0.0.1", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "::10.0.0.1", "192.0.0.8"] {
+            assert!(azure.check_ip("x", ip(a)).is_err(), "{a}");
+        }
+        let open = OutboundPolicy::new(&["0.0.0.0/0".into()], true, true).expect("policy");
+        assert!(open.check_ip("x", ip("168.63.129.16")).is_err(), "the Azure WireServer is never reachable");
         let emu = OutboundPolicy::emulator();
         assert!(emu.check_ip("x", ip("127.0.0.1")).is_ok());
         assert!(emu.check_ip("x", ip("::1")).is_ok());
@@ -300,6 +338,10 @@ mod tests {
         assert!(allowed.check_ip("harbor.corp.example", ip("10.9.9.9")).is_ok());
         assert!(allowed.check_ip("x", ip("20.1.2.3")).is_err(), "public refused when only the allow-list is reachable");
         assert!(OutboundPolicy::new(&["not a host!".into()], false, true).is_err());
+        let trusted = azure.trusting("contoso.azurecr.io");
+        assert!(trusted.check_ip("contoso.azurecr.io", ip("10.1.0.4")).is_ok(), "a private endpoint of a watched registry");
+        assert!(trusted.check_ip("contoso.azurecr.io", ip("169.254.169.254")).is_err());
+        assert!(trusted.check_ip("other.example", ip("10.1.0.4")).is_err());
     }
 
     #[test]
@@ -309,6 +351,7 @@ mod tests {
         assert!(set.bound_to(&u("https://reg.example/v2/")));
         assert!(set.bound_to(&u("https://REG.example:8443/v2/")));
         assert!(set.bound_to(&u("http://127.0.0.1:5000/v2/")));
+        assert!(!set.bound_to(&u("http://reg.example/v2/")), "never in clear text over a network");
         assert!(!set.bound_to(&u("http://127.0.0.1:5001/v2/")));
         assert!(!set.bound_to(&u("https://evil.example/v2/")));
         assert!(!set.bound_to(&u("https://reg.example.evil/v2/")));
@@ -320,5 +363,6 @@ mod tests {
     fn outside_text_is_cleaned_and_cut() {
         assert_eq!(clean_text("a\nb\u{1b}[31mc", 100), "a b [31mc");
         assert_eq!(clean_text("abcdef", 3), "abc…");
+        assert_eq!(clean_text("a\u{202E}b\u{2028}c", 10), "a b c");
     }
 }

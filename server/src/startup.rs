@@ -42,6 +42,8 @@ pub struct Application {
     state: AppState,
     emulator: Option<regatlas_emulator::RunningEmulator>,
     poller: Option<Poller>,
+    /// The migration engine, whose drivers finish before storage closes.
+    engine: crate::migration::Engine,
     /// Stops the poller and the operation trackers.
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -138,7 +140,7 @@ impl Application {
 
         let sse_slots = Arc::new(tokio::sync::Semaphore::new(config.sse_max_connections));
         let state = AppState { leptos_options, storage, shell, config: Arc::new(config), backend, hub, sse_slots };
-        Ok(Application { listener, addr, state, emulator, poller: Some(poller), stop: stop_tx })
+        Ok(Application { listener, addr, state, emulator, poller: Some(poller), engine, stop: stop_tx })
     }
 
     /// The bound address.
@@ -153,25 +155,26 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains connections and closes storage.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
-        let Application { listener, addr, state, emulator, poller, stop: stop_tx } = self;
+        let Application { listener, addr, state, emulator, poller, engine, stop: stop_tx } = self;
         let storage = state.storage.clone();
         let stop_rx = stop_tx.subscribe();
         let poller_task = poller.map(|p| tokio::spawn(p.run(stop_rx)));
         tracing::info!(%addr, source = %state.shell.data_source, "Regatlas listening on http://{addr}");
         let hub = state.hub.clone();
-        let header_read_timeout = state.config.header_read_timeout;
+        let limits = http::serve::ServeLimits { header_read_timeout: state.config.header_read_timeout, max_connections: state.config.max_connections };
         let app = http::router(state);
         // Open event streams end first, or the graceful shutdown would wait on them.
         let shutdown = async move {
             shutdown.await;
             hub.close();
         };
-        let result = http::serve::serve(listener, app, header_read_timeout, shutdown).await;
+        let result = http::serve::serve(listener, app, limits, shutdown).await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         if let Some(t) = poller_task {
             let _ = t.await;
         }
+        engine.wait_idle(std::time::Duration::from_secs(10)).await;
         if let Some(emu) = emulator {
             emu.shutdown().await;
         }

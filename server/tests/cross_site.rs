@@ -115,7 +115,11 @@ async fn every_response_carries_the_security_headers_and_pages_a_nonce() {
 
 #[tokio::test]
 async fn event_streams_are_capped_and_replay_is_bounded() {
-    let app = spawn_app_with(|a| a.sse_max_connections = Some(2)).await;
+    let app = spawn_app_with(|a| {
+        a.sse_max_connections = Some(2);
+        a.sse_replay_max = Some(3);
+    })
+    .await;
     discovered(&app).await;
     let a = app.client.get(app.url("/api/v1/events")).send().await.expect("first");
     let b = app.client.get(app.url("/api/v1/events")).send().await.expect("second");
@@ -127,7 +131,7 @@ async fn event_streams_are_capped_and_replay_is_bounded() {
     // A slot is free again once a stream ends.
     let mut again = None;
     for _ in 0..50 {
-        let r = app.client.get(app.url("/api/v1/events")).header("last-event-id", "-5000").send().await.expect("again");
+        let r = app.client.get(app.url("/api/v1/events")).header("last-event-id", "1").send().await.expect("again");
         if r.status() == 200 {
             again = Some(r);
             break;
@@ -135,7 +139,7 @@ async fn event_streams_are_capped_and_replay_is_bounded() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut r = again.expect("a slot came free");
-    // Far behind the window: a resync, not the whole history.
+    // Far behind the window (discovery wrote more than 3 events since id 1): a resync, not the whole history.
     let chunk = tokio::time::timeout(Duration::from_secs(5), r.chunk()).await.expect("in time").expect("chunk").expect("data");
     let text = String::from_utf8_lossy(&chunk).to_string();
     assert!(text.contains("\"kind\":\"resync\""), "{text}");
@@ -150,6 +154,14 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let mut buf = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "the server closed the connection");
+    // A client that connects and says nothing at all is cut off too.
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the server closed the silent connection");
+    // The server still serves.
+    let r = app.client.get(app.url("/healthz")).send().await.expect("healthz");
+    assert_eq!(r.status(), 200);
 }
 
 #[tokio::test]

@@ -33,6 +33,8 @@ enum Mode {
     /// An index that lists itself (sha512, which the client cannot check by
     /// hashing), and a repository name outside the grammar.
     Cycle,
+    /// Every index lists 100 further distinct indexes (sha512 digests, made up on demand).
+    WideIndex,
     /// A 5 MiB catalog with a Content-Length.
     HugeCatalog,
     /// A 5 MiB catalog streamed without a length.
@@ -54,6 +56,8 @@ struct Server {
     mode: Mode,
     seen: Arc<Mutex<Vec<Seen>>>,
     internal: String,
+    /// WideIndex: the level of each digest handed out.
+    levels: Arc<Mutex<std::collections::HashMap<String, u8>>>,
 }
 
 impl Server {
@@ -88,6 +92,30 @@ async fn handle(State(s): State<Server>, req: Request) -> Response {
             let body = if req.method() == axum::http::Method::HEAD { String::new() } else { body };
             (StatusCode::OK, [(header::CONTENT_TYPE, INDEX), (header::HeaderName::from_static("docker-content-digest"), SELF_DIGEST)], body).into_response()
         }
+        (Mode::WideIndex, "/v2/_catalog") => json_page(json!({"repositories": ["wide"]}), None),
+        (Mode::WideIndex, "/v2/wide/tags/list") => json_page(json!({"name": "wide", "tags": ["v1"]}), None),
+        (Mode::WideIndex, p) if p.starts_with("/v2/wide/manifests/") => {
+            let reference = p.trim_start_matches("/v2/wide/manifests/").to_string();
+            let digest = |seed: &str| {
+                use sha2::Digest;
+                format!("sha512:{}", hex::encode(sha2::Sha512::digest(seed.as_bytes())))
+            };
+            let own = if reference.starts_with("sha512:") { reference.clone() } else { digest(&reference) };
+            let level = s.levels.lock().expect("lock").get(&own).copied().unwrap_or(0);
+            // Two levels of indexes, 100 wide, then plain manifests: 10,100 manifests, depth 3.
+            let body = if level >= 2 {
+                json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": {"size": 1}, "layers": []}).to_string()
+            } else {
+                let children: Vec<String> = (0..100).map(|i| digest(&format!("{own}/{i}"))).collect();
+                let mut levels = s.levels.lock().expect("lock");
+                for c in &children {
+                    levels.insert(c.clone(), level + 1);
+                }
+                json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": children.iter().map(|d| json!({"mediaType": INDEX, "digest": d, "size": 100})).collect::<Vec<_>>()}).to_string()
+            };
+            let body = if req.method() == axum::http::Method::HEAD { String::new() } else { body };
+            (StatusCode::OK, [(header::CONTENT_TYPE, INDEX.to_string()), (header::HeaderName::from_static("docker-content-digest"), own)], body).into_response()
+        }
         (Mode::HugeCatalog, "/v2/_catalog") => json_page(serde_json::from_str(&huge()).expect("json"), None),
         (Mode::HugeCatalogChunked, "/v2/_catalog") => {
             let chunks: Vec<Result<String, std::io::Error>> = huge().as_bytes().chunks(64 * 1024).map(|c| Ok(String::from_utf8_lossy(c).to_string())).collect();
@@ -112,7 +140,7 @@ async fn handle(State(s): State<Server>, req: Request) -> Response {
 async fn start(mode: Mode, internal: String) -> (String, Server) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("addr");
-    let server = Server { mode, seen: Arc::new(Mutex::new(Vec::new())), internal };
+    let server = Server { mode, seen: Arc::new(Mutex::new(Vec::new())), internal, levels: Arc::default() };
     let app = Router::new().fallback(handle).with_state(server.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -164,6 +192,20 @@ async fn a_cyclic_index_and_invalid_names_are_findings_and_the_server_lives() {
     assert!(hostile.seen().iter().all(|s| !s.path.contains("Not%20A") && !s.path.contains("etc")), "{:?}", hostile.seen());
     // The server still answers.
     app.get_json("/api/v1/registries").await;
+}
+
+#[tokio::test]
+async fn a_wide_deep_index_tree_is_cut_off_at_the_fetch_budget() {
+    let (url, hostile, _) = pair(Mode::WideIndex).await;
+    let app = spawn_app_with(|_| {}).await;
+    discovered(&app).await;
+    let id = create(&app, json!({"source_url": url, "target_registry": "contoso", "dry_run": true})).await;
+    let d = wait_state(&app, &id, &["PLANNED", "FAILED"], 120).await;
+    assert_eq!(d["migration"]["state"], "PLANNED", "{d}");
+    let findings = d["findings"].to_string();
+    assert!(findings.contains("more than 2048 manifests"), "{findings}");
+    let fetched = hostile.seen().iter().filter(|s| s.path.starts_with("/v2/wide/manifests/")).count();
+    assert!(fetched <= 2048 + 3, "{fetched} manifest requests");
 }
 
 #[tokio::test]
@@ -254,26 +296,71 @@ async fn credentials_go_only_to_the_hosts_their_set_is_bound_to() {
     }
 }
 
+/// The real binary on the embedded emulator, on `port`, with `db`.
+fn server(db: &std::path::Path, port: u16) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_regatlas"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database"])
+        .arg(db)
+        .arg("--site-root")
+        .arg(common::site_root())
+        .args(["--emulator-time-scale", "20", "--poll-fast-secs", "1", "--poll-slow-secs", "2"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn server")
+}
+
+async fn until(http: &reqwest::Client, url: &str, secs: u64, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Ok(r) = http.get(url).send().await {
+            if let Ok(v) = r.json::<Value>().await {
+                if ok(&v) {
+                    return v;
+                }
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "{url} did not reach the expected state in {secs} s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_migration_found_mid_phase_twice_is_failed_not_resumed_again() {
     let (url, hostile, _) = pair(Mode::EndlessLinks).await;
     let dir = tempfile::tempdir().expect("tmp");
-    let db_path = dir.path().join("regatlas.db");
-    let args = common::test_args(&db_path);
-    let app = common::spawn_app_in(tempfile::tempdir().expect("tmp"), db_path.clone(), args.clone()).await;
-    discovered(&app).await;
-    let id = create(&app, json!({"source_url": url, "target_registry": "contoso", "dry_run": true})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    drop(app.stop().await);
-    // As if the process had died during the inventory after a first resume.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path.display())).await.expect("db");
-    sqlx::query("UPDATE migrations SET crash_resumes = 1 WHERE id = ?").bind(&id).execute(&pool).await.expect("update");
-    pool.close().await;
+    let db = dir.path().join("regatlas.db");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder().no_proxy().build().expect("client");
+    let registries = format!("{base}/api/v1/registries");
+
+    // The first process starts the inventory and dies in it (SIGKILL).
+    let mut a = server(&db, port);
+    until(&http, &registries, 60, |v| v.as_array().is_some_and(|r| r.len() >= 3)).await;
+    let r = http.post(format!("{base}/api/v1/migrations")).json(&json!({"source_url": url, "target_registry": "contoso", "dry_run": true})).send().await.expect("create");
+    let id = r.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_string();
+    until(&http, &format!("{base}/api/v1/migrations/{id}"), 10, |_| hostile.seen().len() > 3).await;
+    a.kill().await.expect("kill");
+
+    // The second finds it mid-phase and resumes it once; it dies too.
+    let mut b = server(&db, port);
+    until(&http, &registries, 60, |v| v.is_array()).await;
     let before = hostile.seen().len();
-    let app = common::spawn_app_in(tempfile::tempdir().expect("tmp"), db_path.clone(), args.clone()).await;
-    let d = wait_state(&app, &id, &["FAILED"], 20).await;
+    until(&http, &format!("{base}/api/v1/migrations/{id}"), 10, |_| hostile.seen().len() > before + 3).await;
+    b.kill().await.expect("kill");
+
+    // The third finds it mid-phase again, with nothing finished since: FAILED, not resumed.
+    let mut c = server(&db, port);
+    let d = until(&http, &format!("{base}/api/v1/migrations/{id}"), 30, |v| v["migration"]["state"] == "FAILED").await;
     assert!(d["migration"]["error"].as_str().unwrap_or("").contains("repeated crashes"), "{d}");
-    assert_eq!(hostile.seen().len(), before, "not resumed");
-    drop(app.stop().await);
-    drop(dir);
+    let quiet = hostile.seen().len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hostile.seen().len(), quiet, "not resumed");
+    // An operator can start it again once the cause is known.
+    let r = http.post(format!("{base}/api/v1/migrations/{id}/start")).send().await.expect("start");
+    assert_eq!(r.status(), 202);
+    c.kill().await.expect("kill");
 }

@@ -76,23 +76,21 @@ fn sse_event(e: &EventView) -> Event {
 /// a few of these shows the live feed as stale.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
-/// Most events replayed to a client that resumes; one further behind gets a
-/// `resync` message instead (reload what you show) and continues live.
-pub const REPLAY_MAX: i64 = 1000;
-
 /// The stream behind `GET /api/v1/events`: missed events from SQLite
-/// (after `Last-Event-ID` or `?after=`, at most [`REPLAY_MAX`]), then live ones.
-pub fn stream(hub: EventHub, after: Option<i64>) -> impl Stream<Item = Result<Event, Infallible>> {
+/// (after `Last-Event-ID` or `?after=`), then live ones. A client more than
+/// `replay_max` events behind gets a `resync` message instead (reload what
+/// you show) and continues live.
+pub fn stream(hub: EventHub, after: Option<i64>, replay_max: i64) -> impl Stream<Item = Result<Event, Infallible>> {
     // Subscribe before reading the backlog so nothing falls in between.
     let rx = hub.subscribe();
     let resync_first = after.is_some();
-    futures::stream::unfold((hub, rx, after, Vec::<EventView>::new(), true, resync_first), |(hub, mut rx, mut last, mut backlog, mut need_backlog, mut check_window)| async move {
+    futures::stream::unfold((hub, rx, after, Vec::<EventView>::new(), true, resync_first), move |(hub, mut rx, mut last, mut backlog, mut need_backlog, mut check_window)| async move {
         loop {
             if check_window {
                 check_window = false;
                 let latest = hub.storage.events(None, None, None, None, 1).await.ok().and_then(|v| v.first().map(|e| e.id));
                 if let (Some(a), Some(latest)) = (last, latest) {
-                    if latest - a > REPLAY_MAX {
+                    if latest.saturating_sub(a) > replay_max {
                         tracing::debug!(after = a, latest, "resume point outside the replay window; resync");
                         last = Some(latest);
                         need_backlog = false;
@@ -158,7 +156,7 @@ pub fn stream(hub: EventHub, after: Option<i64>) -> impl Stream<Item = Result<Ev
 
 /// `Last-Event-ID` header, or `?after=`.
 pub fn resume_point(headers: &HeaderMap, after: Option<i64>) -> Option<i64> {
-    headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()).or(after)
+    headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok()).or(after).map(|a| a.max(0))
 }
 
 /// SSE response: stored events, and a `heartbeat` event (no id, so it does
@@ -166,8 +164,8 @@ pub fn resume_point(headers: &HeaderMap, after: Option<i64>) -> Option<i64> {
 /// browsers can see (unlike comment keep-alives) and use to tell a quiet
 /// feed from a dead one. The stream holds `slot` (one of the capped
 /// connections) until it ends.
-pub fn sse(hub: EventHub, after: Option<i64>, slot: tokio::sync::OwnedSemaphorePermit) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let events = stream(hub, after).map(move |e| {
+pub fn sse(hub: EventHub, after: Option<i64>, replay_max: i64, slot: tokio::sync::OwnedSemaphorePermit) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let events = stream(hub, after, replay_max).map(move |e| {
         let _held = &slot;
         e
     });

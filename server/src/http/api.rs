@@ -125,7 +125,7 @@ fn page<T: serde::Serialize>(uri: &axum::http::Uri, items: Vec<T>, limit: i64, p
 
 /// A text parameter: at most `max` characters, no control characters.
 fn text_param(field: &str, v: &str, max: usize) -> Result<(), Failure> {
-    if v.chars().count() > max || v.chars().any(char::is_control) {
+    if v.chars().count() > max || v.chars().any(crate::outbound::is_unsafe_char) {
         return Err(bad("InvalidParameter", format!("{field} must be at most {max} characters without control characters.")));
     }
     Ok(())
@@ -267,7 +267,7 @@ struct EventsQuery {
     responses((status = 200, content_type = "text/event-stream", description = "Server-Sent Events; each `data` is an EventView, `id` its event id")))]
 async fn events(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<EventsQuery>) -> Response {
     match s.sse_slots.clone().try_acquire_owned() {
-        Ok(slot) => crate::events::sse(s.hub.clone(), crate::events::resume_point(&headers, q.after), slot).into_response(),
+        Ok(slot) => crate::events::sse(s.hub.clone(), crate::events::resume_point(&headers, q.after), s.config.sse_replay_max, slot).into_response(),
         Err(_) => {
             tracing::warn!("event stream refused: every slot is taken");
             let mut r = Failure(ApiError { status: 503, code: "TooManyStreams".into(), message: "Every live-event slot is taken; try again shortly.".into() }).into_response();
@@ -377,7 +377,7 @@ async fn report(State(s): State<AppState>, Path((id, format)): Path<(String, Str
             Json(serde_json::json!({ "migration": m, "items": items })),
         )
             .into_response(),
-        other => Failure(ApiError { status: 400, code: "UnknownFormat".into(), message: format!("'{other}' is not json or csv.") }).into_response(),
+        other => Failure(ApiError { status: 400, code: "UnknownFormat".into(), message: format!("'{}' is not json or csv.", crate::outbound::clean_text(other, 32)) }).into_response(),
     })
 }
 
@@ -386,6 +386,6 @@ async fn report(State(s): State<AppState>, Path((id, format)): Path<(String, Str
 async fn report_route(state: State<AppState>, Path((id, file)): Path<(String, String)>) -> Result<Response, Failure> {
     match file.strip_prefix("report.") {
         Some(format) => report(state, Path((id, format.to_string()))).await,
-        None => Err(Failure(ApiError { status: 404, code: "NotFound".into(), message: format!("No {file} for a migration; try report.json or report.csv.") })),
+        None => Err(Failure(ApiError { status: 404, code: "NotFound".into(), message: format!("No {} for a migration; try report.json or report.csv.", crate::outbound::clean_text(&file, 32)) })),
     }
 }

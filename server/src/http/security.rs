@@ -56,9 +56,25 @@ fn request_authority(req: &Request) -> Option<String> {
     req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).map(str::to_string).or_else(|| req.uri().authority().map(|a| a.to_string()))
 }
 
+/// `host[:port]` lower case, without a trailing dot or the scheme's default port.
+fn normal_authority(authority: &str, https: bool) -> String {
+    let a = authority.trim().to_ascii_lowercase();
+    let (host, port) = match a.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) => (h.to_string(), Some(p.to_string())),
+        _ => (a.clone(), None),
+    };
+    let host = host.trim_end_matches('.').to_string();
+    match port.as_deref() {
+        None => host,
+        Some("443") if https => host,
+        Some("80") if !https => host,
+        Some(p) => format!("{host}:{p}"),
+    }
+}
+
 impl Guard {
     fn host_allowed(&self, authority: &str) -> bool {
-        authority.eq_ignore_ascii_case(&self.public.host) || is_loopback_host(authority)
+        normal_authority(authority, self.public.https) == self.public.host || is_loopback_host(authority)
     }
 
     /// `Ok` when a state-changing request may go on.
@@ -180,6 +196,9 @@ mod tests {
         let g = guard("https://regatlas.example.com");
         assert!(g.host_allowed("regatlas.example.com"));
         assert!(g.host_allowed("REGATLAS.example.com"));
+        assert!(g.host_allowed("regatlas.example.com:443"));
+        assert!(g.host_allowed("regatlas.example.com."));
+        assert!(!g.host_allowed("regatlas.example.com:8443"));
         assert!(g.host_allowed("127.0.0.1:3000"));
         assert!(g.host_allowed("[::1]:3000"));
         assert!(g.host_allowed("localhost:3000"));

@@ -158,7 +158,13 @@ fn validate_request(req: &MigrationRequest) -> Result<(), MigrationError> {
     if req.source_credential_set.is_some() && req.source_url.is_none() {
         return Err(MigrationError::invalid(400, "InvalidSource", "A credential set goes with a source_url; a watched registry is read with the console's own identity."));
     }
-    let too_long = |field: &str, v: &str, max: usize| (v.chars().count() > max).then(|| MigrationError::invalid(400, "FieldTooLong", format!("{field} is longer than {max} characters.")));
+    let too_long = |field: &str, v: &str, max: usize| {
+        if v.chars().any(crate::outbound::is_unsafe_char) {
+            Some(MigrationError::invalid(400, "InvalidText", format!("{field} holds control or formatting characters.")))
+        } else {
+            (v.chars().count() > max).then(|| MigrationError::invalid(400, "FieldTooLong", format!("{field} is longer than {max} characters.")))
+        }
+    };
     for (field, v, max) in [("name", req.name.as_deref(), 200), ("source_registry", req.source_registry.as_deref(), 50), ("target_registry", Some(req.target_registry.as_str()), 50), ("source_credential_set", req.source_credential_set.as_deref(), 64)] {
         if let Some(e) = v.and_then(|v| too_long(field, v, max)) {
             return Err(e);
@@ -168,7 +174,7 @@ fn validate_request(req: &MigrationRequest) -> Result<(), MigrationError> {
         return Err(MigrationError::invalid(400, "TooManyPatterns", "At most 200 patterns in all."));
     }
     for p in req.include.iter().chain(&req.exclude).chain(&req.tags) {
-        if p.trim().is_empty() || p.len() > 256 || p.chars().any(char::is_control) {
+        if p.trim().is_empty() || p.len() > 256 || p.chars().any(crate::outbound::is_unsafe_char) {
             return Err(MigrationError::invalid(400, "InvalidPattern", format!("'{}' is not a usable pattern.", clean_text(p, 100))));
         }
     }
@@ -224,12 +230,18 @@ impl Engine {
                 };
                 self.inner.settings.outbound.check_url(&parsed).map_err(|e| MigrationError::invalid(400, "SourceNotAllowed", e.to_string()))?;
                 if let Some(name) = &req.source_credential_set {
-                    let set = self.inner.settings.credential_sets.get(name).ok_or_else(|| {
-                        let known = self.inner.settings.credential_sets.names();
-                        MigrationError::invalid(400, "UnknownCredentialSet", format!("No credential set named '{}' is configured{}.", clean_text(name, 64), if known.is_empty() { String::new() } else { format!(" (configured: {})", known.join(", ")) }))
-                    })?;
+                    let set = self
+                        .inner
+                        .settings
+                        .credential_sets
+                        .get(name)
+                        .ok_or_else(|| MigrationError::invalid(400, "UnknownCredentialSet", format!("No credential set named '{}' is configured; ask an administrator.", clean_text(name, 64))))?;
                     if !set.bound_to(&parsed) {
-                        return Err(MigrationError::invalid(400, "CredentialSetNotBound", format!("Credential set '{}' is not bound to {}; an administrator binds sets to hosts.", set.name, parsed.host_str().unwrap_or(""))));
+                        return Err(MigrationError::invalid(
+                            400,
+                            "CredentialSetNotBound",
+                            format!("Credential set '{}' is not bound to {} (sets go only to their hosts, and only over https off loopback).", set.name, parsed.host_str().unwrap_or("")),
+                        ));
                     }
                 }
                 u.to_string()
@@ -334,13 +346,14 @@ impl Engine {
     }
 
     /// After a restart: drives every migration the engine owned. One found
-    /// mid-phase is resumed once; found so again in the same phase (the
-    /// process died twice there, perhaps because of it), it is FAILED.
+    /// mid-phase is resumed once; found so again in the same phase with no
+    /// item finished since (the process died twice there, perhaps because
+    /// of it), it is FAILED.
     pub async fn resume_all(&self) -> Result<usize, MigrationError> {
         let ids = self.inner.storage.active_migrations().await?;
         let mut resumed = 0;
         for id in &ids {
-            if self.inner.storage.note_crash_resume(id).await? >= 1 {
+            if self.inner.storage.note_crash_resume(id).await? {
                 tracing::error!(migration = %id, "migration stopped after repeated crashes");
                 self.inner.storage.set_migration_state(id, "FAILED", Some("CrashLoop: stopped after repeated crashes in the same phase; start it again once the cause is known")).await?;
                 self.publish(id, "stopped after repeated crashes".into()).await?;
@@ -397,6 +410,19 @@ impl Engine {
                 }
                 _ => return Ok(()),
             }
+        }
+    }
+
+    /// Waits (at most `limit`) until every driver has returned, so that
+    /// their last writes land before storage closes.
+    pub async fn wait_idle(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !self.inner.controls.lock().await.is_empty() {
+            if tokio::time::Instant::now() > deadline {
+                tracing::warn!("migration drivers still running at shutdown");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -33,6 +33,13 @@ pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_PAGES: usize = 10_000;
 /// Most names one listing returns.
 pub const MAX_LISTED: usize = 1_000_000;
+/// Most bytes one listing reads over all its pages.
+pub const MAX_LISTING_BYTES: usize = 64 * 1024 * 1024;
+/// Longest name kept from a listing; a longer one is cut (and so fails the
+/// grammar and becomes a finding) rather than held whole.
+const MAX_NAME_CHARS: usize = 300;
+/// Most manifests fetched to size one artifact (an index's tree).
+pub const MAX_FETCHES_PER_ARTIFACT: usize = 2048;
 /// Largest token response read.
 const MAX_TOKEN_BYTES: usize = 64 * 1024;
 /// Deepest index nesting followed (index → index → manifest is already rare).
@@ -370,6 +377,7 @@ impl OciClient {
         let mut out = Vec::new();
         let mut next = Some(first);
         let mut seen = HashSet::new();
+        let mut read = 0usize;
         while let Some(path) = next.take() {
             if seen.len() >= MAX_PAGES {
                 return Err(OciError::Refused { url: shown(&self.origin), message: format!("a listing longer than {MAX_PAGES} pages") });
@@ -388,6 +396,10 @@ impl OciClient {
                 return Err(OciError::Refused { url, message: "a Link header over 2048 characters".into() });
             }
             let body = read_capped(r, MAX_PAGE_BYTES).await?;
+            read += body.len();
+            if read > MAX_LISTING_BYTES {
+                return Err(OciError::Refused { url, message: format!("a listing of more than {MAX_LISTING_BYTES} bytes") });
+            }
             let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| OciError::Decode { url: url.clone(), message: e.to_string() })?;
             take(&v, &mut out);
             if out.len() > MAX_LISTED {
@@ -398,7 +410,7 @@ impl OciClient {
     }
 
     fn strings(field: &'static str) -> impl FnMut(&serde_json::Value, &mut Vec<String>) {
-        move |v, out| out.extend(v[field].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)))
+        move |v, out| out.extend(v[field].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(cut_name)))
     }
 
     /// Every repository (`/v2/_catalog`, paginated).
@@ -466,13 +478,25 @@ impl OciClient {
             for m in v["manifests"].as_array().into_iter().flatten() {
                 let Some(digest) = m["digest"].as_str() else { continue };
                 out.push(ListedManifest {
-                    digest: digest.to_string(),
+                    digest: cut_name(digest),
                     media_type: clean_text(m["mediaType"].as_str().unwrap_or(""), 255),
-                    tags: m["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)).collect(),
+                    tags: m["tags"].as_array().into_iter().flatten().take(10_000).filter_map(|t| t.as_str().map(cut_name)).collect(),
                 });
             }
         })
         .await
+    }
+}
+
+/// A name from a listing, cut to [`MAX_NAME_CHARS`] (a cut name ends in
+/// `…`, which no grammar allows, so it surfaces as a finding).
+fn cut_name(s: &str) -> String {
+    if s.len() <= MAX_NAME_CHARS {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(MAX_NAME_CHARS).collect();
+        out.push('…');
+        out
     }
 }
 
@@ -548,11 +572,20 @@ pub fn valid_tag(tag: &str) -> bool {
 /// [`MAX_INDEX_DEPTH`], an index that refers back to itself, or more than
 /// [`MAX_INDEX_CHILDREN`] children is refused.
 pub async fn artifact_size(client: &OciClient, repo: &str, m: &ManifestInfo) -> Result<i64, OciError> {
-    let mut path = vec![m.digest.clone()];
-    size_of(client, repo, m, &mut path).await
+    let mut walk = Walk { path: vec![m.digest.clone()], sized: HashSet::new(), fetches: 0 };
+    size_of(client, repo, m, &mut walk).await
 }
 
-async fn size_of(client: &OciClient, repo: &str, m: &ManifestInfo, path: &mut Vec<String>) -> Result<i64, OciError> {
+/// The state of one artifact's walk: the chain from the root (cycles), the
+/// digests already counted (a child listed twice counts once, and is fetched
+/// once), and the fetches spent.
+struct Walk {
+    path: Vec<String>,
+    sized: HashSet<String>,
+    fetches: usize,
+}
+
+async fn size_of(client: &OciClient, repo: &str, m: &ManifestInfo, walk: &mut Walk) -> Result<i64, OciError> {
     let Some(b) = &m.bytes else { return Ok(0) };
     let at = format!("{repo}@{}", short(&m.digest));
     let refused = |message: String| OciError::Refused { url: at.clone(), message };
@@ -561,7 +594,7 @@ async fn size_of(client: &OciClient, repo: &str, m: &ManifestInfo, path: &mut Ve
         if children.len() > MAX_INDEX_CHILDREN {
             return Err(refused(format!("an index with {} children (at most {MAX_INDEX_CHILDREN})", children.len())));
         }
-        if path.len() > MAX_INDEX_DEPTH {
+        if walk.path.len() > MAX_INDEX_DEPTH {
             return Err(refused(format!("indexes nested deeper than {MAX_INDEX_DEPTH}")));
         }
         let mut total = b.len() as i64;
@@ -570,13 +603,20 @@ async fn size_of(client: &OciClient, repo: &str, m: &ManifestInfo, path: &mut Ve
             if !valid_digest(d) {
                 return Err(refused(format!("a child '{}' is not a digest", clean_text(d, 80))));
             }
-            if path.iter().any(|p| p == d) {
+            if walk.path.iter().any(|p| p == d) {
                 return Err(refused(format!("the index refers back to {} (a cycle)", short(d))));
             }
+            if !walk.sized.insert(d.to_string()) {
+                continue;
+            }
+            walk.fetches += 1;
+            if walk.fetches > MAX_FETCHES_PER_ARTIFACT {
+                return Err(refused(format!("an index tree of more than {MAX_FETCHES_PER_ARTIFACT} manifests")));
+            }
             if let Some(child) = client.manifest(repo, d, true).await? {
-                path.push(d.to_string());
-                let size = Box::pin(size_of(client, repo, &child, path)).await;
-                path.pop();
+                walk.path.push(d.to_string());
+                let size = Box::pin(size_of(client, repo, &child, walk)).await;
+                walk.path.pop();
                 total = total.saturating_add(size?);
             }
         }

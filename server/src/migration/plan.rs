@@ -3,7 +3,7 @@
 //! already has: copy, present (same digest), or conflict (a target tag points
 //! elsewhere). Also builds the cut-over checklist.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use regatlas_app::model::{ChecklistItem, MigrationRequest, RegistryView};
 use regatlas_arm::models::{ImportCredentials, ImportSource};
@@ -66,7 +66,7 @@ pub(super) async fn source_of(engine: &Engine, req: &MigrationRequest) -> Result
         (Some(name), _) => {
             let reg = engine.registry(name).await?;
             let login = reg.login_server.clone().ok_or_else(|| MigrationError::invalid(409, "NoLoginServer", format!("{name} has no login server yet.")))?;
-            let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()), settings.outbound.clone())?;
+            let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()), Arc::new(settings.outbound.trusting(&login)))?;
             Ok((client, ImportSource { resource_id: Some(arm_id(&reg)), registry_uri: None, credentials: None, source_image: String::new() }))
         }
         (None, Some(url)) => {
@@ -92,7 +92,8 @@ pub(super) async fn source_of(engine: &Engine, req: &MigrationRequest) -> Result
 pub(super) async fn target_of(engine: &Engine, name: &str) -> Result<(RegistryView, OciClient), MigrationError> {
     let reg = engine.registry(name).await?;
     let login = reg.login_server.clone().ok_or_else(|| MigrationError::invalid(409, "NoLoginServer", format!("{name} has no login server yet.")))?;
-    let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()), engine.inner.settings.outbound.clone())?;
+    // The login server ARM reported for a watched registry (a private endpoint may resolve it privately).
+    let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()), Arc::new(engine.inner.settings.outbound.trusting(&login)))?;
     Ok((reg, client))
 }
 

@@ -61,11 +61,18 @@ pub(super) async fn run(engine: &Engine, id: &str) -> Result<(), MigrationError>
     let storage = &engine.inner.storage;
     let req = spec_of(storage.migration_spec(id).await?);
     let (target_reg, target) = target_of(engine, &req.target_registry).await?;
-    let regional: Vec<(String, OciClient)> = regional_endpoints(engine, &target_reg)
-        .await
-        .into_iter()
-        .filter_map(|h| OciClient::new(&h, OciAuth::Arm(engine.inner.arm.clone()), engine.inner.settings.outbound.clone()).ok().map(|c| (h, c)))
-        .collect();
+    let mut regional: Vec<(String, OciClient)> = Vec::new();
+    for h in regional_endpoints(engine, &target_reg).await {
+        // A host name ARM reported for the watched registry (a private endpoint may resolve it privately).
+        let policy = std::sync::Arc::new(engine.inner.settings.outbound.trusting(&h));
+        match OciClient::new(&h, OciAuth::Arm(engine.inner.arm.clone()), policy) {
+            Ok(c) => regional.push((h, c)),
+            Err(e) => {
+                tracing::warn!(migration = %id, endpoint = %h, error = %e, "regional endpoint not verified");
+                engine.publish(id, format!("the regional endpoint {} is not verified: {}", crate::outbound::clean_text(&h, 100), crate::outbound::clean_text(&e.to_string(), 200))).await?;
+            }
+        }
+    }
     let items = storage.items_to_verify(id).await?;
     // Global endpoint first; items that pass go on to the regional checks.
     let mut waiting: Vec<(ItemRow, usize)> = Vec::new();

@@ -245,11 +245,24 @@ impl Storage {
         Ok(row.and_then(|r| serde_json::from_str(r.get::<String, _>("findings").as_str()).ok()).unwrap_or_default())
     }
 
-    /// Counts one more resume after a crash in `state`; returns how many
-    /// resumes in that state came before this one (0 the first time).
-    pub async fn note_crash_resume(&self, id: &str) -> Result<i64, StorageError> {
-        let before: i64 = sqlx::query_scalar("UPDATE migrations SET crash_resumes = crash_resumes + 1 WHERE id = ? RETURNING crash_resumes - 1").bind(id).fetch_one(&self.pool).await?;
-        Ok(before)
+    /// Records a resume at start-up of a migration found mid-phase. Returns
+    /// `true` when it was found so before, in the same state and with no
+    /// item finished since: a crash loop, which the caller must not resume.
+    pub async fn note_crash_resume(&self, id: &str) -> Result<bool, StorageError> {
+        let r = sqlx::query(
+            "SELECT state, crash_resumes, crash_mark,
+                (SELECT COUNT(*) FROM migration_items WHERE migration_id = ?1 AND state IN ('imported', 'failed', 'verified', 'mismatch')) AS finished
+             FROM migrations WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        let mark = format!("{}:{}", r.get::<String, _>("state"), r.get::<i64, _>("finished"));
+        let looped = r.get::<i64, _>("crash_resumes") >= 1 && r.get::<Option<String>, _>("crash_mark").as_deref() == Some(mark.as_str());
+        if !looped {
+            sqlx::query("UPDATE migrations SET crash_resumes = 1, crash_mark = ?2 WHERE id = ?1").bind(id).bind(&mark).execute(&self.pool).await?;
+        }
+        Ok(looped)
     }
 
     /// The driver stopped cleanly (shutdown, or a state change): no crash to count.
