@@ -31,8 +31,25 @@ pub struct Memo {
     registries: HashMap<String, Known>,
     replicas: HashMap<String, Known>,
     children: HashMap<String, Known>,
-    /// Pending updates from the current change set, applied by `commit`.
-    pending: Vec<(u8, String, Known)>,
+    /// What the current change set will make true once it is stored:
+    /// applied by [`Memo::commit`], thrown away by [`Memo::discard`].
+    pending: Vec<Pending>,
+}
+
+/// Which memory a pending update belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Table {
+    Registry,
+    Replica,
+    Child,
+}
+
+/// One remembered row as the change set being written will leave it.
+#[derive(Clone, Debug)]
+struct Pending {
+    table: Table,
+    id: String,
+    known: Known,
 }
 
 fn known(r: &Remembered) -> Known {
@@ -133,7 +150,7 @@ impl Memo {
                 data: json!({ "registry": r.name, "sku": row.sku, "location": row.location, "provisioningState": row.provisioning_state, "from": prev.as_ref().map(|k| k.label.clone()) }),
             });
             cs.registries.push(row);
-            self.pending.push((0, id, next));
+            self.pending.push(Pending { table: Table::Registry, id, known: next });
         }
         let gone: Vec<(String, Known)> = self
             .registries
@@ -150,7 +167,7 @@ impl Memo {
                 summary: format!("{}: no longer returned by ARM", k.name),
                 data: json!({ "registry": k.name }),
             });
-            self.pending.push((0, id, Known { gone: true, transitional: false, ..k }));
+            self.pending.push(Pending { table: Table::Registry, id, known: Known { gone: true, transitional: false, ..k } });
         }
     }
 
@@ -199,7 +216,7 @@ impl Memo {
             });
             let next = Known { registry_id: registry_id.to_string(), fingerprint: fp, label, gone: false, transitional: state.is_transitional(), subscription: String::new(), arm_id: String::new(), name: String::new() };
             cs.replicas.push(row);
-            self.pending.push((1, id, next));
+            self.pending.push(Pending { table: Table::Replica, id, known: next });
         }
         let gone: Vec<(String, Known)> = self
             .replicas
@@ -217,7 +234,7 @@ impl Memo {
                 summary: format!("{reg_name}/{region}: no longer returned by ARM (deleted)"),
                 data: json!({ "registry": reg_name, "region": region, "from": k.label }),
             });
-            self.pending.push((1, id, Known { gone: true, transitional: false, ..k }));
+            self.pending.push(Pending { table: Table::Replica, id, known: Known { gone: true, transitional: false, ..k } });
         }
     }
 
@@ -242,7 +259,7 @@ impl Memo {
                 data: json!({ "kind": c.kind, "name": c.name, "state": c.state }),
             });
             cs.children.push(c.clone());
-            self.pending.push((2, c.id.clone(), Known { registry_id: registry_id.to_string(), fingerprint: fp, label, gone: false, transitional: false, subscription: String::new(), arm_id: String::new(), name: c.name.clone() }));
+            self.pending.push(Pending { table: Table::Child, id: c.id.clone(), known: Known { registry_id: registry_id.to_string(), fingerprint: fp, label, gone: false, transitional: false, subscription: String::new(), arm_id: String::new(), name: c.name.clone() } });
         }
         // A kind whose listing failed says nothing about its items being gone.
         if !errors.is_empty() {
@@ -263,19 +280,26 @@ impl Memo {
                 summary: format!("{}: no longer returned by ARM", id.rsplit('/').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/")),
                 data: json!({ "from": k.label }),
             });
-            self.pending.push((2, id, Known { gone: true, ..k }));
+            self.pending.push(Pending { table: Table::Child, id, known: Known { gone: true, ..k } });
         }
     }
 
     /// Applies the pending updates once the change set is stored.
     pub fn commit(&mut self) {
-        for (table, id, k) in self.pending.drain(..) {
+        for Pending { table, id, known } in self.pending.drain(..) {
             match table {
-                0 => self.registries.insert(id, k),
-                1 => self.replicas.insert(id, k),
-                _ => self.children.insert(id, k),
+                Table::Registry => self.registries.insert(id, known),
+                Table::Replica => self.replicas.insert(id, known),
+                Table::Child => self.children.insert(id, known),
             };
         }
+    }
+
+    /// Forgets the pending updates: their change set was not stored, so the
+    /// memory stays as the database is, and the next cycle finds the same
+    /// changes again.
+    pub fn discard(&mut self) {
+        self.pending.clear();
     }
 }
 

@@ -41,6 +41,20 @@ use crate::{
 
 pub use diff::Memo;
 
+/// Writes a change set; the memory follows only if the write succeeded.
+async fn store(storage: &Storage, cs: &ChangeSet, memo: &mut Memo) -> Result<Vec<regatlas_app::model::EventView>, crate::storage::StorageError> {
+    match storage.apply(cs).await {
+        Ok(events) => {
+            memo.commit();
+            Ok(events)
+        }
+        Err(e) => {
+            memo.discard();
+            Err(e)
+        }
+    }
+}
+
 /// Poller settings.
 #[derive(Clone, Debug)]
 pub struct PollerConfig {
@@ -256,8 +270,7 @@ impl Poller {
         if !cs.is_empty() {
             report.rows_written += cs.row_count();
             report.events += cs.events.len();
-            let events = self.storage.apply(&cs).await?;
-            memo.commit();
+            let events = store(&self.storage, &cs, &mut memo).await?;
             self.hub.publish(events);
             cs = ChangeSet::default();
         }
@@ -301,8 +314,7 @@ impl Poller {
         }
         report.rows_written += cs.row_count();
         report.events += cs.events.len();
-        let events = self.storage.apply(&cs).await?;
-        memo.commit();
+        let events = store(&self.storage, &cs, &mut memo).await?;
         report.transitional = memo.any_transitional();
         drop(memo);
         self.hub.publish(events);
