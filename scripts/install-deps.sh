@@ -14,6 +14,14 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   rustup target add wasm32-unknown-unknown
 fi
 
+# 1b. rustfmt and clippy (the test command checks formatting and lints).
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
+    log "adding rust component ${component}"
+    rustup component add "${component}"
+  fi
+done
+
 # 2. wasm-bindgen-cli at exactly the version in Cargo.lock.
 WBG_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)"
 if [ -z "$WBG_VERSION" ]; then echo "error: wasm-bindgen not found in Cargo.lock" >&2; exit 1; fi

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Command 2: install what is missing and run every test: unit and
-# integration (cargo), then the browser tests (Playwright + Debian Chromium)
-# against the real server binary.
+# Command 2: install what is missing and run every test: formatting and
+# lints, unit and integration (cargo), then the browser tests (Playwright +
+# Debian Chromium) against the real server binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build-frontend.sh
+echo "==> rustfmt and clippy" >&2
+cargo fmt --all --check
+# The workspace's default members (everything but the WASM entry point),
+# then the app as the browser gets it.
+cargo clippy --all-targets -- -D warnings
+cargo clippy -p regatlas-app -p regatlas-frontend --features regatlas-app/hydrate --target wasm32-unknown-unknown -- -D warnings
 echo "==> cargo tests" >&2
-# The WASM crate is left out: in one cargo invocation it would switch the
-# app's `hydrate` feature on next to `ssr` and test a server nobody ships.
-REGATLAS_SITE_ROOT="$PWD/target/site" cargo test --workspace --exclude regatlas-frontend --all-targets
+# Default members only: building the WASM crate in the same invocation would
+# switch the app's `hydrate` feature on next to `ssr` and test a server
+# nobody ships.
+REGATLAS_SITE_ROOT="$PWD/target/site" cargo test --all-targets
 echo "==> browser tests" >&2
 cargo build -p regatlas-server
 (cd end2end && REGATLAS_BIN="$PWD/../target/debug/regatlas" REGATLAS_SITE_ROOT="$PWD/../target/site" \

@@ -22,12 +22,10 @@ impl Actor {
 pub fn provide() -> Actor {
     let actor = Actor(RwSignal::new(String::new()));
     provide_context(actor);
-    // Browser only (effects never run on the server; a workspace test build
-    // unifies `ssr` and `hydrate`, where creating one would spawn a local task).
-    #[cfg(target_arch = "wasm32")]
+    // Effects run only in the browser.
     Effect::new(move |done: Option<()>| {
         if done.is_none() {
-            #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+            #[cfg(feature = "hydrate")]
             if let Some(v) = window().local_storage().ok().flatten().and_then(|s| s.get_item(KEY).ok().flatten()) {
                 actor.0.set(v);
             }
@@ -57,11 +55,11 @@ pub fn ActorField() -> impl IntoView {
                 on:input=move |ev| {
                     let v = event_target_value(&ev);
                     actor.0.set(v.clone());
-                    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+                    #[cfg(feature = "hydrate")]
                     if let Some(s) = window().local_storage().ok().flatten() {
                         let _ = s.set_item(KEY, v.trim());
                     }
-                    #[cfg(not(all(feature = "hydrate", target_arch = "wasm32")))]
+                    #[cfg(not(feature = "hydrate"))]
                     let _ = (v, KEY);
                 }
             />

@@ -18,14 +18,35 @@ pub trait Backend: Send + Sync + 'static {
     async fn delete_replica(&self, registry: &str, region: &str, actor: Option<String>) -> Result<OperationView, crate::model::ApiError>;
     async fn set_routing(&self, registry: &str, region: &str, req: RoutingRequest) -> Result<OperationView, crate::model::ApiError>;
     /// Newest first; `before` is the last row's `(created_at, id)` of the previous page.
-    async fn operations(&self, registry: Option<String>, kind: Option<String>, state: Option<String>, limit: i64, before: Option<(String, String)>) -> Result<Vec<OperationView>, crate::model::ApiError>;
-    async fn history(&self, registry: Option<String>, kind: Option<String>, subject: Option<String>, before: Option<i64>, limit: i64) -> Result<Vec<EventView>, crate::model::ApiError>;
+    async fn operations(
+        &self,
+        registry: Option<String>,
+        kind: Option<String>,
+        state: Option<String>,
+        limit: i64,
+        before: Option<(String, String)>,
+    ) -> Result<Vec<OperationView>, crate::model::ApiError>;
+    async fn history(
+        &self,
+        registry: Option<String>,
+        kind: Option<String>,
+        subject: Option<String>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<EventView>, crate::model::ApiError>;
     async fn refresh(&self, actor: Option<String>) -> Result<(), crate::model::ApiError>;
     /// Newest first; `before` is the last row's `(created_at, id)` of the previous page.
     async fn migrations(&self, limit: i64, before: Option<(String, String)>) -> Result<Vec<MigrationView>, crate::model::ApiError>;
     async fn migration(&self, id: &str) -> Result<MigrationDetail, crate::model::ApiError>;
     /// In (repository, id) order; `after` is the last row's `(repository, id)` of the previous page.
-    async fn migration_items(&self, id: &str, state: Option<String>, action: Option<String>, limit: i64, after: Option<(String, i64)>) -> Result<Vec<MigrationItemView>, crate::model::ApiError>;
+    async fn migration_items(
+        &self,
+        id: &str,
+        state: Option<crate::model::ItemState>,
+        action: Option<crate::model::ItemAction>,
+        limit: i64,
+        after: Option<(String, i64)>,
+    ) -> Result<Vec<MigrationItemView>, crate::model::ApiError>;
     async fn create_migration(&self, req: MigrationRequest) -> Result<MigrationView, crate::model::ApiError>;
     /// `start` (a dry run's plan, or resume), `pause`, `cancel` or `retry-failed`.
     async fn migration_action(&self, id: &str, action: &str, actor: Option<String>) -> Result<MigrationView, crate::model::ApiError>;
@@ -73,7 +94,13 @@ pub async fn get_registry(name: String) -> Result<RegistryView, ServerFnError> {
 }
 
 #[server(prefix = "/api/sfn", endpoint = "create_replica")]
-pub async fn create_replica(registry: String, region: String, zone_redundancy: bool, routing: bool, actor: Option<String>) -> Result<OperationView, ServerFnError> {
+pub async fn create_replica(
+    registry: String,
+    region: String,
+    zone_redundancy: bool,
+    routing: bool,
+    actor: Option<String>,
+) -> Result<OperationView, ServerFnError> {
     backend()?.create_replica(&registry, CreateReplicaRequest { region, zone_redundancy, routing, actor }).await.map_err(err)
 }
 
@@ -118,7 +145,11 @@ pub async fn get_migration(id: String) -> Result<MigrationDetail, ServerFnError>
 }
 
 #[server(prefix = "/api/sfn", endpoint = "migration_items")]
-pub async fn list_migration_items(id: String, state: Option<String>, action: Option<String>) -> Result<Vec<MigrationItemView>, ServerFnError> {
+pub async fn list_migration_items(
+    id: String,
+    state: Option<crate::model::ItemState>,
+    action: Option<crate::model::ItemAction>,
+) -> Result<Vec<MigrationItemView>, ServerFnError> {
     backend()?.migration_items(&id, state, action, 500, None).await.map_err(err)
 }
 

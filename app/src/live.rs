@@ -62,12 +62,9 @@ pub fn provide() -> Live {
     };
     provide_context(live);
     // Effects run only in the browser, after hydration.
-    // Browser only (effects never run on the server; a workspace test build
-    // unifies `ssr` and `hydrate`, where creating one would spawn a local task).
-    #[cfg(target_arch = "wasm32")]
     Effect::new(move |started: Option<()>| {
         if started.is_none() {
-            #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+            #[cfg(feature = "hydrate")]
             client::start(live);
         }
     });
@@ -103,7 +100,7 @@ pub fn LiveIndicator() -> impl IntoView {
     }
 }
 
-#[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+#[cfg(feature = "hydrate")]
 mod client {
     use std::{cell::Cell, rc::Rc, time::Duration};
 

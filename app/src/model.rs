@@ -321,8 +321,7 @@ pub struct MigrationView {
     pub name: String,
     pub source: String,
     pub target: String,
-    /// PREPARING | PLANNED | IN_PROGRESS | PAUSED | VERIFYING | COMPLETE | FAILED | STOPPING | STOPPED
-    pub state: String,
+    pub state: MigrationState,
     pub dry_run: bool,
     pub force: bool,
     pub actor: String,
@@ -357,12 +356,155 @@ pub struct MigrationView {
 impl MigrationView {
     pub fn percent(&self) -> f64 {
         if self.to_copy == 0 {
-            return if matches!(self.state.as_str(), "COMPLETE" | "VERIFYING") { 100.0 } else { 0.0 };
+            return if matches!(self.state, MigrationState::Complete | MigrationState::Verifying) { 100.0 } else { 0.0 };
         }
         100.0 * (self.imported as f64) / (self.to_copy as f64)
     }
     pub fn is_active(&self) -> bool {
-        matches!(self.state.as_str(), "PREPARING" | "IN_PROGRESS" | "VERIFYING" | "STOPPING")
+        self.state.is_active()
+    }
+}
+
+/// An enum whose values travel as fixed strings: `as_str`, `parse`,
+/// `Display`, and `ALL`, with serde using the same strings.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "ssr", derive(ToSchema))]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// What the plan decided for one artifact.
+    pub enum ItemAction {
+        /// Import it.
+        Copy => "copy",
+        /// The target already holds the same digest under every tag.
+        Present => "present",
+        /// A target tag points at another digest; `NoForce` leaves it.
+        Conflict => "conflict",
+    }
+}
+
+string_enum! {
+    /// Where one artifact is.
+    pub enum ItemState {
+        /// In a dry run's plan.
+        Planned => "planned",
+        /// To be imported.
+        Pending => "pending",
+        /// `importImage` sent (its operation handle stored once accepted).
+        Importing => "importing",
+        Imported => "imported",
+        Failed => "failed",
+        Skipped => "skipped",
+        Verified => "verified",
+        /// Verification found a difference.
+        Mismatch => "mismatch",
+    }
+}
+
+/// Where a migration is in its life. Serialised as `IN_PROGRESS` etc.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MigrationState {
+    /// Inventory and plan are running.
+    #[default]
+    Preparing,
+    /// A dry run's plan is ready; nothing is copied until someone starts it.
+    Planned,
+    /// Copying.
+    InProgress,
+    Paused,
+    Verifying,
+    Complete,
+    Failed,
+    /// Cancel asked; the driver is winding down.
+    Stopping,
+    Stopped,
+}
+
+impl MigrationState {
+    pub const ALL: [MigrationState; 9] = [
+        MigrationState::Preparing,
+        MigrationState::Planned,
+        MigrationState::InProgress,
+        MigrationState::Paused,
+        MigrationState::Verifying,
+        MigrationState::Complete,
+        MigrationState::Failed,
+        MigrationState::Stopping,
+        MigrationState::Stopped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MigrationState::Preparing => "PREPARING",
+            MigrationState::Planned => "PLANNED",
+            MigrationState::InProgress => "IN_PROGRESS",
+            MigrationState::Paused => "PAUSED",
+            MigrationState::Verifying => "VERIFYING",
+            MigrationState::Complete => "COMPLETE",
+            MigrationState::Failed => "FAILED",
+            MigrationState::Stopping => "STOPPING",
+            MigrationState::Stopped => "STOPPED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MigrationState> {
+        MigrationState::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// The engine (not a person) owns the migration: a driver runs, and is
+    /// resumed after a restart.
+    pub fn is_active(self) -> bool {
+        matches!(self, MigrationState::Preparing | MigrationState::InProgress | MigrationState::Verifying | MigrationState::Stopping)
+    }
+
+    /// Nothing runs until a person acts (the finish time is stamped).
+    pub fn is_settled(self) -> bool {
+        matches!(self, MigrationState::Planned | MigrationState::Paused | MigrationState::Complete | MigrationState::Failed | MigrationState::Stopped)
+    }
+
+    /// Someone may start (or resume) it.
+    pub fn can_start(self) -> bool {
+        matches!(self, MigrationState::Planned | MigrationState::Paused | MigrationState::Stopped | MigrationState::Failed)
+    }
+
+    /// Someone may cancel it.
+    pub fn can_cancel(self) -> bool {
+        !matches!(self, MigrationState::Complete | MigrationState::Stopped)
+    }
+}
+
+impl std::fmt::Display for MigrationState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -376,10 +518,8 @@ pub struct MigrationItemView {
     pub media_type: String,
     pub tags: Vec<String>,
     pub size_bytes: i64,
-    /// copy | present | conflict
-    pub action: String,
-    /// planned | pending | importing | imported | failed | skipped | verified | mismatch
-    pub state: String,
+    pub action: ItemAction,
+    pub state: ItemState,
     pub attempts: i64,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -434,4 +574,27 @@ pub struct MigrationDetail {
     /// grammar, content over the limits), at most about a hundred.
     #[serde(default)]
     pub findings: Vec<String>,
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+
+    #[test]
+    fn states_keep_their_wire_strings_and_parse_back() {
+        assert_eq!(serde_json::to_string(&MigrationState::InProgress).expect("json"), "\"IN_PROGRESS\"");
+        assert_eq!(serde_json::to_string(&ItemState::Mismatch).expect("json"), "\"mismatch\"");
+        assert_eq!(serde_json::to_string(&ItemAction::Conflict).expect("json"), "\"conflict\"");
+        for s in MigrationState::ALL {
+            assert_eq!(MigrationState::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_string(&s).expect("json"), format!("\"{}\"", s.as_str()));
+            assert!(!(s.is_active() && s.is_settled()), "{s} is both active and settled");
+        }
+        for s in ItemState::ALL {
+            assert_eq!(ItemState::parse(s.as_str()), Some(*s));
+            assert_eq!(serde_json::to_string(s).expect("json"), format!("\"{}\"", s.as_str()));
+        }
+        assert_eq!(MigrationState::parse("in_progress"), None);
+        assert_eq!(ItemAction::parse("Copy"), None);
+    }
 }

@@ -4,17 +4,17 @@
 
 /// Milliseconds since the Unix epoch, now (browser clock in WASM).
 pub fn now_ms() -> i64 {
-    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+    #[cfg(feature = "hydrate")]
     {
         js_now()
     }
-    #[cfg(not(all(feature = "hydrate", target_arch = "wasm32")))]
+    #[cfg(not(feature = "hydrate"))]
     {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
     }
 }
 
-#[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+#[cfg(feature = "hydrate")]
 fn js_now() -> i64 {
     js_sys::Date::now() as i64
 }

@@ -8,10 +8,7 @@ use serde_json::{json, Value};
 use crate::{
     client::ArmClient,
     lro::LroHandle,
-    models::{
-        ConnectedRegistry, ExportPipeline, ImportImageParameters, ImportPipeline, Location, PipelineRun, Registry, Replication,
-        Subscription, Webhook,
-    },
+    models::{ConnectedRegistry, ExportPipeline, ImportImageParameters, ImportPipeline, Location, PipelineRun, Registry, Replication, Subscription, Webhook},
     ArmError, ACR_API_VERSION, ACR_PREVIEW_API_VERSION, SUBSCRIPTIONS_API_VERSION,
 };
 
@@ -47,8 +44,7 @@ impl ArmClient {
 
     /// Every registry in a subscription.
     pub async fn list_registries(&self, subscription: &str) -> Result<Vec<Registry>, ArmError> {
-        self.list(&self.url(&format!("/subscriptions/{subscription}/providers/Microsoft.ContainerRegistry/registries"), ACR_API_VERSION))
-            .await
+        self.list(&self.url(&format!("/subscriptions/{subscription}/providers/Microsoft.ContainerRegistry/registries"), ACR_API_VERSION)).await
     }
 
     pub async fn get_registry(&self, registry_id: &str) -> Result<Registry, ArmError> {

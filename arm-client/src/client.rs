@@ -203,12 +203,7 @@ impl ArmClient {
     }
 
     async fn token(&self) -> Result<String, ArmError> {
-        let t = self
-            .inner
-            .credential
-            .get_token(&[self.inner.config.scope.as_str()], None)
-            .await
-            .map_err(|e| ArmError::Credential(e.to_string()))?;
+        let t = self.inner.credential.get_token(&[self.inner.config.scope.as_str()], None).await.map_err(|e| ArmError::Credential(e.to_string()))?;
         Ok(t.token.secret().to_string())
     }
 

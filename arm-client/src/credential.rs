@@ -80,8 +80,8 @@ pub fn build(config: &CredentialConfig, authority_host: Option<&str>) -> Result<
             id::ClientSecretCredential::new(tenant_id, client_id.clone(), Secret::new(secret), Some(options)).map_err(cfg_err)?
         }
         CredentialConfig::ClientCertificate { tenant_id, client_id, certificate_path, password_env } => {
-            let bytes = std::fs::read(certificate_path)
-                .map_err(|e| ArmError::Config(format!("cannot read certificate {}: {e}", certificate_path.display())))?;
+            let bytes =
+                std::fs::read(certificate_path).map_err(|e| ArmError::Config(format!("cannot read certificate {}: {e}", certificate_path.display())))?;
             let mut options = id::ClientCertificateCredentialOptions { client_options: client_options(authority_host), ..Default::default() };
             if let Some(var) = password_env {
                 options.password = Some(Secret::new(env_secret(var)?));
@@ -97,10 +97,7 @@ pub fn build(config: &CredentialConfig, authority_host: Option<&str>) -> Result<
             id::WorkloadIdentityCredential::new(Some(options)).map_err(cfg_err)?
         }
         CredentialConfig::ManagedIdentity { client_id } => {
-            let options = id::ManagedIdentityCredentialOptions {
-                user_assigned_id: client_id.clone().map(id::UserAssignedId::ClientId),
-                ..Default::default()
-            };
+            let options = id::ManagedIdentityCredentialOptions { user_assigned_id: client_id.clone().map(id::UserAssignedId::ClientId), ..Default::default() };
             id::ManagedIdentityCredential::new(Some(options)).map_err(cfg_err)?
         }
         CredentialConfig::AzureCli { tenant_id } => {

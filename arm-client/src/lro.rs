@@ -48,10 +48,18 @@ pub struct LroHandle {
 /// One poll's result.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LroPoll {
-    InProgress { retry_after: Duration, percent: Option<f64> },
+    InProgress {
+        retry_after: Duration,
+        percent: Option<f64>,
+    },
     /// Done; the resource from the final GET (PUT/PATCH) or the final body.
-    Succeeded { resource: Option<Value> },
-    Failed { code: String, message: String },
+    Succeeded {
+        resource: Option<Value>,
+    },
+    Failed {
+        code: String,
+        message: String,
+    },
 }
 
 impl LroHandle {
@@ -105,10 +113,9 @@ impl ArmClient {
                 }
             }
             PollMode::Location => match self.send(Method::GET, &h.poll_url, None).await {
-                Ok(r) if r.status == StatusCode::ACCEPTED => Ok(LroPoll::InProgress {
-                    retry_after: r.retry_after().unwrap_or(Duration::from_secs(h.retry_after_secs.max(1))),
-                    percent: None,
-                }),
+                Ok(r) if r.status == StatusCode::ACCEPTED => {
+                    Ok(LroPoll::InProgress { retry_after: r.retry_after().unwrap_or(Duration::from_secs(h.retry_after_secs.max(1))), percent: None })
+                }
                 Ok(r) => {
                     let body = if r.body.is_empty() { None } else { serde_json::from_slice(&r.body).ok() };
                     let resource = if h.final_get { Some(self.final_get(h).await?) } else { body };

@@ -405,7 +405,10 @@ mod tests {
     #[test]
     fn import_credentials_never_print_the_password() {
         let c = ImportCredentials { username: Some("robot".into()), password: "hunter2-secret".into() };
-        let shown = format!("{c:?} {:?}", ImportSource { resource_id: None, registry_uri: Some("r.example".into()), credentials: Some(c.clone()), source_image: "a:b".into() });
+        let shown = format!(
+            "{c:?} {:?}",
+            ImportSource { resource_id: None, registry_uri: Some("r.example".into()), credentials: Some(c.clone()), source_image: "a:b".into() }
+        );
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("robot"));
     }

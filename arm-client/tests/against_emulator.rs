@@ -124,7 +124,10 @@ async fn arm_refusals_arrive_verbatim_with_their_code() {
     assert!(home.code().is_some_and(|c| !c.is_empty()));
     let std = w
         .client
-        .begin_create_replication(&w.registry_id("contosostd"), &NewReplication { location: "eastus2".into(), zone_redundancy: false, region_endpoint_enabled: true })
+        .begin_create_replication(
+            &w.registry_id("contosostd"),
+            &NewReplication { location: "eastus2".into(), zone_redundancy: false, region_endpoint_enabled: true },
+        )
         .await
         .expect_err("standard SKU");
     assert!(std.to_string().contains("Premium"), "{std}");
@@ -133,7 +136,11 @@ async fn arm_refusals_arrive_verbatim_with_their_code() {
 #[tokio::test]
 async fn a_429_storm_is_survived_by_waiting_as_arm_asks() {
     let w = world(EmulatorConfig::demo()).await;
-    w.admin_put("throttle", json!({"reads": {"burst": 3.0, "per_sec": 4.0}, "writes": {"burst": 200.0, "per_sec": 10.0}, "deletes": {"burst": 200.0, "per_sec": 10.0}})).await;
+    w.admin_put(
+        "throttle",
+        json!({"reads": {"burst": 3.0, "per_sec": 4.0}, "writes": {"burst": 200.0, "per_sec": 10.0}, "deletes": {"burst": 200.0, "per_sec": 10.0}}),
+    )
+    .await;
     let id = w.registry_id("contoso");
     for _ in 0..8 {
         w.client.list_replications(&id).await.expect("eventually served");
@@ -155,7 +162,12 @@ async fn bursts_of_5xx_are_retried_for_reads_but_a_post_is_never_retried_blindly
     w.admin_put("faults", json!({"errorRates": {"writes": 1.0}})).await;
     let before = w.client.request_count();
     let params = regatlas_arm::models::ImportImageParameters {
-        source: regatlas_arm::models::ImportSource { resource_id: Some(w.registry_id("contosowesteu")), registry_uri: None, credentials: None, source_image: "hello-world:v1".into() },
+        source: regatlas_arm::models::ImportSource {
+            resource_id: Some(w.registry_id("contosowesteu")),
+            registry_uri: None,
+            credentials: None,
+            source_image: "hello-world:v1".into(),
+        },
         target_tags: vec!["hello-world:copied".into()],
         untagged_target_repositories: vec![],
         mode: "NoForce".into(),

@@ -3,11 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::{
-    extract::State,
-    routing::get,
-    Json, Router,
-};
+use axum::{extract::State, routing::get, Json, Router};
 use serde_json::{json, Value};
 
 use crate::{throttle::ThrottleConfig, world::Faults, Shared};

@@ -183,13 +183,11 @@ impl Shared {
         };
         let listener = match preferred {
             Some(l) => l,
-            None => TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
-                ArmError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", format!("cannot bind endpoint: {e}"))
-            })?,
+            None => TcpListener::bind(("127.0.0.1", 0))
+                .await
+                .map_err(|e| ArmError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", format!("cannot bind endpoint: {e}")))?,
         };
-        let addr = listener.local_addr().map_err(|e| {
-            ArmError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", e.to_string())
-        })?;
+        let addr = listener.local_addr().map_err(|e| ArmError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", e.to_string()))?;
         let app = oci::router(oci::Endpoint { shared: self.clone(), registry: registry.to_string(), region });
         let mut rx = self.shutdown.clone();
         let h = tokio::spawn(async move {
@@ -307,9 +305,7 @@ fn spawn_saver(shared: Arc<Shared>, dir: std::path::PathBuf, mut last: Option<Ve
 
 /// Starts the emulator in-process.
 pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
+    let listener = TcpListener::bind(config.listen).await.map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
     let (stop, rx) = watch::channel(false);
     let shared = Arc::new(Shared {

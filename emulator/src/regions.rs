@@ -50,9 +50,7 @@ pub fn all() -> &'static [Region] {
     REGIONS.get_or_init(|| {
         // The file is part of the binary; a parse failure is a build defect
         // caught by the unit test below, so an empty list is a safe fallback.
-        serde_json::from_str::<File>(include_str!("../../data/azure-specs/regions.json"))
-            .map(|f| f.regions)
-            .unwrap_or_default()
+        serde_json::from_str::<File>(include_str!("../../data/azure-specs/regions.json")).map(|f| f.regions).unwrap_or_default()
     })
 }
 

@@ -103,9 +103,7 @@ impl Throttle {
             return Take::Allowed { remaining: 0 };
         };
         let now = Instant::now();
-        let b = buckets
-            .entry((subscription.to_string(), kind))
-            .or_insert(Bucket { tokens: spec.burst, last: now });
+        let b = buckets.entry((subscription.to_string(), kind)).or_insert(Bucket { tokens: spec.burst, last: now });
         let elapsed = now.duration_since(b.last).as_secs_f64();
         b.tokens = (b.tokens + elapsed * spec.per_sec).min(spec.burst);
         b.last = now;
@@ -126,10 +124,7 @@ mod tests {
 
     #[test]
     fn an_empty_bucket_throttles_with_retry_after() {
-        let t = Throttle::new(ThrottleConfig {
-            reads: BucketSpec { burst: 2.0, per_sec: 0.5 },
-            ..Default::default()
-        });
+        let t = Throttle::new(ThrottleConfig { reads: BucketSpec { burst: 2.0, per_sec: 0.5 }, ..Default::default() });
         assert!(matches!(t.take("s", OpKind::Read), Take::Allowed { remaining: 1 }));
         assert!(matches!(t.take("s", OpKind::Read), Take::Allowed { remaining: 0 }));
         match t.take("s", OpKind::Read) {

@@ -37,11 +37,7 @@ pub async fn deliver(shared: Arc<Shared>, registry: String, key: (String, String
         "eventResponseMessage": response,
     });
     let mut world = shared.world();
-    if let Some(c) = world
-        .registries
-        .get_mut(&registry.to_ascii_lowercase())
-        .and_then(|r| r.children.get_mut(&key))
-    {
+    if let Some(c) = world.registries.get_mut(&registry.to_ascii_lowercase()).and_then(|r| r.children.get_mut(&key)) {
         c.events.push(event);
     }
 }

@@ -4,7 +4,10 @@ mod common;
 
 use std::time::Duration;
 
-use regatlas_emulator::{throttle::{BucketSpec, ThrottleConfig}, EmulatorConfig};
+use regatlas_emulator::{
+    throttle::{BucketSpec, ThrottleConfig},
+    EmulatorConfig,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -195,14 +195,26 @@ async fn every_example_replays_with_its_status_and_shape() {
 
     // Scope maps, tokens, connected registries.
     replay(&emu, s, "ScopeMapCreate.json", &mut failures).await;
-    let r = emu.call(Method::PUT, &format!("{rg}/registries/myRegistry/tokens/myToken"), Some(&json!({"properties": {"scopeMapId": format!("{rg}/registries/myRegistry/scopeMaps/myScopeMap"), "status": "enabled"}}))).await;
+    let r = emu
+        .call(
+            Method::PUT,
+            &format!("{rg}/registries/myRegistry/tokens/myToken"),
+            Some(&json!({"properties": {"scopeMapId": format!("{rg}/registries/myRegistry/scopeMaps/myScopeMap"), "status": "enabled"}})),
+        )
+        .await;
     assert!(r.status().is_success());
     replay(&emu, s, "TokenGet.json", &mut failures).await;
     replay(&emu, s, "ConnectedRegistryCreate.json", &mut failures).await;
     replay(&emu, s, "ConnectedRegistryGet.json", &mut failures).await;
     replay(&emu, s, "ConnectedRegistryList.json", &mut failures).await;
     // The update example names its connected registry "myScopeMap".
-    let r = emu.call(Method::PUT, &format!("{rg}/registries/myRegistry/connectedRegistries/myScopeMap"), Some(&json!({"properties": {"mode": "ReadWrite", "parent": {"syncProperties": {"tokenId": "t", "messageTtl": "P2D"}}}}))).await;
+    let r = emu
+        .call(
+            Method::PUT,
+            &format!("{rg}/registries/myRegistry/connectedRegistries/myScopeMap"),
+            Some(&json!({"properties": {"mode": "ReadWrite", "parent": {"syncProperties": {"tokenId": "t", "messageTtl": "P2D"}}}})),
+        )
+        .await;
     assert!(r.status().is_success());
     replay(&emu, s, "ConnectedRegistryUpdate.json", &mut failures).await;
     replay(&emu, s, "ConnectedRegistryDeactivate.json", &mut failures).await;

@@ -109,12 +109,8 @@ pub async fn push_image(http: &reqwest::Client, endpoint: &str, cred: &Cred, rep
     let layer = format!("content of {repo}:{tag}").into_bytes();
     let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
     for blob in [&layer, &config] {
-        let r = cred
-            .apply(http.post(format!("http://{endpoint}/v2/{repo}/blobs/uploads/?digest={}", sha(blob))))
-            .body(blob.clone())
-            .send()
-            .await
-            .expect("upload");
+        let r =
+            cred.apply(http.post(format!("http://{endpoint}/v2/{repo}/blobs/uploads/?digest={}", sha(blob)))).body(blob.clone()).send().await.expect("upload");
         assert_eq!(r.status(), 201);
     }
     let manifest = serde_json::json!({

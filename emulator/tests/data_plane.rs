@@ -85,10 +85,11 @@ async fn import_copies_between_registries_and_noforce_refuses_an_existing_tag() 
     let emu = common::start(EmulatorConfig::demo()).await;
     let rg = emu.rg_path("contoso-rg");
     let source_id = format!("{rg}/registries/contosowesteu");
-    let import = |image: &str, targets: Vec<&str>, mode: &str| {
-        json!({"source": {"resourceId": source_id, "sourceImage": image}, "targetTags": targets, "mode": mode})
-    };
-    let r = emu.call(Method::POST, &format!("{rg}/registries/contoso/importImage"), Some(&import("payments/api:3.2.0", vec!["payments/api:3.2.0"], "NoForce"))).await;
+    let import =
+        |image: &str, targets: Vec<&str>, mode: &str| json!({"source": {"resourceId": source_id, "sourceImage": image}, "targetTags": targets, "mode": mode});
+    let r = emu
+        .call(Method::POST, &format!("{rg}/registries/contoso/importImage"), Some(&import("payments/api:3.2.0", vec!["payments/api:3.2.0"], "NoForce")))
+        .await;
     assert_eq!(r.status(), 202);
     let loc = r.headers()["location"].to_str().expect("h").to_string();
     assert_eq!(emu.wait_location(&loc).await.status(), 200);
@@ -99,7 +100,13 @@ async fn import_copies_between_registries_and_noforce_refuses_an_existing_tag() 
     let digest = |endpoint: String, a: (&'static str, &'static str)| {
         let http = emu.http.clone();
         async move {
-            let r = http.head(format!("http://{endpoint}/v2/payments/api/manifests/3.2.0")).basic_auth(a.0, Some(a.1)).header("accept", index_type).send().await.expect("head");
+            let r = http
+                .head(format!("http://{endpoint}/v2/payments/api/manifests/3.2.0"))
+                .basic_auth(a.0, Some(a.1))
+                .header("accept", index_type)
+                .send()
+                .await
+                .expect("head");
             assert_eq!(r.status(), 200);
             r.headers()["docker-content-digest"].to_str().expect("h").to_string()
         }
@@ -110,7 +117,8 @@ async fn import_copies_between_registries_and_noforce_refuses_an_existing_tag() 
         "same digest after import (multi-platform index copied)"
     );
     // NoForce against an existing tag fails before copying.
-    let r = emu.call(Method::POST, &format!("{rg}/registries/contoso/importImage"), Some(&import("hello-world:v2", vec!["hello-world:latest"], "NoForce"))).await;
+    let r =
+        emu.call(Method::POST, &format!("{rg}/registries/contoso/importImage"), Some(&import("hello-world:v2", vec!["hello-world:latest"], "NoForce"))).await;
     let loc = r.headers()["location"].to_str().expect("h").to_string();
     let fin = emu.wait_location(&loc).await;
     assert_eq!(fin.status(), 409);

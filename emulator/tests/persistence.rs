@@ -15,7 +15,13 @@ async fn the_world_survives_a_restart_with_a_state_dir() {
     let emu = common::start(cfg.clone()).await;
     let rg = emu.rg_path("contoso-rg");
     // A new replica, a pushed image, a webhook and a fault.
-    let r = emu.call(Method::PUT, &format!("{rg}/registries/contoso/replications/japaneast"), Some(&json!({"location": "japaneast", "properties": {"regionEndpointEnabled": false}}))).await;
+    let r = emu
+        .call(
+            Method::PUT,
+            &format!("{rg}/registries/contoso/replications/japaneast"),
+            Some(&json!({"location": "japaneast", "properties": {"regionEndpointEnabled": false}})),
+        )
+        .await;
     assert_eq!(r.status(), 201);
     let op = r.headers()["azure-asyncoperation"].to_str().expect("h").to_string();
     assert_eq!(emu.wait_async(&op).await["status"], "Succeeded");
@@ -23,7 +29,11 @@ async fn the_world_survives_a_restart_with_a_state_dir() {
     let cred = Cred::Basic("contoso".into(), "demo-contoso-password".into());
     let digest = push_image(&emu.http, &login, &cred, "kept/app", "v7").await;
     let r = emu
-        .call(Method::PUT, &format!("{rg}/registries/contoso/webhooks/keptHook"), Some(&json!({"location": "westus", "properties": {"serviceUri": "http://127.0.0.1:9/x", "actions": ["push"]}})))
+        .call(
+            Method::PUT,
+            &format!("{rg}/registries/contoso/webhooks/keptHook"),
+            Some(&json!({"location": "westus", "properties": {"serviceUri": "http://127.0.0.1:9/x", "actions": ["push"]}})),
+        )
         .await;
     assert_eq!(r.status(), 201);
     let r = emu.call(Method::DELETE, &format!("{rg}/registries/contosostd"), None).await;
@@ -31,12 +41,7 @@ async fn the_world_survives_a_restart_with_a_state_dir() {
     if let Some(loc) = r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string) {
         emu.wait_location(&loc).await;
     }
-    emu.http
-        .put(format!("{}/emulator-admin/faults", emu.base))
-        .json(&json!({"regionOutages": ["eastus"]}))
-        .send()
-        .await
-        .expect("faults");
+    emu.http.put(format!("{}/emulator-admin/faults", emu.base)).json(&json!({"regionOutages": ["eastus"]})).send().await.expect("faults");
     emu.emu.shutdown().await;
 
     // Second life: same directory.
@@ -90,11 +95,13 @@ async fn long_lists_are_paged_with_next_link() {
     let second: Value = emu.call(Method::GET, &next, None).await.json().await.expect("json");
     assert_eq!(second["value"].as_array().map(Vec::len), Some(1));
     assert!(second.get("nextLink").is_none_or(Value::is_null), "last page has no nextLink");
-    let mut names: Vec<String> = first["value"].as_array().into_iter().chain(second["value"].as_array()).flatten().filter_map(|r| r["name"].as_str().map(str::to_string)).collect();
+    let mut names: Vec<String> =
+        first["value"].as_array().into_iter().chain(second["value"].as_array()).flatten().filter_map(|r| r["name"].as_str().map(str::to_string)).collect();
     names.sort();
     assert_eq!(names, vec!["canadacentral", "eastus", "westeurope", "westus"]);
     // Exactly a page: no nextLink.
-    let regs: Value = emu.call(Method::GET, &format!("/subscriptions/{}/providers/Microsoft.ContainerRegistry/registries", emu.sub), None).await.json().await.expect("json");
+    let regs: Value =
+        emu.call(Method::GET, &format!("/subscriptions/{}/providers/Microsoft.ContainerRegistry/registries", emu.sub), None).await.json().await.expect("json");
     assert_eq!(regs["value"].as_array().map(Vec::len), Some(3));
     assert!(regs.get("nextLink").is_none());
 }

@@ -12,7 +12,6 @@ use regatlas_emulator::EmulatorConfig;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-
 #[tokio::test]
 async fn skopeo_copies_a_multi_platform_image_in_and_out_with_identical_digests() {
     let emu = common::start(EmulatorConfig::demo()).await;
@@ -24,7 +23,16 @@ async fn skopeo_copies_a_multi_platform_image_in_and_out_with_identical_digests(
 
     skopeo(
         tmp.path(),
-        &["copy", "--all", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", creds, &format!("oci:{}:v1", src.display()), &format!("docker://{login}/skopeo/app:v1")],
+        &[
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            creds,
+            &format!("oci:{}:v1", src.display()),
+            &format!("docker://{login}/skopeo/app:v1"),
+        ],
     )
     .await;
 
@@ -45,7 +53,16 @@ async fn skopeo_copies_a_multi_platform_image_in_and_out_with_identical_digests(
     let out = tmp.path().join("out");
     skopeo(
         tmp.path(),
-        &["copy", "--all", "--preserve-digests", "--src-tls-verify=false", "--src-creds", creds, &format!("docker://{login}/skopeo/app:v1"), &format!("oci:{}:v1", out.display())],
+        &[
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            "--src-creds",
+            creds,
+            &format!("docker://{login}/skopeo/app:v1"),
+            &format!("oci:{}:v1", out.display()),
+        ],
     )
     .await;
     let top: Value = serde_json::from_slice(&std::fs::read(out.join("index.json")).expect("index.json")).expect("json");
@@ -57,14 +74,24 @@ async fn skopeo_copies_a_multi_platform_image_in_and_out_with_identical_digests(
     }
 }
 
-
 #[tokio::test]
 async fn import_image_pulls_every_platform_from_a_cncf_distribution_registry() {
     let dist = Distribution::start().await;
     let tmp = tempfile::tempdir().expect("tmp");
     let src = tmp.path().join("src");
     let (index_digest, manifest_digests) = write_layout(&src, "2.0");
-    skopeo(tmp.path(), &["copy", "--all", "--preserve-digests", "--dest-tls-verify=false", &format!("oci:{}:2.0", src.display()), &format!("docker://{}/library/app:2.0", dist.addr)]).await;
+    skopeo(
+        tmp.path(),
+        &[
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:2.0", src.display()),
+            &format!("docker://{}/library/app:2.0", dist.addr),
+        ],
+    )
+    .await;
 
     let emu = common::start(EmulatorConfig::demo()).await;
     let rg = emu.rg_path("contoso-rg");

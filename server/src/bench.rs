@@ -203,10 +203,8 @@ pub async fn ui(args: BenchUiArgs) -> Result<(), BenchError> {
         }
     }
     let want = args.replicas;
-    wait_for_registry(&http, &base, registry, |r| {
-        r.replicas.iter().filter(|p| !p.gone && p.state == regatlas_app::model::ReplicaState::Ready).count() >= want
-    })
-    .await?;
+    wait_for_registry(&http, &base, registry, |r| r.replicas.iter().filter(|p| !p.gone && p.state == regatlas_app::model::ReplicaState::Ready).count() >= want)
+        .await?;
     let url = format!("{base}/registries/{registry}?region=westeurope");
     println!("page: {url} ({} regions on the map, {want} replicas)", regatlas_app::regions::all().len());
 
@@ -246,7 +244,12 @@ pub async fn ui(args: BenchUiArgs) -> Result<(), BenchError> {
     all.sort_by(|a, b| a.total_cmp(b));
     println!();
     println!("clients x requests         {} x {} ({} done, {failures} failed)", args.clients, per_client, all.len());
-    println!("topology page render       p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms", percentile(&all, 0.5), percentile(&all, 0.99), all.last().copied().unwrap_or(0.0));
+    println!(
+        "topology page render       p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        all.last().copied().unwrap_or(0.0)
+    );
     println!("throughput                 {:.0} pages/s ({:.1} s)", all.len() as f64 / wall, wall);
     println!("page HTML                  {} bytes ({} gzipped)", html_bytes, gzip_len(body.as_bytes()));
 
@@ -318,14 +321,19 @@ pub struct BenchMigrateArgs {
     pub sequential_sample: usize,
 }
 
-async fn timed_migration(engine: &crate::migration::Engine, storage: &Storage, req: regatlas_app::model::MigrationRequest) -> Result<(f64, regatlas_app::model::MigrationView), BenchError> {
+async fn timed_migration(
+    engine: &crate::migration::Engine,
+    storage: &Storage,
+    req: regatlas_app::model::MigrationRequest,
+) -> Result<(f64, regatlas_app::model::MigrationView), BenchError> {
     let m = engine.create(req).await.map_err(|e| BenchError::Setup(e.parts().2))?;
     let mut copy_start = None;
     loop {
         let v = storage.migration(&m.id).await?.ok_or_else(|| BenchError::Setup("the migration vanished".into()))?;
-        match v.state.as_str() {
-            "IN_PROGRESS" if copy_start.is_none() => copy_start = Some(std::time::Instant::now()),
-            "VERIFYING" | "COMPLETE" | "FAILED" | "STOPPED" => {
+        use regatlas_app::model::MigrationState as S;
+        match v.state {
+            S::InProgress if copy_start.is_none() => copy_start = Some(std::time::Instant::now()),
+            S::Verifying | S::Complete | S::Failed | S::Stopped => {
                 let secs = copy_start.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
                 // Let verification finish for the final figures.
                 loop {
@@ -339,7 +347,14 @@ async fn timed_migration(engine: &crate::migration::Engine, storage: &Storage, r
             _ => {}
         }
         if std::env::var_os("REGATLAS_BENCH_TRACE").is_some() && copy_start.is_some_and(|t: std::time::Instant| t.elapsed().as_millis() % 1000 < 25) {
-            eprintln!("t={:>5.1}s imported={} in_flight={} window={:?} throttled={}", copy_start.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0), v.imported, v.in_flight, v.concurrency, v.throttled);
+            eprintln!(
+                "t={:>5.1}s imported={} in_flight={} window={:?} throttled={}",
+                copy_start.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0),
+                v.imported,
+                v.in_flight,
+                v.concurrency,
+                v.throttled
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -361,10 +376,22 @@ pub async fn migrate(args: BenchMigrateArgs) -> Result<(), BenchError> {
     let cred = regatlas_arm::credential::app_service_managed_identity(&info.token_endpoint)?;
     let arm = regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(&info.arm_base_url), cred)?;
     let hub = EventHub::new(storage.clone(), 4096);
-    let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), PollerConfig { subscriptions: vec![info.subscription_id.clone()], ..PollerConfig::default() }).await?;
+    let poller =
+        Poller::new(arm.clone(), storage.clone(), hub.clone(), PollerConfig { subscriptions: vec![info.subscription_id.clone()], ..PollerConfig::default() })
+            .await?;
     poller.cycle(true, false).await?;
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let engine = crate::migration::Engine::new(storage.clone(), hub, arm, crate::migration::EngineSettings { outbound: std::sync::Arc::new(crate::outbound::OutboundPolicy::emulator()), ..crate::migration::EngineSettings::default() }, stop_rx).map_err(|e| BenchError::Setup(e.parts().2))?;
+    let engine = crate::migration::Engine::new(
+        storage.clone(),
+        hub,
+        arm,
+        crate::migration::EngineSettings {
+            outbound: std::sync::Arc::new(crate::outbound::OutboundPolicy::emulator()),
+            ..crate::migration::EngineSettings::default()
+        },
+        stop_rx,
+    )
+    .map_err(|e| BenchError::Setup(e.parts().2))?;
     let http = reqwest::Client::builder().no_proxy().build().map_err(|e| BenchError::Setup(e.to_string()))?;
     let imports = |http: reqwest::Client| {
         let url = format!("{}/counters", info.admin_url);
@@ -374,7 +401,10 @@ pub async fn migrate(args: BenchMigrateArgs) -> Result<(), BenchError> {
         }
     };
 
-    println!("artifacts {}, import latency {:.2} s, ARM writes {}/s (burst {}), window up to {}", args.artifacts, args.import_latency, args.write_rate, args.write_burst, args.max_concurrency);
+    println!(
+        "artifacts {}, import latency {:.2} s, ARM writes {}/s (burst {}), window up to {}",
+        args.artifacts, args.import_latency, args.write_rate, args.write_burst, args.max_concurrency
+    );
     // Sequential sample into another registry (nothing present there).
     let sample = args.sequential_sample.min(args.artifacts).max(1);
     let seq_repos: Vec<String> = (0..sample.div_ceil(50)).map(|i| format!("load/app{i:02}")).collect();

@@ -308,15 +308,11 @@ impl Config {
     pub fn resolve(args: &ServeArgs) -> Result<Config, ConfigError> {
         let file = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
-                    path: path.clone(),
-                    source,
-                })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile { path: path.clone(), source })?;
                 toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::ParseFile {
                     path: path.clone(),
                     // toml's messages span lines; keep the report on one line.
-                    message: e.message().replace('\n', " ").trim().to_string()
-                        + &e.span().map(|s| format!(" (at byte {})", s.start)).unwrap_or_default(),
+                    message: e.message().replace('\n', " ").trim().to_string() + &e.span().map(|s| format!(" (at byte {})", s.start)).unwrap_or_default(),
                 })?
             }
             None => FileConfig::default(),
@@ -324,36 +320,20 @@ impl Config {
 
         let listen = match (args.listen, file.listen) {
             (Some(a), _) => a,
-            (None, Some(s)) => s.parse().map_err(|e| ConfigError::Invalid {
-                name: "listen",
-                message: format!("{s:?} is not an address like 127.0.0.1:3000 ({e})"),
-            })?,
+            (None, Some(s)) => {
+                s.parse().map_err(|e| ConfigError::Invalid { name: "listen", message: format!("{s:?} is not an address like 127.0.0.1:3000 ({e})") })?
+            }
             (None, None) => SocketAddr::from(([127, 0, 0, 1], 3000)),
         };
-        let database_url = normalise_database_url(
-            args.database
-                .clone()
-                .or(file.database)
-                .unwrap_or_else(|| "sqlite://./regatlas.db".to_string()),
-        );
-        let log_format = if args.log_json {
-            LogFormat::Json
-        } else {
-            args.log_format.or(file.log_format).unwrap_or(LogFormat::Human)
-        };
+        let database_url = normalise_database_url(args.database.clone().or(file.database).unwrap_or_else(|| "sqlite://./regatlas.db".to_string()));
+        let log_format = if args.log_json { LogFormat::Json } else { args.log_format.or(file.log_format).unwrap_or(LogFormat::Human) };
         let request_timeout_secs = args.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30);
         if request_timeout_secs == 0 {
-            return Err(ConfigError::Invalid {
-                name: "request_timeout_secs",
-                message: "must be at least 1".into(),
-            });
+            return Err(ConfigError::Invalid { name: "request_timeout_secs", message: "must be at least 1".into() });
         }
         let emulator_time_scale = args.emulator_time_scale.or(file.emulator_time_scale).unwrap_or(1.0);
         if !(emulator_time_scale.is_finite() && emulator_time_scale > 0.0) {
-            return Err(ConfigError::Invalid {
-                name: "emulator_time_scale",
-                message: format!("{emulator_time_scale} must be a positive number"),
-            });
+            return Err(ConfigError::Invalid { name: "emulator_time_scale", message: format!("{emulator_time_scale} must be a positive number") });
         }
         let source = args.source.or(file.source).unwrap_or(DataSource::Emulator);
         let credential = match (&args.credential, file.credential) {
@@ -373,7 +353,8 @@ impl Config {
         if source == DataSource::Azure && credential.is_none() {
             return Err(ConfigError::Invalid {
                 name: "credential",
-                message: "--source azure needs a credential: --credential managed-identity|workload-identity|azure-cli, or a [credential] table in the file".into(),
+                message: "--source azure needs a credential: --credential managed-identity|workload-identity|azure-cli, or a [credential] table in the file"
+                    .into(),
             });
         }
         let secs = |flag: Option<u64>, file: Option<u64>, default: u64, name: &'static str| -> Result<Duration, ConfigError> {
@@ -384,13 +365,26 @@ impl Config {
             Ok(Duration::from_secs(v))
         };
         let poller = crate::poller::PollerConfig {
-            subscriptions: args.subscriptions.clone().or(file.subscriptions).unwrap_or_default().into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            subscriptions: args
+                .subscriptions
+                .clone()
+                .or(file.subscriptions)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
             fast_interval: secs(args.poll_fast_secs, file.poll_fast_secs, 5, "poll_fast_secs")?,
             slow_interval: secs(args.poll_slow_secs, file.poll_slow_secs, 60, "poll_slow_secs")?,
             discovery_interval: secs(args.discovery_secs, file.discovery_secs, 300, "discovery_secs")?,
             children_interval: secs(args.children_secs, file.children_secs, 120, "children_secs")?,
             concurrency: args.poll_concurrency.or(file.poll_concurrency).unwrap_or(16).max(1),
-            retention: secs(args.history_retention_days.map(|d| d * 86400), file.history_retention_days.map(|d| d * 86400), 90 * 86400, "history_retention_days")?,
+            retention: secs(
+                args.history_retention_days.map(|d| d * 86400),
+                file.history_retention_days.map(|d| d * 86400),
+                90 * 86400,
+                "history_retention_days",
+            )?,
         };
         let public_url = match args.public_url.clone().or(file.public_url) {
             Some(u) => PublicUrl::parse(&u).map_err(|message| ConfigError::Invalid { name: "public_url", message })?,
@@ -418,7 +412,10 @@ impl Config {
         let max_connections = args.max_connections.or(file.max_connections).unwrap_or(1024);
         let sse_replay_max = args.sse_replay_max.or(file.sse_replay_max).unwrap_or(1000);
         if max_connections == 0 || sse_replay_max < 0 {
-            return Err(ConfigError::Invalid { name: "max_connections / sse_replay_max", message: "max_connections must be at least 1, sse_replay_max at least 0".into() });
+            return Err(ConfigError::Invalid {
+                name: "max_connections / sse_replay_max",
+                message: "max_connections must be at least 1, sse_replay_max at least 0".into(),
+            });
         }
         Ok(Config {
             max_connections,
@@ -436,16 +433,8 @@ impl Config {
             listen,
             database_url,
             source,
-            arm_endpoint: args
-                .arm_endpoint
-                .clone()
-                .or(file.arm_endpoint)
-                .unwrap_or_else(|| "https://management.azure.com".to_string()),
-            site_root: args
-                .site_root
-                .clone()
-                .or(file.site_root)
-                .unwrap_or_else(|| PathBuf::from("target/site")),
+            arm_endpoint: args.arm_endpoint.clone().or(file.arm_endpoint).unwrap_or_else(|| "https://management.azure.com".to_string()),
+            site_root: args.site_root.clone().or(file.site_root).unwrap_or_else(|| PathBuf::from("target/site")),
             log_format,
             request_timeout: Duration::from_secs(request_timeout_secs),
             body_limit_bytes: args.body_limit_bytes.or(file.body_limit_bytes).unwrap_or(1024 * 1024),
@@ -532,8 +521,7 @@ mod tests {
     fn flags_win_over_file_and_file_over_defaults() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("r.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:4000\"\ndatabase = \"/tmp/x.db\"\nlog_format = \"json\"\n")
-            .expect("write");
+        std::fs::write(&path, "listen = \"127.0.0.1:4000\"\ndatabase = \"/tmp/x.db\"\nlog_format = \"json\"\n").expect("write");
         let mut args = ServeArgs { config: Some(path), ..Default::default() };
         let c = Config::resolve(&args).expect("valid");
         assert_eq!(c.listen.to_string(), "127.0.0.1:4000");
@@ -549,8 +537,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "listen = [\n").expect("write");
-        let err = Config::resolve(&ServeArgs { config: Some(path.clone()), ..Default::default() })
-            .expect_err("must fail");
+        let err = Config::resolve(&ServeArgs { config: Some(path.clone()), ..Default::default() }).expect_err("must fail");
         let text = err.to_string();
         assert!(text.contains("bad.toml"), "{text}");
         assert!(!text.contains('\n'), "{text}");
@@ -561,8 +548,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("r.toml");
         std::fs::write(&path, "lisen = \"127.0.0.1:1\"\n").expect("write");
-        let err = Config::resolve(&ServeArgs { config: Some(path), ..Default::default() })
-            .expect_err("must fail");
+        let err = Config::resolve(&ServeArgs { config: Some(path), ..Default::default() }).expect_err("must fail");
         assert!(err.to_string().contains("lisen"), "{err}");
     }
 }

@@ -157,11 +157,19 @@ fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();
-            v4.is_private() || (o[0] == 100 && (o[1] & 0xc0) == 64) || o[0] == 0 || (o[0] == 198 && (o[1] & 0xfe) == 18) || o[0] >= 240 || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+            v4.is_private()
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || o[0] == 0
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || o[0] >= 240
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            (s[0] & 0xfe00) == 0xfc00 || (s[0] == 0x64 && s[1] == 0xff9b) || s[0] == 0x2002 || (s[..6].iter().all(|x| *x == 0) && !v6.is_loopback() && !v6.is_unspecified())
+            (s[0] & 0xfe00) == 0xfc00
+                || (s[0] == 0x64 && s[1] == 0xff9b)
+                || s[0] == 0x2002
+                || (s[..6].iter().all(|x| *x == 0) && !v6.is_loopback() && !v6.is_unspecified())
         }
     }
 }
@@ -346,7 +354,8 @@ mod tests {
 
     #[test]
     fn credential_sets_bind_to_hosts_and_ports() {
-        let set = CredentialSet { name: "a".into(), hosts: vec!["reg.example".into(), "127.0.0.1:5000".into()], username: "u".into(), password: Secret::new("p") };
+        let set =
+            CredentialSet { name: "a".into(), hosts: vec!["reg.example".into(), "127.0.0.1:5000".into()], username: "u".into(), password: Secret::new("p") };
         let u = |s: &str| Url::parse(s).expect("url");
         assert!(set.bound_to(&u("https://reg.example/v2/")));
         assert!(set.bound_to(&u("https://REG.example:8443/v2/")));

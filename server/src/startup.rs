@@ -9,10 +9,10 @@ use tokio::net::TcpListener;
 
 use crate::{
     actions::Console,
-    events::EventHub,
-    poller::Poller,
     config::{Config, DataSource},
+    events::EventHub,
     http::{self, AppState},
+    poller::Poller,
     storage::{Storage, StorageError},
 };
 
@@ -51,58 +51,60 @@ pub struct Application {
 /// What the server and the `migrate` CLI share: the database, the data
 /// source (the embedded emulator when configured) and the ARM client.
 pub async fn connect(config: &Config) -> Result<(Storage, regatlas_arm::ArmClient, Option<regatlas_emulator::RunningEmulator>, ShellInfo), StartupError> {
-        let storage = Storage::open(&config.database_url).await?;
+    let storage = Storage::open(&config.database_url).await?;
 
-        let (emulator, shell) = match config.source {
-            DataSource::Emulator if config.emulator_url.is_some() => (None, ShellInfo {
+    let (emulator, shell) = match config.source {
+        DataSource::Emulator if config.emulator_url.is_some() => (
+            None,
+            ShellInfo {
                 data_source: DataSource::Emulator.as_str().into(),
                 data_source_detail: format!("emulator at {}", config.emulator_url.clone().unwrap_or_default()),
                 version: env!("CARGO_PKG_VERSION").into(),
-            }),
-            DataSource::Emulator => {
-                let emu = regatlas_emulator::start(regatlas_emulator::EmulatorConfig {
-                    time_scale: config.emulator_time_scale,
-                    identity_secret: Some(regatlas_arm::credential::embedded_identity_secret().to_string()),
-                    ..regatlas_emulator::EmulatorConfig::demo()
-                })
-                .await?;
-                let detail = format!("built-in emulator at {}", emu.info().arm_base_url);
-                (Some(emu), ShellInfo {
-                    data_source: DataSource::Emulator.as_str().into(),
-                    data_source_detail: detail,
-                    version: env!("CARGO_PKG_VERSION").into(),
-                })
-            }
-            DataSource::Azure => (None, ShellInfo {
+            },
+        ),
+        DataSource::Emulator => {
+            let emu = regatlas_emulator::start(regatlas_emulator::EmulatorConfig {
+                time_scale: config.emulator_time_scale,
+                identity_secret: Some(regatlas_arm::credential::embedded_identity_secret().to_string()),
+                ..regatlas_emulator::EmulatorConfig::demo()
+            })
+            .await?;
+            let detail = format!("built-in emulator at {}", emu.info().arm_base_url);
+            (Some(emu), ShellInfo { data_source: DataSource::Emulator.as_str().into(), data_source_detail: detail, version: env!("CARGO_PKG_VERSION").into() })
+        }
+        DataSource::Azure => (
+            None,
+            ShellInfo {
                 data_source: DataSource::Azure.as_str().into(),
                 data_source_detail: config.arm_endpoint.clone(),
                 version: env!("CARGO_PKG_VERSION").into(),
-            }),
-        };
+            },
+        ),
+    };
 
-        // The ARM client: through the embedded emulator's managed-identity
-        // endpoint, or the configured azure_identity credential.
-        let arm = match (&emulator, &config.credential) {
-            (None, _) if config.source == DataSource::Emulator => {
-                let url = config.emulator_url.clone().unwrap_or_default();
-                let url = url.trim_end_matches('/');
-                let cred = regatlas_arm::credential::app_service_managed_identity(&format!("{url}/msi/token"))?;
-                regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(url), cred)?
-            }
-            (Some(emu), _) => {
-                let info = emu.info();
-                let cred = regatlas_arm::credential::app_service_managed_identity(&info.token_endpoint)?;
-                regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(&info.arm_base_url), cred)?
-            }
-            (None, Some(c)) => {
-                let cred = regatlas_arm::credential::build(c, config.authority_host.as_deref())?;
-                let mut cc = regatlas_arm::ArmClientConfig::new(&config.arm_endpoint);
-                cc.scope = format!("{}/.default", config.arm_endpoint.trim_end_matches('/'));
-                regatlas_arm::ArmClient::new(cc, cred)?
-            }
-            (None, None) => return Err(StartupError::Arm(regatlas_arm::ArmError::Config("no credential configured".into()))),
-        };
-        Ok((storage, arm, emulator, shell))
+    // The ARM client: through the embedded emulator's managed-identity
+    // endpoint, or the configured azure_identity credential.
+    let arm = match (&emulator, &config.credential) {
+        (None, _) if config.source == DataSource::Emulator => {
+            let url = config.emulator_url.clone().unwrap_or_default();
+            let url = url.trim_end_matches('/');
+            let cred = regatlas_arm::credential::app_service_managed_identity(&format!("{url}/msi/token"))?;
+            regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(url), cred)?
+        }
+        (Some(emu), _) => {
+            let info = emu.info();
+            let cred = regatlas_arm::credential::app_service_managed_identity(&info.token_endpoint)?;
+            regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(&info.arm_base_url), cred)?
+        }
+        (None, Some(c)) => {
+            let cred = regatlas_arm::credential::build(c, config.authority_host.as_deref())?;
+            let mut cc = regatlas_arm::ArmClientConfig::new(&config.arm_endpoint);
+            cc.scope = format!("{}/.default", config.arm_endpoint.trim_end_matches('/'));
+            regatlas_arm::ArmClient::new(cc, cred)?
+        }
+        (None, None) => return Err(StartupError::Arm(regatlas_arm::ArmError::Config("no credential configured".into()))),
+    };
+    Ok((storage, arm, emulator, shell))
 }
 
 impl Application {
@@ -113,9 +115,11 @@ impl Application {
         let hub = EventHub::new(storage.clone(), 1024);
         let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), config.poller.clone()).await?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let engine = crate::migration::Engine::new(storage.clone(), hub.clone(), arm.clone(), crate::migration::EngineSettings::from_config(&config), stop_rx.clone())?;
-        let console = Console::new(storage.clone(), arm.clone(), hub.clone(), poller.handle(), (config.poller.slow_interval.as_secs() * 3 + 30) as i64, stop_rx)
-            .with_engine(engine.clone());
+        let engine =
+            crate::migration::Engine::new(storage.clone(), hub.clone(), arm.clone(), crate::migration::EngineSettings::from_config(&config), stop_rx.clone())?;
+        let console =
+            Console::new(storage.clone(), arm.clone(), hub.clone(), poller.handle(), (config.poller.slow_interval.as_secs() * 3 + 30) as i64, stop_rx)
+                .with_engine(engine.clone());
         let migrations = engine.resume_all().await?;
         if migrations > 0 {
             tracing::info!(migrations, "migrations resumed");
@@ -126,9 +130,7 @@ impl Application {
         }
         let backend = crate::actions::shared(console);
 
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartupError::Bind { addr: config.listen, source })?;
+        let listener = TcpListener::bind(config.listen).await.map_err(|source| StartupError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.listen, source })?;
 
         let leptos_options = LeptosOptions::builder()

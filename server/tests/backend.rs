@@ -9,19 +9,11 @@ use common::{spawn_app, spawn_app_in, spawn_app_with, test_args, TestApp};
 use serde_json::{json, Value};
 
 fn contoso_replica<'a>(regs: &'a Value, region: &str) -> Option<&'a Value> {
-    regs.as_array()?
-        .iter()
-        .find(|r| r["name"] == "contoso")?["replicas"]
-        .as_array()?
-        .iter()
-        .find(|p| p["location"] == region && p["gone"] == false)
+    regs.as_array()?.iter().find(|r| r["name"] == "contoso")?["replicas"].as_array()?.iter().find(|p| p["location"] == region && p["gone"] == false)
 }
 
 async fn discovered(app: &TestApp) -> Value {
-    app.wait_until("/api/v1/registries", 60, |v| {
-        v.as_array().is_some_and(|a| a.len() == 3) && contoso_replica(v, "westeurope").is_some()
-    })
-    .await
+    app.wait_until("/api/v1/registries", 60, |v| v.as_array().is_some_and(|a| a.len() == 3) && contoso_replica(v, "westeurope").is_some()).await
 }
 
 async fn wait_op(app: &TestApp, id: &str) -> Value {
@@ -48,7 +40,10 @@ async fn discovery_finds_the_demo_world() {
     assert_eq!(home.len(), 1);
     assert_eq!(home[0]["location"], "westus");
     // The connected registry hangs off its parent.
-    app.wait_until("/api/v1/registries/contoso", 30, |v| v["children"].as_array().is_some_and(|c| c.iter().any(|x| x["kind"] == "connected-registry" && x["name"] == "contosoOnPrem"))).await;
+    app.wait_until("/api/v1/registries/contoso", 30, |v| {
+        v["children"].as_array().is_some_and(|c| c.iter().any(|x| x["kind"] == "connected-registry" && x["name"] == "contosoOnPrem"))
+    })
+    .await;
     // Every change is history.
     let hist = app.get_json("/api/v1/history?registry=contoso").await;
     assert!(hist.as_array().is_some_and(|h| h.iter().any(|e| e["kind"] == "registry.discovered")));
@@ -91,7 +86,13 @@ async fn a_replica_is_created_observed_to_ready_rerouted_and_deleted() {
     assert!(states.iter().any(|s| s == "syncing"), "Creating → Syncing → Ready: {states:?}");
 
     // Routing off, then on again.
-    let r = app.client.put(app.url("/api/v1/registries/contoso/replicas/japaneast/routing")).json(&json!({"enabled": false, "actor": "bob"})).send().await.expect("put");
+    let r = app
+        .client
+        .put(app.url("/api/v1/registries/contoso/replicas/japaneast/routing"))
+        .json(&json!({"enabled": false, "actor": "bob"}))
+        .send()
+        .await
+        .expect("put");
     assert_eq!(r.status(), 202);
     let op: Value = r.json().await.expect("json");
     assert_eq!(wait_op(&app, op["id"].as_str().expect("id")).await["state"], "succeeded");
@@ -106,7 +107,11 @@ async fn a_replica_is_created_observed_to_ready_rerouted_and_deleted() {
     assert_eq!(r.status(), 202);
     let op: Value = r.json().await.expect("json");
     assert_eq!(wait_op(&app, op["id"].as_str().expect("id")).await["state"], "succeeded");
-    let v = app.wait_until("/api/v1/registries/contoso", 30, |v| v["replicas"].as_array().is_some_and(|r| r.iter().any(|p| p["location"] == "japaneast" && p["gone"] == true))).await;
+    let v = app
+        .wait_until("/api/v1/registries/contoso", 30, |v| {
+            v["replicas"].as_array().is_some_and(|r| r.iter().any(|p| p["location"] == "japaneast" && p["gone"] == true))
+        })
+        .await;
     assert!(v["replicas"].as_array().is_some_and(|r| r.iter().filter(|p| p["gone"] == false).count() == 4));
     let ops = app.get_json("/api/v1/operations?registry=contoso").await;
     let actors: Vec<&str> = ops.as_array().expect("ops").iter().filter_map(|o| o["actor"].as_str()).collect();
@@ -138,7 +143,8 @@ async fn invalid_actions_are_refused_with_clear_codes_before_arm_is_called() {
     let (s, e) = refused(&app, Method::PUT, "/api/v1/registries/contosowesteu/replicas/westeurope/routing", json!({"enabled": false})).await;
     assert_eq!((s, e["code"].as_str()), (409, Some("LastRoutedReplica")), "{e}");
     // Malformed input is a 4xx, never a crash.
-    let r = app.client.post(app.url("/api/v1/registries/contoso/replicas")).header("content-type", "application/json").body("{nope").send().await.expect("post");
+    let r =
+        app.client.post(app.url("/api/v1/registries/contoso/replicas")).header("content-type", "application/json").body("{nope").send().await.expect("post");
     assert!(r.status().is_client_error());
     // Nothing reached ARM: no operation rows.
     assert_eq!(app.get_json("/api/v1/operations").await.as_array().map(Vec::len), Some(0));
@@ -148,9 +154,8 @@ async fn invalid_actions_are_refused_with_clear_codes_before_arm_is_called() {
 async fn two_operators_on_one_replica_get_one_call_and_one_conflict() {
     let app = spawn_app().await;
     discovered(&app).await;
-    let post = |who: &'static str| {
-        app.client.post(app.url("/api/v1/registries/contoso/replicas")).json(&json!({"region": "australiaeast", "actor": who})).send()
-    };
+    let post =
+        |who: &'static str| app.client.post(app.url("/api/v1/registries/contoso/replicas")).json(&json!({"region": "australiaeast", "actor": who})).send();
     let (a, b) = tokio::join!(post("alice"), post("bob"));
     let mut statuses = vec![a.expect("a").status().as_u16(), b.expect("b").status().as_u16()];
     statuses.sort();
@@ -218,7 +223,8 @@ async fn a_restart_in_the_middle_of_an_operation_resumes_it_without_a_second_cal
     args.emulator_url = Some(url.clone());
     let app = spawn_app_in(dir, db.clone(), args.clone()).await;
     discovered(&app).await;
-    let r = app.client.post(app.url("/api/v1/registries/contoso/replicas")).json(&json!({"region": "koreacentral", "actor": "dana"})).send().await.expect("post");
+    let r =
+        app.client.post(app.url("/api/v1/registries/contoso/replicas")).json(&json!({"region": "koreacentral", "actor": "dana"})).send().await.expect("post");
     assert_eq!(r.status(), 202);
     let op: Value = r.json().await.expect("json");
     let id = op["id"].as_str().expect("id").to_string();
@@ -240,7 +246,14 @@ async fn the_openapi_document_describes_the_api() {
     let app = spawn_app().await;
     let doc = app.get_json("/api/v1/openapi.json").await;
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
-    for path in ["/api/v1/registries", "/api/v1/registries/{name}/replicas", "/api/v1/registries/{name}/replicas/{region}/routing", "/api/v1/operations", "/api/v1/history", "/api/v1/events"] {
+    for path in [
+        "/api/v1/registries",
+        "/api/v1/registries/{name}/replicas",
+        "/api/v1/registries/{name}/replicas/{region}/routing",
+        "/api/v1/operations",
+        "/api/v1/history",
+        "/api/v1/events",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
     assert!(doc["components"]["schemas"]["RegistryView"].is_object());

@@ -6,13 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{spawn_app, spawn_app_with};
+use common::{discovered, spawn_app, spawn_app_with};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn discovered(app: &common::TestApp) {
-    app.wait_until("/api/v1/registries", 30, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;
-}
 
 /// What a cross-site form post from `https://evil.example` looks like.
 fn cross_site(rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -27,13 +23,28 @@ async fn cross_site_requests_change_nothing() {
 
     let attempts: Vec<(&str, reqwest::RequestBuilder)> = vec![
         // A cross-site HTML form posting to a server function (urlencoded).
-        ("form to a server function", cross_site(app.client.post(app.url("/api/sfn/delete_replica"))).header("content-type", "application/x-www-form-urlencoded").body("registry=contoso&region=westus&actor=x")),
+        (
+            "form to a server function",
+            cross_site(app.client.post(app.url("/api/sfn/delete_replica")))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("registry=contoso&region=westus&actor=x"),
+        ),
         // text/plain, which needs no CORS preflight.
-        ("text/plain to a server function", cross_site(app.client.post(app.url("/api/sfn/set_routing"))).header("content-type", "text/plain").body("registry=contoso&region=westus&enabled=false&force=true")),
+        (
+            "text/plain to a server function",
+            cross_site(app.client.post(app.url("/api/sfn/set_routing")))
+                .header("content-type", "text/plain")
+                .body("registry=contoso&region=westus&enabled=false&force=true"),
+        ),
         // The JSON API's body-less POST.
         ("body-less POST", cross_site(app.client.post(app.url("/api/v1/refresh")))),
         ("DELETE from another origin", app.client.delete(app.url("/api/v1/registries/contoso/replicas/westus")).header("origin", "https://evil.example")),
-        ("Force migration", cross_site(app.client.post(app.url("/api/v1/migrations"))).header("content-type", "text/plain").body(json!({"source_registry": "contosowesteu", "target_registry": "contoso", "force": true}).to_string())),
+        (
+            "Force migration",
+            cross_site(app.client.post(app.url("/api/v1/migrations")))
+                .header("content-type", "text/plain")
+                .body(json!({"source_registry": "contosowesteu", "target_registry": "contoso", "force": true}).to_string()),
+        ),
         // Same site but another origin (a sibling subdomain) is not the console.
         ("same-site sibling", app.client.post(app.url("/api/v1/refresh")).header("origin", "http://127.0.0.1:1").header("sec-fetch-site", "same-site")),
         ("null origin", app.client.post(app.url("/api/v1/refresh")).header("origin", "null")),
@@ -55,7 +66,14 @@ async fn cross_site_requests_change_nothing() {
     assert_eq!(r.status(), 202);
     let r = app.client.post(app.url("/api/v1/refresh")).send().await.expect("send");
     assert_eq!(r.status(), 202);
-    let r = app.client.post(app.url("/api/sfn/registries")).header("origin", &app.address).header("content-type", "application/x-www-form-urlencoded").send().await.expect("send");
+    let r = app
+        .client
+        .post(app.url("/api/sfn/registries"))
+        .header("origin", &app.address)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .expect("send");
     assert!(r.status().is_success(), "{}", r.status());
     // Server functions are POST-only.
     let r = app.client.get(app.url("/api/sfn/registries")).send().await.expect("send");
@@ -74,7 +92,14 @@ async fn other_host_names_are_refused_dns_rebinding() {
         assert_eq!(r.status(), 200, "{host}");
     }
     // A browser at the public URL is same-origin; a request claiming it from elsewhere is not.
-    let r = app.client.post(app.url("/api/v1/refresh")).header("origin", "https://regatlas.example.com").header("sec-fetch-site", "same-origin").send().await.expect("send");
+    let r = app
+        .client
+        .post(app.url("/api/v1/refresh"))
+        .header("origin", "https://regatlas.example.com")
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 202);
     // HSTS when the public URL is https.
     let r = app.client.get(app.url("/healthz")).send().await.expect("send");
@@ -93,7 +118,10 @@ async fn every_response_carries_the_security_headers_and_pages_a_nonce() {
         assert!(h.get("referrer-policy").is_some(), "{path}");
         let csp = h.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
-        assert!(!csp.contains("'unsafe-inline'") || !csp.split(';').any(|d| d.trim().starts_with("script-src") && d.contains("'unsafe-inline'")), "{path}: {csp}");
+        assert!(
+            !csp.contains("'unsafe-inline'") || !csp.split(';').any(|d| d.trim().starts_with("script-src") && d.contains("'unsafe-inline'")),
+            "{path}: {csp}"
+        );
         assert!(h.get("strict-transport-security").is_none(), "no HSTS over plain http");
     }
     let r = app.client.get(app.url("/registries")).send().await.expect("send");
@@ -194,11 +222,24 @@ async fn lists_page_with_cursors_and_inputs_are_bounded() {
     let long = "x".repeat(400);
     let r = app.client.get(app.url(&format!("/api/v1/registries/{long}"))).send().await.expect("send");
     assert_eq!(r.status(), 400);
-    let r = app.client.post(app.url("/api/v1/refresh")).header("x-regatlas-actor", "alice").query(&[("actor", "eve\n2026-11-23T00:00:00Z INFO forged line")]).send().await.expect("send");
+    let r = app
+        .client
+        .post(app.url("/api/v1/refresh"))
+        .header("x-regatlas-actor", "alice")
+        .query(&[("actor", "eve\n2026-11-23T00:00:00Z INFO forged line")])
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["code"], "InvalidActor");
-    let r = app.client.post(app.url("/api/v1/registries/contoso/replicas")).json(&json!({"region": "r".repeat(100), "zone_redundancy": false, "routing": true})).send().await.expect("send");
+    let r = app
+        .client
+        .post(app.url("/api/v1/registries/contoso/replicas"))
+        .json(&json!({"region": "r".repeat(100), "zone_redundancy": false, "routing": true}))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 400);
 }
 

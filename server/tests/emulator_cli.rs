@@ -24,11 +24,7 @@ async fn start(args: &[&str]) -> Running {
         .expect("spawn regatlas emulator");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("first line in time")
-        .expect("read")
-        .expect("a line");
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.expect("first line in time").expect("read").expect("a line");
     let info: Value = serde_json::from_str(&first).expect("the first line is one JSON object");
     Running { child, info }
 }

@@ -30,9 +30,7 @@ async fn readyz_checks_the_database_and_the_bundle() {
 async fn the_database_file_is_created_in_wal_mode_with_migrations() {
     let app = spawn_app().await;
     assert!(app.db_path.is_file(), "database file created");
-    let storage = regatlas_server::storage::Storage::open(&format!("sqlite://{}", app.db_path.display()))
-        .await
-        .expect("reopen");
+    let storage = regatlas_server::storage::Storage::open(&format!("sqlite://{}", app.db_path.display())).await.expect("reopen");
     assert_eq!(storage.journal_mode().await.expect("pragma"), "wal");
     assert!(storage.schema_version().await.expect("version") >= 20261122000001);
 }
@@ -66,25 +64,13 @@ async fn an_unknown_page_is_a_404_with_the_shell() {
 #[tokio::test]
 async fn responses_are_compressed_when_asked() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .get(format!("{}/topology", app.address))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .expect("request");
+    let r = app.client.get(format!("{}/topology", app.address)).header("accept-encoding", "gzip").send().await.expect("request");
     assert_eq!(r.headers().get("content-encoding").map(|v| v.to_str().unwrap_or("")), Some("gzip"));
 }
 
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .post(format!("{}/api/sfn/any_function", app.address))
-        .body(vec![b'x'; 2 * 1024 * 1024])
-        .send()
-        .await
-        .expect("request");
+    let r = app.client.post(format!("{}/api/sfn/any_function", app.address)).body(vec![b'x'; 2 * 1024 * 1024]).send().await.expect("request");
     assert_eq!(r.status(), 413);
 }

@@ -19,7 +19,7 @@ use axum::{
     response::{IntoResponse, Response},
     Router,
 };
-use common::spawn_app_with;
+use common::{discovered, spawn_app_with};
 use serde_json::{json, Value};
 
 #[derive(Clone, Debug)]
@@ -66,16 +66,16 @@ impl Server {
     }
 }
 
-const SELF_DIGEST: &str = "sha512:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const SELF_DIGEST: &str =
+    "sha512:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 async fn handle(State(s): State<Server>, req: Request) -> Response {
     let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
-    s.seen.lock().expect("lock").push(Seen {
-
-        path: path.clone(),
-        authorization: req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string),
-    });
+    s.seen
+        .lock()
+        .expect("lock")
+        .push(Seen { path: path.clone(), authorization: req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string) });
     let json_page = |v: Value, link: Option<String>| {
         let mut r = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response();
         if let Some(l) = link {
@@ -129,9 +129,11 @@ async fn handle(State(s): State<Server>, req: Request) -> Response {
         (Mode::LinkLoop, "/v2/_catalog") => json_page(json!({"repositories": []}), Some("</v2/_catalog?n=100>; rel=\"next\"".into())),
         (Mode::ForeignLink, "/v2/_catalog") => json_page(json!({"repositories": []}), Some(format!("<{}/v2/_catalog?n=100&last=x>; rel=\"next\"", s.internal))),
         (Mode::Redirect, "/v2/_catalog") => (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, format!("{}/v2/_catalog", s.internal))]).into_response(),
-        (Mode::ForeignRealm, "/v2/_catalog") => {
-            (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, format!("Bearer realm=\"{}/token\",service=\"hostile\",scope=\"registry:catalog:*\"", s.internal))]).into_response()
-        }
+        (Mode::ForeignRealm, "/v2/_catalog") => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, format!("Bearer realm=\"{}/token\",service=\"hostile\",scope=\"registry:catalog:*\"", s.internal))],
+        )
+            .into_response(),
         _ => (StatusCode::NOT_FOUND, "{\"errors\":[{\"code\":\"NAME_UNKNOWN\"}]}").into_response(),
     }
 }
@@ -154,10 +156,6 @@ async fn pair(mode: Mode) -> (String, Server, Server) {
     let (internal_url, internal) = start(Mode::Cycle, String::new()).await;
     let (url, hostile) = start(mode, internal_url).await;
     (url, hostile, internal)
-}
-
-async fn discovered(app: &common::TestApp) {
-    app.wait_until("/api/v1/registries", 30, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;
 }
 
 async fn create(app: &common::TestApp, body: Value) -> String {
@@ -263,11 +261,21 @@ async fn credentials_go_only_to_the_hosts_their_set_is_bound_to() {
     let config = dir.path().join("regatlas.toml");
     let secret = "s3cr3t-hostile-test-password-7f1c";
     std::env::set_var("REGATLAS_TEST_HOSTILE_PASSWORD", secret);
-    std::fs::write(&config, format!("[credential_sets.hostile]\nhosts = [\"{host}\"]\nusername = \"robot\"\npassword_env = \"REGATLAS_TEST_HOSTILE_PASSWORD\"\n")).expect("write");
+    std::fs::write(
+        &config,
+        format!("[credential_sets.hostile]\nhosts = [\"{host}\"]\nusername = \"robot\"\npassword_env = \"REGATLAS_TEST_HOSTILE_PASSWORD\"\n"),
+    )
+    .expect("write");
     let app = spawn_app_with(|a| a.config = Some(config.clone())).await;
     discovered(&app).await;
     // A set bound to another host cannot be used for this source.
-    let r = app.client.post(app.url("/api/v1/migrations")).json(&json!({"source_url": hostile.internal.clone(), "source_credential_set": "hostile", "target_registry": "contoso"})).send().await.expect("post");
+    let r = app
+        .client
+        .post(app.url("/api/v1/migrations"))
+        .json(&json!({"source_url": hostile.internal.clone(), "source_credential_set": "hostile", "target_registry": "contoso"}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["code"], "CredentialSetNotBound", "{v}");
@@ -340,7 +348,12 @@ async fn a_migration_found_mid_phase_twice_is_failed_not_resumed_again() {
     // The first process starts the inventory and dies in it (SIGKILL).
     let mut a = server(&db, port);
     until(&http, &registries, 60, |v| v.as_array().is_some_and(|r| r.len() >= 3)).await;
-    let r = http.post(format!("{base}/api/v1/migrations")).json(&json!({"source_url": url, "target_registry": "contoso", "dry_run": true})).send().await.expect("create");
+    let r = http
+        .post(format!("{base}/api/v1/migrations"))
+        .json(&json!({"source_url": url, "target_registry": "contoso", "dry_run": true}))
+        .send()
+        .await
+        .expect("create");
     let id = r.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_string();
     until(&http, &format!("{base}/api/v1/migrations/{id}"), 10, |_| hostile.seen().len() > 3).await;
     a.kill().await.expect("kill");

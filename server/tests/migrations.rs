@@ -117,7 +117,13 @@ async fn consolidating_contosowesteu_into_contoso_plans_copies_verifies_and_repo
     );
 
     // The checklist: settings compared, a manual step ticked with a name.
-    let r = app.client.put(app.url(&format!("/api/v1/migrations/{id}/checklist/update-clients"))).json(&json!({"done": true, "actor": "frank"})).send().await.expect("tick");
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/migrations/{id}/checklist/update-clients")))
+        .json(&json!({"done": true, "actor": "frank"}))
+        .send()
+        .await
+        .expect("tick");
     assert_eq!(r.status(), 200);
     let d: Value = r.json().await.expect("json");
     let item = d["checklist"].as_array().expect("list").iter().find(|c| c["key"] == "update-clients").cloned().expect("item");
@@ -158,7 +164,9 @@ async fn a_migration_survives_429s_and_5xx_and_force_overwrites_a_conflict() {
         .error_for_status()
         .expect("throttle accepted");
     http.put(format!("{}/faults", emu.info().admin_url)).json(&json!({"errorRates": {"writes": 0.2}})).send().await.expect("faults");
-    let m = create(&app, json!({"source_registry": "contosowesteu", "target_registry": "contoso", "force": true, "max_concurrency": 8, "failure_threshold": 1.0})).await;
+    let m =
+        create(&app, json!({"source_registry": "contosowesteu", "target_registry": "contoso", "force": true, "max_concurrency": 8, "failure_threshold": 1.0}))
+            .await;
     let id = m["id"].as_str().expect("id").to_string();
     let done = wait_state(&app, &id, &["COMPLETE", "FAILED"]).await;
     let m = &done["migration"];
@@ -226,8 +234,30 @@ async fn a_plain_oci_registry_by_url_is_a_source() {
     let tmp = tempfile::tempdir().expect("tmp");
     let src = tmp.path().join("src");
     let (index_digest, _) = oci_tools::write_layout(&src, "2.0");
-    oci_tools::skopeo(tmp.path(), &["copy", "--all", "--preserve-digests", "--dest-tls-verify=false", &format!("oci:{}:2.0", src.display()), &format!("docker://{}/library/app:2.0", dist.addr)]).await;
-    oci_tools::skopeo(tmp.path(), &["copy", "--all", "--preserve-digests", "--dest-tls-verify=false", &format!("oci:{}:2.0", src.display()), &format!("docker://{}/library/app:stable", dist.addr)]).await;
+    oci_tools::skopeo(
+        tmp.path(),
+        &[
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:2.0", src.display()),
+            &format!("docker://{}/library/app:2.0", dist.addr),
+        ],
+    )
+    .await;
+    oci_tools::skopeo(
+        tmp.path(),
+        &[
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:2.0", src.display()),
+            &format!("docker://{}/library/app:stable", dist.addr),
+        ],
+    )
+    .await;
 
     let emu = emulator().await;
     let url = emu.info().arm_base_url.clone();
@@ -356,14 +386,19 @@ async fn untagged_manifests_are_copied_on_request_without_an_index_platforms() {
     let url = emu.info().arm_base_url.clone();
     let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
     discovered(&app).await;
-    let m = create(&app, json!({"source_registry": "contosowesteu", "target_registry": "contoso", "include": ["payments/worker"], "untagged": true, "dry_run": true})).await;
+    let m = create(
+        &app,
+        json!({"source_registry": "contosowesteu", "target_registry": "contoso", "include": ["payments/worker"], "untagged": true, "dry_run": true}),
+    )
+    .await;
     let id = m["id"].as_str().expect("id").to_string();
     wait_state(&app, &id, &["PLANNED"]).await;
     let items: Value = app.get_json(&format!("/api/v1/migrations/{id}/items")).await;
     let items = items.as_array().expect("items");
     // payments/worker: one tagged index, its signature and an untagged build; the index's two platforms are not separate items.
     assert_eq!(items.len(), 3, "{items:?}");
-    let untagged: Vec<String> = items.iter().filter(|i| i["tags"].as_array().is_some_and(|t| t.is_empty())).filter_map(|i| i["digest"].as_str().map(str::to_string)).collect();
+    let untagged: Vec<String> =
+        items.iter().filter(|i| i["tags"].as_array().is_some_and(|t| t.is_empty())).filter_map(|i| i["digest"].as_str().map(str::to_string)).collect();
     assert_eq!(untagged.len(), 2);
     let r = app.client.post(app.url(&format!("/api/v1/migrations/{id}/start"))).send().await.expect("start");
     assert_eq!(r.status(), 202);

@@ -25,7 +25,9 @@ async fn a_failed_write_is_not_remembered_as_written() {
     // One attempt per ARM call, so an injected failure is a failed read at once.
     let arm = arm.with_retry(regatlas_arm::client::RetryPolicy { max_attempts: 1, ..arm.retry_policy().clone() }).expect("retry");
     let hub = EventHub::new(storage.clone(), 64);
-    let poller = Poller::new(arm, storage.clone(), hub, PollerConfig { subscriptions: vec![info.subscription_id.clone()], ..PollerConfig::default() }).await.expect("poller");
+    let poller = Poller::new(arm, storage.clone(), hub, PollerConfig { subscriptions: vec![info.subscription_id.clone()], ..PollerConfig::default() })
+        .await
+        .expect("poller");
 
     // Cycle 1: another process holds the database's write lock past the busy timeout.
     let locker = sqlx::SqlitePool::connect(&url).await.expect("locker");

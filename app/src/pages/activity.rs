@@ -5,10 +5,7 @@
 use crate::Erase;
 use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;
-use leptos_router::{
-    components::A,
-    hooks::use_query_map,
-};
+use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::{
     api::{list_history, list_operations, list_registries, split_error},

@@ -11,7 +11,7 @@ use crate::{
     actor::use_actor,
     api::{act_on_migration, get_migration, split_error, tick_checklist},
     live::use_live,
-    model::{ChecklistItem, MigrationDetail, MigrationItemView},
+    model::{ChecklistItem, MigrationDetail, MigrationItemView, MigrationState},
     Erase,
 };
 
@@ -61,12 +61,12 @@ fn Detail(d: MigrationDetail, error: RwSignal<Option<(String, String)>>) -> impl
             });
         }
     };
-    let state = m.state.clone();
-    let can_start = matches!(state.as_str(), "PLANNED" | "PAUSED" | "STOPPED" | "FAILED");
-    let can_pause = state == "IN_PROGRESS";
-    let can_cancel = !matches!(state.as_str(), "COMPLETE" | "STOPPED");
+    let state = m.state;
+    let can_start = state.can_start();
+    let can_pause = state == MigrationState::InProgress;
+    let can_cancel = state.can_cancel();
     let can_retry = m.failed > 0 && !m.is_active();
-    let start_label = if state == "PLANNED" { "Start copying" } else { "Resume" };
+    let start_label = if state == MigrationState::Planned { "Start copying" } else { "Resume" };
     let (json_href, csv_href) = (format!("/api/v1/migrations/{}/report.json", m.id), format!("/api/v1/migrations/{}/report.csv", m.id));
     let verification = if m.verified + m.mismatched == 0 {
         "Not verified yet.".to_string()
@@ -76,9 +76,9 @@ fn Detail(d: MigrationDetail, error: RwSignal<Option<(String, String)>>) -> impl
         format!("{} verified, {} findings (see below).", m.verified, m.mismatched)
     };
     view! {
-        <header class="migration-head" data-state=m.state.clone()>
+        <header class="migration-head" data-state=m.state.as_str()>
             <h1>{m.name.clone()}</h1>
-            <span class=format!("badge mstate mstate-{}", m.state.to_ascii_lowercase()) id="migration-state">{m.state.clone()}</span>
+            <span class=format!("badge mstate mstate-{}", m.state.as_str().to_ascii_lowercase()) id="migration-state">{m.state.as_str()}</span>
         </header>
         {m.error.clone().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         <Progress m=m.clone()/>
@@ -147,7 +147,7 @@ fn ItemTable(items: Vec<MigrationItemView>, empty: &'static str) -> impl IntoVie
                         <tr class=format!("item item-{}", i.state)>
                             <td><code>{format!("{}@{}", i.repository, i.digest.chars().take(19).collect::<String>())}</code></td>
                             <td>{i.tags.join(", ")}</td>
-                            <td>{i.state.clone()}</td>
+                            <td>{i.state.as_str()}</td>
                             <td>{i.attempts}</td>
                             <td class="item-error">{err}</td>
                         </tr>

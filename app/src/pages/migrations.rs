@@ -87,7 +87,7 @@ fn MigrationTable(list: Vec<MigrationView>) -> impl IntoView {
                         view! {
                             <tr data-migration=id>
                                 <th scope="row"><A href=href>{name}</A>{m.dry_run.then_some(" (plan)")}</th>
-                                <td><span class=format!("badge mstate mstate-{}", m.state.to_ascii_lowercase())>{m.state.clone()}</span></td>
+                                <td><span class=format!("badge mstate mstate-{}", m.state.as_str().to_ascii_lowercase())>{m.state.as_str()}</span></td>
                                 <td><Progress m=m.clone()/></td>
                                 <td>{m.rate_per_min.map(|r| format!("{r:.0}/min")).unwrap_or_default()}</td>
                                 <td>{m.eta_secs.map(eta).unwrap_or_default()}</td>

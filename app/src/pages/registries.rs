@@ -6,10 +6,7 @@
 use crate::Erase;
 use leptos::{either::EitherOf3, prelude::*};
 use leptos_meta::Title;
-use leptos_router::{
-    components::A,
-    hooks::use_query_map,
-};
+use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::{
     api::{list_registries, split_error},
@@ -153,8 +150,24 @@ fn sort_link(q: &ListQuery, key: &str, label: &'static str) -> impl IntoView {
     }
     params.push(format!("sort={key}"));
     params.push(format!("dir={}", if desc { "desc" } else { "asc" }));
-    let aria = if active { if q.desc { "descending" } else { "ascending" } } else { "none" };
-    let arrow = if active { if q.desc { " ▼" } else { " ▲" } } else { "" };
+    let aria = if active {
+        if q.desc {
+            "descending"
+        } else {
+            "ascending"
+        }
+    } else {
+        "none"
+    };
+    let arrow = if active {
+        if q.desc {
+            " ▼"
+        } else {
+            " ▲"
+        }
+    } else {
+        ""
+    };
     view! { <th scope="col" aria-sort=aria><A href=format!("?{}", params.join("&"))>{label}{arrow}</A></th> }
 }
 

@@ -31,10 +31,8 @@ impl ArmError {
 
 impl IntoResponse for ArmError {
     fn into_response(self) -> Response {
-        let mut resp = (self.status, Json(json!({ "error": { "code": self.code, "message": self.message } })))
-            .into_response();
-        resp.headers_mut()
-            .insert("x-ms-failure-cause", axum::http::HeaderValue::from_static("gateway"));
+        let mut resp = (self.status, Json(json!({ "error": { "code": self.code, "message": self.message } }))).into_response();
+        resp.headers_mut().insert("x-ms-failure-cause", axum::http::HeaderValue::from_static("gateway"));
         resp
     }
 }

@@ -45,10 +45,7 @@ fn parse_image(s: &str) -> (String, Option<String>, Option<String>) {
 
 pub async fn start(shared: &Arc<Shared>, rg: &str, name: &str, req: &Req) -> Result<Response, ArmError> {
     let source = &req.body["source"];
-    let source_image = source["sourceImage"]
-        .as_str()
-        .ok_or_else(|| ArmError::bad_request("InvalidParameters", "source.sourceImage is required."))?
-        .to_string();
+    let source_image = source["sourceImage"].as_str().ok_or_else(|| ArmError::bad_request("InvalidParameters", "source.sourceImage is required."))?.to_string();
     let resource_id = source["resourceId"].as_str().map(str::to_string);
     let registry_uri = source["registryUri"].as_str().map(str::to_string);
     if resource_id.is_none() && registry_uri.is_none() {
@@ -59,8 +56,10 @@ pub async fn start(shared: &Arc<Shared>, rg: &str, name: &str, req: &Req) -> Res
         "NoForce" => false,
         other => return Err(ArmError::bad_request("InvalidParameters", format!("mode '{other}' must be NoForce or Force."))),
     };
-    let target_tags: Vec<String> = req.body["targetTags"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default();
-    let untagged: Vec<String> = req.body["untaggedTargetRepositories"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let target_tags: Vec<String> =
+        req.body["targetTags"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let untagged: Vec<String> =
+        req.body["untaggedTargetRepositories"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default();
     let creds = (source["credentials"]["username"].as_str().map(str::to_string), source["credentials"]["password"].as_str().map(str::to_string));
 
     let (op, location_path, target_key) = {
@@ -139,10 +138,7 @@ async fn run(
             for (r, t) in &tags {
                 if let Some(existing) = reg.content.repos.get(r).and_then(|rp| rp.tags.get(t)).and_then(|h| h.last()) {
                     if !existing.digest.is_empty() && existing.landed.values().any(|x| *x <= now + std::time::Duration::from_secs(3600)) {
-                        return Err(ArmError::conflict(
-                            "Conflict",
-                            format!("Tag {r}:{t} already exists in target registry; use mode Force to overwrite."),
-                        ));
+                        return Err(ArmError::conflict("Conflict", format!("Tag {r}:{t} already exists in target registry; use mode Force to overwrite.")));
                     }
                 }
             }
@@ -236,7 +232,11 @@ async fn fetch_remote(
     digest: Option<&str>,
     creds: (Option<String>, Option<String>),
 ) -> Result<Fetched, ArmError> {
-    let base = if uri.starts_with("http://") || uri.starts_with("https://") { uri.trim_end_matches('/').to_string() } else { format!("http://{}", uri.trim_end_matches('/')) };
+    let base = if uri.starts_with("http://") || uri.starts_with("https://") {
+        uri.trim_end_matches('/').to_string()
+    } else {
+        format!("http://{}", uri.trim_end_matches('/'))
+    };
     let client = &shared.http;
     let reference = digest.or(tag).unwrap_or("latest").to_string();
     let get = |url: String, accept: bool| {
@@ -293,7 +293,12 @@ async fn fetch_remote(
     }
     for (d, cmt, cb) in &images {
         let v: Value = serde_json::from_slice(cb).unwrap_or(Value::Null);
-        let blobs: Vec<String> = v["config"]["digest"].as_str().into_iter().chain(v["layers"].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str())).map(str::to_string).collect();
+        let blobs: Vec<String> = v["config"]["digest"]
+            .as_str()
+            .into_iter()
+            .chain(v["layers"].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str()))
+            .map(str::to_string)
+            .collect();
         for b in blobs {
             out.blobs.push(fetch_blob(b).await?);
         }

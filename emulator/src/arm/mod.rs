@@ -39,22 +39,14 @@ use crate::{
 pub const API_VERSIONS: &[&str] = &["2022-12-01", "2023-07-01", "2025-04-01", "2025-11-01", "2025-06-01-preview", "2026-01-01-preview"];
 
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/msi/token", get(msi_token))
-        .fallback(dispatch)
-        .with_state(shared)
+    Router::new().route("/msi/token", get(msi_token)).fallback(dispatch).with_state(shared)
 }
 
 /// App Service managed-identity token endpoint.
-async fn msi_token(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Query(q): Query<std::collections::HashMap<String, String>>,
-) -> Response {
+async fn msi_token(State(shared): State<Arc<Shared>>, headers: HeaderMap, Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
     let secret = headers.get(IDENTITY_HEADER_NAME).and_then(|v| v.to_str().ok());
     if secret != Some(shared.auth.identity_secret.as_str()) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"statusCode": 401, "message": "missing or wrong X-IDENTITY-HEADER"})))
-            .into_response();
+        return (StatusCode::UNAUTHORIZED, Json(json!({"statusCode": 401, "message": "missing or wrong X-IDENTITY-HEADER"}))).into_response();
     }
     let Some(resource) = q.get("resource") else {
         return (StatusCode::BAD_REQUEST, Json(json!({"statusCode": 400, "message": "resource is required"}))).into_response();
@@ -81,13 +73,7 @@ pub struct Req {
     pub principal: String,
 }
 
-async fn dispatch(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn dispatch(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let kind = match method {
         Method::GET | Method::HEAD => OpKind::Read,
         Method::DELETE => OpKind::Delete,
@@ -96,18 +82,12 @@ async fn dispatch(
     // Authentication first, as ARM does.
     let principal = match bearer(&headers) {
         None => {
-            return ArmError::new(
-                StatusCode::UNAUTHORIZED,
-                "AuthenticationFailed",
-                "Authentication failed. The 'Authorization' header is missing.",
-            )
-            .into_response()
+            return ArmError::new(StatusCode::UNAUTHORIZED, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+                .into_response()
         }
         Some(tok) => match shared.auth.validate(tok) {
             Ok(p) => p,
-            Err(msg) => {
-                return ArmError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", msg).into_response()
-            }
+            Err(msg) => return ArmError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", msg).into_response(),
         },
     };
     let sub = shared.subscription_id.clone();
@@ -138,10 +118,7 @@ async fn dispatch(
         handle(&shared, method, uri, body, principal).await
     };
     resp.headers_mut().insert(kind.header(), HeaderValue::from(remaining));
-    resp.headers_mut().insert(
-        "x-ms-request-id",
-        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("0")),
-    );
+    resp.headers_mut().insert("x-ms-request-id", HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("0")));
     resp
 }
 
@@ -149,8 +126,20 @@ async fn dispatch(
 /// (for tests and the benchmark: how often the client called what), plus `"all {METHOD}"`.
 fn request_key(method: &Method, path: &str) -> String {
     const COLLECTIONS: &[&str] = &[
-        "subscriptions", "locations", "registries", "replications", "webhooks", "connectedregistries", "exportpipelines",
-        "importpipelines", "pipelineruns", "scopemaps", "tokens", "importimage", "operationstatuses", "operationresults",
+        "subscriptions",
+        "locations",
+        "registries",
+        "replications",
+        "webhooks",
+        "connectedregistries",
+        "exportpipelines",
+        "importpipelines",
+        "pipelineruns",
+        "scopemaps",
+        "tokens",
+        "importimage",
+        "operationstatuses",
+        "operationresults",
     ];
     let segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(|s| s.to_ascii_lowercase()).collect();
     let coll = segs.iter().rev().find(|s| COLLECTIONS.contains(&s.as_str())).cloned().unwrap_or_else(|| "other".into());
@@ -176,11 +165,8 @@ async fn handle(shared: &Arc<Shared>, method: Method, uri: Uri, body: Bytes, pri
         })
         .unwrap_or_default();
     let Some(api_version) = query.get("api-version").cloned() else {
-        return ArmError::bad_request(
-            "MissingApiVersionParameter",
-            "The api-version query parameter (?api-version=) is required for all requests.",
-        )
-        .into_response();
+        return ArmError::bad_request("MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+            .into_response();
     };
     if !API_VERSIONS.contains(&api_version.as_str()) {
         return ArmError::bad_request(
@@ -214,16 +200,14 @@ fn pct_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match s.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16)) {
-                    Some(Ok(b)) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match s.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16)) {
+                Some(Ok(b)) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             b => out.push(b),
         }
@@ -247,21 +231,13 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Response, ArmError> {
         return Err(ArmError::not_found(format!("No route for '/{}'.", req.segs.join("/"))));
     }
     if s[1] != lc(&shared.subscription_id) {
-        return Err(ArmError::new(
-            StatusCode::NOT_FOUND,
-            "SubscriptionNotFound",
-            format!("The subscription '{}' could not be found.", req.segs[1]),
-        ));
+        return Err(ArmError::new(StatusCode::NOT_FOUND, "SubscriptionNotFound", format!("The subscription '{}' could not be found.", req.segs[1])));
     }
     let rest = &s[2..];
     match rest {
         ["locations"] if m == Method::GET => Ok(locations(shared, &req.api_version)),
-        ["providers", "microsoft.containerregistry", "registries"] if m == Method::GET => {
-            registries::list(shared, None, req)
-        }
-        ["providers", "microsoft.containerregistry", "checknameavailability"] if m == Method::POST => {
-            registries::check_name(shared, req)
-        }
+        ["providers", "microsoft.containerregistry", "registries"] if m == Method::GET => registries::list(shared, None, req),
+        ["providers", "microsoft.containerregistry", "checknameavailability"] if m == Method::POST => registries::check_name(shared, req),
         ["resourcegroups", _rg, "providers", "microsoft.containerregistry", tail @ ..] => {
             let rg = req.segs[3].clone();
             let t: Vec<&str> = tail.to_vec();
@@ -276,12 +252,8 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Response, ArmError> {
                 (["registries", _, "replications"], &Method::GET) => replications::list(shared, &orig[1], req),
                 (["registries", _, "replications", _], _) => replications::handle(shared, &rg, &orig[1], &orig[3], req).await,
                 (["registries", _, _, _, "operationstatuses", _], &Method::GET) => operation(shared, &orig[5]),
-                (["registries", _, kind], &Method::GET) if children::is_kind(kind) => {
-                    children::list(shared, &orig[1], kind, req)
-                }
-                (["registries", _, kind, _], _) if children::is_kind(kind) => {
-                    children::handle(shared, &orig[1], kind, &orig[3], req).await
-                }
+                (["registries", _, kind], &Method::GET) if children::is_kind(kind) => children::list(shared, &orig[1], kind, req),
+                (["registries", _, kind, _], _) if children::is_kind(kind) => children::handle(shared, &orig[1], kind, &orig[3], req).await,
                 (["registries", _, kind, _, action], &Method::POST) if children::is_kind(kind) => {
                     children::action(shared, &orig[1], kind, &orig[3], action, req).await
                 }
@@ -437,13 +409,7 @@ pub fn list_page(shared: &Shared, req: &Req, value: Vec<Value>) -> Response {
     let page: Vec<Value> = value.into_iter().skip(start).take(size).collect();
     let mut doc = json!({ "value": page });
     if start + size < total {
-        doc["nextLink"] = json!(format!(
-            "{}/{}?api-version={}&$skipToken={}",
-            shared.base_url,
-            req.segs.join("/"),
-            req.api_version,
-            start + size
-        ));
+        doc["nextLink"] = json!(format!("{}/{}?api-version={}&$skipToken={}", shared.base_url, req.segs.join("/"), req.api_version, start + size));
     }
     Json(doc).into_response()
 }

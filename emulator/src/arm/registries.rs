@@ -77,11 +77,8 @@ pub fn render(world: &World, reg: &Registry) -> Value {
     props["creationDate"] = json!(reg.created_at.to_rfc3339());
     props["provisioningState"] = json!(state);
     props["status"] = Value::Null;
-    let data_endpoints: Vec<Value> = if props["dataEndpointEnabled"] == json!(true) {
-        reg.replications.values().map(|r| json!(r.endpoint)).collect()
-    } else {
-        vec![]
-    };
+    let data_endpoints: Vec<Value> =
+        if props["dataEndpointEnabled"] == json!(true) { reg.replications.values().map(|r| json!(r.endpoint)).collect() } else { vec![] };
     props["dataEndpointHostNames"] = json!(data_endpoints);
     // Regional endpoints (2026-01-01-preview): one host per geo-replica when
     // the registry enables them.
@@ -115,12 +112,7 @@ pub fn render(world: &World, reg: &Registry) -> Value {
 pub fn list(shared: &Arc<Shared>, rg: Option<&str>, req: &Req) -> Result<Response, ArmError> {
     let mut world = shared.world();
     world.tick();
-    let value = world
-        .registries
-        .values()
-        .filter(|r| rg.is_none_or(|g| r.resource_group.eq_ignore_ascii_case(g)))
-        .map(|r| render(&world, r))
-        .collect();
+    let value = world.registries.values().filter(|r| rg.is_none_or(|g| r.resource_group.eq_ignore_ascii_case(g))).map(|r| render(&world, r)).collect();
     Ok(list_page(shared, req, value))
 }
 
@@ -162,11 +154,7 @@ pub fn find<'a>(world: &'a World, rg: &str, name: &str) -> Result<&'a Registry, 
         .registries
         .get(&name.to_ascii_lowercase())
         .filter(|r| r.resource_group.eq_ignore_ascii_case(rg) && r.deleting_at.is_none())
-        .ok_or_else(|| {
-            ArmError::not_found(format!(
-                "The Resource 'Microsoft.ContainerRegistry/registries/{name}' under resource group '{rg}' was not found."
-            ))
-        })
+        .ok_or_else(|| ArmError::not_found(format!("The Resource 'Microsoft.ContainerRegistry/registries/{name}' under resource group '{rg}' was not found.")))
 }
 
 /// Finds a registry by name in any resource group (data plane, import by name).
@@ -175,9 +163,7 @@ pub fn find_any<'a>(world: &'a World, name: &str) -> Option<&'a Registry> {
 }
 
 fn validate_sku(body: &Value) -> Result<String, ArmError> {
-    let sku = body["sku"]["name"]
-        .as_str()
-        .ok_or_else(|| ArmError::bad_request("InvalidRequestContent", "The property 'sku.name' is required."))?;
+    let sku = body["sku"]["name"].as_str().ok_or_else(|| ArmError::bad_request("InvalidRequestContent", "The property 'sku.name' is required."))?;
     SKUS.iter()
         .find(|s| s.eq_ignore_ascii_case(sku))
         .map(|s| s.to_string())
@@ -186,9 +172,8 @@ fn validate_sku(body: &Value) -> Result<String, ArmError> {
 
 pub fn validate_location(loc: Option<&str>) -> Result<&'static regions::Region, ArmError> {
     let loc = loc.ok_or_else(|| ArmError::bad_request("LocationRequired", "The location property is required for this definition."))?;
-    let region = regions::find(loc).ok_or_else(|| {
-        ArmError::bad_request("InvalidResourceLocation", format!("The provided location '{loc}' is not a valid Azure region."))
-    })?;
+    let region = regions::find(loc)
+        .ok_or_else(|| ArmError::bad_request("InvalidResourceLocation", format!("The provided location '{loc}' is not a valid Azure region.")))?;
     if !region.can_host() {
         return Err(ArmError::bad_request(
             "LocationNotAvailableForResourceType",
@@ -200,10 +185,7 @@ pub fn validate_location(loc: Option<&str>) -> Result<&'static regions::Region, 
 
 async fn create(shared: &Arc<Shared>, rg: &str, name: &str, req: &Req) -> Result<Response, ArmError> {
     if !valid_arm_name(name) {
-        return Err(ArmError::bad_request(
-            "InvalidResourceName",
-            format!("Resource name '{name}' is invalid. It must be 5-50 alphanumeric characters."),
-        ));
+        return Err(ArmError::bad_request("InvalidResourceName", format!("Resource name '{name}' is invalid. It must be 5-50 alphanumeric characters.")));
     }
     let sku = validate_sku(&req.body)?;
     // An existing registry: PUT is an update of the mutable parts.
@@ -211,19 +193,13 @@ async fn create(shared: &Arc<Shared>, rg: &str, name: &str, req: &Req) -> Result
         let world = shared.world();
         if let Some(existing) = world.registries.get(&name.to_ascii_lowercase()) {
             if !existing.resource_group.eq_ignore_ascii_case(rg) {
-                return Err(ArmError::conflict(
-                    "AlreadyInUse",
-                    format!("The registry {name} is already in use."),
-                ));
+                return Err(ArmError::conflict("AlreadyInUse", format!("The registry {name} is already in use.")));
             }
         }
     }
     if shared.world().registries.contains_key(&name.to_ascii_lowercase()) {
         let mut world = shared.world();
-        let reg = world
-            .registries
-            .get_mut(&name.to_ascii_lowercase())
-            .ok_or_else(|| ArmError::not_found("registry vanished"))?;
+        let reg = world.registries.get_mut(&name.to_ascii_lowercase()).ok_or_else(|| ArmError::not_found("registry vanished"))?;
         reg.sku = sku;
         if let Some(tags) = req.body.get("tags") {
             reg.tags = tags.clone();
@@ -313,19 +289,13 @@ fn update(shared: &Arc<Shared>, rg: &str, name: &str, req: &Req) -> Result<Respo
     }
     if let Some(p) = req.body["properties"].as_object() {
         if let Some(k) = p.keys().find(|k| !UPDATABLE.contains(&k.as_str())) {
-            return Err(ArmError::bad_request(
-                "InvalidRequestContent",
-                format!("The property '{k}' cannot be updated."),
-            ));
+            return Err(ArmError::bad_request("InvalidRequestContent", format!("The property '{k}' cannot be updated.")));
         }
     }
     let done = world.clock.after(world.timings.replica_update);
     let op = world.new_operation("registries", PollStyle::AsyncOperation, Some(done), Some(Outcome::Succeeded));
     let sub = world.subscription_id.clone();
-    let reg = world
-        .registries
-        .get_mut(&name.to_ascii_lowercase())
-        .ok_or_else(|| ArmError::not_found(name.to_string()))?;
+    let reg = world.registries.get_mut(&name.to_ascii_lowercase()).ok_or_else(|| ArmError::not_found(name.to_string()))?;
     if let Some(sku) = req.body["sku"]["name"].as_str() {
         reg.sku = validate_sku(&json!({"sku": {"name": sku}}))?;
     }
@@ -358,10 +328,7 @@ fn delete(shared: &Arc<Shared>, rg: &str, name: &str, req: &Req) -> Result<Respo
     let done = world.clock.after(world.timings.registry_delete);
     let op = world.new_operation("registries", PollStyle::Location, Some(done), Some(Outcome::Succeeded));
     let sub = world.subscription_id.clone();
-    let reg = world
-        .registries
-        .get_mut(&name.to_ascii_lowercase())
-        .ok_or_else(|| ArmError::not_found(name.to_string()))?;
+    let reg = world.registries.get_mut(&name.to_ascii_lowercase()).ok_or_else(|| ArmError::not_found(name.to_string()))?;
     reg.deleting_at = Some(done);
     let path = format!("{}/operationStatuses/{op}", reg.arm_id(&sub));
     Ok(location_response(shared, &path, &req.api_version))
@@ -371,10 +338,7 @@ pub fn list_credentials(shared: &Arc<Shared>, name: &str) -> Result<Response, Ar
     let world = shared.world();
     let reg = find_any(&world, name).ok_or_else(|| ArmError::not_found(format!("Registry '{name}' was not found.")))?;
     if reg.props.get("adminUserEnabled") != Some(&json!(true)) {
-        return Err(ArmError::bad_request(
-            "AdminUserDisabled",
-            "The admin user is disabled for this registry. Enable it to list credentials.",
-        ));
+        return Err(ArmError::bad_request("AdminUserDisabled", "The admin user is disabled for this registry. Enable it to list credentials."));
     }
     Ok(Json(json!({
         "username": reg.name,

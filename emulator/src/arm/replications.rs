@@ -28,11 +28,9 @@ pub fn render(world: &World, reg: &Registry, rep: &Replication) -> Value {
         ReplicaPhase::Ready => ("Succeeded", "Ready", "The replication is ready.".to_string()),
         ReplicaPhase::Updating => ("Updating", "Ready", "The replication is being updated.".to_string()),
         ReplicaPhase::Deleting => ("Deleting", "Deleting", "The replication is being deleted.".to_string()),
-        ReplicaPhase::Outage => (
-            "Succeeded",
-            "Unavailable",
-            format!("The region '{}' is experiencing an outage; the replica is not serving requests.", rep.location),
-        ),
+        ReplicaPhase::Outage => {
+            ("Succeeded", "Unavailable", format!("The region '{}' is experiencing an outage; the replica is not serving requests.", rep.location))
+        }
     };
     let message = world.faults.status_messages.get(&rep.location).cloned().unwrap_or(message);
     json!({
@@ -86,9 +84,7 @@ pub async fn handle(shared: &Arc<Shared>, rg: &str, name: &str, rep: &str, req: 
 }
 
 fn not_found(reg: &str, rep: &str) -> ArmError {
-    ArmError::not_found(format!(
-        "The Resource 'Microsoft.ContainerRegistry/registries/{reg}/replications/{rep}' was not found."
-    ))
+    ArmError::not_found(format!("The Resource 'Microsoft.ContainerRegistry/registries/{reg}/replications/{rep}' was not found."))
 }
 
 fn busy(phase: ReplicaPhase) -> bool {
@@ -97,10 +93,7 @@ fn busy(phase: ReplicaPhase) -> bool {
 
 async fn create(shared: &Arc<Shared>, rg: &str, name: &str, rep: &str, req: &Req) -> Result<Response, ArmError> {
     if !valid_arm_name(rep) {
-        return Err(ArmError::bad_request(
-            "InvalidResourceName",
-            format!("Resource name '{rep}' is invalid. It must be 5-50 alphanumeric characters."),
-        ));
+        return Err(ArmError::bad_request("InvalidResourceName", format!("Resource name '{rep}' is invalid. It must be 5-50 alphanumeric characters.")));
     }
     let region = registries::validate_location(req.body["location"].as_str())?;
     let zr = req.body["properties"]["zoneRedundancy"].as_str().unwrap_or("Disabled").to_string();
@@ -108,10 +101,7 @@ async fn create(shared: &Arc<Shared>, rg: &str, name: &str, rep: &str, req: &Req
         return Err(ArmError::bad_request("InvalidRequestContent", format!("zoneRedundancy '{zr}' must be Enabled or Disabled.")));
     }
     if zr == "Enabled" && !region.has_zones() {
-        return Err(ArmError::bad_request(
-            "ZoneRedundancyNotSupported",
-            format!("Zone redundancy is not supported in region '{}'.", region.name),
-        ));
+        return Err(ArmError::bad_request("ZoneRedundancyNotSupported", format!("Zone redundancy is not supported in region '{}'.", region.name)));
     }
     let endpoint_enabled = req.body["properties"]["regionEndpointEnabled"].as_bool().unwrap_or(true);
     // Validate against current state before binding anything.
@@ -120,10 +110,7 @@ async fn create(shared: &Arc<Shared>, rg: &str, name: &str, rep: &str, req: &Req
         world.tick();
         let reg = registries::find(&world, rg, name)?;
         if !reg.is_premium() {
-            return Err(ArmError::bad_request(
-                "SkuNotSupported",
-                format!("Geo-replication requires the Premium SKU; registry '{}' is {}.", reg.name, reg.sku),
-            ));
+            return Err(ArmError::bad_request("SkuNotSupported", format!("Geo-replication requires the Premium SKU; registry '{}' is {}.", reg.name, reg.sku)));
         }
         if let Some(existing) = reg.replications.get(&rep.to_ascii_lowercase()) {
             if existing.location != region.name {
@@ -134,10 +121,7 @@ async fn create(shared: &Arc<Shared>, rg: &str, name: &str, rep: &str, req: &Req
             }
             let phase = existing.phase(Instant::now(), false);
             if busy(phase) {
-                return Err(ArmError::conflict(
-                    "AnotherOperationInProgress",
-                    format!("Another operation is in progress on replication '{rep}'."),
-                ));
+                return Err(ArmError::conflict("AnotherOperationInProgress", format!("Another operation is in progress on replication '{rep}'.")));
             }
             // Idempotent re-PUT.
             return Ok((StatusCode::OK, Json(render(&world, reg, existing))).into_response());
@@ -203,10 +187,7 @@ fn update(shared: &Arc<Shared>, rg: &str, name: &str, rep: &str, req: &Req) -> R
         let reg = registries::find(&world, rg, name)?;
         let r = reg.replications.get(&rep.to_ascii_lowercase()).ok_or_else(|| not_found(name, rep))?;
         if busy(r.phase(Instant::now(), false)) {
-            return Err(ArmError::conflict(
-                "AnotherOperationInProgress",
-                format!("Another operation is in progress on replication '{rep}'."),
-            ));
+            return Err(ArmError::conflict("AnotherOperationInProgress", format!("Another operation is in progress on replication '{rep}'.")));
         }
     }
     if let Some(p) = req.body["properties"].as_object() {
@@ -251,10 +232,7 @@ fn delete(shared: &Arc<Shared>, rg: &str, name: &str, rep: &str, req: &Req) -> R
         ));
     }
     if phase == ReplicaPhase::Deleting || phase == ReplicaPhase::Updating {
-        return Err(ArmError::conflict(
-            "AnotherOperationInProgress",
-            format!("Another operation is in progress on replication '{rep}'."),
-        ));
+        return Err(ArmError::conflict("AnotherOperationInProgress", format!("Another operation is in progress on replication '{rep}'.")));
     }
     let done = world.clock.after(world.timings.replica_delete);
     let op = world.new_operation("replications", PollStyle::Location, Some(done), Some(Outcome::Succeeded));

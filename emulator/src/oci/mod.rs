@@ -133,11 +133,7 @@ fn host_of(headers: &HeaderMap) -> String {
 
 fn challenge(ep: &Endpoint, headers: &HeaderMap) -> Response {
     let host = host_of(headers);
-    let mut r = (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]})),
-    )
-        .into_response();
+    let mut r = (StatusCode::UNAUTHORIZED, Json(json!({"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}))).into_response();
     let v = format!("Bearer realm=\"http://{host}/oauth2/token\",service=\"{}\"", ep.registry);
     if let Ok(v) = HeaderValue::from_str(&v) {
         r.headers_mut().insert("www-authenticate", v);
@@ -154,10 +150,7 @@ fn authorize(ep: &Endpoint, method: &Method, headers: &HeaderMap) -> Result<(), 
         let Some(reg) = world.registries.get(&ep.registry) else {
             return Err(oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "registry not found"));
         };
-        (
-            reg.props.get("adminUserEnabled") == Some(&json!(true)),
-            reg.props.get("anonymousPullEnabled") == Some(&json!(true)),
-        )
+        (reg.props.get("adminUserEnabled") == Some(&json!(true)), reg.props.get("anonymousPullEnabled") == Some(&json!(true)))
     };
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
     if let Some(b) = auth.strip_prefix("Basic ").or_else(|| auth.strip_prefix("basic ")) {
@@ -187,13 +180,7 @@ fn check_basic(ep: &Endpoint, b64: &str) -> bool {
     user.eq_ignore_ascii_case(&reg.name) && (pass == reg.admin_password || pass == format!("{}2", reg.admin_password))
 }
 
-fn token_endpoint(
-    ep: &Endpoint,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Response {
+fn token_endpoint(ep: &Endpoint, method: &Method, path: &str, headers: &HeaderMap, body: &Bytes) -> Response {
     let form: HashMap<String, String> = std::str::from_utf8(body)
         .unwrap_or("")
         .split('&')
@@ -226,13 +213,10 @@ fn token_endpoint(
         }
         (&Method::GET, "/oauth2/token") => {
             let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-            let ok = auth
-                .strip_prefix("Basic ")
-                .is_some_and(|b| {
-                    let admin = ep.shared.world().registries.get(&ep.registry).is_some_and(|r| r.props.get("adminUserEnabled") == Some(&json!(true)));
-                    admin && check_basic(ep, b)
-                })
-                || auth.strip_prefix("Bearer ").is_some_and(|t| ep.shared.auth.validate(t.trim()).is_ok());
+            let ok = auth.strip_prefix("Basic ").is_some_and(|b| {
+                let admin = ep.shared.world().registries.get(&ep.registry).is_some_and(|r| r.props.get("adminUserEnabled") == Some(&json!(true)));
+                admin && check_basic(ep, b)
+            }) || auth.strip_prefix("Bearer ").is_some_and(|t| ep.shared.auth.validate(t.trim()).is_ok());
             if !ok {
                 return oci_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required");
             }

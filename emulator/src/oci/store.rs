@@ -50,21 +50,11 @@ impl Repo {
     }
 
     pub fn tag_in(&self, tag: &str, region: &str, now: Instant) -> Option<&str> {
-        self.tags
-            .get(tag)?
-            .iter()
-            .rev()
-            .find(|t| visible(&t.landed, region, now))
-            .map(|t| t.digest.as_str())
-            .filter(|d| !d.is_empty())
+        self.tags.get(tag)?.iter().rev().find(|t| visible(&t.landed, region, now)).map(|t| t.digest.as_str()).filter(|d| !d.is_empty())
     }
 
     pub fn tags_in(&self, region: &str, now: Instant) -> Vec<String> {
-        self.tags
-            .keys()
-            .filter(|t| self.tag_in(t, region, now).is_some())
-            .cloned()
-            .collect()
+        self.tags.keys().filter(|t| self.tag_in(t, region, now).is_some()).cloned().collect()
     }
 
     pub fn visible_in(&self, region: &str, now: Instant) -> bool {
@@ -83,12 +73,7 @@ pub struct RegistryContent {
 impl RegistryContent {
     pub fn total_bytes(&self) -> u64 {
         let blobs: u64 = self.blobs.values().map(|b| b.len() as u64).sum();
-        let manifests: u64 = self
-            .repos
-            .values()
-            .flat_map(|r| r.manifests.values())
-            .map(|m| m.bytes.len() as u64)
-            .sum();
+        let manifests: u64 = self.repos.values().flat_map(|r| r.manifests.values()).map(|m| m.bytes.len() as u64).sum();
         blobs + manifests
     }
 
@@ -99,21 +84,11 @@ impl RegistryContent {
     }
 
     /// Stores a manifest that lands at `landed` per region.
-    pub fn put_manifest(
-        &mut self,
-        repo: &str,
-        media_type: &str,
-        bytes: Bytes,
-        tag: Option<&str>,
-        landed: HashMap<String, Instant>,
-    ) -> String {
+    pub fn put_manifest(&mut self, repo: &str, media_type: &str, bytes: Bytes, tag: Option<&str>, landed: HashMap<String, Instant>) -> String {
         let digest = sha256_digest(&bytes);
         let parsed: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
         let subject = parsed["subject"]["digest"].as_str().map(str::to_string);
-        let artifact_type = parsed["artifactType"]
-            .as_str()
-            .or_else(|| parsed["config"]["mediaType"].as_str())
-            .map(str::to_string);
+        let artifact_type = parsed["artifactType"].as_str().or_else(|| parsed["config"]["mediaType"].as_str()).map(str::to_string);
         let r = self.repos.entry(repo.to_string()).or_default();
         let rec = r.manifests.entry(digest.clone()).or_insert_with(|| ManifestRec {
             media_type: media_type.to_string(),

@@ -57,7 +57,16 @@ pub async fn build(shared: &Arc<Shared>) {
     }
     if let Some(r) = world.registries.get_mut("contosowesteu") {
         let regions = regions_of(r);
-        fill(&mut r.content, &regions, &[("hello-world", &["latest", "v1", "v2"]), ("payments/api", &["3.2.0", "3.3.0"]), ("payments/worker", &["3.3.0"]), ("web/frontend", &["1.1.0", "1.2.0"])]);
+        fill(
+            &mut r.content,
+            &regions,
+            &[
+                ("hello-world", &["latest", "v1", "v2"]),
+                ("payments/api", &["3.2.0", "3.3.0"]),
+                ("payments/worker", &["3.3.0"]),
+                ("web/frontend", &["1.1.0", "1.2.0"]),
+            ],
+        );
     }
     if let Some(r) = world.registries.get_mut("contosostd") {
         let regions = regions_of(r);

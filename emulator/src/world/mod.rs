@@ -120,10 +120,7 @@ pub struct Registry {
 
 impl Registry {
     pub fn arm_id(&self, sub: &str) -> String {
-        format!(
-            "/subscriptions/{sub}/resourceGroups/{}/providers/Microsoft.ContainerRegistry/registries/{}",
-            self.resource_group, self.name
-        )
+        format!("/subscriptions/{sub}/resourceGroups/{}/providers/Microsoft.ContainerRegistry/registries/{}", self.resource_group, self.name)
     }
 
     pub fn is_premium(&self) -> bool {
@@ -289,18 +286,8 @@ impl World {
     /// Registers a new operation and returns its id.
     pub fn new_operation(&mut self, prefix: &str, style: PollStyle, done_at: Option<Instant>, outcome: Option<Outcome>) -> String {
         let id = format!("{prefix}-{}", uuid::Uuid::new_v4());
-        self.operations.insert(
-            id.clone(),
-            Operation {
-                id: id.clone(),
-                style,
-                started: Utc::now(),
-                started_instant: Instant::now(),
-                done_at,
-                outcome,
-                finished: None,
-            },
-        );
+        self.operations
+            .insert(id.clone(), Operation { id: id.clone(), style, started: Utc::now(), started_instant: Instant::now(), done_at, outcome, finished: None });
         id
     }
 

@@ -73,12 +73,7 @@ pub async fn skopeo(home: &Path, args: &[&str]) -> String {
         .output()
         .await
         .expect("run skopeo");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "skopeo {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -99,13 +99,22 @@ fn actor_of(a: Option<String>) -> String {
 /// (so it cannot forge a log line or an Activity entry).
 fn check_actor(a: &Option<String>) -> Result<(), ActionError> {
     match a {
-        Some(a) if a.chars().count() > 100 || a.chars().any(crate::outbound::is_unsafe_char) => Err(ActionError::invalid(400, "InvalidActor", "actor must be at most 100 characters without control characters.")),
+        Some(a) if a.chars().count() > 100 || a.chars().any(crate::outbound::is_unsafe_char) => {
+            Err(ActionError::invalid(400, "InvalidActor", "actor must be at most 100 characters without control characters."))
+        }
         _ => Ok(()),
     }
 }
 
 impl Console {
-    pub fn new(storage: Storage, arm: ArmClient, hub: EventHub, poller: PollerHandle, stale_after_secs: i64, shutdown: tokio::sync::watch::Receiver<bool>) -> Console {
+    pub fn new(
+        storage: Storage,
+        arm: ArmClient,
+        hub: EventHub,
+        poller: PollerHandle,
+        stale_after_secs: i64,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Console {
         Console { storage, arm, hub, poller, stale_after: stale_after_secs, shutdown, engine: None }
     }
 
@@ -116,7 +125,11 @@ impl Console {
     }
 
     fn engine(&self) -> Result<&crate::migration::Engine, ApiError> {
-        self.engine.as_ref().ok_or_else(|| ApiError { status: 503, code: "MigrationsUnavailable".into(), message: "The migration engine is not running.".into() })
+        self.engine.as_ref().ok_or_else(|| ApiError {
+            status: 503,
+            code: "MigrationsUnavailable".into(),
+            message: "The migration engine is not running.".into(),
+        })
     }
 
     /// Adds in-memory facts (last confirmed, poll errors) and health.
@@ -130,7 +143,9 @@ impl Console {
             }
         }
         r.poll_error = self.poller.poll_error(&r.id);
-        let age = chrono::DateTime::parse_from_rfc3339(&r.confirmed_at).map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds()).unwrap_or(i64::MAX);
+        let age = chrono::DateTime::parse_from_rfc3339(&r.confirmed_at)
+            .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
+            .unwrap_or(i64::MAX);
         let live: Vec<_> = r.replicas.iter().filter(|x| !x.gone).collect();
         r.health = if r.gone {
             Health::Gone
@@ -148,28 +163,44 @@ impl Console {
 
     async fn find(&self, name: &str) -> Result<RegistryView, ActionError> {
         let all = self.storage.registry_views().await?;
-        all.into_iter()
-            .filter(|r| !r.gone)
-            .find(|r| r.name.eq_ignore_ascii_case(name) || r.id.eq_ignore_ascii_case(name))
-            .map(|r| self.enrich(r))
-            .ok_or_else(|| ActionError::invalid(404, "RegistryNotFound", format!("No registry named '{}' is known. Refresh if it was created recently.", crate::outbound::clean_text(name, 100))))
-    }
-
-    fn arm_id(reg: &RegistryView) -> String {
-        format!(
-            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerRegistry/registries/{}",
-            reg.subscription_id, reg.resource_group, reg.name
+        all.into_iter().filter(|r| !r.gone).find(|r| r.name.eq_ignore_ascii_case(name) || r.id.eq_ignore_ascii_case(name)).map(|r| self.enrich(r)).ok_or_else(
+            || {
+                ActionError::invalid(
+                    404,
+                    "RegistryNotFound",
+                    format!("No registry named '{}' is known. Refresh if it was created recently.", crate::outbound::clean_text(name, 100)),
+                )
+            },
         )
     }
 
+    fn arm_id(reg: &RegistryView) -> String {
+        format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerRegistry/registries/{}", reg.subscription_id, reg.resource_group, reg.name)
+    }
+
     /// Records the operation, calls ARM, starts tracking. `call` makes the ARM request.
-    async fn run_action<F, Fut>(&self, reg: &RegistryView, kind: &str, target: &str, actor: String, params: serde_json::Value, call: F) -> Result<OperationView, ActionError>
+    async fn run_action<F, Fut>(
+        &self,
+        reg: &RegistryView,
+        kind: &str,
+        target: &str,
+        actor: String,
+        params: serde_json::Value,
+        call: F,
+    ) -> Result<OperationView, ActionError>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<regatlas_arm::acr::Accepted, ArmError>>,
     {
         let id = uuid::Uuid::new_v4().to_string();
-        let new = NewOperation { id: id.clone(), actor: actor.clone(), kind: kind.into(), registry_id: reg.id.clone(), target: target.to_string(), params: params.clone() };
+        let new = NewOperation {
+            id: id.clone(),
+            actor: actor.clone(),
+            kind: kind.into(),
+            registry_id: reg.id.clone(),
+            target: target.to_string(),
+            params: params.clone(),
+        };
         let Some(op) = self.storage.insert_operation(&new).await? else {
             let other = self.storage.active_operation_on(&reg.id, target).await?;
             let who = other.map(|o| format!("{} ({} by {}, started {})", o.kind, o.state, o.actor, o.created_at)).unwrap_or_else(|| "another operation".into());
@@ -284,7 +315,11 @@ impl Console {
                     // Recorded but ARM's answer never stored: whether ARM acted is unknown;
                     // the poller shows the truth.
                     self.storage
-                        .operation_finished(&op.id, "unknown", Some(("Interrupted", "The server stopped before ARM's answer was recorded; check the replica's state.")))
+                        .operation_finished(
+                            &op.id,
+                            "unknown",
+                            Some(("Interrupted", "The server stopped before ARM's answer was recorded; check the replica's state.")),
+                        )
                         .await?;
                 }
             }
@@ -294,10 +329,9 @@ impl Console {
 
     fn live_replica<'a>(reg: &'a RegistryView, region: &str) -> Result<&'a regatlas_app::model::ReplicaView, ActionError> {
         let key: String = region.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
-        reg.replicas
-            .iter()
-            .find(|r| !r.gone && (r.location.eq_ignore_ascii_case(&key) || r.name.eq_ignore_ascii_case(&key)))
-            .ok_or_else(|| ActionError::invalid(404, "ReplicaNotFound", format!("{} has no replica in '{}'.", reg.name, crate::outbound::clean_text(region, 64))))
+        reg.replicas.iter().find(|r| !r.gone && (r.location.eq_ignore_ascii_case(&key) || r.name.eq_ignore_ascii_case(&key))).ok_or_else(|| {
+            ActionError::invalid(404, "ReplicaNotFound", format!("{} has no replica in '{}'.", reg.name, crate::outbound::clean_text(region, 64)))
+        })
     }
 }
 
@@ -318,19 +352,33 @@ impl Backend for Console {
             return Err(ActionError::invalid(400, "SkuNotPremium", format!("{} is {}; geo-replication needs the Premium SKU.", reg.name, reg.sku)).into());
         }
         let Some(region) = regions::find(&req.region) else {
-            return Err(ActionError::invalid(400, "UnknownRegion", format!("'{}' is not an Azure region.", crate::outbound::clean_text(&req.region, 64))).into());
+            return Err(
+                ActionError::invalid(400, "UnknownRegion", format!("'{}' is not an Azure region.", crate::outbound::clean_text(&req.region, 64))).into()
+            );
         };
         if !region.can_host() {
-            return Err(ActionError::invalid(400, "RegionUnavailable", format!("{} cannot host a replica (restricted or internal region).", region.display_name)).into());
+            return Err(ActionError::invalid(
+                400,
+                "RegionUnavailable",
+                format!("{} cannot host a replica (restricted or internal region).", region.display_name),
+            )
+            .into());
         }
         if region.name.eq_ignore_ascii_case(&reg.location) {
-            return Err(ActionError::invalid(409, "HomeRegion", format!("{} is {}'s home region; its replica always exists.", region.display_name, reg.name)).into());
+            return Err(
+                ActionError::invalid(409, "HomeRegion", format!("{} is {}'s home region; its replica always exists.", region.display_name, reg.name)).into()
+            );
         }
         if reg.replica_in(&region.name).is_some() {
             return Err(ActionError::invalid(409, "ReplicaExists", format!("{} already has a replica in {}.", reg.name, region.display_name)).into());
         }
         if req.zone_redundancy && !region.has_zones() {
-            return Err(ActionError::invalid(400, "NoAvailabilityZones", format!("{} has no availability zones; zone redundancy is not possible there.", region.display_name)).into());
+            return Err(ActionError::invalid(
+                400,
+                "NoAvailabilityZones",
+                format!("{} has no availability zones; zone redundancy is not possible there.", region.display_name),
+            )
+            .into());
         }
         let arm_id = Console::arm_id(&reg);
         let new = NewReplication { location: region.name.clone(), zone_redundancy: req.zone_redundancy, region_endpoint_enabled: req.routing };
@@ -346,12 +394,19 @@ impl Backend for Console {
         let reg = self.find(registry).await?;
         let rep = Console::live_replica(&reg, region)?;
         if rep.home {
-            return Err(ActionError::invalid(400, "HomeReplica", format!("{} is {}'s home region; the home replica cannot be deleted.", rep.location, reg.name)).into());
+            return Err(ActionError::invalid(
+                400,
+                "HomeReplica",
+                format!("{} is {}'s home region; the home replica cannot be deleted.", rep.location, reg.name),
+            )
+            .into());
         }
         let (arm_id, name, location) = (Console::arm_id(&reg), rep.name.clone(), rep.location.clone());
         let arm = self.arm.clone();
         Ok(self
-            .run_action(&reg, "replica.delete", &location, actor_of(actor), json!({ "region": location }), || async move { arm.begin_delete_replication(&arm_id, &name).await })
+            .run_action(&reg, "replica.delete", &location, actor_of(actor), json!({ "region": location }), || async move {
+                arm.begin_delete_replication(&arm_id, &name).await
+            })
             .await?)
     }
 
@@ -365,7 +420,10 @@ impl Backend for Console {
                 return Err(ActionError::invalid(
                     409,
                     "LastRoutedReplica",
-                    format!("{} is the last replica of {} that receives traffic; disabling it stops the global endpoint from serving. Pass force to do it anyway.", rep.location, reg.name),
+                    format!(
+                        "{} is the last replica of {} that receives traffic; disabling it stops the global endpoint from serving. Pass force to do it anyway.",
+                        rep.location, reg.name
+                    ),
                 )
                 .into());
             }
@@ -374,13 +432,25 @@ impl Backend for Console {
         let arm = self.arm.clone();
         let enabled = req.enabled;
         Ok(self
-            .run_action(&reg, "replica.routing", &location, actor_of(req.actor), json!({ "region": location, "enabled": enabled, "force": req.force }), || async move {
-                arm.begin_set_routing(&arm_id, &name, enabled).await
-            })
+            .run_action(
+                &reg,
+                "replica.routing",
+                &location,
+                actor_of(req.actor),
+                json!({ "region": location, "enabled": enabled, "force": req.force }),
+                || async move { arm.begin_set_routing(&arm_id, &name, enabled).await },
+            )
             .await?)
     }
 
-    async fn operations(&self, registry: Option<String>, kind: Option<String>, state: Option<String>, limit: i64, before: Option<(String, String)>) -> Result<Vec<OperationView>, ApiError> {
+    async fn operations(
+        &self,
+        registry: Option<String>,
+        kind: Option<String>,
+        state: Option<String>,
+        limit: i64,
+        before: Option<(String, String)>,
+    ) -> Result<Vec<OperationView>, ApiError> {
         let registry_id = match registry {
             Some(r) => Some(self.find(&r).await?.id),
             None => None,
@@ -388,7 +458,14 @@ impl Backend for Console {
         Ok(self.storage.operations(&OperationFilter { registry_id, kind, state, limit: limit.clamp(1, MAX_PAGE), before }).await?)
     }
 
-    async fn history(&self, registry: Option<String>, kind: Option<String>, subject: Option<String>, before: Option<i64>, limit: i64) -> Result<Vec<EventView>, ApiError> {
+    async fn history(
+        &self,
+        registry: Option<String>,
+        kind: Option<String>,
+        subject: Option<String>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<EventView>, ApiError> {
         let registry_id = match registry {
             Some(r) => Some(self.find(&r).await?.id),
             None => None,
@@ -415,8 +492,15 @@ impl Backend for Console {
         self.engine()?.detail(id).await.map_err(migration_error)
     }
 
-    async fn migration_items(&self, id: &str, state: Option<String>, action: Option<String>, limit: i64, after: Option<(String, i64)>) -> Result<Vec<MigrationItemView>, ApiError> {
-        Ok(self.storage.migration_items_page(id, state.as_deref(), action.as_deref(), limit.clamp(1, MAX_PAGE), after).await?)
+    async fn migration_items(
+        &self,
+        id: &str,
+        state: Option<regatlas_app::model::ItemState>,
+        action: Option<regatlas_app::model::ItemAction>,
+        limit: i64,
+        after: Option<(String, i64)>,
+    ) -> Result<Vec<MigrationItemView>, ApiError> {
+        Ok(self.storage.migration_items_page(id, state, action, limit.clamp(1, MAX_PAGE), after).await?)
     }
 
     async fn create_migration(&self, req: MigrationRequest) -> Result<MigrationView, ApiError> {
@@ -432,7 +516,13 @@ impl Backend for Console {
             "pause" => e.pause(id, actor).await,
             "cancel" => e.cancel(id, actor).await,
             "retry-failed" => e.retry_failed(id, actor).await,
-            other => return Err(ApiError { status: 400, code: "UnknownAction".into(), message: format!("'{}' is not start, pause, cancel or retry-failed.", crate::outbound::clean_text(other, 32)) }),
+            other => {
+                return Err(ApiError {
+                    status: 400,
+                    code: "UnknownAction".into(),
+                    message: format!("'{}' is not start, pause, cancel or retry-failed.", crate::outbound::clean_text(other, 32)),
+                })
+            }
         }
         .map_err(migration_error)
     }

@@ -84,74 +84,77 @@ pub fn stream(hub: EventHub, after: Option<i64>, replay_max: i64) -> impl Stream
     // Subscribe before reading the backlog so nothing falls in between.
     let rx = hub.subscribe();
     let resync_first = after.is_some();
-    futures::stream::unfold((hub, rx, after, Vec::<EventView>::new(), true, resync_first), move |(hub, mut rx, mut last, mut backlog, mut need_backlog, mut check_window)| async move {
-        loop {
-            if check_window {
-                check_window = false;
-                let latest = hub.storage.events(None, None, None, None, 1).await.ok().and_then(|v| v.first().map(|e| e.id));
-                if let (Some(a), Some(latest)) = (last, latest) {
-                    if latest.saturating_sub(a) > replay_max {
-                        tracing::debug!(after = a, latest, "resume point outside the replay window; resync");
-                        last = Some(latest);
-                        need_backlog = false;
-                        let resync = Event::default().id(latest.to_string()).data(serde_json::json!({ "kind": "resync", "latest_id": latest }).to_string());
-                        return Some((Ok(resync), (hub, rx, last, backlog, need_backlog, check_window)));
-                    }
-                }
-            }
-            if need_backlog {
-                need_backlog = false;
-                if let Some(a) = last {
-                    match hub.storage.events_after(a, 1000).await {
-                        Ok(mut v) => {
-                            if v.len() == 1000 {
-                                need_backlog = true;
-                            }
-                            v.reverse();
-                            backlog = v;
+    futures::stream::unfold(
+        (hub, rx, after, Vec::<EventView>::new(), true, resync_first),
+        move |(hub, mut rx, mut last, mut backlog, mut need_backlog, mut check_window)| async move {
+            loop {
+                if check_window {
+                    check_window = false;
+                    let latest = hub.storage.events(None, None, None, None, 1).await.ok().and_then(|v| v.first().map(|e| e.id));
+                    if let (Some(a), Some(latest)) = (last, latest) {
+                        if latest.saturating_sub(a) > replay_max {
+                            tracing::debug!(after = a, latest, "resume point outside the replay window; resync");
+                            last = Some(latest);
+                            need_backlog = false;
+                            let resync = Event::default().id(latest.to_string()).data(serde_json::json!({ "kind": "resync", "latest_id": latest }).to_string());
+                            return Some((Ok(resync), (hub, rx, last, backlog, need_backlog, check_window)));
                         }
-                        Err(e) => tracing::warn!(error = %e, "cannot read missed events"),
                     }
                 }
-            }
-            if let Some(e) = backlog.pop() {
-                last = Some(e.id);
-                return Some((Ok(sse_event(&e)), (hub, rx, last, backlog, need_backlog, check_window)));
-            }
-            let mut closing = hub.closing.subscribe();
-            if *closing.borrow() {
-                return None;
-            }
-            let received = tokio::select! {
-                r = tokio::time::timeout(HEARTBEAT, rx.recv()) => r,
-                _ = closing.wait_for(|c| *c) => return None,
-            };
-            let received = match received {
-                Ok(r) => r,
-                Err(_) => {
-                    let beat = Event::default().event("heartbeat").data(crate::storage::topology::now());
-                    return Some((Ok(beat), (hub, rx, last, backlog, need_backlog, check_window)));
-                }
-            };
-            match received {
-                Ok(e) => {
-                    if last.is_some_and(|l| e.id <= l) {
-                        continue;
+                if need_backlog {
+                    need_backlog = false;
+                    if let Some(a) = last {
+                        match hub.storage.events_after(a, 1000).await {
+                            Ok(mut v) => {
+                                if v.len() == 1000 {
+                                    need_backlog = true;
+                                }
+                                v.reverse();
+                                backlog = v;
+                            }
+                            Err(e) => tracing::warn!(error = %e, "cannot read missed events"),
+                        }
                     }
+                }
+                if let Some(e) = backlog.pop() {
                     last = Some(e.id);
                     return Some((Ok(sse_event(&e)), (hub, rx, last, backlog, need_backlog, check_window)));
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::debug!(skipped = n, "SSE subscriber lagged; resynchronising from the database");
-                    if last.is_none() {
-                        last = hub.storage.events(None, None, None, None, 1).await.ok().and_then(|v| v.first().map(|e| e.id - n as i64));
-                    }
-                    need_backlog = true;
+                let mut closing = hub.closing.subscribe();
+                if *closing.borrow() {
+                    return None;
                 }
-                Err(broadcast::error::RecvError::Closed) => return None,
+                let received = tokio::select! {
+                    r = tokio::time::timeout(HEARTBEAT, rx.recv()) => r,
+                    _ = closing.wait_for(|c| *c) => return None,
+                };
+                let received = match received {
+                    Ok(r) => r,
+                    Err(_) => {
+                        let beat = Event::default().event("heartbeat").data(crate::storage::topology::now());
+                        return Some((Ok(beat), (hub, rx, last, backlog, need_backlog, check_window)));
+                    }
+                };
+                match received {
+                    Ok(e) => {
+                        if last.is_some_and(|l| e.id <= l) {
+                            continue;
+                        }
+                        last = Some(e.id);
+                        return Some((Ok(sse_event(&e)), (hub, rx, last, backlog, need_backlog, check_window)));
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::debug!(skipped = n, "SSE subscriber lagged; resynchronising from the database");
+                        if last.is_none() {
+                            last = hub.storage.events(None, None, None, None, 1).await.ok().and_then(|v| v.first().map(|e| e.id - n as i64));
+                        }
+                        need_backlog = true;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// `Last-Event-ID` header, or `?after=`.
@@ -171,4 +174,3 @@ pub fn sse(hub: EventHub, after: Option<i64>, replay_max: i64, slot: tokio::sync
     });
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
-

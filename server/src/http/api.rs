@@ -11,8 +11,8 @@ use axum::{
     Json, Router,
 };
 use regatlas_app::model::{
-    ApiError, ChecklistItem, ChildView, CreateReplicaRequest, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, RepositoryProgress, DeleteReplicaRequest, EventView, Health, OperationView, PollerStatus, RegistryView, ReplicaState,
-    ReplicaView, RoutingRequest,
+    ApiError, ChecklistItem, ChildView, CreateReplicaRequest, DeleteReplicaRequest, EventView, Health, MigrationDetail, MigrationItemView, MigrationRequest,
+    MigrationView, OperationView, PollerStatus, RegistryView, ReplicaState, ReplicaView, RepositoryProgress, RoutingRequest,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
@@ -22,10 +22,50 @@ use super::AppState;
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Regatlas API", description = "Azure Container Registry geo-replication console: topology, replica actions, operations, history and live events."),
-    paths(list_registries, get_registry, create_replica, delete_replica, set_routing, list_operations, list_history, refresh, poller, events,
-        list_migrations, create_migration, get_migration, migration_items, migration_action, tick, report),
-    components(schemas(MigrationRequest, MigrationView, MigrationDetail, MigrationItemView, RepositoryProgress, ChecklistItem, TickRequest, ApiError, RegistryView, ReplicaView, ChildView, OperationView, EventView, CreateReplicaRequest, RoutingRequest, DeleteReplicaRequest, PollerStatus, Health, ReplicaState))
+    info(
+        title = "Regatlas API",
+        description = "Azure Container Registry geo-replication console: topology, replica actions, operations, history and live events."
+    ),
+    paths(
+        list_registries,
+        get_registry,
+        create_replica,
+        delete_replica,
+        set_routing,
+        list_operations,
+        list_history,
+        refresh,
+        poller,
+        events,
+        list_migrations,
+        create_migration,
+        get_migration,
+        migration_items,
+        migration_action,
+        tick,
+        report
+    ),
+    components(schemas(
+        MigrationRequest,
+        MigrationView,
+        MigrationDetail,
+        MigrationItemView,
+        RepositoryProgress,
+        ChecklistItem,
+        TickRequest,
+        ApiError,
+        RegistryView,
+        ReplicaView,
+        ChildView,
+        OperationView,
+        EventView,
+        CreateReplicaRequest,
+        RoutingRequest,
+        DeleteReplicaRequest,
+        PollerStatus,
+        Health,
+        ReplicaState
+    ))
 )]
 pub struct ApiDoc;
 
@@ -142,16 +182,17 @@ async fn openapi() -> impl IntoResponse {
     Json(ApiDoc::openapi())
 }
 
+/// `limit` and `cursor` of the lists that have no other filter.
 #[derive(Deserialize, IntoParams)]
-struct RegistryQuery {
+struct PageQuery {
     /// Page size (1–1000, default 200).
     limit: Option<i64>,
     /// From the previous page's `Link: rel="next"`.
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/registries", params(RegistryQuery), responses((status = 200, body = [RegistryView], description = "By name; a full page carries `Link: <…>; rel=\"next\"`")))]
-async fn list_registries(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<RegistryQuery>) -> Result<Response, Failure> {
+#[utoipa::path(get, path = "/api/v1/registries", params(PageQuery), responses((status = 200, body = [RegistryView], description = "By name; a full page carries `Link: <…>; rel=\"next\"`")))]
+async fn list_registries(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<PageQuery>) -> Result<Response, Failure> {
     let limit = page_size(q.limit, DEFAULT_PAGE)?;
     let after = q.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
     let mut all = s.backend.registries().await?;
@@ -170,7 +211,12 @@ async fn get_registry(State(s): State<AppState>, Path(name): Path<String>) -> Re
 #[utoipa::path(post, path = "/api/v1/registries/{name}/replicas", request_body = CreateReplicaRequest,
     params(("name" = String, Path, description = "Registry name")),
     responses((status = 202, body = OperationView, description = "ARM accepted; follow the operation"), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
-async fn create_replica(State(s): State<AppState>, headers: HeaderMap, Path(name): Path<String>, Json(mut req): Json<CreateReplicaRequest>) -> Result<(StatusCode, Json<OperationView>), Failure> {
+async fn create_replica(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Json(mut req): Json<CreateReplicaRequest>,
+) -> Result<(StatusCode, Json<OperationView>), Failure> {
     names(&name, Some(&req.region))?;
     req.actor = actor(&headers, req.actor.take());
     Ok((StatusCode::ACCEPTED, Json(s.backend.create_replica(&name, req).await?)))
@@ -185,7 +231,12 @@ struct ActorQuery {
 #[utoipa::path(delete, path = "/api/v1/registries/{name}/replicas/{region}",
     params(("name" = String, Path), ("region" = String, Path), ActorQuery),
     responses((status = 202, body = OperationView), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
-async fn delete_replica(State(s): State<AppState>, headers: HeaderMap, Path((name, region)): Path<(String, String)>, Query(q): Query<ActorQuery>) -> Result<(StatusCode, Json<OperationView>), Failure> {
+async fn delete_replica(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((name, region)): Path<(String, String)>,
+    Query(q): Query<ActorQuery>,
+) -> Result<(StatusCode, Json<OperationView>), Failure> {
     names(&name, Some(&region))?;
     Ok((StatusCode::ACCEPTED, Json(s.backend.delete_replica(&name, &region, actor(&headers, q.actor)).await?)))
 }
@@ -193,7 +244,12 @@ async fn delete_replica(State(s): State<AppState>, headers: HeaderMap, Path((nam
 #[utoipa::path(put, path = "/api/v1/registries/{name}/replicas/{region}/routing", request_body = RoutingRequest,
     params(("name" = String, Path), ("region" = String, Path)),
     responses((status = 202, body = OperationView), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
-async fn set_routing(State(s): State<AppState>, headers: HeaderMap, Path((name, region)): Path<(String, String)>, Json(mut req): Json<RoutingRequest>) -> Result<(StatusCode, Json<OperationView>), Failure> {
+async fn set_routing(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((name, region)): Path<(String, String)>,
+    Json(mut req): Json<RoutingRequest>,
+) -> Result<(StatusCode, Json<OperationView>), Failure> {
     names(&name, Some(&region))?;
     req.actor = actor(&headers, req.actor.take());
     Ok((StatusCode::ACCEPTED, Json(s.backend.set_routing(&name, &region, req).await?)))
@@ -270,23 +326,16 @@ async fn events(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<E
         Ok(slot) => crate::events::sse(s.hub.clone(), crate::events::resume_point(&headers, q.after), s.config.sse_replay_max, slot).into_response(),
         Err(_) => {
             tracing::warn!("event stream refused: every slot is taken");
-            let mut r = Failure(ApiError { status: 503, code: "TooManyStreams".into(), message: "Every live-event slot is taken; try again shortly.".into() }).into_response();
+            let mut r = Failure(ApiError { status: 503, code: "TooManyStreams".into(), message: "Every live-event slot is taken; try again shortly.".into() })
+                .into_response();
             r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("10"));
             r
         }
     }
 }
 
-#[derive(Deserialize, IntoParams)]
-struct MigrationListQuery {
-    /// Page size (1–1000, default 200).
-    limit: Option<i64>,
-    /// From the previous page's `Link: rel="next"`.
-    cursor: Option<String>,
-}
-
-#[utoipa::path(get, path = "/api/v1/migrations", params(MigrationListQuery), responses((status = 200, body = [MigrationView], description = "Newest first; a full page carries `Link: <…>; rel=\"next\"`")))]
-async fn list_migrations(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<MigrationListQuery>) -> Result<Response, Failure> {
+#[utoipa::path(get, path = "/api/v1/migrations", params(PageQuery), responses((status = 200, body = [MigrationView], description = "Newest first; a full page carries `Link: <…>; rel=\"next\"`")))]
+async fn list_migrations(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<PageQuery>) -> Result<Response, Failure> {
     let limit = page_size(q.limit, DEFAULT_PAGE)?;
     let before = q.cursor.as_deref().map(|c| decode_cursor(c, 2)).transpose()?.map(|v| (v[0].clone(), v[1].clone()));
     let items = s.backend.migrations(limit, before).await?;
@@ -295,7 +344,11 @@ async fn list_migrations(State(s): State<AppState>, uri: axum::http::Uri, Query(
 
 #[utoipa::path(post, path = "/api/v1/migrations", request_body = MigrationRequest,
     responses((status = 201, body = MigrationView, description = "Recorded; inventory and plan start at once"), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
-async fn create_migration(State(s): State<AppState>, headers: HeaderMap, Json(mut req): Json<MigrationRequest>) -> Result<(StatusCode, Json<MigrationView>), Failure> {
+async fn create_migration(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Json(mut req): Json<MigrationRequest>,
+) -> Result<(StatusCode, Json<MigrationView>), Failure> {
     req.actor = actor(&headers, req.actor.take());
     Ok((StatusCode::CREATED, Json(s.backend.create_migration(req).await?)))
 }
@@ -323,21 +376,37 @@ struct ItemQuery {
 async fn migration_items(State(s): State<AppState>, uri: axum::http::Uri, Path(id): Path<String>, Query(q): Query<ItemQuery>) -> Result<Response, Failure> {
     text_param("id", &id, 64)?;
     let limit = page_size(q.limit, MAX_PAGE)?;
-    for (f, v) in [("state", &q.state), ("action", &q.action)] {
-        v.as_deref().map(|v| text_param(f, v, 32)).transpose()?;
-    }
+    let state = match q.state.as_deref() {
+        Some(v) => Some(
+            regatlas_app::model::ItemState::parse(v)
+                .ok_or_else(|| bad("InvalidState", format!("'{}' is not an item state.", crate::outbound::clean_text(v, 32))))?,
+        ),
+        None => None,
+    };
+    let action = match q.action.as_deref() {
+        Some(v) => Some(
+            regatlas_app::model::ItemAction::parse(v)
+                .ok_or_else(|| bad("InvalidAction", format!("'{}' is not copy, present or conflict.", crate::outbound::clean_text(v, 32))))?,
+        ),
+        None => None,
+    };
     let after = match q.cursor.as_deref().map(|c| decode_cursor(c, 2)).transpose()? {
         Some(v) => Some((v[0].clone(), v[1].parse::<i64>().map_err(|_| bad("InvalidCursor", "The cursor is not one this server gave out."))?)),
         None => None,
     };
-    let items = s.backend.migration_items(&id, q.state, q.action, limit, after).await?;
+    let items = s.backend.migration_items(&id, state, action, limit, after).await?;
     Ok(page(&uri, items, limit, "cursor", |i| encode_cursor(&[&i.repository, &i.id.to_string()])))
 }
 
 #[utoipa::path(post, path = "/api/v1/migrations/{id}/{action}",
     params(("id" = String, Path), ("action" = String, Path, description = "start | pause | cancel | retry-failed"), ActorQuery),
     responses((status = 202, body = MigrationView), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
-async fn migration_action(State(s): State<AppState>, headers: HeaderMap, Path((id, action)): Path<(String, String)>, Query(q): Query<ActorQuery>) -> Result<(StatusCode, Json<MigrationView>), Failure> {
+async fn migration_action(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Query(q): Query<ActorQuery>,
+) -> Result<(StatusCode, Json<MigrationView>), Failure> {
     text_param("id", &id, 64)?;
     text_param("action", &action, 32)?;
     Ok((StatusCode::ACCEPTED, Json(s.backend.migration_action(&id, &action, actor(&headers, q.actor)).await?)))
@@ -352,7 +421,12 @@ struct TickRequest {
 
 #[utoipa::path(put, path = "/api/v1/migrations/{id}/checklist/{key}", request_body = TickRequest,
     params(("id" = String, Path), ("key" = String, Path)), responses((status = 200, body = MigrationDetail), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
-async fn tick(State(s): State<AppState>, headers: HeaderMap, Path((id, key)): Path<(String, String)>, Json(req): Json<TickRequest>) -> Result<Json<MigrationDetail>, Failure> {
+async fn tick(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((id, key)): Path<(String, String)>,
+    Json(req): Json<TickRequest>,
+) -> Result<Json<MigrationDetail>, Failure> {
     text_param("id", &id, 64)?;
     text_param("key", &key, 64)?;
     Ok(Json(s.backend.tick_checklist(&id, &key, req.done, actor(&headers, req.actor)).await?))
@@ -368,7 +442,10 @@ async fn report(State(s): State<AppState>, Path((id, format)): Path<(String, Str
     let name = format!("regatlas-migration-{}", m.id);
     Ok(match format.as_str() {
         "csv" => (
-            [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\""))],
+            [
+                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
+            ],
             crate::migration::report_csv(&items),
         )
             .into_response(),
@@ -377,7 +454,12 @@ async fn report(State(s): State<AppState>, Path((id, format)): Path<(String, Str
             Json(serde_json::json!({ "migration": m, "items": items })),
         )
             .into_response(),
-        other => Failure(ApiError { status: 400, code: "UnknownFormat".into(), message: format!("'{}' is not json or csv.", crate::outbound::clean_text(other, 32)) }).into_response(),
+        other => Failure(ApiError {
+            status: 400,
+            code: "UnknownFormat".into(),
+            message: format!("'{}' is not json or csv.", crate::outbound::clean_text(other, 32)),
+        })
+        .into_response(),
     })
 }
 
@@ -386,6 +468,10 @@ async fn report(State(s): State<AppState>, Path((id, format)): Path<(String, Str
 async fn report_route(state: State<AppState>, Path((id, file)): Path<(String, String)>) -> Result<Response, Failure> {
     match file.strip_prefix("report.") {
         Some(format) => report(state, Path((id, format.to_string()))).await,
-        None => Err(Failure(ApiError { status: 404, code: "NotFound".into(), message: format!("No {} for a migration; try report.json or report.csv.", crate::outbound::clean_text(&file, 32)) })),
+        None => Err(Failure(ApiError {
+            status: 404,
+            code: "NotFound".into(),
+            message: format!("No {} for a migration; try report.json or report.csv.", crate::outbound::clean_text(&file, 32)),
+        })),
     }
 }

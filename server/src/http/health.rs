@@ -22,11 +22,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let pkg = std::path::Path::new(&*state.leptos_options.site_root)
         .join(&*state.leptos_options.site_pkg_dir)
         .join(format!("{}.js", state.leptos_options.output_name));
-    let assets = if pkg.is_file() {
-        json!({ "ok": true })
-    } else {
-        json!({ "ok": false, "error": format!("front-end bundle missing: {}", pkg.display()) })
-    };
+    let assets = if pkg.is_file() { json!({ "ok": true }) } else { json!({ "ok": false, "error": format!("front-end bundle missing: {}", pkg.display()) }) };
     let ready = database["ok"] == true && assets["ok"] == true;
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (

@@ -60,7 +60,9 @@ fn request_authority(req: &Request) -> Option<String> {
 fn normal_authority(authority: &str, https: bool) -> String {
     let a = authority.trim().to_ascii_lowercase();
     let (host, port) = match a.rsplit_once(':') {
-        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) => (h.to_string(), Some(p.to_string())),
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) => {
+            (h.to_string(), Some(p.to_string()))
+        }
         _ => (a.clone(), None),
     };
     let host = host.trim_end_matches('.').to_string();
@@ -82,7 +84,8 @@ impl Guard {
         let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
         let trusted = |o: &str| {
             o.eq_ignore_ascii_case(&self.public.origin)
-                || (is_loopback_host(authority) && (o.eq_ignore_ascii_case(&format!("http://{authority}")) || o.eq_ignore_ascii_case(&format!("https://{authority}"))))
+                || (is_loopback_host(authority)
+                    && (o.eq_ignore_ascii_case(&format!("http://{authority}")) || o.eq_ignore_ascii_case(&format!("https://{authority}"))))
         };
         match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
             Some("same-origin") | Some("none") => Ok(()),

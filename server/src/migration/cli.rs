@@ -227,7 +227,7 @@ pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
             let detail = engine.detail(&m.id).await?;
             println!("{}", serde_json::to_string_pretty(&detail).unwrap_or_default());
             let _ = stop.send(true);
-            if done.state != "PLANNED" {
+            if done.state != regatlas_app::model::MigrationState::Planned {
                 return Err(CliError::NotComplete(format!("{}: {}", done.state, done.error.unwrap_or_default())));
             }
             eprintln!("plan {}: start it with `regatlas migrate start --id {}`", m.id, m.id);
@@ -249,7 +249,7 @@ pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
             let done = follow(&storage, &id).await?;
             let _ = stop.send(true);
             println!("{}", serde_json::to_string_pretty(&done).unwrap_or_default());
-            if done.state != "COMPLETE" {
+            if done.state != regatlas_app::model::MigrationState::Complete {
                 return Err(CliError::NotComplete(format!("{}: {}", done.state, done.error.unwrap_or_default())));
             }
             Ok(())
@@ -262,15 +262,22 @@ pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
                     let m = storage.migration(&id).await?.ok_or_else(|| CliError::Migration(format!("MigrationNotFound: {id}")))?;
                     if a.json {
                         let repos = storage.migration_repositories(&id).await?;
-                        let failed = storage.migration_items(&id, Some("failed"), None, 1000).await?;
+                        let failed = storage.migration_items(&id, Some(regatlas_app::model::ItemState::Failed), None, 1000).await?;
                         println!("{}", serde_json::json!({ "migration": m, "repositories": repos, "failed": failed }));
                     } else {
                         println!("{}  {}", m.id, line(&m));
                         for r in storage.migration_repositories(&id).await? {
                             println!("  {:<40} {:>4}/{:<4} copied  {} failed  {} conflicts", r.repository, r.done, r.to_copy, r.failed, r.conflicts);
                         }
-                        for f in storage.migration_items(&id, Some("failed"), None, 1000).await? {
-                            println!("  FAILED {}@{} [{}]: {} {}", f.repository, f.digest, f.tags.join(","), f.error_code.unwrap_or_default(), f.error_message.unwrap_or_default());
+                        for f in storage.migration_items(&id, Some(regatlas_app::model::ItemState::Failed), None, 1000).await? {
+                            println!(
+                                "  FAILED {}@{} [{}]: {} {}",
+                                f.repository,
+                                f.digest,
+                                f.tags.join(","),
+                                f.error_code.unwrap_or_default(),
+                                f.error_message.unwrap_or_default()
+                            );
                         }
                     }
                 }

@@ -13,6 +13,7 @@
 
 use std::{collections::VecDeque, time::Duration};
 
+use regatlas_app::model::ItemState;
 use regatlas_arm::{
     lro::{LroHandle, LroPoll},
     models::ImportImageParameters,
@@ -95,8 +96,8 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
 
     // Resume what a previous process left importing.
     for item in storage.items_to_copy(id).await? {
-        match (item.state.as_str(), item.lro.as_deref().and_then(|l| serde_json::from_str::<LroHandle>(l).ok())) {
-            ("importing", Some(handle)) => {
+        match (item.state, item.lro.as_deref().and_then(|l| serde_json::from_str::<LroHandle>(l).ok())) {
+            (ItemState::Importing, Some(handle)) => {
                 tracing::info!(migration = %id, item = item.id, "resuming an import from its stored operation");
                 let (arm, s, sd) = (engine.inner.arm.clone(), settings.clone(), shutdown.clone());
                 inflight.spawn(async move {
@@ -104,10 +105,10 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
                     (item, turn)
                 });
             }
-            ("importing", None) => {
+            (ItemState::Importing, None) => {
                 if landed(&target, &item).await {
                     tracing::info!(migration = %id, item = item.id, "an interrupted import had landed");
-                    storage.item_finished(item.id, "imported", None).await?;
+                    storage.item_finished(item.id, ItemState::Imported, None).await?;
                 } else {
                     tracing::info!(migration = %id, item = item.id, "an interrupted import is sent again (same digest and tags: harmless)");
                     queue.push_back(item);
@@ -157,7 +158,8 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
                     untagged_target_repositories: if item.tags.is_empty() { vec![item.repository.clone()] } else { vec![] },
                     mode: mode.into(),
                 };
-                let (import_arm, arm, s, storage, target_id, sd) = (engine.inner.import_arm.clone(), engine.inner.arm.clone(), settings.clone(), storage.clone(), target_id.clone(), shutdown.clone());
+                let (import_arm, arm, s, storage, target_id, sd) =
+                    (engine.inner.import_arm.clone(), engine.inner.arm.clone(), settings.clone(), storage.clone(), target_id.clone(), shutdown.clone());
                 inflight.spawn(async move {
                     let sent = Instant::now();
                     let turn = match import_arm.begin_import_image(&target_id, &params).await {
@@ -195,7 +197,14 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
         }
 
         // Wait for an import to end, a control change, or the next deadline.
-        let wake = delayed.iter().map(|(t, _)| *t).min().into_iter().chain((not_before > Instant::now()).then_some(not_before)).min().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        let wake = delayed
+            .iter()
+            .map(|(t, _)| *t)
+            .min()
+            .into_iter()
+            .chain((not_before > Instant::now()).then_some(not_before))
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
         tokio::select! {
             joined = inflight.join_next(), if !inflight.is_empty() => {
                 let Some(joined) = joined else { continue };
@@ -210,7 +219,7 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
                     Turn::Imported(rtt) => {
                         aimd.success_after(rtt);
                         finished_ok += 1;
-                        storage.item_finished(item.id, "imported", None).await?;
+                        storage.item_finished(item.id, ItemState::Imported, None).await?;
                     }
                     Turn::Throttled(wait) => {
                         // The window shrinks at once; the refused request
@@ -229,7 +238,7 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
                         let attempts = item.attempts + 1;
                         if attempts >= settings.max_attempts {
                             finished_failed += 1;
-                            storage.item_finished(item.id, "failed", Some((&code, &message))).await?;
+                            storage.item_finished(item.id, ItemState::Failed, Some((&code, &message))).await?;
                         } else {
                             storage.item_pending(item.id, Some((&code, &message))).await?;
                             let backoff = settings.retry_base.mul_f64((1u32 << attempts.min(6)) as f64 * (0.5 + rand::random::<f64>() / 2.0));
@@ -240,7 +249,7 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
                     }
                     Turn::Failed(code, message) => {
                         finished_failed += 1;
-                        storage.item_finished(item.id, "failed", Some((&code, &message))).await?;
+                        storage.item_finished(item.id, ItemState::Failed, Some((&code, &message))).await?;
                     }
                     Turn::Interrupted => {}
                 }

@@ -27,14 +27,14 @@ pub mod verify;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use regatlas_app::model::{MigrationDetail, MigrationRequest, MigrationView, RegistryView};
+use regatlas_app::model::{ItemAction, ItemState, MigrationDetail, MigrationRequest, MigrationState, MigrationView, RegistryView};
 use regatlas_arm::ArmClient;
 use serde_json::json;
 use tokio::sync::{watch, Mutex};
 
 use crate::{
-    outbound::clean_text,
     events::EventHub,
+    outbound::clean_text,
     storage::{migrations::NewMigration, topology::NewEvent, Storage, StorageError},
 };
 
@@ -60,7 +60,9 @@ impl MigrationError {
             MigrationError::Invalid { status, code, message } => (*status, code.to_string(), message.clone()),
             MigrationError::Storage(e) => (500, "StorageError".into(), e.to_string()),
             MigrationError::Oci(e) => (502, "RegistryUnavailable".into(), e.to_string()),
-            MigrationError::Arm(regatlas_arm::ArmError::Api { status, code, message, .. }) => (if *status >= 500 { 502 } else { *status }, code.clone(), message.clone()),
+            MigrationError::Arm(regatlas_arm::ArmError::Api { status, code, message, .. }) => {
+                (if *status >= 500 { 502 } else { *status }, code.clone(), message.clone())
+            }
             MigrationError::Arm(e) => (502, "ArmUnavailable".into(), e.to_string()),
         }
     }
@@ -111,7 +113,12 @@ impl Default for EngineSettings {
 impl EngineSettings {
     /// The defaults with what the configuration decides.
     pub fn from_config(config: &crate::config::Config) -> EngineSettings {
-        EngineSettings { outbound: config.outbound.clone(), credential_sets: config.credential_sets.clone(), max_plan_artifacts: config.max_plan_artifacts, ..EngineSettings::default() }
+        EngineSettings {
+            outbound: config.outbound.clone(),
+            credential_sets: config.credential_sets.clone(),
+            max_plan_artifacts: config.max_plan_artifacts,
+            ..EngineSettings::default()
+        }
     }
 }
 
@@ -156,7 +163,11 @@ fn validate_request(req: &MigrationRequest) -> Result<(), MigrationError> {
         ));
     }
     if req.source_credential_set.is_some() && req.source_url.is_none() {
-        return Err(MigrationError::invalid(400, "InvalidSource", "A credential set goes with a source_url; a watched registry is read with the console's own identity."));
+        return Err(MigrationError::invalid(
+            400,
+            "InvalidSource",
+            "A credential set goes with a source_url; a watched registry is read with the console's own identity.",
+        ));
     }
     let too_long = |field: &str, v: &str, max: usize| {
         if v.chars().any(crate::outbound::is_unsafe_char) {
@@ -165,7 +176,12 @@ fn validate_request(req: &MigrationRequest) -> Result<(), MigrationError> {
             (v.chars().count() > max).then(|| MigrationError::invalid(400, "FieldTooLong", format!("{field} is longer than {max} characters.")))
         }
     };
-    for (field, v, max) in [("name", req.name.as_deref(), 200), ("source_registry", req.source_registry.as_deref(), 50), ("target_registry", Some(req.target_registry.as_str()), 50), ("source_credential_set", req.source_credential_set.as_deref(), 64)] {
+    for (field, v, max) in [
+        ("name", req.name.as_deref(), 200),
+        ("source_registry", req.source_registry.as_deref(), 50),
+        ("target_registry", Some(req.target_registry.as_str()), 50),
+        ("source_credential_set", req.source_credential_set.as_deref(), 64),
+    ] {
         if let Some(e) = v.and_then(|v| too_long(field, v, max)) {
             return Err(e);
         }
@@ -199,14 +215,9 @@ impl Engine {
     }
 
     async fn registry(&self, name: &str) -> Result<RegistryView, MigrationError> {
-        self.inner
-            .storage
-            .registry_views()
-            .await?
-            .into_iter()
-            .filter(|r| !r.gone)
-            .find(|r| r.name.eq_ignore_ascii_case(name))
-            .ok_or_else(|| MigrationError::invalid(404, "RegistryNotFound", format!("No registry named '{name}' is known. Refresh if it was created recently.")))
+        self.inner.storage.registry_views().await?.into_iter().filter(|r| !r.gone).find(|r| r.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
+            MigrationError::invalid(404, "RegistryNotFound", format!("No registry named '{name}' is known. Refresh if it was created recently."))
+        })
     }
 
     /// Validates and records a migration, then starts it in the background.
@@ -224,23 +235,39 @@ impl Engine {
             }
             (None, Some(u)) => {
                 let u = u.trim();
-                let parsed = reqwest::Url::parse(&oci::base_url(u)).ok().filter(|p| (p.scheme() == "http" || p.scheme() == "https") && p.host_str().is_some() && p.username().is_empty() && p.password().is_none() && matches!(p.path(), "" | "/") && p.query().is_none());
+                let parsed = reqwest::Url::parse(&oci::base_url(u)).ok().filter(|p| {
+                    (p.scheme() == "http" || p.scheme() == "https")
+                        && p.host_str().is_some()
+                        && p.username().is_empty()
+                        && p.password().is_none()
+                        && matches!(p.path(), "" | "/")
+                        && p.query().is_none()
+                });
                 let Some(parsed) = parsed.filter(|_| !u.is_empty() && u.len() <= 2048 && !u.contains(char::is_whitespace)) else {
-                    return Err(MigrationError::invalid(400, "InvalidSourceUrl", format!("'{}' is not a registry address (e.g. https://registry.example or host:port, without a path or user).", clean_text(u, 200))));
+                    return Err(MigrationError::invalid(
+                        400,
+                        "InvalidSourceUrl",
+                        format!("'{}' is not a registry address (e.g. https://registry.example or host:port, without a path or user).", clean_text(u, 200)),
+                    ));
                 };
                 self.inner.settings.outbound.check_url(&parsed).map_err(|e| MigrationError::invalid(400, "SourceNotAllowed", e.to_string()))?;
                 if let Some(name) = &req.source_credential_set {
-                    let set = self
-                        .inner
-                        .settings
-                        .credential_sets
-                        .get(name)
-                        .ok_or_else(|| MigrationError::invalid(400, "UnknownCredentialSet", format!("No credential set named '{}' is configured; ask an administrator.", clean_text(name, 64))))?;
+                    let set = self.inner.settings.credential_sets.get(name).ok_or_else(|| {
+                        MigrationError::invalid(
+                            400,
+                            "UnknownCredentialSet",
+                            format!("No credential set named '{}' is configured; ask an administrator.", clean_text(name, 64)),
+                        )
+                    })?;
                     if !set.bound_to(&parsed) {
                         return Err(MigrationError::invalid(
                             400,
                             "CredentialSetNotBound",
-                            format!("Credential set '{}' is not bound to {} (sets go only to their hosts, and only over https off loopback).", set.name, parsed.host_str().unwrap_or("")),
+                            format!(
+                                "Credential set '{}' is not bound to {} (sets go only to their hosts, and only over https off loopback).",
+                                set.name,
+                                parsed.host_str().unwrap_or("")
+                            ),
                         ));
                     }
                 }
@@ -273,9 +300,20 @@ impl Engine {
     /// `migration.updated` for lifecycle steps (the history), or
     /// `migration.progress` for the copy's periodic progress.
     async fn publish_kind(&self, id: &str, kind: &str, summary: String) -> Result<MigrationView, MigrationError> {
-        let view = self.inner.storage.migration(id).await?.ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))?;
+        let view = self
+            .inner
+            .storage
+            .migration(id)
+            .await?
+            .ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))?;
         let target = self.registry(&view.target).await.ok().map(|r| r.id);
-        let e = NewEvent { kind: kind.into(), registry_id: target, subject_id: Some(id.to_string()), summary: format!("{}: {summary}", view.name), data: json!(view) };
+        let e = NewEvent {
+            kind: kind.into(),
+            registry_id: target,
+            subject_id: Some(id.to_string()),
+            summary: format!("{}: {summary}", view.name),
+            data: json!(view),
+        };
         if let Err(err) = self.inner.hub.record(e).await {
             tracing::error!(error = %err, "cannot record a migration event");
         }
@@ -283,15 +321,19 @@ impl Engine {
     }
 
     pub async fn view(&self, id: &str) -> Result<MigrationView, MigrationError> {
-        self.inner.storage.migration(id).await?.ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))
+        self.inner
+            .storage
+            .migration(id)
+            .await?
+            .ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))
     }
 
     pub async fn detail(&self, id: &str) -> Result<MigrationDetail, MigrationError> {
         let migration = self.view(id).await?;
         let s = &self.inner.storage;
-        let mut problems = s.migration_items(id, Some("failed"), None, 500).await?;
-        problems.extend(s.migration_items(id, Some("mismatch"), None, 500).await?);
-        let verified_clean = migration.state == "COMPLETE" && migration.failed == 0 && migration.mismatched == 0;
+        let mut problems = s.migration_items(id, Some(ItemState::Failed), None, 500).await?;
+        problems.extend(s.migration_items(id, Some(ItemState::Mismatch), None, 500).await?);
+        let verified_clean = migration.state == MigrationState::Complete && migration.failed == 0 && migration.mismatched == 0;
         let mut checklist = s.checklist(id).await?;
         for c in checklist.iter_mut().filter(|c| c.key == "delete-source") {
             if !verified_clean && c.status != "done" {
@@ -301,7 +343,7 @@ impl Engine {
         Ok(MigrationDetail {
             findings: s.migration_findings(id).await?,
             repositories: s.migration_repositories(id).await?,
-            conflicts: s.migration_items(id, None, Some("conflict"), 500).await?,
+            conflicts: s.migration_items(id, None, Some(ItemAction::Conflict), 500).await?,
             problems,
             checklist,
             source_delete_safe: verified_clean,
@@ -326,7 +368,7 @@ impl Engine {
                     let (_, code, message) = e.parts();
                     let message = clean_text(&message, 500);
                     tracing::error!(migration = %id, %code, %message, "migration failed");
-                    let _ = me.inner.storage.set_migration_state(&id, "FAILED", Some(&format!("{code}: {message}"))).await;
+                    let _ = me.inner.storage.set_migration_state(&id, MigrationState::Failed, Some(&format!("{code}: {message}"))).await;
                     let _ = me.publish(&id, format!("failed: {code}")).await;
                 }
                 // A clean stop (shutdown included) is no crash.
@@ -338,7 +380,7 @@ impl Engine {
             // An operator may have resumed it between the driver's last state
             // change and the line above (that spawn found this driver still
             // registered and left): pick it up again.
-            let active = matches!(me.inner.storage.migration_state(&id).await, Ok(Some(s)) if crate::storage::migrations::ACTIVE_STATES.contains(&s.as_str()));
+            let active = matches!(me.inner.storage.migration_state(&id).await, Ok(Some(s)) if s.is_active());
             if active && !*me.inner.shutdown.borrow() {
                 me.spawn(id);
             }
@@ -355,7 +397,14 @@ impl Engine {
         for id in &ids {
             if self.inner.storage.note_crash_resume(id).await? {
                 tracing::error!(migration = %id, "migration stopped after repeated crashes");
-                self.inner.storage.set_migration_state(id, "FAILED", Some("CrashLoop: stopped after repeated crashes in the same phase; start it again once the cause is known")).await?;
+                self.inner
+                    .storage
+                    .set_migration_state(
+                        id,
+                        MigrationState::Failed,
+                        Some("CrashLoop: stopped after repeated crashes in the same phase; start it again once the cause is known"),
+                    )
+                    .await?;
                 self.publish(id, "stopped after repeated crashes".into()).await?;
                 continue;
             }
@@ -371,40 +420,40 @@ impl Engine {
             if *self.inner.shutdown.borrow() {
                 return Ok(());
             }
-            let state = self.inner.storage.migration_state(id).await?.unwrap_or_default();
-            match state.as_str() {
-                "PREPARING" => match plan::prepare(self, id, &control).await {
+            let Some(state) = self.inner.storage.migration_state(id).await? else { return Ok(()) };
+            match state {
+                MigrationState::Preparing => match plan::prepare(self, id, &control).await {
                     // A cancel (or shutdown) during the inventory: the state says which.
                     Err(MigrationError::Oci(oci::OciError::Cancelled)) => continue,
                     other => other?,
                 },
-                "IN_PROGRESS" => match copy::run(self, id, control.clone()).await? {
+                MigrationState::InProgress => match copy::run(self, id, control.clone()).await? {
                     copy::Finish::Done => {
-                        self.inner.storage.set_migration_state(id, "VERIFYING", None).await?;
+                        self.inner.storage.set_migration_state(id, MigrationState::Verifying, None).await?;
                         self.publish(id, "copy finished; verifying".into()).await?;
                     }
                     copy::Finish::Paused => {
-                        self.inner.storage.set_migration_state(id, "PAUSED", None).await?;
+                        self.inner.storage.set_migration_state(id, MigrationState::Paused, None).await?;
                         self.publish(id, "paused".into()).await?;
                         return Ok(());
                     }
                     copy::Finish::Cancelled => {
-                        self.inner.storage.set_migration_state(id, "STOPPED", Some("cancelled by an operator")).await?;
+                        self.inner.storage.set_migration_state(id, MigrationState::Stopped, Some("cancelled by an operator")).await?;
                         self.publish(id, "stopped".into()).await?;
                         return Ok(());
                     }
                     copy::Finish::Shutdown => return Ok(()),
                     copy::Finish::Threshold(msg) => {
-                        self.inner.storage.set_migration_state(id, "FAILED", Some(&msg)).await?;
+                        self.inner.storage.set_migration_state(id, MigrationState::Failed, Some(&msg)).await?;
                         self.publish(id, msg).await?;
                         return Ok(());
                     }
                 },
-                "VERIFYING" => {
+                MigrationState::Verifying => {
                     verify::run(self, id).await?;
                 }
-                "STOPPING" => {
-                    self.inner.storage.set_migration_state(id, "STOPPED", Some("cancelled by an operator")).await?;
+                MigrationState::Stopping => {
+                    self.inner.storage.set_migration_state(id, MigrationState::Stopped, Some("cancelled by an operator")).await?;
                     self.publish(id, "stopped".into()).await?;
                     return Ok(());
                 }
@@ -438,17 +487,17 @@ impl Engine {
     pub async fn start(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
         let actor = actor_of(actor);
         let v = self.view(id).await?;
-        match v.state.as_str() {
-            "PLANNED" => {
+        match v.state {
+            MigrationState::Planned => {
                 self.inner.storage.plan_to_pending(id).await?;
             }
-            "PAUSED" | "STOPPED" | "FAILED" => {}
+            MigrationState::Paused | MigrationState::Stopped | MigrationState::Failed => {}
             other => return Err(MigrationError::invalid(409, "InvalidState", format!("A migration in state {other} cannot be started."))),
         }
-        if v.state == "FAILED" && v.to_copy == 0 && v.planned == 0 {
-            self.inner.storage.set_migration_state(id, "PREPARING", None).await?;
+        if v.state == MigrationState::Failed && v.to_copy == 0 && v.planned == 0 {
+            self.inner.storage.set_migration_state(id, MigrationState::Preparing, None).await?;
         } else {
-            self.inner.storage.set_migration_state(id, "IN_PROGRESS", None).await?;
+            self.inner.storage.set_migration_state(id, MigrationState::InProgress, None).await?;
         }
         let view = self.publish(id, format!("{actor} started it")).await?;
         self.spawn(id.to_string());
@@ -458,11 +507,11 @@ impl Engine {
     pub async fn pause(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
         let actor = actor_of(actor);
         let v = self.view(id).await?;
-        if v.state != "IN_PROGRESS" {
+        if v.state != MigrationState::InProgress {
             return Err(MigrationError::invalid(409, "InvalidState", format!("Only a migration that is copying can be paused (this one is {}).", v.state)));
         }
         if !self.signal(id, Control::Pause).await {
-            self.inner.storage.set_migration_state(id, "PAUSED", None).await?;
+            self.inner.storage.set_migration_state(id, MigrationState::Paused, None).await?;
         }
         self.publish(id, format!("{actor} asked to pause")).await
     }
@@ -470,16 +519,18 @@ impl Engine {
     pub async fn cancel(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
         let actor = actor_of(actor);
         let v = self.view(id).await?;
-        match v.state.as_str() {
-            "COMPLETE" | "STOPPED" => return Err(MigrationError::invalid(409, "InvalidState", format!("The migration is already {}.", v.state))),
-            "IN_PROGRESS" | "PREPARING" | "VERIFYING" => {
-                self.inner.storage.set_migration_state(id, "STOPPING", None).await?;
+        match v.state {
+            MigrationState::Complete | MigrationState::Stopped => {
+                return Err(MigrationError::invalid(409, "InvalidState", format!("The migration is already {}.", v.state)))
+            }
+            MigrationState::InProgress | MigrationState::Preparing | MigrationState::Verifying => {
+                self.inner.storage.set_migration_state(id, MigrationState::Stopping, None).await?;
                 if !self.signal(id, Control::Cancel).await {
                     self.spawn(id.to_string());
                 }
             }
             _ => {
-                self.inner.storage.set_migration_state(id, "STOPPED", Some("cancelled by an operator")).await?;
+                self.inner.storage.set_migration_state(id, MigrationState::Stopped, Some("cancelled by an operator")).await?;
             }
         }
         self.publish(id, format!("{actor} cancelled it")).await
@@ -496,7 +547,7 @@ impl Engine {
         if n == 0 {
             return Err(MigrationError::invalid(409, "NothingToRetry", "No item has failed."));
         }
-        self.inner.storage.set_migration_state(id, "IN_PROGRESS", None).await?;
+        self.inner.storage.set_migration_state(id, MigrationState::InProgress, None).await?;
         let view = self.publish(id, format!("{actor} retried {n} failed items")).await?;
         self.spawn(id.to_string());
         Ok(view)
@@ -507,7 +558,11 @@ impl Engine {
         if key == "delete-source" && done {
             let d = self.detail(id).await?;
             if !d.source_delete_safe {
-                return Err(MigrationError::invalid(409, "VerificationPending", "Deleting the source stays unsafe until verification has passed with no failure and no mismatch."));
+                return Err(MigrationError::invalid(
+                    409,
+                    "VerificationPending",
+                    "Deleting the source stays unsafe until verification has passed with no failure and no mismatch.",
+                ));
             }
         }
         if !self.inner.storage.tick_checklist(id, key, done, &actor).await? {
@@ -543,8 +598,8 @@ pub fn report_csv(items: &[regatlas_app::model::MigrationItemView]) -> String {
             csv_field(&i.repository),
             csv_field(&i.digest),
             csv_field(&i.tags.join(" ")),
-            csv_field(&i.action),
-            csv_field(&i.state),
+            csv_field(i.action.as_str()),
+            csv_field(i.state.as_str()),
             i.attempts.to_string(),
             i.size_bytes.to_string(),
             csv_field(i.error_code.as_deref().unwrap_or("")),

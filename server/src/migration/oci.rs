@@ -155,7 +155,9 @@ fn challenge_params(v: &str) -> HashMap<String, String> {
 }
 
 fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme() && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase) && a.port_or_known_default() == b.port_or_known_default()
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 fn shown(url: &Url) -> String {
@@ -269,7 +271,8 @@ impl OciClient {
         let p = challenge_params(challenge);
         let base = shown(&self.origin);
         let realm_text = p.get("realm").cloned().ok_or_else(|| OciError::Auth { url: base.clone(), message: "no realm in the challenge".into() })?;
-        let realm = Url::parse(&realm_text).map_err(|_| OciError::Auth { url: base.clone(), message: format!("realm {} is not a URL", clean_text(&realm_text, 200)) })?;
+        let realm = Url::parse(&realm_text)
+            .map_err(|_| OciError::Auth { url: base.clone(), message: format!("realm {} is not a URL", clean_text(&realm_text, 200)) })?;
         self.policy.check_url(&realm)?;
         let service = p.get("service").cloned().unwrap_or_default();
         let scope = p.get("scope").cloned().unwrap_or_else(|| scope_hint.to_string());
@@ -288,12 +291,25 @@ impl OciClient {
                 let origin = self.base.clone();
                 let aad = arm.access_token().await.map_err(|e| fail(clean_text(&e.to_string(), 300)))?;
                 let ex_url = Url::parse(&format!("{origin}/oauth2/exchange")).map_err(|e| fail(e.to_string()))?;
-                let r = self.go(self.http.post(ex_url.clone()).form(&[("grant_type", "access_token"), ("service", service.as_str()), ("access_token", aad.as_str())]), &ex_url).await?;
+                let r = self
+                    .go(
+                        self.http.post(ex_url.clone()).form(&[("grant_type", "access_token"), ("service", service.as_str()), ("access_token", aad.as_str())]),
+                        &ex_url,
+                    )
+                    .await?;
                 let ex = self.token_json(r).await?;
                 let refresh = ex["refresh_token"].as_str().ok_or_else(|| fail("no refresh token in the exchange's answer".into()))?.to_string();
                 let tok_url = Url::parse(&format!("{origin}/oauth2/token")).map_err(|e| fail(e.to_string()))?;
                 let r = self
-                    .go(self.http.post(tok_url.clone()).form(&[("grant_type", "refresh_token"), ("service", service.as_str()), ("scope", scope.as_str()), ("refresh_token", refresh.as_str())]), &tok_url)
+                    .go(
+                        self.http.post(tok_url.clone()).form(&[
+                            ("grant_type", "refresh_token"),
+                            ("service", service.as_str()),
+                            ("scope", scope.as_str()),
+                            ("refresh_token", refresh.as_str()),
+                        ]),
+                        &tok_url,
+                    )
                     .await?;
                 let t = self.token_json(r).await?;
                 t["access_token"].as_str().ok_or_else(|| fail("no access token in the answer".into()))?.to_string()
@@ -303,7 +319,10 @@ impl OciClient {
                 let mut rb = self.http.get(realm.clone()).query(&[("service", service.as_str()), ("scope", scope.as_str())]);
                 if let OciAuth::Basic(set) = &self.auth {
                     if !set.bound_to(&realm) {
-                        return Err(fail(format!("credential set '{}' is not bound to the token realm's host; add it to the set's hosts if it is the registry's", set.name)));
+                        return Err(fail(format!(
+                            "credential set '{}' is not bound to the token realm's host; add it to the set's hosts if it is the registry's",
+                            set.name
+                        )));
                     }
                     rb = rb.basic_auth(&set.username, Some(set.password.expose()));
                 }
@@ -564,7 +583,10 @@ pub fn valid_repository(name: &str) -> bool {
 /// A tag as the OCI distribution spec allows: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
 pub fn valid_tag(tag: &str) -> bool {
     let b = tag.as_bytes();
-    !b.is_empty() && b.len() <= 128 && (b[0].is_ascii_alphanumeric() || b[0] == b'_') && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// Bytes an artifact references: config + layers of a manifest, or the sum

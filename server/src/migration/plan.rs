@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use regatlas_app::model::{ChecklistItem, MigrationRequest, RegistryView};
+use regatlas_app::model::{ChecklistItem, ItemAction, ItemState, MigrationRequest, MigrationState, RegistryView};
 use regatlas_arm::models::{ImportCredentials, ImportSource};
 
 use super::{
@@ -71,15 +71,25 @@ pub(super) async fn source_of(engine: &Engine, req: &MigrationRequest) -> Result
         }
         (None, Some(url)) => {
             let set = match &req.source_credential_set {
-                Some(name) => Some(settings.credential_sets.get(name).ok_or_else(|| MigrationError::invalid(400, "UnknownCredentialSet", format!("No credential set named '{}' is configured any more.", clean_text(name, 64))))?),
+                Some(name) => Some(settings.credential_sets.get(name).ok_or_else(|| {
+                    MigrationError::invalid(400, "UnknownCredentialSet", format!("No credential set named '{}' is configured any more.", clean_text(name, 64)))
+                })?),
                 None => None,
             };
             let auth = set.clone().map(OciAuth::Basic).unwrap_or(OciAuth::Anonymous);
             let client = OciClient::new(url, auth, settings.outbound.clone())?;
             let credentials = match set {
                 // The set goes to ARM for this import only when it is bound to the source host.
-                Some(set) if set.bound_to(client.origin()) => Some(ImportCredentials { username: Some(set.username.clone()), password: set.password.expose().to_string() }),
-                Some(set) => return Err(MigrationError::invalid(400, "CredentialSetNotBound", format!("Credential set '{}' is not bound to {}.", set.name, client.host()))),
+                Some(set) if set.bound_to(client.origin()) => {
+                    Some(ImportCredentials { username: Some(set.username.clone()), password: set.password.expose().to_string() })
+                }
+                Some(set) => {
+                    return Err(MigrationError::invalid(
+                        400,
+                        "CredentialSetNotBound",
+                        format!("Credential set '{}' is not bound to {}.", set.name, client.host()),
+                    ))
+                }
                 None => None,
             };
             let host = client.host().to_string();
@@ -194,7 +204,8 @@ pub(super) async fn prepare(engine: &Engine, id: &str, control: &tokio::sync::wa
                             Err(e) => return Err(e.into()),
                         }
                     }
-                    let untagged: Vec<_> = listed.into_iter().filter(|m| m.tags.is_empty() && !children.contains(&m.digest) && !by_digest.contains_key(&m.digest)).collect();
+                    let untagged: Vec<_> =
+                        listed.into_iter().filter(|m| m.tags.is_empty() && !children.contains(&m.digest) && !by_digest.contains_key(&m.digest)).collect();
                     for m in untagged {
                         if valid_digest(&m.digest) {
                             by_digest.insert(m.digest, (m.media_type, Vec::new()));
@@ -237,13 +248,13 @@ pub(super) async fn prepare(engine: &Engine, id: &str, control: &tokio::sync::wa
             }
             let untagged_present = tags.is_empty() && target.manifest(repo, &digest, false).await?.is_some();
             let (action, detail) = if (present == tags.len() && !tags.is_empty()) || untagged_present {
-                ("present", None)
+                (ItemAction::Present, None)
             } else if !conflicts.is_empty() && !req.force {
-                ("conflict", Some(conflicts.join("; ")))
+                (ItemAction::Conflict, Some(conflicts.join("; ")))
             } else if !conflicts.is_empty() {
-                ("copy", Some(format!("Force overwrites: {}", conflicts.join("; "))))
+                (ItemAction::Copy, Some(format!("Force overwrites: {}", conflicts.join("; "))))
             } else {
-                ("copy", None)
+                (ItemAction::Copy, None)
             };
             if items.len() >= max_items {
                 return Err(MigrationError::invalid(
@@ -252,24 +263,28 @@ pub(super) async fn prepare(engine: &Engine, id: &str, control: &tokio::sync::wa
                     format!("The source holds more than {max_items} artifacts for this selection; narrow it with include, tag or latest filters, or raise max_plan_artifacts."),
                 ));
             }
-            items.push(PlannedItem { repository: repo.clone(), digest, media_type, tags, size_bytes: size, action: action.into(), detail });
+            items.push(PlannedItem { repository: repo.clone(), digest, media_type, tags, size_bytes: size, action, detail });
         }
     }
     let checklist = checklist(engine, &req, &target_reg).await;
-    let copy_state = if req.dry_run { "planned" } else { "pending" };
+    let copy_state = if req.dry_run { ItemState::Planned } else { ItemState::Pending };
     storage.replace_plan(id, &items, &checklist, copy_state).await?;
     storage.set_migration_findings(id, &findings.0).await?;
-    let next = if req.dry_run { "PLANNED" } else { "IN_PROGRESS" };
+    let next = if req.dry_run { MigrationState::Planned } else { MigrationState::InProgress };
     // A cancel that arrived while planning wins.
-    if storage.migration_state(id).await?.as_deref() == Some("STOPPING") {
+    if storage.migration_state(id).await? == Some(MigrationState::Stopping) {
         return Ok(());
     }
     storage.set_migration_state(id, next, None).await?;
-    let copies = items.iter().filter(|i| i.action == "copy").count();
-    let present = items.iter().filter(|i| i.action == "present").count();
-    let conflicts = items.iter().filter(|i| i.action == "conflict").count();
+    let count = |a: ItemAction| items.iter().filter(|i| i.action == a).count();
+    let (copies, present, conflicts) = (count(ItemAction::Copy), count(ItemAction::Present), count(ItemAction::Conflict));
     let found = if findings.0.is_empty() { String::new() } else { format!("; {} findings", findings.0.len()) };
-    engine.publish(id, format!("planned {} artifacts in {} repositories: {copies} to copy, {present} present, {conflicts} conflicts{found}", items.len(), repos.len())).await?;
+    engine
+        .publish(
+            id,
+            format!("planned {} artifacts in {} repositories: {copies} to copy, {present} present, {conflicts} conflicts{found}", items.len(), repos.len()),
+        )
+        .await?;
     Ok(())
 }
 
@@ -279,11 +294,29 @@ fn setting(key: &str, title: &str, s: Option<String>, t: Option<String>) -> Chec
         (None, _) => "todo",
         _ => "different",
     };
-    ChecklistItem { key: key.into(), kind: "setting".into(), title: title.into(), source_value: s, target_value: t, status: status.into(), done_by: None, done_at: None }
+    ChecklistItem {
+        key: key.into(),
+        kind: "setting".into(),
+        title: title.into(),
+        source_value: s,
+        target_value: t,
+        status: status.into(),
+        done_by: None,
+        done_at: None,
+    }
 }
 
 fn manual(key: &str, title: &str) -> ChecklistItem {
-    ChecklistItem { key: key.into(), kind: "manual".into(), title: title.into(), source_value: None, target_value: None, status: "todo".into(), done_by: None, done_at: None }
+    ChecklistItem {
+        key: key.into(),
+        kind: "manual".into(),
+        title: title.into(),
+        source_value: None,
+        target_value: None,
+        status: "todo".into(),
+        done_by: None,
+        done_at: None,
+    }
 }
 
 /// Settings of the target compared with the source (from ARM), then the
@@ -297,7 +330,15 @@ pub(super) async fn checklist(engine: &Engine, req: &MigrationRequest, target: &
             ("sku", "SKU", s(&doc["sku"]["name"])),
             ("zone-redundancy", "Zone redundancy", s(&p["zoneRedundancy"]).or(Some("Disabled".into()))),
             ("public-network-access", "Public network access", s(&p["publicNetworkAccess"])),
-            ("network-rules", "Network rules (default action, IP rules)", Some(format!("{} / {} IP rules", p["networkRuleSet"]["defaultAction"].as_str().unwrap_or("Allow"), p["networkRuleSet"]["ipRules"].as_array().map(|a| a.len()).unwrap_or(0)))),
+            (
+                "network-rules",
+                "Network rules (default action, IP rules)",
+                Some(format!(
+                    "{} / {} IP rules",
+                    p["networkRuleSet"]["defaultAction"].as_str().unwrap_or("Allow"),
+                    p["networkRuleSet"]["ipRules"].as_array().map(|a| a.len()).unwrap_or(0)
+                )),
+            ),
             ("encryption", "Encryption with a customer-managed key", s(&p["encryption"]["status"]).or(Some("disabled".into()))),
             ("admin-user", "Admin user", s(&p["adminUserEnabled"])),
             ("replications", "Replications (regions)", Some(replications.join(", "))),
@@ -306,7 +347,8 @@ pub(super) async fn checklist(engine: &Engine, req: &MigrationRequest, target: &
     };
     let read = |id: String| async move {
         let doc = arm.get::<serde_json::Value>(&arm.url(&id, regatlas_arm::ACR_API_VERSION)).await.ok();
-        let mut reps: Vec<String> = arm.list_replications(&id).await.map(|v| v.into_iter().map(|r| r.location.unwrap_or_default().to_ascii_lowercase()).collect()).unwrap_or_default();
+        let mut reps: Vec<String> =
+            arm.list_replications(&id).await.map(|v| v.into_iter().map(|r| r.location.unwrap_or_default().to_ascii_lowercase()).collect()).unwrap_or_default();
         reps.sort();
         let mut hooks: Vec<String> = arm.list_webhooks(&id).await.map(|v| v.into_iter().map(|w| w.name).collect()).unwrap_or_default();
         hooks.sort();
@@ -324,11 +366,8 @@ pub(super) async fn checklist(engine: &Engine, req: &MigrationRequest, target: &
         },
         None => None,
     };
-    let mut out: Vec<ChecklistItem> = target_facts
-        .into_iter()
-        .enumerate()
-        .map(|(i, (key, title, t))| setting(key, title, source_facts.as_ref().and_then(|s| s[i].2.clone()), t))
-        .collect();
+    let mut out: Vec<ChecklistItem> =
+        target_facts.into_iter().enumerate().map(|(i, (key, title, t))| setting(key, title, source_facts.as_ref().and_then(|s| s[i].2.clone()), t)).collect();
     out.push(manual("update-clients", "Update clients, CI pipelines and deployment manifests to the target login server"));
     out.push(manual("firewall", "Update firewall rules, private endpoints and DNS for the target"));
     out.push(manual("identities", "Grant pull/push roles, tokens and scope maps on the target"));

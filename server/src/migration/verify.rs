@@ -69,7 +69,16 @@ pub(super) async fn run(engine: &Engine, id: &str) -> Result<(), MigrationError>
             Ok(c) => regional.push((h, c)),
             Err(e) => {
                 tracing::warn!(migration = %id, endpoint = %h, error = %e, "regional endpoint not verified");
-                engine.publish(id, format!("the regional endpoint {} is not verified: {}", crate::outbound::clean_text(&h, 100), crate::outbound::clean_text(&e.to_string(), 200))).await?;
+                engine
+                    .publish(
+                        id,
+                        format!(
+                            "the regional endpoint {} is not verified: {}",
+                            crate::outbound::clean_text(&h, 100),
+                            crate::outbound::clean_text(&e.to_string(), 200)
+                        ),
+                    )
+                    .await?;
             }
         }
     }
@@ -93,7 +102,9 @@ pub(super) async fn run(engine: &Engine, id: &str) -> Result<(), MigrationError>
             while next < regional.len() {
                 let (host, client) = &regional[next];
                 // An unreachable region is "not there yet", not the end of verification.
-                let checked = check(client, &item, &format!("the regional endpoint {host}")).await.unwrap_or_else(|e| Check::Missing(format!("the regional endpoint {host} is unavailable: {e}")));
+                let checked = check(client, &item, &format!("the regional endpoint {host}"))
+                    .await
+                    .unwrap_or_else(|e| Check::Missing(format!("the regional endpoint {host} is unavailable: {e}")));
                 match checked {
                     Check::Ok => next += 1,
                     Check::Wrong(p) => {
@@ -107,7 +118,9 @@ pub(super) async fn run(engine: &Engine, id: &str) -> Result<(), MigrationError>
                 }
             }
             match outcome {
-                None => storage.item_verified(item.id, true, Some(&format!("verified through the login server and {} regional endpoints", regional.len()))).await?,
+                None => {
+                    storage.item_verified(item.id, true, Some(&format!("verified through the login server and {} regional endpoints", regional.len()))).await?
+                }
                 Some(Err(p)) => storage.item_verified(item.id, false, Some(&p)).await?,
                 Some(Ok(p)) if tokio::time::Instant::now() >= deadline => {
                     storage.item_verified(item.id, false, Some(&format!("{p} (not replicated within {:?})", engine.inner.settings.regional_wait))).await?
@@ -125,10 +138,10 @@ pub(super) async fn run(engine: &Engine, id: &str) -> Result<(), MigrationError>
     let regions = if regional.is_empty() { String::new() } else { format!(" (login server and {} regional endpoints)", regional.len()) };
     if v.failed > 0 || v.mismatched > 0 {
         let msg = format!("{} imports failed, {} artifacts did not verify{regions}", v.failed, v.mismatched);
-        storage.set_migration_state(id, "FAILED", Some(&msg)).await?;
+        storage.set_migration_state(id, regatlas_app::model::MigrationState::Failed, Some(&msg)).await?;
         engine.publish(id, msg).await?;
     } else {
-        storage.set_migration_state(id, "COMPLETE", None).await?;
+        storage.set_migration_state(id, regatlas_app::model::MigrationState::Complete, None).await?;
         engine.publish(id, format!("complete: {} copied, {} already present, all verified{regions}", v.imported, v.present)).await?;
     }
     Ok(())

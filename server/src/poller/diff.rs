@@ -8,8 +8,8 @@ use regatlas_arm::{models::Registry, models::Replication, ArmClient};
 use serde_json::json;
 
 use crate::storage::topology::{
-    child_fingerprint, child_label, registry_fingerprint, registry_label, replica_fingerprint, replica_label, ChangeSet, ChildRow, NewEvent,
-    RegistryRow, Remembered, ReplicaRow,
+    child_fingerprint, child_label, registry_fingerprint, registry_label, replica_fingerprint, replica_label, ChangeSet, ChildRow, NewEvent, RegistryRow,
+    Remembered, ReplicaRow,
 };
 
 #[derive(Clone, Debug)]
@@ -127,7 +127,16 @@ impl Memo {
             let transitional = r.properties.provisioning_state.as_ref().is_some_and(|p| p.is_transitional());
             let prev = self.registries.get(&id).cloned();
             let unchanged = prev.as_ref().is_some_and(|k| !k.gone && k.fingerprint == fp);
-            let next = Known { registry_id: id.clone(), fingerprint: fp, label: label.clone(), gone: false, transitional, subscription: sub.clone(), arm_id: r.id.clone(), name: r.name.clone() };
+            let next = Known {
+                registry_id: id.clone(),
+                fingerprint: fp,
+                label: label.clone(),
+                gone: false,
+                transitional,
+                subscription: sub.clone(),
+                arm_id: r.id.clone(),
+                name: r.name.clone(),
+            };
             if unchanged {
                 // Keep the ARM id as ARM spells it, without a write.
                 if let Some(k) = self.registries.get_mut(&id) {
@@ -152,12 +161,8 @@ impl Memo {
             cs.registries.push(row);
             self.pending.push(Pending { table: Table::Registry, id, known: next });
         }
-        let gone: Vec<(String, Known)> = self
-            .registries
-            .iter()
-            .filter(|(id, k)| !k.gone && k.subscription == sub && !seen.contains(id))
-            .map(|(id, k)| (id.clone(), k.clone()))
-            .collect();
+        let gone: Vec<(String, Known)> =
+            self.registries.iter().filter(|(id, k)| !k.gone && k.subscription == sub && !seen.contains(id)).map(|(id, k)| (id.clone(), k.clone())).collect();
         for (id, k) in gone {
             cs.gone_registries.push(id.clone());
             cs.events.push(NewEvent {
@@ -172,7 +177,8 @@ impl Memo {
     }
 
     pub fn diff_replicas(&mut self, registry_id: &str, reps: &[Replication], cs: &mut ChangeSet) {
-        let reg_name = self.registries.get(registry_id).map(|k| k.name.clone()).unwrap_or_else(|| registry_id.rsplit('/').next().unwrap_or_default().to_string());
+        let reg_name =
+            self.registries.get(registry_id).map(|k| k.name.clone()).unwrap_or_else(|| registry_id.rsplit('/').next().unwrap_or_default().to_string());
         let mut seen = Vec::new();
         for r in reps {
             let id = r.id.to_ascii_lowercase();
@@ -214,7 +220,16 @@ impl Memo {
                     "routing": row.region_endpoint_enabled, "from": prev.as_ref().map(|k| k.label.clone()),
                 }),
             });
-            let next = Known { registry_id: registry_id.to_string(), fingerprint: fp, label, gone: false, transitional: state.is_transitional(), subscription: String::new(), arm_id: String::new(), name: String::new() };
+            let next = Known {
+                registry_id: registry_id.to_string(),
+                fingerprint: fp,
+                label,
+                gone: false,
+                transitional: state.is_transitional(),
+                subscription: String::new(),
+                arm_id: String::new(),
+                name: String::new(),
+            };
             cs.replicas.push(row);
             self.pending.push(Pending { table: Table::Replica, id, known: next });
         }
@@ -259,7 +274,20 @@ impl Memo {
                 data: json!({ "kind": c.kind, "name": c.name, "state": c.state }),
             });
             cs.children.push(c.clone());
-            self.pending.push(Pending { table: Table::Child, id: c.id.clone(), known: Known { registry_id: registry_id.to_string(), fingerprint: fp, label, gone: false, transitional: false, subscription: String::new(), arm_id: String::new(), name: c.name.clone() } });
+            self.pending.push(Pending {
+                table: Table::Child,
+                id: c.id.clone(),
+                known: Known {
+                    registry_id: registry_id.to_string(),
+                    fingerprint: fp,
+                    label,
+                    gone: false,
+                    transitional: false,
+                    subscription: String::new(),
+                    arm_id: String::new(),
+                    name: c.name.clone(),
+                },
+            });
         }
         // A kind whose listing failed says nothing about its items being gone.
         if !errors.is_empty() {

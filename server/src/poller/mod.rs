@@ -218,7 +218,13 @@ impl Poller {
         };
         if let Err(e) = self
             .hub
-            .record(NewEvent { kind: kind.into(), registry_id: registry_id.map(str::to_string), subject_id: Some(key.to_string()), summary, data: json!({ "error": error }) })
+            .record(NewEvent {
+                kind: kind.into(),
+                registry_id: registry_id.map(str::to_string),
+                subject_id: Some(key.to_string()),
+                summary,
+                data: json!({ "error": error }),
+            })
             .await
         {
             tracing::error!(error = %e, "cannot record a poll error");
@@ -330,7 +336,13 @@ impl Poller {
             s.last_cycle_at = Some(stamp);
             s.last_cycle_ms = Some(report.elapsed.as_millis() as u64);
         }
-        tracing::debug!(registries = report.registries, arm_requests = report.arm_requests, rows = report.rows_written, ms = report.elapsed.as_millis() as u64, "poll cycle");
+        tracing::debug!(
+            registries = report.registries,
+            arm_requests = report.arm_requests,
+            rows = report.rows_written,
+            ms = report.elapsed.as_millis() as u64,
+            "poll cycle"
+        );
         Ok(report)
     }
 

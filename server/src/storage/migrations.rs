@@ -3,7 +3,7 @@
 //! attempts and the ARM operation handle are written before and after
 //! every ARM call.
 
-use regatlas_app::model::{ChecklistItem, MigrationItemView, MigrationView, RepositoryProgress};
+use regatlas_app::model::{ChecklistItem, ItemAction, ItemState, MigrationItemView, MigrationState, MigrationView, RepositoryProgress};
 use sqlx::Row;
 
 use super::{topology::now, Storage, StorageError};
@@ -27,8 +27,7 @@ pub struct PlannedItem {
     pub media_type: String,
     pub tags: Vec<String>,
     pub size_bytes: i64,
-    /// copy | present | conflict
-    pub action: String,
+    pub action: ItemAction,
     pub detail: Option<String>,
 }
 
@@ -40,45 +39,54 @@ pub struct ItemRow {
     pub digest: String,
     pub tags: Vec<String>,
     pub size_bytes: i64,
-    pub action: String,
-    pub state: String,
+    pub action: ItemAction,
+    pub state: ItemState,
     pub attempts: i64,
     pub lro: Option<String>,
 }
 
-/// States in which the engine (not a person) owns the migration.
-pub const ACTIVE_STATES: &[&str] = &["PREPARING", "IN_PROGRESS", "VERIFYING", "STOPPING"];
-const TERMINAL_STATES: &[&str] = &["PLANNED", "COMPLETE", "FAILED", "STOPPED"];
+/// A stored migration state, or an error naming what the database holds.
+fn migration_state_of(s: &str) -> Result<MigrationState, StorageError> {
+    MigrationState::parse(s).ok_or_else(|| StorageError::Invalid(format!("unknown migration state '{s}' in the database")))
+}
+
+fn item_state_of(s: &str) -> Result<ItemState, StorageError> {
+    ItemState::parse(s).ok_or_else(|| StorageError::Invalid(format!("unknown item state '{s}' in the database")))
+}
+
+fn item_action_of(s: &str) -> Result<ItemAction, StorageError> {
+    ItemAction::parse(s).ok_or_else(|| StorageError::Invalid(format!("unknown item action '{s}' in the database")))
+}
 
 fn tags_of(s: &str) -> Vec<String> {
     serde_json::from_str(s).unwrap_or_default()
 }
 
-fn item_row(r: &sqlx::sqlite::SqliteRow) -> ItemRow {
-    ItemRow {
+fn item_row(r: &sqlx::sqlite::SqliteRow) -> Result<ItemRow, StorageError> {
+    Ok(ItemRow {
         id: r.get("id"),
         repository: r.get("repository"),
         digest: r.get("digest"),
         tags: tags_of(r.get::<String, _>("tags").as_str()),
         size_bytes: r.get("size_bytes"),
-        action: r.get("action"),
-        state: r.get("state"),
+        action: item_action_of(r.get::<String, _>("action").as_str())?,
+        state: item_state_of(r.get::<String, _>("state").as_str())?,
         attempts: r.get("attempts"),
         lro: r.get("lro"),
-    }
+    })
 }
 
-fn item_view(r: &sqlx::sqlite::SqliteRow) -> MigrationItemView {
+fn item_view(r: &sqlx::sqlite::SqliteRow) -> Result<MigrationItemView, StorageError> {
     let lro: Option<String> = r.get("lro");
-    MigrationItemView {
+    Ok(MigrationItemView {
         id: r.get("id"),
         repository: r.get("repository"),
         digest: r.get("digest"),
         media_type: r.get("media_type"),
         tags: tags_of(r.get::<String, _>("tags").as_str()),
         size_bytes: r.get("size_bytes"),
-        action: r.get("action"),
-        state: r.get("state"),
+        action: item_action_of(r.get::<String, _>("action").as_str())?,
+        state: item_state_of(r.get::<String, _>("state").as_str())?,
         attempts: r.get("attempts"),
         error_code: r.get("error_code"),
         error_message: r.get("error_message"),
@@ -86,7 +94,7 @@ fn item_view(r: &sqlx::sqlite::SqliteRow) -> MigrationItemView {
         detail: r.get("detail"),
         started_at: r.get("started_at"),
         finished_at: r.get("finished_at"),
-    }
+    })
 }
 
 const COUNTS: &str = "SELECT COUNT(*) AS planned,
@@ -106,17 +114,19 @@ const COUNTS: &str = "SELECT COUNT(*) AS planned,
 impl Storage {
     pub async fn insert_migration(&self, m: &NewMigration) -> Result<(), StorageError> {
         let at = now();
-        sqlx::query("INSERT INTO migrations (id, name, spec, source, target, state, actor, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'PREPARING', ?, ?, ?)")
-            .bind(&m.id)
-            .bind(&m.name)
-            .bind(m.spec.to_string())
-            .bind(&m.source)
-            .bind(&m.target)
-            .bind(&m.actor)
-            .bind(&at)
-            .bind(&at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO migrations (id, name, spec, source, target, state, actor, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'PREPARING', ?, ?, ?)",
+        )
+        .bind(&m.id)
+        .bind(&m.name)
+        .bind(m.spec.to_string())
+        .bind(&m.source)
+        .bind(&m.target)
+        .bind(&m.actor)
+        .bind(&at)
+        .bind(&at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -137,7 +147,7 @@ impl Storage {
             name: r.get("name"),
             source: r.get("source"),
             target: r.get("target"),
-            state: r.get("state"),
+            state: migration_state_of(r.get::<String, _>("state").as_str())?,
             dry_run: spec["dry_run"].as_bool().unwrap_or(false),
             force: spec["force"].as_bool().unwrap_or(false),
             actor: r.get("actor"),
@@ -165,13 +175,18 @@ impl Storage {
         };
         // Rate and ETA from the copy phase so far.
         if let Some(start) = v.started_at.as_deref().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()) {
-            let end = v.finished_at.as_deref().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|d| d.with_timezone(&chrono::Utc)).unwrap_or_else(chrono::Utc::now);
+            let end = v
+                .finished_at
+                .as_deref()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .unwrap_or_else(chrono::Utc::now);
             let minutes = (end - start.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 60_000.0;
             if minutes > 0.0 && v.imported > 0 {
                 let rate = v.imported as f64 / minutes;
                 v.rate_per_min = Some(rate);
                 let left = (v.to_copy - v.imported - v.failed).max(0);
-                if v.state == "IN_PROGRESS" {
+                if v.state == MigrationState::InProgress {
                     v.eta_secs = Some((left as f64 / rate * 60.0).round() as i64);
                 }
             }
@@ -187,15 +202,17 @@ impl Storage {
     /// Newest first, older than `before` = `(created_at, id)`.
     pub async fn migrations_page(&self, limit: i64, before: Option<(String, String)>) -> Result<Vec<MigrationView>, StorageError> {
         let (at, bid) = before.unzip();
-        let ids: Vec<String> = sqlx::query("SELECT id FROM migrations WHERE (?1 IS NULL OR created_at < ?1 OR (created_at = ?1 AND id < ?2)) ORDER BY created_at DESC, id DESC LIMIT ?3")
-            .bind(at)
-            .bind(bid)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.get("id"))
-            .collect();
+        let ids: Vec<String> = sqlx::query(
+            "SELECT id FROM migrations WHERE (?1 IS NULL OR created_at < ?1 OR (created_at = ?1 AND id < ?2)) ORDER BY created_at DESC, id DESC LIMIT ?3",
+        )
+        .bind(at)
+        .bind(bid)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.get("id"))
+        .collect();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(m) = self.migration(&id).await? {
@@ -207,17 +224,18 @@ impl Storage {
 
     /// Migrations the engine must drive (after a restart, too).
     pub async fn active_migrations(&self) -> Result<Vec<String>, StorageError> {
-        let rows = sqlx::query("SELECT id FROM migrations WHERE state IN ('PREPARING', 'IN_PROGRESS', 'VERIFYING', 'STOPPING') ORDER BY created_at")
-            .fetch_all(&self.pool)
-            .await?;
+        let active: Vec<&str> = MigrationState::ALL.into_iter().filter(|s| s.is_active()).map(MigrationState::as_str).collect();
+        let rows =
+            sqlx::query(&format!("SELECT id FROM migrations WHERE state IN ('{}') ORDER BY created_at", active.join("', '"))).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 
     /// Moves a migration to `state`. The copy phase's start and the end are
     /// stamped once.
-    pub async fn set_migration_state(&self, id: &str, state: &str, error: Option<&str>) -> Result<(), StorageError> {
+    pub async fn set_migration_state(&self, id: &str, state: MigrationState, error: Option<&str>) -> Result<(), StorageError> {
         let at = now();
-        let terminal = TERMINAL_STATES.contains(&state) || state == "PAUSED";
+        let terminal = state.is_settled();
+        let state = state.as_str();
         sqlx::query(
             "UPDATE migrations SET crash_resumes = CASE WHEN state = ?1 THEN crash_resumes ELSE 0 END, state = ?1, error = ?2, updated_at = ?3,
                 started_at = CASE WHEN ?1 = 'IN_PROGRESS' AND started_at IS NULL THEN ?3 ELSE started_at END,
@@ -236,7 +254,11 @@ impl Storage {
 
     /// Keeps the inventory's findings (already cleaned and bounded).
     pub async fn set_migration_findings(&self, id: &str, findings: &[String]) -> Result<(), StorageError> {
-        sqlx::query("UPDATE migrations SET findings = ? WHERE id = ?").bind(serde_json::to_string(findings).unwrap_or_else(|_| "[]".into())).bind(id).execute(&self.pool).await?;
+        sqlx::query("UPDATE migrations SET findings = ? WHERE id = ?")
+            .bind(serde_json::to_string(findings).unwrap_or_else(|_| "[]".into()))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -271,8 +293,9 @@ impl Storage {
         Ok(())
     }
 
-    pub async fn migration_state(&self, id: &str) -> Result<Option<String>, StorageError> {
-        Ok(sqlx::query("SELECT state FROM migrations WHERE id = ?").bind(id).fetch_optional(&self.pool).await?.map(|r| r.get("state")))
+    pub async fn migration_state(&self, id: &str) -> Result<Option<MigrationState>, StorageError> {
+        let row = sqlx::query("SELECT state FROM migrations WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| migration_state_of(r.get::<String, _>("state").as_str())).transpose()
     }
 
     pub async fn set_migration_window(&self, id: &str, window: i64, throttled_more: i64) -> Result<(), StorageError> {
@@ -287,12 +310,12 @@ impl Storage {
     }
 
     /// Replaces the plan (items and checklist) in one transaction.
-    pub async fn replace_plan(&self, id: &str, items: &[PlannedItem], checklist: &[ChecklistItem], copy_state: &str) -> Result<(), StorageError> {
+    pub async fn replace_plan(&self, id: &str, items: &[PlannedItem], checklist: &[ChecklistItem], copy_state: ItemState) -> Result<(), StorageError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM migration_items WHERE migration_id = ?").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM migration_checklist WHERE migration_id = ?").bind(id).execute(&mut *tx).await?;
         for it in items {
-            let state = if it.action == "copy" { copy_state } else { "planned" };
+            let state = if it.action == ItemAction::Copy { copy_state } else { ItemState::Planned };
             sqlx::query("INSERT INTO migration_items (migration_id, repository, digest, media_type, tags, size_bytes, action, state, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(id)
                 .bind(&it.repository)
@@ -300,8 +323,8 @@ impl Storage {
                 .bind(&it.media_type)
                 .bind(serde_json::to_string(&it.tags).unwrap_or_else(|_| "[]".into()))
                 .bind(it.size_bytes)
-                .bind(&it.action)
-                .bind(state)
+                .bind(it.action.as_str())
+                .bind(state.as_str())
                 .bind(&it.detail)
                 .execute(&mut *tx)
                 .await?;
@@ -326,18 +349,23 @@ impl Storage {
 
     /// Turns a dry run's planned copies into pending ones (starting it).
     pub async fn plan_to_pending(&self, id: &str) -> Result<u64, StorageError> {
-        let r = sqlx::query("UPDATE migration_items SET state = 'pending' WHERE migration_id = ? AND action = 'copy' AND state = 'planned'").bind(id).execute(&self.pool).await?;
+        let r = sqlx::query("UPDATE migration_items SET state = 'pending' WHERE migration_id = ? AND action = 'copy' AND state = 'planned'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(r.rows_affected())
     }
 
     /// Copy items still to do: pending, and importing ones a crash or stop
     /// interrupted (with or without their ARM handle).
     pub async fn items_to_copy(&self, id: &str) -> Result<Vec<ItemRow>, StorageError> {
-        let rows = sqlx::query("SELECT * FROM migration_items WHERE migration_id = ? AND action = 'copy' AND state IN ('pending', 'importing') ORDER BY state DESC, id")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(item_row).collect())
+        let rows = sqlx::query(
+            "SELECT * FROM migration_items WHERE migration_id = ? AND action = 'copy' AND state IN ('pending', 'importing') ORDER BY state DESC, id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(item_row).collect()
     }
 
     /// Items verification looks at: everything copied or already present.
@@ -348,7 +376,7 @@ impl Storage {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(item_row).collect())
+        rows.iter().map(item_row).collect()
     }
 
     /// Written before the ARM call: one more attempt, importing.
@@ -369,7 +397,10 @@ impl Storage {
 
     /// ARM throttled the request before processing it: not an attempt.
     pub async fn item_throttled(&self, item: i64) -> Result<(), StorageError> {
-        sqlx::query("UPDATE migration_items SET state = 'pending', attempts = MAX(attempts - 1, 0), lro = NULL WHERE id = ?").bind(item).execute(&self.pool).await?;
+        sqlx::query("UPDATE migration_items SET state = 'pending', attempts = MAX(attempts - 1, 0), lro = NULL WHERE id = ?")
+            .bind(item)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -383,9 +414,9 @@ impl Storage {
         Ok(())
     }
 
-    pub async fn item_finished(&self, item: i64, state: &str, error: Option<(&str, &str)>) -> Result<(), StorageError> {
+    pub async fn item_finished(&self, item: i64, state: ItemState, error: Option<(&str, &str)>) -> Result<(), StorageError> {
         sqlx::query("UPDATE migration_items SET state = ?, error_code = ?, error_message = ?, finished_at = ? WHERE id = ?")
-            .bind(state)
+            .bind(state.as_str())
             .bind(error.map(|e| e.0))
             .bind(error.map(|e| e.1))
             .bind(now())
@@ -397,7 +428,7 @@ impl Storage {
 
     pub async fn item_verified(&self, item: i64, ok: bool, detail: Option<&str>) -> Result<(), StorageError> {
         sqlx::query("UPDATE migration_items SET state = ?, detail = ? WHERE id = ?")
-            .bind(if ok { "verified" } else { "mismatch" })
+            .bind(if ok { ItemState::Verified } else { ItemState::Mismatch }.as_str())
             .bind(detail)
             .bind(item)
             .execute(&self.pool)
@@ -407,34 +438,49 @@ impl Storage {
 
     /// "Retry failed items only": failed copies become pending again.
     pub async fn retry_failed(&self, id: &str) -> Result<u64, StorageError> {
-        let r = sqlx::query("UPDATE migration_items SET state = 'pending', lro = NULL, finished_at = NULL WHERE migration_id = ? AND action = 'copy' AND state = 'failed'")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE migration_items SET state = 'pending', lro = NULL, finished_at = NULL WHERE migration_id = ? AND action = 'copy' AND state = 'failed'",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(r.rows_affected())
     }
 
     /// Items, optionally by state or action.
-    pub async fn migration_items(&self, id: &str, state: Option<&str>, action: Option<&str>, limit: i64) -> Result<Vec<MigrationItemView>, StorageError> {
+    pub async fn migration_items(
+        &self,
+        id: &str,
+        state: Option<ItemState>,
+        action: Option<ItemAction>,
+        limit: i64,
+    ) -> Result<Vec<MigrationItemView>, StorageError> {
         self.migration_items_page(id, state, action, limit, None).await
     }
 
     /// Items in (repository, id) order, after `after` = `(repository, id)`.
-    pub async fn migration_items_page(&self, id: &str, state: Option<&str>, action: Option<&str>, limit: i64, after: Option<(String, i64)>) -> Result<Vec<MigrationItemView>, StorageError> {
+    pub async fn migration_items_page(
+        &self,
+        id: &str,
+        state: Option<ItemState>,
+        action: Option<ItemAction>,
+        limit: i64,
+        after: Option<(String, i64)>,
+    ) -> Result<Vec<MigrationItemView>, StorageError> {
         let (repo, item) = after.unzip();
         let rows = sqlx::query(
             "SELECT * FROM migration_items WHERE migration_id = ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR action = ?3)
              AND (?5 IS NULL OR repository > ?5 OR (repository = ?5 AND id > ?6)) ORDER BY repository, id LIMIT ?4",
         )
-            .bind(id)
-            .bind(state)
-            .bind(action)
-            .bind(limit)
-            .bind(repo)
-            .bind(item)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(item_view).collect())
+        .bind(id)
+        .bind(state.map(ItemState::as_str))
+        .bind(action.map(ItemAction::as_str))
+        .bind(limit)
+        .bind(repo)
+        .bind(item)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(item_view).collect()
     }
 
     /// Total importImage requests ARM processed for a migration.

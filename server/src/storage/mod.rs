@@ -27,6 +27,8 @@ pub enum StorageError {
     Migrate { url: String, source: sqlx::migrate::MigrateError },
     #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("the database holds something this version cannot read: {0}")]
+    Invalid(String),
     #[error("cannot open database {url}: {source}")]
     Permissions { url: String, source: std::io::Error },
 }
@@ -79,15 +81,9 @@ impl Storage {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         restrict_permissions(options.get_filename()).map_err(|e| StorageError::Permissions { url: url.to_string(), source: e })?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await
-            .map_err(|source| StorageError::Open { url: url.to_string(), source })?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|source| StorageError::Migrate { url: url.to_string(), source })?;
+        let pool =
+            SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(|source| StorageError::Open { url: url.to_string(), source })?;
+        MIGRATOR.run(&pool).await.map_err(|source| StorageError::Migrate { url: url.to_string(), source })?;
         tracing::info!(%url, "database ready");
         Ok(Storage { pool })
     }
@@ -106,9 +102,7 @@ impl Storage {
 
     /// Version of the newest applied migration.
     pub async fn schema_version(&self) -> Result<i64, StorageError> {
-        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
-            .fetch_one(&self.pool)
-            .await?;
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1").fetch_one(&self.pool).await?;
         Ok(v.unwrap_or(0))
     }
 

@@ -155,9 +155,11 @@ impl Storage {
 
     /// Rows in registries, replicas, children and events (the benchmark's check that a quiet cycle wrote nothing).
     pub async fn row_counts(&self) -> Result<(i64, i64, i64, i64), StorageError> {
-        let r = sqlx::query("SELECT (SELECT COUNT(*) FROM registries), (SELECT COUNT(*) FROM replicas), (SELECT COUNT(*) FROM children), (SELECT COUNT(*) FROM events)")
-            .fetch_one(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM registries), (SELECT COUNT(*) FROM replicas), (SELECT COUNT(*) FROM children), (SELECT COUNT(*) FROM events)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok((r.get(0), r.get(1), r.get(2), r.get(3)))
     }
 }

@@ -136,10 +136,7 @@ pub fn registry_fingerprint(r: &RegistryRow) -> String {
 /// The compared fields of a replica (the status timestamp is not compared:
 /// it says when ARM computed the status, not that anything changed).
 pub fn replica_fingerprint(r: &ReplicaRow) -> String {
-    format!(
-        "{}|{:?}|{:?}|{:?}|{:?}|{:?}",
-        r.location, r.provisioning_state, r.display_status, r.status_message, r.region_endpoint_enabled, r.zone_redundancy
-    )
+    format!("{}|{:?}|{:?}|{:?}|{:?}|{:?}", r.location, r.provisioning_state, r.display_status, r.status_message, r.region_endpoint_enabled, r.zone_redundancy)
 }
 
 pub fn child_fingerprint(c: &ChildRow) -> String {
@@ -208,8 +205,21 @@ impl Storage {
             .await?
             .iter()
             .map(|r| {
-                let row = ChildRow { id: r.get("id"), registry_id: r.get("registry_id"), kind: r.get("kind"), name: r.get("name"), state: r.get("state"), doc: String::new() };
-                Remembered { fingerprint: child_fingerprint(&row), label: child_label(&row), registry_id: row.registry_id.clone(), id: row.id, gone: r.get::<Option<String>, _>("gone_at").is_some() }
+                let row = ChildRow {
+                    id: r.get("id"),
+                    registry_id: r.get("registry_id"),
+                    kind: r.get("kind"),
+                    name: r.get("name"),
+                    state: r.get("state"),
+                    doc: String::new(),
+                };
+                Remembered {
+                    fingerprint: child_fingerprint(&row),
+                    label: child_label(&row),
+                    registry_id: row.registry_id.clone(),
+                    id: row.id,
+                    gone: r.get::<Option<String>, _>("gone_at").is_some(),
+                }
             })
             .collect();
         Ok((regs, reps, children))
@@ -253,7 +263,13 @@ impl Storage {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, NULL)
                  ON CONFLICT (id) DO UPDATE SET kind = ?3, name = ?4, state = ?5, doc = ?6, changed_at = ?7, confirmed_at = ?7, gone_at = NULL",
             )
-            .bind(&c.id).bind(&c.registry_id).bind(&c.kind).bind(&c.name).bind(&c.state).bind(&c.doc).bind(&at)
+            .bind(&c.id)
+            .bind(&c.registry_id)
+            .bind(&c.kind)
+            .bind(&c.name)
+            .bind(&c.state)
+            .bind(&c.doc)
+            .bind(&at)
             .execute(&mut *tx)
             .await?;
         }
@@ -293,7 +309,14 @@ impl Storage {
     }
 
     /// Newest events first, optionally for one registry and/or kind prefix, before an id (paging).
-    pub async fn events(&self, registry_id: Option<&str>, kind_prefix: Option<&str>, subject_id: Option<&str>, before: Option<i64>, limit: i64) -> Result<Vec<EventView>, StorageError> {
+    pub async fn events(
+        &self,
+        registry_id: Option<&str>,
+        kind_prefix: Option<&str>,
+        subject_id: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<EventView>, StorageError> {
         let rows = sqlx::query(
             "SELECT id, at, kind, registry_id, subject_id, summary, data FROM events
              WHERE (?1 IS NULL OR registry_id = ?1) AND (?2 IS NULL OR kind LIKE ?2 || '%') AND (?3 IS NULL OR subject_id = ?3) AND (?4 IS NULL OR id < ?4)
@@ -400,5 +423,13 @@ async fn insert_event(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, at: &str, e:
         .bind(&data)
         .fetch_one(&mut **tx)
         .await?;
-    Ok(EventView { id, at: at.to_string(), kind: e.kind.clone(), registry_id: e.registry_id.clone(), subject_id: e.subject_id.clone(), summary: e.summary.clone(), data })
+    Ok(EventView {
+        id,
+        at: at.to_string(),
+        kind: e.kind.clone(),
+        registry_id: e.registry_id.clone(),
+        subject_id: e.subject_id.clone(),
+        summary: e.summary.clone(),
+        data,
+    })
 }

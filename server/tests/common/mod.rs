@@ -68,9 +68,12 @@ impl Drop for TestApp {
 
 /// The built front end, if the test command built it (`REGATLAS_SITE_ROOT`).
 pub fn site_root() -> PathBuf {
-    std::env::var_os("REGATLAS_SITE_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site")))
+    std::env::var_os("REGATLAS_SITE_ROOT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site")))
+}
+
+/// Waits until the poller has discovered the demo world's registries.
+pub async fn discovered(app: &TestApp) {
+    app.wait_until("/api/v1/registries", 30, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -104,17 +107,11 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, db_path: PathBuf, args: ServeA
     let address = format!("http://{}", app.addr());
     let (tx, rx) = oneshot::channel::<()>();
     let done = tokio::spawn(async move {
-        let _ = app.run_until(async move {
-            let _ = rx.await;
-        })
-        .await;
+        let _ = app
+            .run_until(async move {
+                let _ = rx.await;
+            })
+            .await;
     });
-    TestApp {
-        address,
-        client: reqwest::Client::builder().no_proxy().build().expect("client"),
-        db_path,
-        _dir: dir,
-        stop: Some(tx),
-        done: Some(done),
-    }
+    TestApp { address, client: reqwest::Client::builder().no_proxy().build().expect("client"), db_path, _dir: dir, stop: Some(tx), done: Some(done) }
 }

@@ -139,11 +139,7 @@ impl ViewBox {
     }
 
     fn clamped(self) -> ViewBox {
-        ViewBox {
-            x: self.x.clamp(WORLD.x, WORLD.x + WORLD.w - self.w),
-            y: self.y.clamp(WORLD.y, WORLD.y + WORLD.h - self.h),
-            ..self
-        }
+        ViewBox { x: self.x.clamp(WORLD.x, WORLD.x + WORLD.w - self.w), y: self.y.clamp(WORLD.y, WORLD.y + WORLD.h - self.h), ..self }
     }
 }
 
@@ -151,11 +147,8 @@ impl ViewBox {
 /// A named view: label and the area (x0, y0, x1, y1) it shows.
 pub type Preset = (&'static str, (f64, f64, f64, f64));
 
-pub const PRESETS: &[Preset] = &[
-    ("Americas", (90.0, 60.0, 420.0, 400.0)),
-    ("Europe", (455.0, 55.0, 590.0, 160.0)),
-    ("Asia Pacific", (680.0, 90.0, 1000.0, 380.0)),
-];
+pub const PRESETS: &[Preset] =
+    &[("Americas", (90.0, 60.0, 420.0, 400.0)), ("Europe", (455.0, 55.0, 590.0, 160.0)), ("Asia Pacific", (680.0, 90.0, 1000.0, 380.0))];
 
 #[cfg(test)]
 mod tests {

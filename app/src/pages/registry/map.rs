@@ -29,7 +29,8 @@ pub fn cell(spot: &Spot, reg: Option<&RegistryView>, ops: &[OperationView], pend
     if selected {
         class.push_str(" selected");
     }
-    let in_flight = |kind: &str| ops.iter().any(|o| o.kind == kind && o.target.eq_ignore_ascii_case(&r.name) && matches!(o.state.as_str(), "pending" | "running"));
+    let in_flight =
+        |kind: &str| ops.iter().any(|o| o.kind == kind && o.target.eq_ignore_ascii_case(&r.name) && matches!(o.state.as_str(), "pending" | "running"));
     let label = match reg.and_then(|g| g.replica_in(&r.name).map(|p| (g, p))) {
         Some((g, p)) => {
             let stale = matches!(g.health, Health::Stale);

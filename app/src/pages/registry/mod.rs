@@ -38,9 +38,7 @@ pub fn RegistryPage() -> impl IntoView {
     let ops = Memo::new(move |_| operations.get().and_then(Result::ok).unwrap_or_default());
     let pending = RwSignal::new(Vec::<String>::new());
     // Forget this browser's own pending marks once the poller sees the replica.
-    // Browser only (effects never run on the server; a workspace test build
-    // unifies `ssr` and `hydrate`, where creating one would spawn a local task).
-    #[cfg(target_arch = "wasm32")]
+    // Effects run only in the browser.
     Effect::new(move |_| {
         reg.with(|r| {
             if let Some(r) = r {

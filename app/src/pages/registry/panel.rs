@@ -41,9 +41,7 @@ pub fn Panel(
 ) -> impl IntoView {
     let outcome = RwSignal::new(Outcome::Idle);
     // A new selection starts clean.
-    // Browser only (effects never run on the server; a workspace test build
-    // unifies `ssr` and `hydrate`, where creating one would spawn a local task).
-    #[cfg(target_arch = "wasm32")]
+    // Effects run only in the browser.
     Effect::new(move |prev: Option<Option<String>>| {
         let now = selected.get();
         if prev.is_some_and(|p| p != now) {
@@ -181,11 +179,7 @@ fn ReplicaPanel(
     let op_region = region.clone();
     let operations = move || {
         ops.with(|o| {
-            o.iter()
-                .filter(|o| o.target.eq_ignore_ascii_case(&op_region))
-                .take(20)
-                .map(|o| view! { <OperationItem op=o.clone()/> })
-                .collect::<Vec<_>>()
+            o.iter().filter(|o| o.target.eq_ignore_ascii_case(&op_region)).take(20).map(|o| view! { <OperationItem op=o.clone()/> }).collect::<Vec<_>>()
         })
     };
     let history_items = move || {
@@ -243,7 +237,13 @@ fn ReplicaPanel(
 }
 
 #[component]
-fn CreatePanel(name: Memo<String>, region: String, pending: RwSignal<Vec<String>>, outcome: RwSignal<Outcome>, reg: Memo<Option<RegistryView>>) -> impl IntoView {
+fn CreatePanel(
+    name: Memo<String>,
+    region: String,
+    pending: RwSignal<Vec<String>>,
+    outcome: RwSignal<Outcome>,
+    reg: Memo<Option<RegistryView>>,
+) -> impl IntoView {
     let actor = use_actor();
     let live = use_live();
     let r = regions::find(&region);
@@ -292,7 +292,8 @@ fn CreatePanel(name: Memo<String>, region: String, pending: RwSignal<Vec<String>
 
 #[component]
 pub fn OperationItem(op: OperationView) -> impl IntoView {
-    let err = op.error_code.clone().map(|c| view! { <div class="error"><code class="error-code">{c}</code>" "{op.error_message.clone().unwrap_or_default()}</div> });
+    let err =
+        op.error_code.clone().map(|c| view! { <div class="error"><code class="error-code">{c}</code>" "{op.error_message.clone().unwrap_or_default()}</div> });
     view! {
         <li class=format!("op op-{}", op.state) data-op=op.id.clone()>
             <span class="op-kind">{op.kind.clone()}</span>" "
