@@ -21,8 +21,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn operations(
         &self,
         registry: Option<String>,
-        kind: Option<String>,
-        state: Option<String>,
+        kind: Option<crate::model::OperationKind>,
+        state: Option<crate::model::OperationState>,
         limit: i64,
         before: Option<(String, String)>,
     ) -> Result<Vec<OperationView>, crate::model::ApiError>;
@@ -115,7 +115,11 @@ pub async fn set_routing(registry: String, region: String, enabled: bool, force:
 }
 
 #[server(prefix = "/api/sfn", endpoint = "operations")]
-pub async fn list_operations(registry: Option<String>, kind: Option<String>, state: Option<String>) -> Result<Vec<OperationView>, ServerFnError> {
+pub async fn list_operations(
+    registry: Option<String>,
+    kind: Option<crate::model::OperationKind>,
+    state: Option<crate::model::OperationState>,
+) -> Result<Vec<OperationView>, ServerFnError> {
     backend()?.operations(registry, kind, state, 200, None).await.map_err(err)
 }
 

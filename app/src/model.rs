@@ -156,14 +156,12 @@ impl RegistryView {
 pub struct OperationView {
     pub id: String,
     pub actor: String,
-    /// replica.create | replica.delete | replica.routing
-    pub kind: String,
+    pub kind: OperationKind,
     pub registry_id: String,
     pub registry_name: String,
     pub target: String,
     pub params: String,
-    /// pending | running | succeeded | failed | unknown
-    pub state: String,
+    pub state: OperationState,
     pub percent: Option<f64>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -396,6 +394,36 @@ macro_rules! string_enum {
             }
         }
     };
+}
+
+string_enum! {
+    /// What an operator asked ARM to do.
+    pub enum OperationKind {
+        ReplicaCreate => "replica.create",
+        ReplicaDelete => "replica.delete",
+        ReplicaRouting => "replica.routing",
+    }
+}
+
+string_enum! {
+    /// Where an operator's action is.
+    pub enum OperationState {
+        /// Recorded; ARM not yet answered.
+        Pending => "pending",
+        /// ARM accepted; its operation is followed.
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        /// Its outcome could not be learnt (the ARM operation vanished).
+        Unknown => "unknown",
+    }
+}
+
+impl OperationState {
+    /// Still pending or running.
+    pub fn is_open(self) -> bool {
+        matches!(self, OperationState::Pending | OperationState::Running)
+    }
 }
 
 string_enum! {

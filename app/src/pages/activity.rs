@@ -10,15 +10,13 @@ use leptos_router::{components::A, hooks::use_query_map};
 use crate::{
     api::{list_history, list_operations, list_registries, split_error},
     live::use_live,
-    model::{EventView, OperationView},
+    model::{EventView, OperationKind, OperationState, OperationView},
     pages::registry::panel::OperationItem,
     time::short,
 };
 
-/// Operation kinds, and the prefixes of state-change kinds.
-const OPERATION_KINDS: &[&str] = &["replica.create", "replica.delete", "replica.routing"];
+/// The prefixes of state-change kinds (operation kinds are `OperationKind`).
 const CHANGE_KINDS: &[&str] = &["registry", "replica", "child", "poll", "migration"];
-const OUTCOMES: &[&str] = &["pending", "running", "succeeded", "failed", "unknown"];
 
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Filter {
@@ -55,10 +53,7 @@ pub fn ActivityPage() -> impl IntoView {
     let registries = Resource::new_blocking(move || live.version.get(), |_| list_registries());
     let ops = Resource::new_blocking(
         move || (f.get(), live.version.get()),
-        move |(f, _)| {
-            let kind = OPERATION_KINDS.contains(&f.kind.as_str()).then(|| f.kind.clone());
-            list_operations(opt(f.registry), kind, opt(f.outcome))
-        },
+        move |(f, _)| list_operations(opt(f.registry), OperationKind::parse(&f.kind), OperationState::parse(&f.outcome)),
     );
     let changes = Resource::new_blocking(
         move || (f.get(), live.version.get()),
@@ -93,13 +88,13 @@ pub fn ActivityPage() -> impl IntoView {
                             <label>"Kind "
                                 <select name="kind">
                                     <option value="" selected=cur.kind.is_empty()>"all"</option>
-                                    {OPERATION_KINDS.iter().chain(CHANGE_KINDS).map(|k| view! { <option value=*k selected=cur.kind == *k>{*k}</option> }).collect_view()}
+                                    {OperationKind::ALL.iter().map(|k| k.as_str()).chain(CHANGE_KINDS.iter().copied()).map(|k| view! { <option value=k selected=cur.kind == k>{k}</option> }).collect_view()}
                                 </select>
                             </label>
                             <label>"Outcome "
                                 <select name="outcome">
                                     <option value="" selected=cur.outcome.is_empty()>"any"</option>
-                                    {OUTCOMES.iter().map(|k| view! { <option value=*k selected=cur.outcome == *k>{*k}</option> }).collect_view()}
+                                    {OperationState::ALL.iter().map(|k| k.as_str()).map(|k| view! { <option value=k selected=cur.outcome == k>{k}</option> }).collect_view()}
                                 </select>
                             </label>
                             <button type="submit">"Filter"</button>
@@ -112,7 +107,7 @@ pub fn ActivityPage() -> impl IntoView {
                     let (o, c) = (ops.get()?, changes.get()?);
                     let mut entries: Vec<Entry> = Vec::new();
                     let mut failure = None;
-                    let show_ops = cur.kind.is_empty() || OPERATION_KINDS.contains(&cur.kind.as_str());
+                    let show_ops = cur.kind.is_empty() || OperationKind::parse(&cur.kind).is_some();
                     // An outcome belongs to operations only.
                     let show_changes = cur.outcome.is_empty() && (cur.kind.is_empty() || CHANGE_KINDS.contains(&cur.kind.as_str()));
                     match o {
@@ -132,7 +127,7 @@ pub fn ActivityPage() -> impl IntoView {
                         <ol class="activity">
                             {entries.into_iter().map(|e| match e {
                                 Entry::Op(op) => Either::Left({
-                                    let (reg, kind, target) = (op.registry_name.clone(), op.kind.clone(), op.target.clone());
+                                    let (reg, kind, target) = (op.registry_name.clone(), op.kind.as_str(), op.target.clone());
                                     view! {
                                         <li class="entry entry-op" data-kind=kind>
                                             <A href=format!("/registries/{reg}?region={target}")>{reg.clone()}</A>

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use regatlas_app::{
     api::Backend,
     model::{
-        ApiError, CreateReplicaRequest, EventView, Health, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, OperationView, PollerStatus,
-        RegistryView, ReplicaState, RoutingRequest,
+        ApiError, CreateReplicaRequest, EventView, Health, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, OperationKind, OperationState,
+        OperationView, PollerStatus, RegistryView, ReplicaState, RoutingRequest,
     },
     regions,
 };
@@ -182,7 +182,7 @@ impl Console {
     async fn run_action<F, Fut>(
         &self,
         reg: &RegistryView,
-        kind: &str,
+        kind: OperationKind,
         target: &str,
         actor: String,
         params: serde_json::Value,
@@ -193,14 +193,7 @@ impl Console {
         Fut: std::future::Future<Output = Result<regatlas_arm::acr::Accepted, ArmError>>,
     {
         let id = uuid::Uuid::new_v4().to_string();
-        let new = NewOperation {
-            id: id.clone(),
-            actor: actor.clone(),
-            kind: kind.into(),
-            registry_id: reg.id.clone(),
-            target: target.to_string(),
-            params: params.clone(),
-        };
+        let new = NewOperation { id: id.clone(), actor: actor.clone(), kind, registry_id: reg.id.clone(), target: target.to_string(), params: params.clone() };
         let Some(op) = self.storage.insert_operation(&new).await? else {
             let other = self.storage.active_operation_on(&reg.id, target).await?;
             let who = other.map(|o| format!("{} ({} by {}, started {})", o.kind, o.state, o.actor, o.created_at)).unwrap_or_else(|| "another operation".into());
@@ -213,7 +206,7 @@ impl Console {
                     ArmError::Api { code, message, .. } => (code.clone(), message.clone()),
                     other => ("ArmUnavailable".to_string(), other.to_string()),
                 };
-                self.storage.operation_finished(&id, "failed", Some((&code, &message))).await?;
+                self.storage.operation_finished(&id, OperationState::Failed, Some((&code, &message))).await?;
                 if let Some(op) = self.storage.operation(&id).await? {
                     self.publish_op(&op, format!("{kind} {}/{target} refused by ARM: {code}", reg.name)).await;
                 }
@@ -226,7 +219,7 @@ impl Console {
                 match acc.handle {
                     Some(h) => self.track(id.clone(), h),
                     None => {
-                        self.storage.operation_finished(&id, "succeeded", None).await?;
+                        self.storage.operation_finished(&id, OperationState::Succeeded, None).await?;
                         self.poller.operation_ended();
                     }
                 }
@@ -276,13 +269,13 @@ impl Console {
                             _ = stop.wait_for(|v| *v) => return,
                         }
                     }
-                    Ok(LroPoll::Succeeded { .. }) => break ("succeeded", None),
-                    Ok(LroPoll::Failed { code, message }) => break ("failed", Some((code, message))),
+                    Ok(LroPoll::Succeeded { .. }) => break (OperationState::Succeeded, None),
+                    Ok(LroPoll::Failed { code, message }) => break (OperationState::Failed, Some((code, message))),
                     Err(e) if e.is_transient() => {
                         tracing::warn!(operation = %id, error = %e, "polling an operation failed; trying again");
                         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
                     }
-                    Err(e) => break ("failed", Some((e.code().unwrap_or("OperationPollFailed").to_string(), e.to_string()))),
+                    Err(e) => break (OperationState::Failed, Some((e.code().unwrap_or("OperationPollFailed").to_string(), e.to_string()))),
                 }
             };
             let (state, err) = outcome;
@@ -317,7 +310,7 @@ impl Console {
                     self.storage
                         .operation_finished(
                             &op.id,
-                            "unknown",
+                            OperationState::Unknown,
                             Some(("Interrupted", "The server stopped before ARM's answer was recorded; check the replica's state.")),
                         )
                         .await?;
@@ -385,7 +378,9 @@ impl Backend for Console {
         let params = json!({ "region": region.name, "zoneRedundancy": req.zone_redundancy, "routing": req.routing });
         let arm = self.arm.clone();
         Ok(self
-            .run_action(&reg, "replica.create", &region.name, actor_of(req.actor), params, || async move { arm.begin_create_replication(&arm_id, &new).await })
+            .run_action(&reg, OperationKind::ReplicaCreate, &region.name, actor_of(req.actor), params, || async move {
+                arm.begin_create_replication(&arm_id, &new).await
+            })
             .await?)
     }
 
@@ -404,7 +399,7 @@ impl Backend for Console {
         let (arm_id, name, location) = (Console::arm_id(&reg), rep.name.clone(), rep.location.clone());
         let arm = self.arm.clone();
         Ok(self
-            .run_action(&reg, "replica.delete", &location, actor_of(actor), json!({ "region": location }), || async move {
+            .run_action(&reg, OperationKind::ReplicaDelete, &location, actor_of(actor), json!({ "region": location }), || async move {
                 arm.begin_delete_replication(&arm_id, &name).await
             })
             .await?)
@@ -434,7 +429,7 @@ impl Backend for Console {
         Ok(self
             .run_action(
                 &reg,
-                "replica.routing",
+                OperationKind::ReplicaRouting,
                 &location,
                 actor_of(req.actor),
                 json!({ "region": location, "enabled": enabled, "force": req.force }),
@@ -446,8 +441,8 @@ impl Backend for Console {
     async fn operations(
         &self,
         registry: Option<String>,
-        kind: Option<String>,
-        state: Option<String>,
+        kind: Option<OperationKind>,
+        state: Option<OperationState>,
         limit: i64,
         before: Option<(String, String)>,
     ) -> Result<Vec<OperationView>, ApiError> {
@@ -539,6 +534,9 @@ pub fn shared(console: Console) -> Arc<dyn Backend> {
 }
 
 fn migration_error(e: crate::migration::MigrationError) -> ApiError {
+    if let crate::migration::MigrationError::Storage(cause) = &e {
+        tracing::error!(error = %cause, "storage failure in a migration request");
+    }
     let (status, code, message) = e.parts();
     ApiError { status, code, message }
 }

@@ -271,11 +271,23 @@ struct OperationQuery {
 #[utoipa::path(get, path = "/api/v1/operations", params(OperationQuery), responses((status = 200, body = [OperationView], description = "Newest first; a full page carries `Link: <…>; rel=\"next\"`")))]
 async fn list_operations(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<OperationQuery>) -> Result<Response, Failure> {
     let limit = page_size(q.limit, DEFAULT_PAGE)?;
-    for (f, v) in [("registry", &q.registry), ("kind", &q.kind), ("state", &q.state)] {
-        v.as_deref().map(|v| text_param(f, v, 300)).transpose()?;
-    }
+    q.registry.as_deref().map(|v| text_param("registry", v, 300)).transpose()?;
+    let kind = match q.kind.as_deref() {
+        Some(v) => Some(
+            regatlas_app::model::OperationKind::parse(v)
+                .ok_or_else(|| bad("InvalidKind", format!("'{}' is not an operation kind.", crate::outbound::clean_text(v, 32))))?,
+        ),
+        None => None,
+    };
+    let state = match q.state.as_deref() {
+        Some(v) => Some(
+            regatlas_app::model::OperationState::parse(v)
+                .ok_or_else(|| bad("InvalidState", format!("'{}' is not an operation state.", crate::outbound::clean_text(v, 32))))?,
+        ),
+        None => None,
+    };
     let before = q.cursor.as_deref().map(|c| decode_cursor(c, 2)).transpose()?.map(|v| (v[0].clone(), v[1].clone()));
-    let items = s.backend.operations(q.registry, q.kind, q.state, limit, before).await?;
+    let items = s.backend.operations(q.registry, kind, state, limit, before).await?;
     Ok(page(&uri, items, limit, "cursor", |o| encode_cursor(&[&o.created_at, &o.id])))
 }
 

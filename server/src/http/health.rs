@@ -16,13 +16,18 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Ok(()) => json!({ "ok": true }),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database check failed");
-            json!({ "ok": false, "error": e.to_string() })
+            json!({ "ok": false, "error": "the database does not answer (the server log has the cause)" })
         }
     };
     let pkg = std::path::Path::new(&*state.leptos_options.site_root)
         .join(&*state.leptos_options.site_pkg_dir)
         .join(format!("{}.js", state.leptos_options.output_name));
-    let assets = if pkg.is_file() { json!({ "ok": true }) } else { json!({ "ok": false, "error": format!("front-end bundle missing: {}", pkg.display()) }) };
+    let assets = if pkg.is_file() {
+        json!({ "ok": true })
+    } else {
+        tracing::warn!(path = %pkg.display(), "readiness: front-end bundle missing");
+        json!({ "ok": false, "error": "the front-end bundle is missing (the server log names the path)" })
+    };
     let ready = database["ok"] == true && assets["ok"] == true;
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (

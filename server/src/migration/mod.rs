@@ -58,7 +58,8 @@ impl MigrationError {
     pub fn parts(&self) -> (u16, String, String) {
         match self {
             MigrationError::Invalid { status, code, message } => (*status, code.to_string(), message.clone()),
-            MigrationError::Storage(e) => (500, "StorageError".into(), e.to_string()),
+            // The cause goes to the log (where the error is handled), never to the client.
+            MigrationError::Storage(_) => (500, "StorageError".into(), "The database could not be read or written; the server log has the cause.".into()),
             MigrationError::Oci(e) => (502, "RegistryUnavailable".into(), e.to_string()),
             MigrationError::Arm(regatlas_arm::ArmError::Api { status, code, message, .. }) => {
                 (if *status >= 500 { 502 } else { *status }, code.clone(), message.clone())
@@ -365,6 +366,9 @@ impl Engine {
             }
             match me.drive(&id, rx).await {
                 Err(e) => {
+                    if let MigrationError::Storage(cause) = &e {
+                        tracing::error!(migration = %id, error = %cause, "storage failure in a migration");
+                    }
                     let (_, code, message) = e.parts();
                     let message = clean_text(&message, 500);
                     tracing::error!(migration = %id, %code, %message, "migration failed");

@@ -1,6 +1,6 @@
 //! The operations table: every action, who asked, its ARM operation and outcome.
 
-use regatlas_app::model::OperationView;
+use regatlas_app::model::{OperationKind, OperationState, OperationView};
 use sqlx::Row;
 
 use super::{topology::now, Storage, StorageError};
@@ -10,7 +10,7 @@ use super::{topology::now, Storage, StorageError};
 pub struct NewOperation {
     pub id: String,
     pub actor: String,
-    pub kind: String,
+    pub kind: OperationKind,
     pub registry_id: String,
     pub target: String,
     pub params: serde_json::Value,
@@ -20,8 +20,8 @@ pub struct NewOperation {
 #[derive(Clone, Debug, Default)]
 pub struct OperationFilter {
     pub registry_id: Option<String>,
-    pub kind: Option<String>,
-    pub state: Option<String>,
+    pub kind: Option<OperationKind>,
+    pub state: Option<OperationState>,
     pub limit: i64,
     /// Only operations older than this `(created_at, id)` (the next page).
     pub before: Option<(String, String)>,
@@ -29,17 +29,19 @@ pub struct OperationFilter {
 
 const SELECT: &str = "SELECT o.*, COALESCE(r.name, o.registry_id) AS registry_name FROM operations o LEFT JOIN registries r ON r.id = o.registry_id";
 
-fn view(r: &sqlx::sqlite::SqliteRow) -> OperationView {
+fn view(r: &sqlx::sqlite::SqliteRow) -> Result<OperationView, StorageError> {
     let lro: Option<String> = r.get("lro");
-    OperationView {
+    let kind: String = r.get("kind");
+    let state: String = r.get("state");
+    Ok(OperationView {
         id: r.get("id"),
         actor: r.get("actor"),
-        kind: r.get("kind"),
+        kind: OperationKind::parse(&kind).ok_or_else(|| StorageError::Invalid(format!("unknown operation kind '{kind}' in the database")))?,
         registry_id: r.get("registry_id"),
         registry_name: r.get("registry_name"),
         target: r.get("target"),
         params: r.get("params"),
-        state: r.get("state"),
+        state: OperationState::parse(&state).ok_or_else(|| StorageError::Invalid(format!("unknown operation state '{state}' in the database")))?,
         percent: r.get("percent"),
         error_code: r.get("error_code"),
         error_message: r.get("error_message"),
@@ -47,7 +49,7 @@ fn view(r: &sqlx::sqlite::SqliteRow) -> OperationView {
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
         finished_at: r.get("finished_at"),
-    }
+    })
 }
 
 impl Storage {
@@ -61,7 +63,7 @@ impl Storage {
         )
         .bind(&op.id)
         .bind(&op.actor)
-        .bind(&op.kind)
+        .bind(op.kind.as_str())
         .bind(&op.registry_id)
         .bind(&op.target)
         .bind(op.params.to_string())
@@ -78,7 +80,7 @@ impl Storage {
 
     pub async fn operation(&self, id: &str) -> Result<Option<OperationView>, StorageError> {
         let row = sqlx::query(&format!("{SELECT} WHERE o.id = ?")).bind(id).fetch_optional(&self.pool).await?;
-        Ok(row.as_ref().map(view))
+        row.as_ref().map(view).transpose()
     }
 
     /// The active operation on a replica, if any.
@@ -88,7 +90,7 @@ impl Storage {
             .bind(target)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.as_ref().map(view))
+        row.as_ref().map(view).transpose()
     }
 
     /// Stores ARM's operation handle: the operation is running.
@@ -115,7 +117,8 @@ impl Storage {
     }
 
     /// Final state: `succeeded`, `failed` (with ARM's code and message) or `unknown`.
-    pub async fn operation_finished(&self, id: &str, state: &str, error: Option<(&str, &str)>) -> Result<(), StorageError> {
+    pub async fn operation_finished(&self, id: &str, state: OperationState, error: Option<(&str, &str)>) -> Result<(), StorageError> {
+        let state = state.as_str();
         let at = now();
         sqlx::query("UPDATE operations SET state = ?, percent = CASE WHEN ? = 'succeeded' THEN 100 ELSE percent END, error_code = ?, error_message = ?, updated_at = ?, finished_at = ? WHERE id = ?")
             .bind(state)
@@ -133,7 +136,7 @@ impl Storage {
     /// Operations still pending or running (resumed at start-up), with their handles.
     pub async fn unfinished_operations(&self) -> Result<Vec<(OperationView, Option<String>)>, StorageError> {
         let rows = sqlx::query(&format!("{SELECT} WHERE o.state IN ('pending', 'running') ORDER BY o.created_at")).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|r| (view(r), r.get("lro"))).collect())
+        rows.iter().map(|r| Ok((view(r)?, r.get("lro")))).collect()
     }
 
     /// Newest first.
@@ -143,14 +146,14 @@ impl Storage {
              AND (?5 IS NULL OR o.created_at < ?5 OR (o.created_at = ?5 AND o.id < ?6)) ORDER BY o.created_at DESC, o.id DESC LIMIT ?4"
         ))
         .bind(&f.registry_id)
-        .bind(&f.kind)
-        .bind(&f.state)
+        .bind(f.kind.map(OperationKind::as_str))
+        .bind(f.state.map(OperationState::as_str))
         .bind(if f.limit > 0 { f.limit } else { 200 })
         .bind(f.before.as_ref().map(|b| b.0.clone()))
         .bind(f.before.as_ref().map(|b| b.1.clone()))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(view).collect())
+        rows.iter().map(view).collect()
     }
 
     /// Rows in registries, replicas, children and events (the benchmark's check that a quiet cycle wrote nothing).

@@ -11,7 +11,7 @@ use crate::Erase;
 use leptos::prelude::*;
 
 use super::geo::{self, Spot, ViewBox};
-use crate::model::{Health, OperationView, RegistryView};
+use crate::model::{Health, OperationKind, OperationView, RegistryView};
 
 /// What one hexagon shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,12 +29,11 @@ pub fn cell(spot: &Spot, reg: Option<&RegistryView>, ops: &[OperationView], pend
     if selected {
         class.push_str(" selected");
     }
-    let in_flight =
-        |kind: &str| ops.iter().any(|o| o.kind == kind && o.target.eq_ignore_ascii_case(&r.name) && matches!(o.state.as_str(), "pending" | "running"));
+    let in_flight = |kind: OperationKind| ops.iter().any(|o| o.kind == kind && o.target.eq_ignore_ascii_case(&r.name) && o.state.is_open());
     let label = match reg.and_then(|g| g.replica_in(&r.name).map(|p| (g, p))) {
         Some((g, p)) => {
             let stale = matches!(g.health, Health::Stale);
-            let state = if in_flight("replica.delete") && !p.home { "deleting" } else { p.state.as_str() };
+            let state = if in_flight(OperationKind::ReplicaDelete) && !p.home { "deleting" } else { p.state.as_str() };
             class.push_str(&format!(" kind-replica state-{state}"));
             if stale {
                 class.push_str(" stale");
@@ -56,7 +55,7 @@ pub fn cell(spot: &Spot, reg: Option<&RegistryView>, ops: &[OperationView], pend
                 }
             )
         }
-        None if in_flight("replica.create") || pending.iter().any(|p| p.eq_ignore_ascii_case(&r.name)) => {
+        None if in_flight(OperationKind::ReplicaCreate) || pending.iter().any(|p| p.eq_ignore_ascii_case(&r.name)) => {
             class.push_str(" kind-replica state-provisioning pending");
             format!("{title}: replica requested, provisioning")
         }

@@ -145,9 +145,7 @@ fn ReplicaPanel(
     let running_region = region.clone();
     let in_flight = Memo::new(move |_| {
         ops.with(|o| {
-            o.iter()
-                .find(|o| o.target.eq_ignore_ascii_case(&running_region) && matches!(o.state.as_str(), "pending" | "running"))
-                .map(|o| format!("{} by {} is in progress.", o.kind, o.actor))
+            o.iter().find(|o| o.target.eq_ignore_ascii_case(&running_region) && o.state.is_open()).map(|o| format!("{} by {} is in progress.", o.kind, o.actor))
         })
     });
     let busy = move || outcome.with(|o| *o == Outcome::Busy) || in_flight.with(Option::is_some);
@@ -296,9 +294,9 @@ pub fn OperationItem(op: OperationView) -> impl IntoView {
         op.error_code.clone().map(|c| view! { <div class="error"><code class="error-code">{c}</code>" "{op.error_message.clone().unwrap_or_default()}</div> });
     view! {
         <li class=format!("op op-{}", op.state) data-op=op.id.clone()>
-            <span class="op-kind">{op.kind.clone()}</span>" "
+            <span class="op-kind">{op.kind.as_str()}</span>" "
             <span class="op-target">{op.target.clone()}</span>" "
-            <span class=format!("badge op-state-{}", op.state)>{op.state.clone()}</span>" by "
+            <span class=format!("badge op-state-{}", op.state)>{op.state.as_str()}</span>" by "
             <span class="op-actor">{op.actor.clone()}</span>" "
             <time datetime=op.created_at.clone()>{short(&op.created_at)}</time>
             {err}
