@@ -214,7 +214,13 @@ async fn lists_page_with_cursors_and_inputs_are_bounded() {
     sorted.sort();
     sorted.dedup();
     assert_eq!(names, sorted, "each registry once, in order");
-    for path in ["/api/v1/operations?limit=5000", "/api/v1/history?limit=0", "/api/v1/migrations?cursor=not-a-cursor"] {
+    for path in [
+        "/api/v1/operations?limit=5000",
+        "/api/v1/history?limit=0",
+        "/api/v1/migrations?cursor=not-a-cursor",
+        "/api/v1/operations?state=bogus",
+        "/api/v1/operations?kind=replica.explode",
+    ] {
         let r = app.client.get(app.url(path)).send().await.expect("send");
         assert_eq!(r.status(), 400, "{path}");
     }

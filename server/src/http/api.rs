@@ -163,6 +163,11 @@ fn page<T: serde::Serialize>(uri: &axum::http::Uri, items: Vec<T>, limit: i64, p
     r
 }
 
+/// A filter's value parsed into its enum, or 400 naming what it should be.
+fn filter<T>(what: &str, value: Option<&str>, parse: fn(&str) -> Option<T>) -> Result<Option<T>, Failure> {
+    value.map(|v| parse(v).ok_or_else(|| bad("InvalidFilter", format!("'{}' is not a known {what}.", crate::outbound::clean_text(v, 32))))).transpose()
+}
+
 /// A text parameter: at most `max` characters, no control characters.
 fn text_param(field: &str, v: &str, max: usize) -> Result<(), Failure> {
     if v.chars().count() > max || v.chars().any(crate::outbound::is_unsafe_char) {
@@ -272,20 +277,8 @@ struct OperationQuery {
 async fn list_operations(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<OperationQuery>) -> Result<Response, Failure> {
     let limit = page_size(q.limit, DEFAULT_PAGE)?;
     q.registry.as_deref().map(|v| text_param("registry", v, 300)).transpose()?;
-    let kind = match q.kind.as_deref() {
-        Some(v) => Some(
-            regatlas_app::model::OperationKind::parse(v)
-                .ok_or_else(|| bad("InvalidKind", format!("'{}' is not an operation kind.", crate::outbound::clean_text(v, 32))))?,
-        ),
-        None => None,
-    };
-    let state = match q.state.as_deref() {
-        Some(v) => Some(
-            regatlas_app::model::OperationState::parse(v)
-                .ok_or_else(|| bad("InvalidState", format!("'{}' is not an operation state.", crate::outbound::clean_text(v, 32))))?,
-        ),
-        None => None,
-    };
+    let kind = filter("operation kind", q.kind.as_deref(), regatlas_app::model::OperationKind::parse)?;
+    let state = filter("operation state", q.state.as_deref(), regatlas_app::model::OperationState::parse)?;
     let before = q.cursor.as_deref().map(|c| decode_cursor(c, 2)).transpose()?.map(|v| (v[0].clone(), v[1].clone()));
     let items = s.backend.operations(q.registry, kind, state, limit, before).await?;
     Ok(page(&uri, items, limit, "cursor", |o| encode_cursor(&[&o.created_at, &o.id])))
@@ -388,20 +381,8 @@ struct ItemQuery {
 async fn migration_items(State(s): State<AppState>, uri: axum::http::Uri, Path(id): Path<String>, Query(q): Query<ItemQuery>) -> Result<Response, Failure> {
     text_param("id", &id, 64)?;
     let limit = page_size(q.limit, MAX_PAGE)?;
-    let state = match q.state.as_deref() {
-        Some(v) => Some(
-            regatlas_app::model::ItemState::parse(v)
-                .ok_or_else(|| bad("InvalidState", format!("'{}' is not an item state.", crate::outbound::clean_text(v, 32))))?,
-        ),
-        None => None,
-    };
-    let action = match q.action.as_deref() {
-        Some(v) => Some(
-            regatlas_app::model::ItemAction::parse(v)
-                .ok_or_else(|| bad("InvalidAction", format!("'{}' is not copy, present or conflict.", crate::outbound::clean_text(v, 32))))?,
-        ),
-        None => None,
-    };
+    let state = filter("item state", q.state.as_deref(), regatlas_app::model::ItemState::parse)?;
+    let action = filter("item action", q.action.as_deref(), regatlas_app::model::ItemAction::parse)?;
     let after = match q.cursor.as_deref().map(|c| decode_cursor(c, 2)).transpose()? {
         Some(v) => Some((v[0].clone(), v[1].parse::<i64>().map_err(|_| bad("InvalidCursor", "The cursor is not one this server gave out."))?)),
         None => None,
