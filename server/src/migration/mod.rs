@@ -307,7 +307,8 @@ impl Engine {
             .migration(id)
             .await?
             .ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))?;
-        let target = self.registry(&view.target).await.ok().map(|r| r.id);
+        // By key, not by scanning every registry: the copy loop publishes its progress twice a second.
+        let target = self.inner.storage.registry_id_by_name(&view.target).await?;
         let e = NewEvent {
             kind: kind.into(),
             registry_id: target,

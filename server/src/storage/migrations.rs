@@ -252,6 +252,14 @@ impl Storage {
         Ok(())
     }
 
+    /// The id of the live registry with this name (names compare without case).
+    pub async fn registry_id_by_name(&self, name: &str) -> Result<Option<String>, StorageError> {
+        Ok(sqlx::query_scalar("SELECT id FROM registries WHERE name = ? COLLATE NOCASE AND gone_at IS NULL ORDER BY id LIMIT 1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     /// Keeps the inventory's findings (already cleaned and bounded).
     pub async fn set_migration_findings(&self, id: &str, findings: &[String]) -> Result<(), StorageError> {
         sqlx::query("UPDATE migrations SET findings = ? WHERE id = ?")
