@@ -456,58 +456,28 @@ string_enum! {
     }
 }
 
-/// Where a migration is in its life. Serialised as `IN_PROGRESS` etc.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(ToSchema))]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum MigrationState {
-    /// Inventory and plan are running.
-    #[default]
-    Preparing,
-    /// A dry run's plan is ready; nothing is copied until someone starts it.
-    Planned,
-    /// Copying.
-    InProgress,
-    Paused,
-    Verifying,
-    Complete,
-    Failed,
-    /// Cancel asked; the driver is winding down.
-    Stopping,
-    Stopped,
+string_enum! {
+    /// Where a migration is in its life.
+    #[derive(Default)]
+    pub enum MigrationState {
+        /// Inventory and plan are running.
+        #[default]
+        Preparing => "PREPARING",
+        /// A dry run's plan is ready; nothing is copied until someone starts it.
+        Planned => "PLANNED",
+        /// Copying.
+        InProgress => "IN_PROGRESS",
+        Paused => "PAUSED",
+        Verifying => "VERIFYING",
+        Complete => "COMPLETE",
+        Failed => "FAILED",
+        /// Cancel asked; the driver is winding down.
+        Stopping => "STOPPING",
+        Stopped => "STOPPED",
+    }
 }
 
 impl MigrationState {
-    pub const ALL: [MigrationState; 9] = [
-        MigrationState::Preparing,
-        MigrationState::Planned,
-        MigrationState::InProgress,
-        MigrationState::Paused,
-        MigrationState::Verifying,
-        MigrationState::Complete,
-        MigrationState::Failed,
-        MigrationState::Stopping,
-        MigrationState::Stopped,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MigrationState::Preparing => "PREPARING",
-            MigrationState::Planned => "PLANNED",
-            MigrationState::InProgress => "IN_PROGRESS",
-            MigrationState::Paused => "PAUSED",
-            MigrationState::Verifying => "VERIFYING",
-            MigrationState::Complete => "COMPLETE",
-            MigrationState::Failed => "FAILED",
-            MigrationState::Stopping => "STOPPING",
-            MigrationState::Stopped => "STOPPED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<MigrationState> {
-        MigrationState::ALL.into_iter().find(|m| m.as_str() == s)
-    }
-
     /// The engine (not a person) owns the migration: a driver runs, and is
     /// resumed after a restart.
     pub fn is_active(self) -> bool {
@@ -527,12 +497,6 @@ impl MigrationState {
     /// Someone may cancel it.
     pub fn can_cancel(self) -> bool {
         !matches!(self, MigrationState::Complete | MigrationState::Stopped)
-    }
-}
-
-impl std::fmt::Display for MigrationState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -613,7 +577,7 @@ mod state_tests {
         assert_eq!(serde_json::to_string(&MigrationState::InProgress).expect("json"), "\"IN_PROGRESS\"");
         assert_eq!(serde_json::to_string(&ItemState::Mismatch).expect("json"), "\"mismatch\"");
         assert_eq!(serde_json::to_string(&ItemAction::Conflict).expect("json"), "\"conflict\"");
-        for s in MigrationState::ALL {
+        for &s in MigrationState::ALL {
             assert_eq!(MigrationState::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_string(&s).expect("json"), format!("\"{}\"", s.as_str()));
             assert!(!(s.is_active() && s.is_settled()), "{s} is both active and settled");

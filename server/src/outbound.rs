@@ -281,12 +281,6 @@ impl CredentialSets {
     pub fn get(&self, name: &str) -> Option<Arc<CredentialSet>> {
         self.0.get(name).cloned()
     }
-    pub fn names(&self) -> Vec<String> {
-        self.0.keys().cloned().collect()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// Text from outside made safe to store, log and show: control characters
@@ -297,6 +291,12 @@ pub fn clean_text(s: &str, max: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// Text a person typed that may be stored and logged as it is: at most
+/// `max` characters, none of them [unsafe](is_unsafe_char).
+pub fn is_plain_text(s: &str, max: usize) -> bool {
+    s.chars().count() <= max && !s.chars().any(is_unsafe_char)
 }
 
 /// Control characters, and the format characters that reorder or hide text

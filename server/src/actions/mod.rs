@@ -99,7 +99,7 @@ fn actor_of(a: Option<String>) -> String {
 /// (so it cannot forge a log line or an Activity entry).
 fn check_actor(a: &Option<String>) -> Result<(), ActionError> {
     match a {
-        Some(a) if a.chars().count() > 100 || a.chars().any(crate::outbound::is_unsafe_char) => {
+        Some(a) if !crate::outbound::is_plain_text(a, 100) => {
             Err(ActionError::invalid(400, "InvalidActor", "actor must be at most 100 characters without control characters."))
         }
         _ => Ok(()),

@@ -148,6 +148,14 @@ fn decode_cursor(c: &str, n: usize) -> Result<Vec<String>, Failure> {
     Ok(parts)
 }
 
+/// A two-part cursor (sort key and id), if one was given.
+fn decode_pair(cursor: Option<&str>) -> Result<Option<(String, String)>, Failure> {
+    Ok(cursor.map(|c| decode_cursor(c, 2)).transpose()?.map(|mut v| {
+        let second = v.pop().unwrap_or_default();
+        (v.pop().unwrap_or_default(), second)
+    }))
+}
+
 /// A list as JSON, with `Link: <…>; rel="next"` when the page is full.
 fn page<T: serde::Serialize>(uri: &axum::http::Uri, items: Vec<T>, limit: i64, param: &str, next: impl Fn(&T) -> String) -> Response {
     let link = (items.len() as i64 >= limit).then(|| items.last().map(&next)).flatten().map(|cursor| {
@@ -170,7 +178,7 @@ fn filter<T>(what: &str, value: Option<&str>, parse: fn(&str) -> Option<T>) -> R
 
 /// A text parameter: at most `max` characters, no control characters.
 fn text_param(field: &str, v: &str, max: usize) -> Result<(), Failure> {
-    if v.chars().count() > max || v.chars().any(crate::outbound::is_unsafe_char) {
+    if !crate::outbound::is_plain_text(v, max) {
         return Err(bad("InvalidParameter", format!("{field} must be at most {max} characters without control characters.")));
     }
     Ok(())
@@ -279,7 +287,7 @@ async fn list_operations(State(s): State<AppState>, uri: axum::http::Uri, Query(
     q.registry.as_deref().map(|v| text_param("registry", v, 300)).transpose()?;
     let kind = filter("operation kind", q.kind.as_deref(), regatlas_app::model::OperationKind::parse)?;
     let state = filter("operation state", q.state.as_deref(), regatlas_app::model::OperationState::parse)?;
-    let before = q.cursor.as_deref().map(|c| decode_cursor(c, 2)).transpose()?.map(|v| (v[0].clone(), v[1].clone()));
+    let before = decode_pair(q.cursor.as_deref())?;
     let items = s.backend.operations(q.registry, kind, state, limit, before).await?;
     Ok(page(&uri, items, limit, "cursor", |o| encode_cursor(&[&o.created_at, &o.id])))
 }
@@ -342,7 +350,7 @@ async fn events(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<E
 #[utoipa::path(get, path = "/api/v1/migrations", params(PageQuery), responses((status = 200, body = [MigrationView], description = "Newest first; a full page carries `Link: <…>; rel=\"next\"`")))]
 async fn list_migrations(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<PageQuery>) -> Result<Response, Failure> {
     let limit = page_size(q.limit, DEFAULT_PAGE)?;
-    let before = q.cursor.as_deref().map(|c| decode_cursor(c, 2)).transpose()?.map(|v| (v[0].clone(), v[1].clone()));
+    let before = decode_pair(q.cursor.as_deref())?;
     let items = s.backend.migrations(limit, before).await?;
     Ok(page(&uri, items, limit, "cursor", |m| encode_cursor(&[&m.created_at, &m.id])))
 }
@@ -383,8 +391,8 @@ async fn migration_items(State(s): State<AppState>, uri: axum::http::Uri, Path(i
     let limit = page_size(q.limit, MAX_PAGE)?;
     let state = filter("item state", q.state.as_deref(), regatlas_app::model::ItemState::parse)?;
     let action = filter("item action", q.action.as_deref(), regatlas_app::model::ItemAction::parse)?;
-    let after = match q.cursor.as_deref().map(|c| decode_cursor(c, 2)).transpose()? {
-        Some(v) => Some((v[0].clone(), v[1].parse::<i64>().map_err(|_| bad("InvalidCursor", "The cursor is not one this server gave out."))?)),
+    let after = match decode_pair(q.cursor.as_deref())? {
+        Some((repository, id)) => Some((repository, id.parse::<i64>().map_err(|_| bad("InvalidCursor", "The cursor is not one this server gave out."))?)),
         None => None,
     };
     let items = s.backend.migration_items(&id, state, action, limit, after).await?;

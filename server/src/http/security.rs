@@ -112,11 +112,12 @@ fn nonce() -> String {
 /// The guard as an axum middleware (`from_fn_with_state`).
 pub async fn guard(State(g): State<Arc<Guard>>, mut req: Request, next: Next) -> Response {
     let authority = request_authority(&req).unwrap_or_default();
+    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let cross_origin = if changes_state { g.same_origin(req.headers(), &authority).err() } else { None };
     let mut res = if !g.host_allowed(&authority) {
         tracing::warn!(host = %crate::outbound::clean_text(&authority, 100), "request for an unknown host refused");
         refuse(StatusCode::MISDIRECTED_REQUEST, "UnknownHost", "This console is not served under that host name; use its public URL.")
-    } else if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) && g.same_origin(req.headers(), &authority).is_err() {
-        let why = g.same_origin(req.headers(), &authority).err().unwrap_or("cross-origin request refused");
+    } else if let Some(why) = cross_origin {
         tracing::warn!(method = %req.method(), path = %req.uri().path(), why, "cross-origin request refused");
         refuse(StatusCode::FORBIDDEN, "CrossOriginRequest", "State-changing requests must come from the console's own origin.")
     } else {

@@ -191,7 +191,7 @@ fn validate_request(req: &MigrationRequest) -> Result<(), MigrationError> {
         return Err(MigrationError::invalid(400, "TooManyPatterns", "At most 200 patterns in all."));
     }
     for p in req.include.iter().chain(&req.exclude).chain(&req.tags) {
-        if p.trim().is_empty() || p.len() > 256 || p.chars().any(crate::outbound::is_unsafe_char) {
+        if p.trim().is_empty() || !crate::outbound::is_plain_text(p, 256) {
             return Err(MigrationError::invalid(400, "InvalidPattern", format!("'{}' is not a usable pattern.", clean_text(p, 100))));
         }
     }

@@ -224,7 +224,7 @@ impl Storage {
 
     /// Migrations the engine must drive (after a restart, too).
     pub async fn active_migrations(&self) -> Result<Vec<String>, StorageError> {
-        let active: Vec<&str> = MigrationState::ALL.into_iter().filter(|s| s.is_active()).map(MigrationState::as_str).collect();
+        let active: Vec<&str> = MigrationState::ALL.iter().filter(|s| s.is_active()).map(|s| s.as_str()).collect();
         let rows =
             sqlx::query(&format!("SELECT id FROM migrations WHERE state IN ('{}') ORDER BY created_at", active.join("', '"))).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| r.get("id")).collect())
