@@ -29,7 +29,7 @@ pub trait Backend: Send + Sync + 'static {
     async fn history(
         &self,
         registry: Option<String>,
-        kind: Option<String>,
+        kind: Option<regatlas_domain::record::EventSelector>,
         subject: Option<String>,
         before: Option<i64>,
         limit: i64,
@@ -124,8 +124,12 @@ pub async fn list_operations(
 }
 
 #[server(prefix = "/api/sfn", endpoint = "history")]
-pub async fn list_history(registry: Option<String>, kind: Option<String>, subject: Option<String>) -> Result<Vec<EventView>, ServerFnError> {
-    backend()?.history(registry, kind, subject, None, 200).await.map_err(err)
+pub async fn list_history(
+    registry: Option<String>,
+    family: Option<crate::model::EventFamily>,
+    subject: Option<String>,
+) -> Result<Vec<EventView>, ServerFnError> {
+    backend()?.history(registry, family.map(regatlas_domain::record::EventSelector::Family), subject, None, 200).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "refresh")]

@@ -4,85 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use regatlas_domain::{
+    Actor, Cadence, ChecklistKind, ChecklistStatus, ChildKind, Digest, EventFamily, EventKind, Health, ItemAction, ItemState, MigrationState, OperationKind,
+    OperationState, Region, RegistryName, ReplicaState, Repository, Tag,
+};
+
 #[cfg(feature = "ssr")]
 use utoipa::ToSchema;
-
-/// Simplified state of a replica, for colours and filters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(ToSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum ReplicaState {
-    Provisioning,
-    Syncing,
-    Ready,
-    Updating,
-    Deleting,
-    Failed,
-    Unknown,
-}
-
-impl ReplicaState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReplicaState::Provisioning => "provisioning",
-            ReplicaState::Syncing => "syncing",
-            ReplicaState::Ready => "ready",
-            ReplicaState::Updating => "updating",
-            ReplicaState::Deleting => "deleting",
-            ReplicaState::Failed => "failed",
-            ReplicaState::Unknown => "unknown",
-        }
-    }
-
-    /// Derived from ARM's provisioningState and status.displayStatus.
-    pub fn derive(provisioning: Option<&str>, display: Option<&str>) -> ReplicaState {
-        let p = provisioning.unwrap_or("").to_ascii_lowercase();
-        let d = display.unwrap_or("").to_ascii_lowercase();
-        match p.as_str() {
-            "creating" => ReplicaState::Provisioning,
-            "updating" => ReplicaState::Updating,
-            "deleting" => ReplicaState::Deleting,
-            "failed" | "canceled" => ReplicaState::Failed,
-            "succeeded" => match d.as_str() {
-                "ready" | "" => ReplicaState::Ready,
-                "syncing" => ReplicaState::Syncing,
-                "provisioning" => ReplicaState::Provisioning,
-                "updating" => ReplicaState::Updating,
-                _ => ReplicaState::Failed,
-            },
-            _ => ReplicaState::Unknown,
-        }
-    }
-
-    /// Provisioning, syncing, updating or deleting: the poller goes fast.
-    pub fn is_transitional(self) -> bool {
-        matches!(self, ReplicaState::Provisioning | ReplicaState::Syncing | ReplicaState::Updating | ReplicaState::Deleting)
-    }
-}
-
-/// Registry health badge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(ToSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    Healthy,
-    Changing,
-    Degraded,
-    Stale,
-    Gone,
-}
-
-impl Health {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Healthy => "healthy",
-            Health::Changing => "changing",
-            Health::Degraded => "degraded",
-            Health::Stale => "stale",
-            Health::Gone => "gone",
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
@@ -111,8 +39,7 @@ pub struct ReplicaView {
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct ChildView {
     pub id: String,
-    /// webhook | connected-registry | export-pipeline | import-pipeline | pipeline-run
-    pub kind: String,
+    pub kind: ChildKind,
     pub name: String,
     pub state: Option<String>,
     pub detail: Option<String>,
@@ -177,7 +104,7 @@ pub struct OperationView {
 pub struct EventView {
     pub id: i64,
     pub at: String,
-    pub kind: String,
+    pub kind: EventKind,
     pub registry_id: Option<String>,
     pub subject_id: Option<String>,
     pub summary: String,
@@ -245,8 +172,8 @@ pub struct PollerStatus {
     pub cycles: u64,
     pub last_cycle_at: Option<String>,
     pub last_cycle_ms: Option<u64>,
-    /// "fast" while anything is transitional, else "slow".
-    pub cadence: String,
+    /// Fast while anything is transitional, else slow.
+    pub cadence: Cadence,
     pub arm_requests: u64,
     pub throttled: u64,
     pub last_error: Option<String>,
@@ -363,143 +290,6 @@ impl MigrationView {
     }
 }
 
-/// An enum whose values travel as fixed strings: `as_str`, `parse`,
-/// `Display`, and `ALL`, with serde using the same strings.
-macro_rules! string_enum {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "ssr", derive(ToSchema))]
-        pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)+
-                }
-            }
-
-            pub fn parse(s: &str) -> Option<$name> {
-                $name::ALL.iter().copied().find(|v| v.as_str() == s)
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-string_enum! {
-    /// What an operator asked ARM to do.
-    pub enum OperationKind {
-        ReplicaCreate => "replica.create",
-        ReplicaDelete => "replica.delete",
-        ReplicaRouting => "replica.routing",
-    }
-}
-
-string_enum! {
-    /// Where an operator's action is.
-    pub enum OperationState {
-        /// Recorded; ARM not yet answered.
-        Pending => "pending",
-        /// ARM accepted; its operation is followed.
-        Running => "running",
-        Succeeded => "succeeded",
-        Failed => "failed",
-        /// Its outcome could not be learnt (the ARM operation vanished).
-        Unknown => "unknown",
-    }
-}
-
-impl OperationState {
-    /// Still pending or running.
-    pub fn is_open(self) -> bool {
-        matches!(self, OperationState::Pending | OperationState::Running)
-    }
-}
-
-string_enum! {
-    /// What the plan decided for one artifact.
-    pub enum ItemAction {
-        /// Import it.
-        Copy => "copy",
-        /// The target already holds the same digest under every tag.
-        Present => "present",
-        /// A target tag points at another digest; `NoForce` leaves it.
-        Conflict => "conflict",
-    }
-}
-
-string_enum! {
-    /// Where one artifact is.
-    pub enum ItemState {
-        /// In a dry run's plan.
-        Planned => "planned",
-        /// To be imported.
-        Pending => "pending",
-        /// `importImage` sent (its operation handle stored once accepted).
-        Importing => "importing",
-        Imported => "imported",
-        Failed => "failed",
-        Skipped => "skipped",
-        Verified => "verified",
-        /// Verification found a difference.
-        Mismatch => "mismatch",
-    }
-}
-
-string_enum! {
-    /// Where a migration is in its life.
-    #[derive(Default)]
-    pub enum MigrationState {
-        /// Inventory and plan are running.
-        #[default]
-        Preparing => "PREPARING",
-        /// A dry run's plan is ready; nothing is copied until someone starts it.
-        Planned => "PLANNED",
-        /// Copying.
-        InProgress => "IN_PROGRESS",
-        Paused => "PAUSED",
-        Verifying => "VERIFYING",
-        Complete => "COMPLETE",
-        Failed => "FAILED",
-        /// Cancel asked; the driver is winding down.
-        Stopping => "STOPPING",
-        Stopped => "STOPPED",
-    }
-}
-
-impl MigrationState {
-    /// The engine (not a person) owns the migration: a driver runs, and is
-    /// resumed after a restart.
-    pub fn is_active(self) -> bool {
-        matches!(self, MigrationState::Preparing | MigrationState::InProgress | MigrationState::Verifying | MigrationState::Stopping)
-    }
-
-    /// Nothing runs until a person acts (the finish time is stamped).
-    pub fn is_settled(self) -> bool {
-        matches!(self, MigrationState::Planned | MigrationState::Paused | MigrationState::Complete | MigrationState::Failed | MigrationState::Stopped)
-    }
-
-    /// Someone may start (or resume) it.
-    pub fn can_start(self) -> bool {
-        matches!(self, MigrationState::Planned | MigrationState::Paused | MigrationState::Stopped | MigrationState::Failed)
-    }
-
-    /// Someone may cancel it.
-    pub fn can_cancel(self) -> bool {
-        !matches!(self, MigrationState::Complete | MigrationState::Stopped)
-    }
-}
-
 /// One artifact (a digest in a repository) of a migration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
@@ -538,13 +328,11 @@ pub struct RepositoryProgress {
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct ChecklistItem {
     pub key: String,
-    /// setting (compared automatically) | manual (ticked by someone)
-    pub kind: String,
+    pub kind: ChecklistKind,
     pub title: String,
     pub source_value: Option<String>,
     pub target_value: Option<String>,
-    /// same | different | todo | done | unsafe
-    pub status: String,
+    pub status: ChecklistStatus,
     pub done_by: Option<String>,
     pub done_at: Option<String>,
 }
@@ -566,27 +354,4 @@ pub struct MigrationDetail {
     /// grammar, content over the limits), at most about a hundred.
     #[serde(default)]
     pub findings: Vec<String>,
-}
-
-#[cfg(test)]
-mod state_tests {
-    use super::*;
-
-    #[test]
-    fn states_keep_their_wire_strings_and_parse_back() {
-        assert_eq!(serde_json::to_string(&MigrationState::InProgress).expect("json"), "\"IN_PROGRESS\"");
-        assert_eq!(serde_json::to_string(&ItemState::Mismatch).expect("json"), "\"mismatch\"");
-        assert_eq!(serde_json::to_string(&ItemAction::Conflict).expect("json"), "\"conflict\"");
-        for &s in MigrationState::ALL {
-            assert_eq!(MigrationState::parse(s.as_str()), Some(s));
-            assert_eq!(serde_json::to_string(&s).expect("json"), format!("\"{}\"", s.as_str()));
-            assert!(!(s.is_active() && s.is_settled()), "{s} is both active and settled");
-        }
-        for s in ItemState::ALL {
-            assert_eq!(ItemState::parse(s.as_str()), Some(*s));
-            assert_eq!(serde_json::to_string(s).expect("json"), format!("\"{}\"", s.as_str()));
-        }
-        assert_eq!(MigrationState::parse("in_progress"), None);
-        assert_eq!(ItemAction::parse("Copy"), None);
-    }
 }

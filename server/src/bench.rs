@@ -330,6 +330,7 @@ async fn timed_migration(
     let mut copy_start = None;
     loop {
         let v = storage.migration(&m.id).await?.ok_or_else(|| BenchError::Setup("the migration vanished".into()))?;
+        let v = crate::views::migration(v, chrono::Utc::now());
         use regatlas_app::model::MigrationState as S;
         match v.state {
             S::InProgress if copy_start.is_none() => copy_start = Some(std::time::Instant::now()),
@@ -338,6 +339,7 @@ async fn timed_migration(
                 // Let verification finish for the final figures.
                 loop {
                     let v = storage.migration(&m.id).await?.ok_or_else(|| BenchError::Setup("the migration vanished".into()))?;
+                    let v = crate::views::migration(v, chrono::Utc::now());
                     if !v.is_active() {
                         return Ok((secs, v));
                     }

@@ -15,3 +15,4 @@ pub mod poller;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod views;

@@ -48,13 +48,13 @@ async fn a_failed_write_is_not_remembered_as_written() {
     poller.cycle(true, false).await.expect("cycle");
     let mut stored = Vec::new();
     for _ in 0..20 {
-        stored = storage.registry_views().await.expect("views");
+        stored = storage.topology().await.expect("topology");
         if stored.len() >= 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let names: Vec<String> = stored.iter().map(|r| r.name.clone()).collect();
+    let names: Vec<String> = stored.iter().map(|r| r.registry.name.to_string()).collect();
     assert!(names.len() >= 3, "registries lost after a failed write: {names:?}");
     storage.close().await;
     emu.shutdown().await;

@@ -10,13 +10,13 @@ use leptos_router::{components::A, hooks::use_query_map};
 use crate::{
     api::{list_history, list_operations, list_registries, split_error},
     live::use_live,
-    model::{EventView, OperationKind, OperationState, OperationView},
+    model::{EventFamily, EventView, OperationKind, OperationState, OperationView},
     pages::registry::panel::OperationItem,
     time::short,
 };
 
-/// The prefixes of state-change kinds (operation kinds are `OperationKind`).
-const CHANGE_KINDS: &[&str] = &["registry", "replica", "child", "poll", "migration"];
+/// The families of state changes the filter offers (operators' actions are listed by `OperationKind`).
+const CHANGE_FAMILIES: &[EventFamily] = &[EventFamily::Registry, EventFamily::Replica, EventFamily::Child, EventFamily::Poll, EventFamily::Migration];
 
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Filter {
@@ -58,8 +58,8 @@ pub fn ActivityPage() -> impl IntoView {
     let changes = Resource::new_blocking(
         move || (f.get(), live.version.get()),
         move |(f, _)| {
-            let kind = CHANGE_KINDS.contains(&f.kind.as_str()).then(|| format!("{}.", f.kind));
-            list_history(opt(f.registry), kind, None)
+            let family = EventFamily::parse(&f.kind).filter(|k| CHANGE_FAMILIES.contains(k));
+            list_history(opt(f.registry), family, None)
         },
     );
 
@@ -88,7 +88,7 @@ pub fn ActivityPage() -> impl IntoView {
                             <label>"Kind "
                                 <select name="kind">
                                     <option value="" selected=cur.kind.is_empty()>"all"</option>
-                                    {OperationKind::ALL.iter().map(|k| k.as_str()).chain(CHANGE_KINDS.iter().copied()).map(|k| view! { <option value=k selected=cur.kind == k>{k}</option> }).collect_view()}
+                                    {OperationKind::ALL.iter().map(|k| k.as_str()).chain(CHANGE_FAMILIES.iter().map(|f| f.as_str())).map(|k| view! { <option value=k selected=cur.kind == k>{k}</option> }).collect_view()}
                                 </select>
                             </label>
                             <label>"Outcome "
@@ -109,14 +109,14 @@ pub fn ActivityPage() -> impl IntoView {
                     let mut failure = None;
                     let show_ops = cur.kind.is_empty() || OperationKind::parse(&cur.kind).is_some();
                     // An outcome belongs to operations only.
-                    let show_changes = cur.outcome.is_empty() && (cur.kind.is_empty() || CHANGE_KINDS.contains(&cur.kind.as_str()));
+                    let show_changes = cur.outcome.is_empty() && (cur.kind.is_empty() || EventFamily::parse(&cur.kind).is_some_and(|k| CHANGE_FAMILIES.contains(&k)));
                     match o {
                         Ok(list) if show_ops => entries.extend(list.into_iter().map(Entry::Op)),
                         Ok(_) => {}
                         Err(e) => failure = Some(split_error(&e)),
                     }
                     match c {
-                        Ok(list) if show_changes => entries.extend(list.into_iter().filter(|e| e.kind != "operation.updated" && e.kind != "migration.progress").map(Entry::Change)),
+                        Ok(list) if show_changes => entries.extend(list.into_iter().filter(|e| !e.kind.is_progress()).map(Entry::Change)),
                         Ok(_) => {}
                         Err(e) => failure = Some(split_error(&e)),
                     }
@@ -137,11 +137,11 @@ pub fn ActivityPage() -> impl IntoView {
                                 }),
                                 Entry::Change(e) => {
                                     // A migration's steps link to its page.
-                                    let link = e.kind.starts_with("migration.").then(|| e.subject_id.clone()).flatten().map(|id| format!("/migrations/{id}"));
+                                    let link = (e.kind.family() == EventFamily::Migration).then(|| e.subject_id.clone()).flatten().map(|id| format!("/migrations/{id}"));
                                     Either::Right(view! {
-                                        <li class="entry entry-change" data-kind=e.kind.clone()>
+                                        <li class="entry entry-change" data-kind=e.kind.as_str()>
                                             <time datetime=e.at.clone()>{short(&e.at)}</time>" "
-                                            <span class="kind">{e.kind.clone()}</span>" "
+                                            <span class="kind">{e.kind.as_str()}</span>" "
                                             <span class="summary">{e.summary.clone()}</span>
                                             {link.map(|href| view! { " " <A href=href>"open"</A> })}
                                         </li>

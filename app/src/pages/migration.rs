@@ -11,7 +11,7 @@ use crate::{
     actor::use_actor,
     api::{act_on_migration, get_migration, split_error, tick_checklist},
     live::use_live,
-    model::{ChecklistItem, MigrationDetail, MigrationItemView, MigrationState},
+    model::{ChecklistItem, ChecklistKind, ChecklistStatus, MigrationDetail, MigrationItemView, MigrationState},
     Erase,
 };
 
@@ -167,8 +167,8 @@ fn Checklist(id: String, items: Vec<ChecklistItem>, safe: bool, error: RwSignal<
             <thead><tr><th scope="col">"Item"</th><th scope="col">"Source"</th><th scope="col">"Target"</th><th scope="col">"Status"</th></tr></thead>
             <tbody>
                 {items.into_iter().map(|c| {
-                    let manual = c.kind == "manual";
-                    let done = c.status == "done";
+                    let manual = c.kind == ChecklistKind::Manual;
+                    let done = c.status == ChecklistStatus::Done;
                     let blocked = c.key == "delete-source" && !safe && !done;
                     let (id, key) = (id.clone(), c.key.clone());
                     let toggle = move |ev: leptos::ev::Event| {

@@ -11,7 +11,7 @@ use leptos_router::{components::A, hooks::use_query_map};
 use crate::{
     api::{list_registries, split_error},
     live::use_live,
-    model::{RegistryView, ReplicaState},
+    model::{ChildKind, RegistryView, ReplicaState},
     time::{ago, parse_ms},
 };
 
@@ -225,7 +225,7 @@ fn RegistryTable(registries: Vec<RegistryView>, total: usize, q: ListQuery) -> i
                         let connected = r
                             .children
                             .iter()
-                            .filter(|c| c.kind == "connected-registry" && !c.gone)
+                            .filter(|c| c.kind == ChildKind::ConnectedRegistry && !c.gone)
                             .map(|c| view! { <li class="connected">{format!("on-prem: {} ({})", c.name, c.state.clone().unwrap_or_default())}</li> })
                             .collect_view();
                         let confirmed = r.confirmed_at.clone();

@@ -27,11 +27,11 @@ use serde_json::json;
 use crate::{
     events::EventHub,
     poller::PollerHandle,
-    storage::{
-        operations::{NewOperation, OperationFilter},
-        topology::NewEvent,
-        Storage, StorageError,
-    },
+    storage::{Storage, StorageError},
+};
+use regatlas_domain::{
+    record::{EventQuery, EventSelector, ItemFilter, NewEvent, NewOperation, Operation, OperationFilter},
+    Actor, EventKind,
 };
 
 /// Why an action was refused or failed.
@@ -91,8 +91,8 @@ pub struct Console {
 /// Largest page any list returns.
 pub const MAX_PAGE: i64 = 1000;
 
-fn actor_of(a: Option<String>) -> String {
-    a.map(|s| s.trim().chars().take(100).collect::<String>()).filter(|s| !s.is_empty()).unwrap_or_else(|| "anonymous".to_string())
+fn actor_of(a: Option<String>) -> Actor {
+    Actor::or_anonymous(a.as_deref())
 }
 
 /// A self-declared actor: at most 100 characters, no control characters
@@ -162,7 +162,7 @@ impl Console {
     }
 
     async fn find(&self, name: &str) -> Result<RegistryView, ActionError> {
-        let all = self.storage.registry_views().await?;
+        let all = self.registry_views().await?;
         all.into_iter().filter(|r| !r.gone).find(|r| r.name.eq_ignore_ascii_case(name) || r.id.eq_ignore_ascii_case(name)).map(|r| self.enrich(r)).ok_or_else(
             || {
                 ActionError::invalid(
@@ -172,6 +172,11 @@ impl Console {
                 )
             },
         )
+    }
+
+    /// Every registry as the pages show it (before health is added).
+    async fn registry_views(&self) -> Result<Vec<RegistryView>, StorageError> {
+        Ok(self.storage.topology().await?.iter().map(crate::views::registry).collect())
     }
 
     fn arm_id(reg: &RegistryView) -> String {
@@ -184,7 +189,7 @@ impl Console {
         reg: &RegistryView,
         kind: OperationKind,
         target: &str,
-        actor: String,
+        actor: Actor,
         params: serde_json::Value,
         call: F,
     ) -> Result<OperationView, ActionError>
@@ -199,7 +204,7 @@ impl Console {
             let who = other.map(|o| format!("{} ({} by {}, started {})", o.kind, o.state, o.actor, o.created_at)).unwrap_or_else(|| "another operation".into());
             return Err(ActionError::invalid(409, "OperationInProgress", format!("{}/{target} is busy: {who}. Wait for it to finish.", reg.name)));
         };
-        self.publish_op(&op, format!("{actor} asked: {kind} {}/{target}", reg.name)).await;
+        self.publish_op(op.clone(), format!("{actor} asked: {kind} {}/{target}", reg.name)).await;
         match call().await {
             Err(e) => {
                 let (code, message) = match &e {
@@ -208,7 +213,7 @@ impl Console {
                 };
                 self.storage.operation_finished(&id, OperationState::Failed, Some((&code, &message))).await?;
                 if let Some(op) = self.storage.operation(&id).await? {
-                    self.publish_op(&op, format!("{kind} {}/{target} refused by ARM: {code}", reg.name)).await;
+                    self.publish_op(op, format!("{kind} {}/{target} refused by ARM: {code}", reg.name)).await;
                 }
                 Err(e.into())
             }
@@ -224,19 +229,20 @@ impl Console {
                     }
                 }
                 let op = self.storage.operation(&id).await?.unwrap_or(op);
-                self.publish_op(&op, format!("{kind} {}/{target} accepted by ARM", reg.name)).await;
-                Ok(op)
+                self.publish_op(op.clone(), format!("{kind} {}/{target} accepted by ARM", reg.name)).await;
+                Ok(crate::views::operation(op))
             }
         }
     }
 
-    async fn publish_op(&self, op: &OperationView, summary: String) {
+    async fn publish_op(&self, op: Operation, summary: String) {
+        let op = crate::views::operation(op);
         let e = NewEvent {
-            kind: "operation.updated".into(),
+            kind: EventKind::OperationUpdated,
             registry_id: Some(op.registry_id.clone()),
             subject_id: Some(op.id.clone()),
             summary,
-            data: serde_json::to_value(op).unwrap_or_default(),
+            data: serde_json::to_value(&op).unwrap_or_default(),
         };
         if let Err(err) = self.hub.record(e).await {
             tracing::error!(error = %err, "cannot record an operation event");
@@ -258,7 +264,8 @@ impl Console {
                         if let Some(p) = percent {
                             if me.storage.operation_progress(&id, p).await.unwrap_or(false) {
                                 if let Ok(Some(op)) = me.storage.operation(&id).await {
-                                    me.publish_op(&op, format!("{} {}/{}: {p:.0}%", op.kind, op.registry_name, op.target)).await;
+                                    let summary = format!("{} {}/{}: {p:.0}%", op.kind, op.registry_name, op.target);
+                                    me.publish_op(op, summary).await;
                                 }
                             }
                         }
@@ -288,7 +295,7 @@ impl Console {
                     None => format!("{} {}/{} succeeded", op.kind, op.registry_name, op.target),
                     Some((c, m)) => format!("{} {}/{} failed: {c}: {m}", op.kind, op.registry_name, op.target),
                 };
-                me.publish_op(&op, summary).await;
+                me.publish_op(op, summary).await;
             }
         });
     }
@@ -296,8 +303,8 @@ impl Console {
     /// Resumes tracking operations left running by a previous process.
     pub async fn resume(&self) -> Result<usize, StorageError> {
         let mut n = 0;
-        for (op, lro) in self.storage.unfinished_operations().await? {
-            match lro.and_then(|l| serde_json::from_str::<LroHandle>(&l).ok()) {
+        for op in self.storage.unfinished_operations().await? {
+            match op.lro.as_deref().and_then(|l| serde_json::from_str::<LroHandle>(l).ok()) {
                 Some(h) => {
                     tracing::info!(operation = %op.id, kind = %op.kind, "resuming an operation after restart");
                     self.poller.operation_started();
@@ -331,7 +338,7 @@ impl Console {
 #[async_trait]
 impl Backend for Console {
     async fn registries(&self) -> Result<Vec<RegistryView>, ApiError> {
-        Ok(self.storage.registry_views().await?.into_iter().map(|r| self.enrich(r)).collect())
+        Ok(self.registry_views().await?.into_iter().map(|r| self.enrich(r)).collect())
     }
 
     async fn registry(&self, name: &str) -> Result<RegistryView, ApiError> {
@@ -450,13 +457,14 @@ impl Backend for Console {
             Some(r) => Some(self.find(&r).await?.id),
             None => None,
         };
-        Ok(self.storage.operations(&OperationFilter { registry_id, kind, state, limit: limit.clamp(1, MAX_PAGE), before }).await?)
+        let ops = self.storage.operations(&OperationFilter { registry_id, kind, state, limit: limit.clamp(1, MAX_PAGE), before }).await?;
+        Ok(ops.into_iter().map(crate::views::operation).collect())
     }
 
     async fn history(
         &self,
         registry: Option<String>,
-        kind: Option<String>,
+        kind: Option<EventSelector>,
         subject: Option<String>,
         before: Option<i64>,
         limit: i64,
@@ -465,7 +473,8 @@ impl Backend for Console {
             Some(r) => Some(self.find(&r).await?.id),
             None => None,
         };
-        Ok(self.storage.events(registry_id.as_deref(), kind.as_deref(), subject.as_deref(), before, limit.clamp(1, MAX_PAGE)).await?)
+        let q = EventQuery { registry_id, kind, subject_id: subject, before, limit: limit.clamp(1, MAX_PAGE) };
+        Ok(self.storage.events(&q).await?.into_iter().map(crate::views::event).collect())
     }
 
     async fn refresh(&self, actor: Option<String>) -> Result<(), ApiError> {
@@ -480,7 +489,8 @@ impl Backend for Console {
     }
 
     async fn migrations(&self, limit: i64, before: Option<(String, String)>) -> Result<Vec<MigrationView>, ApiError> {
-        Ok(self.storage.migrations_page(limit.clamp(1, MAX_PAGE), before).await?)
+        let now = chrono::Utc::now();
+        Ok(self.storage.migrations(limit.clamp(1, MAX_PAGE), before).await?.into_iter().map(|m| crate::views::migration(m, now)).collect())
     }
 
     async fn migration(&self, id: &str) -> Result<MigrationDetail, ApiError> {
@@ -495,7 +505,8 @@ impl Backend for Console {
         limit: i64,
         after: Option<(String, i64)>,
     ) -> Result<Vec<MigrationItemView>, ApiError> {
-        Ok(self.storage.migration_items_page(id, state, action, limit.clamp(1, MAX_PAGE), after).await?)
+        let f = ItemFilter { state, action, limit: limit.clamp(1, MAX_PAGE), after };
+        Ok(self.storage.migration_items(id, &f).await?.into_iter().map(crate::views::item).collect())
     }
 
     async fn create_migration(&self, req: MigrationRequest) -> Result<MigrationView, ApiError> {

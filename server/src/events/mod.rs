@@ -17,7 +17,9 @@ use futures::stream::{Stream, StreamExt};
 use regatlas_app::model::EventView;
 use tokio::sync::broadcast;
 
-use crate::storage::{topology::NewEvent, Storage, StorageError};
+use regatlas_domain::record::{Event as Stored, EventQuery, NewEvent};
+
+use crate::storage::{Storage, StorageError};
 
 /// Publishes events. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -37,18 +39,23 @@ impl EventHub {
     }
 
     /// Publishes events already stored (e.g. by [`Storage::apply`]).
-    pub fn publish(&self, events: Vec<EventView>) {
+    pub fn publish(&self, events: Vec<Stored>) {
         for e in events {
             // No receivers is fine: nobody is watching.
-            let _ = self.tx.send(e);
+            let _ = self.tx.send(crate::views::event(e));
         }
     }
 
     /// Stores and publishes one event.
     pub async fn record(&self, e: NewEvent) -> Result<EventView, StorageError> {
-        let v = self.storage.append_event(&e).await?;
+        let v = crate::views::event(self.storage.append_event(&e).await?);
         let _ = self.tx.send(v.clone());
         Ok(v)
+    }
+
+    /// The newest stored event's id.
+    async fn latest_id(&self) -> Option<i64> {
+        self.storage.events(&EventQuery { limit: 1, ..Default::default() }).await.ok().and_then(|v| v.first().map(|e| e.id))
     }
 
     /// Ends every open stream (at shutdown).
@@ -90,7 +97,7 @@ pub fn stream(hub: EventHub, after: Option<i64>, replay_max: i64) -> impl Stream
             loop {
                 if check_window {
                     check_window = false;
-                    let latest = hub.storage.events(None, None, None, None, 1).await.ok().and_then(|v| v.first().map(|e| e.id));
+                    let latest = hub.latest_id().await;
                     if let (Some(a), Some(latest)) = (last, latest) {
                         if latest.saturating_sub(a) > replay_max {
                             tracing::debug!(after = a, latest, "resume point outside the replay window; resync");
@@ -105,12 +112,11 @@ pub fn stream(hub: EventHub, after: Option<i64>, replay_max: i64) -> impl Stream
                     need_backlog = false;
                     if let Some(a) = last {
                         match hub.storage.events_after(a, 1000).await {
-                            Ok(mut v) => {
+                            Ok(v) => {
                                 if v.len() == 1000 {
                                     need_backlog = true;
                                 }
-                                v.reverse();
-                                backlog = v;
+                                backlog = v.into_iter().rev().map(crate::views::event).collect();
                             }
                             Err(e) => tracing::warn!(error = %e, "cannot read missed events"),
                         }
@@ -131,7 +137,7 @@ pub fn stream(hub: EventHub, after: Option<i64>, replay_max: i64) -> impl Stream
                 let received = match received {
                     Ok(r) => r,
                     Err(_) => {
-                        let beat = Event::default().event("heartbeat").data(crate::storage::topology::now());
+                        let beat = Event::default().event("heartbeat").data(crate::storage::now());
                         return Some((Ok(beat), (hub, rx, last, backlog, need_backlog, check_window)));
                     }
                 };
@@ -146,7 +152,7 @@ pub fn stream(hub: EventHub, after: Option<i64>, replay_max: i64) -> impl Stream
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::debug!(skipped = n, "SSE subscriber lagged; resynchronising from the database");
                         if last.is_none() {
-                            last = hub.storage.events(None, None, None, None, 1).await.ok().and_then(|v| v.first().map(|e| e.id - n as i64));
+                            last = hub.latest_id().await.map(|id| id - n as i64);
                         }
                         need_backlog = true;
                     }

@@ -295,7 +295,7 @@ async fn list_operations(State(s): State<AppState>, uri: axum::http::Uri, Query(
 #[derive(Deserialize, IntoParams)]
 struct HistoryQuery {
     registry: Option<String>,
-    /// Kind prefix, e.g. `replica.` or `operation.`
+    /// An event kind (`replica.gone`) or a family (`replica`, `operation`, …; a trailing `.` is allowed).
     kind: Option<String>,
     /// A replica's or operation's id.
     subject: Option<String>,
@@ -308,10 +308,11 @@ struct HistoryQuery {
 #[utoipa::path(get, path = "/api/v1/history", params(HistoryQuery), responses((status = 200, body = [EventView], description = "Newest first; a full page carries `Link: <…?before=ID>; rel=\"next\"`")))]
 async fn list_history(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<HistoryQuery>) -> Result<Response, Failure> {
     let limit = page_size(q.limit, DEFAULT_PAGE)?;
-    for (f, v) in [("registry", &q.registry), ("kind", &q.kind), ("subject", &q.subject)] {
+    for (f, v) in [("registry", &q.registry), ("subject", &q.subject)] {
         v.as_deref().map(|v| text_param(f, v, 300)).transpose()?;
     }
-    let items = s.backend.history(q.registry, q.kind, q.subject, q.before, limit).await?;
+    let kind = filter("event kind or family", q.kind.as_deref(), regatlas_domain::record::EventSelector::parse)?;
+    let items = s.backend.history(q.registry, kind, q.subject, q.before, limit).await?;
     Ok(page(&uri, items, limit, "before", |e| e.id.to_string()))
 }
 

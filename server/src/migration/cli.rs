@@ -198,11 +198,22 @@ fn line(m: &MigrationView) -> String {
     )
 }
 
+async fn view_of(storage: &Storage, id: &str) -> Result<MigrationView, CliError> {
+    let m = storage.migration(id).await?.ok_or_else(|| CliError::Migration(format!("MigrationNotFound: {id}")))?;
+    Ok(crate::views::migration(m, chrono::Utc::now()))
+}
+
+/// Failed items, at most a thousand.
+async fn failed_items(storage: &Storage, id: &str) -> Result<Vec<regatlas_app::model::MigrationItemView>, CliError> {
+    let f = regatlas_domain::record::ItemFilter { state: Some(regatlas_app::model::ItemState::Failed), limit: 1000, ..Default::default() };
+    Ok(storage.migration_items(id, &f).await?.into_iter().map(crate::views::item).collect())
+}
+
 /// Waits until the migration leaves the engine's hands, printing progress.
 async fn follow(storage: &Storage, id: &str) -> Result<MigrationView, CliError> {
     let mut last = String::new();
     loop {
-        let m = storage.migration(id).await?.ok_or_else(|| CliError::Migration(format!("MigrationNotFound: {id}")))?;
+        let m = view_of(storage, id).await?;
         let l = line(&m);
         if l != last {
             eprintln!("{l}");
@@ -259,17 +270,17 @@ pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
             let storage = Storage::open(&config.database_url).await?;
             match a.id {
                 Some(id) => {
-                    let m = storage.migration(&id).await?.ok_or_else(|| CliError::Migration(format!("MigrationNotFound: {id}")))?;
+                    let m = view_of(&storage, &id).await?;
+                    let repos: Vec<_> = storage.migration_repositories(&id).await?.into_iter().map(crate::views::repository).collect();
                     if a.json {
-                        let repos = storage.migration_repositories(&id).await?;
-                        let failed = storage.migration_items(&id, Some(regatlas_app::model::ItemState::Failed), None, 1000).await?;
+                        let failed = failed_items(&storage, &id).await?;
                         println!("{}", serde_json::json!({ "migration": m, "repositories": repos, "failed": failed }));
                     } else {
                         println!("{}  {}", m.id, line(&m));
-                        for r in storage.migration_repositories(&id).await? {
+                        for r in repos {
                             println!("  {:<40} {:>4}/{:<4} copied  {} failed  {} conflicts", r.repository, r.done, r.to_copy, r.failed, r.conflicts);
                         }
-                        for f in storage.migration_items(&id, Some(regatlas_app::model::ItemState::Failed), None, 1000).await? {
+                        for f in failed_items(&storage, &id).await? {
                             println!(
                                 "  FAILED {}@{} [{}]: {} {}",
                                 f.repository,
@@ -282,7 +293,8 @@ pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
                     }
                 }
                 None => {
-                    let all = storage.migrations(100).await?;
+                    let now = chrono::Utc::now();
+                    let all: Vec<MigrationView> = storage.migrations(100, None).await?.into_iter().map(|m| crate::views::migration(m, now)).collect();
                     if a.json {
                         println!("{}", serde_json::to_string(&all).unwrap_or_default());
                     } else {

@@ -28,7 +28,7 @@ use super::{
     plan::{source_of, spec_of, target_of},
     Control, Engine, MigrationError,
 };
-use crate::storage::migrations::ItemRow;
+use regatlas_domain::record::MigrationItem as ItemRow;
 
 /// How the copy phase ended.
 #[derive(Debug)]
@@ -72,7 +72,7 @@ async fn landed(target: &OciClient, item: &ItemRow) -> bool {
     }
     for t in &item.tags {
         match target.manifest(&item.repository, t, false).await {
-            Ok(Some(m)) if m.digest == item.digest => {}
+            Ok(Some(m)) if item.digest == m.digest.as_str() => {}
             _ => return false,
         }
     }
@@ -155,7 +155,7 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
                 let params = ImportImageParameters {
                     source,
                     target_tags: item.tags.iter().map(|t| format!("{}:{t}", item.repository)).collect(),
-                    untagged_target_repositories: if item.tags.is_empty() { vec![item.repository.clone()] } else { vec![] },
+                    untagged_target_repositories: if item.tags.is_empty() { vec![item.repository.to_string()] } else { vec![] },
                     mode: mode.into(),
                 };
                 let (import_arm, arm, s, storage, target_id, sd) =
@@ -261,7 +261,7 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
                     last_publish = Instant::now();
                     storage.set_migration_window(id, aimd.window() as i64, throttled_since_save).await?;
                     throttled_since_save = 0;
-                    engine.publish_kind(id, "migration.progress", "copying".into()).await?;
+                    engine.publish_kind(id, regatlas_domain::EventKind::MigrationProgress, "copying".into()).await?;
                 }
             }
             _ = control.changed() => {}

@@ -35,7 +35,11 @@ use tokio::sync::{watch, Mutex};
 use crate::{
     events::EventHub,
     outbound::clean_text,
-    storage::{migrations::NewMigration, topology::NewEvent, Storage, StorageError},
+    storage::{Storage, StorageError},
+};
+use regatlas_domain::{
+    record::{ItemFilter, NewEvent, NewMigration},
+    Actor, ChecklistStatus, EventKind,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -149,8 +153,8 @@ struct Inner {
     controls: Mutex<HashMap<String, watch::Sender<Control>>>,
 }
 
-fn actor_of(a: Option<String>) -> String {
-    a.map(|s| clean_text(s.trim(), 100)).filter(|s| !s.is_empty()).unwrap_or_else(|| "anonymous".to_string())
+fn actor_of(a: Option<String>) -> Actor {
+    Actor::or_anonymous(a.as_deref())
 }
 
 /// Checks what a request names before anything is looked up: lengths,
@@ -216,7 +220,8 @@ impl Engine {
     }
 
     async fn registry(&self, name: &str) -> Result<RegistryView, MigrationError> {
-        self.inner.storage.registry_views().await?.into_iter().filter(|r| !r.gone).find(|r| r.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
+        let all = self.inner.storage.topology().await?;
+        all.iter().map(crate::views::registry).filter(|r| !r.gone).find(|r| r.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
             MigrationError::invalid(404, "RegistryNotFound", format!("No registry named '{name}' is known. Refresh if it was created recently."))
         })
     }
@@ -295,27 +300,16 @@ impl Engine {
     }
 
     async fn publish(&self, id: &str, summary: String) -> Result<MigrationView, MigrationError> {
-        self.publish_kind(id, "migration.updated", summary).await
+        self.publish_kind(id, EventKind::MigrationUpdated, summary).await
     }
 
     /// `migration.updated` for lifecycle steps (the history), or
     /// `migration.progress` for the copy's periodic progress.
-    async fn publish_kind(&self, id: &str, kind: &str, summary: String) -> Result<MigrationView, MigrationError> {
-        let view = self
-            .inner
-            .storage
-            .migration(id)
-            .await?
-            .ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))?;
+    async fn publish_kind(&self, id: &str, kind: EventKind, summary: String) -> Result<MigrationView, MigrationError> {
+        let view = self.view(id).await?;
         // By key, not by scanning every registry: the copy loop publishes its progress twice a second.
         let target = self.inner.storage.registry_id_by_name(&view.target).await?;
-        let e = NewEvent {
-            kind: kind.into(),
-            registry_id: target,
-            subject_id: Some(id.to_string()),
-            summary: format!("{}: {summary}", view.name),
-            data: json!(view),
-        };
+        let e = NewEvent { kind, registry_id: target, subject_id: Some(id.to_string()), summary: format!("{}: {summary}", view.name), data: json!(view) };
         if let Err(err) = self.inner.hub.record(e).await {
             tracing::error!(error = %err, "cannot record a migration event");
         }
@@ -323,31 +317,34 @@ impl Engine {
     }
 
     pub async fn view(&self, id: &str) -> Result<MigrationView, MigrationError> {
-        self.inner
+        let m = self
+            .inner
             .storage
             .migration(id)
             .await?
-            .ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))
+            .ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))?;
+        Ok(crate::views::migration(m, chrono::Utc::now()))
     }
 
     pub async fn detail(&self, id: &str) -> Result<MigrationDetail, MigrationError> {
         let migration = self.view(id).await?;
         let s = &self.inner.storage;
-        let mut problems = s.migration_items(id, Some(ItemState::Failed), None, 500).await?;
-        problems.extend(s.migration_items(id, Some(ItemState::Mismatch), None, 500).await?);
+        let items = |state: Option<ItemState>, action: Option<ItemAction>| ItemFilter { state, action, limit: 500, after: None };
+        let mut problems = s.migration_items(id, &items(Some(ItemState::Failed), None)).await?;
+        problems.extend(s.migration_items(id, &items(Some(ItemState::Mismatch), None)).await?);
         let verified_clean = migration.state == MigrationState::Complete && migration.failed == 0 && migration.mismatched == 0;
         let mut checklist = s.checklist(id).await?;
         for c in checklist.iter_mut().filter(|c| c.key == "delete-source") {
-            if !verified_clean && c.status != "done" {
-                c.status = "unsafe".into();
+            if !verified_clean && c.status != ChecklistStatus::Done {
+                c.status = ChecklistStatus::Unsafe;
             }
         }
         Ok(MigrationDetail {
             findings: s.migration_findings(id).await?,
-            repositories: s.migration_repositories(id).await?,
-            conflicts: s.migration_items(id, None, Some(ItemAction::Conflict), 500).await?,
-            problems,
-            checklist,
+            repositories: s.migration_repositories(id).await?.into_iter().map(crate::views::repository).collect(),
+            conflicts: s.migration_items(id, &items(None, Some(ItemAction::Conflict))).await?.into_iter().map(crate::views::item).collect(),
+            problems: problems.into_iter().map(crate::views::item).collect(),
+            checklist: checklist.into_iter().map(crate::views::checklist).collect(),
             source_delete_safe: verified_clean,
             migration,
         })
@@ -581,8 +578,8 @@ impl Engine {
 /// The report: the migration and every item, as JSON or CSV.
 pub async fn report(storage: &Storage, id: &str) -> Result<(MigrationView, Vec<regatlas_app::model::MigrationItemView>), MigrationError> {
     let v = storage.migration(id).await?.ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))?;
-    let items = storage.migration_items(id, None, None, 1_000_000).await?;
-    Ok((v, items))
+    let items = storage.migration_items(id, &ItemFilter { limit: 1_000_000, ..Default::default() }).await?;
+    Ok((crate::views::migration(v, chrono::Utc::now()), items.into_iter().map(crate::views::item).collect()))
 }
 
 /// One CSV cell: quoted where needed, and a cell that a spreadsheet would

@@ -5,16 +5,19 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use regatlas_app::model::{ChecklistItem, ItemAction, ItemState, MigrationRequest, MigrationState, RegistryView};
+use regatlas_app::model::{ItemAction, ItemState, MigrationRequest, MigrationState, RegistryView};
 use regatlas_arm::models::{ImportCredentials, ImportSource};
 
 use super::{
     arm_id,
-    oci::{artifact_size, valid_digest, valid_repository, valid_tag, OciAuth, OciClient, OciError},
+    oci::{artifact_size, OciAuth, OciClient, OciError},
     Engine, MigrationError,
 };
 use crate::outbound::clean_text;
-use crate::storage::migrations::PlannedItem;
+use regatlas_domain::{
+    record::{ChecklistEntry, PlannedItem},
+    ChecklistKind, ChecklistStatus, Digest, Repository, Tag,
+};
 
 /// `*` matches any run of characters (including `/`); everything else is literal.
 pub fn glob(pattern: &str, s: &str) -> bool {
@@ -157,21 +160,19 @@ pub(super) async fn prepare(engine: &Engine, id: &str, control: &tokio::sync::wa
     let mut findings = Findings::default();
 
     let mut items: Vec<PlannedItem> = Vec::new();
-    let mut repos = Vec::new();
+    let mut repos: Vec<Repository> = Vec::new();
     for r in source.catalog().await?.into_iter().filter(|r| repo_selected(&req, r)) {
-        if valid_repository(&r) {
-            repos.push(r);
-        } else {
-            findings.add(format!("repository name '{}' is not a valid OCI name; skipped", clean_text(&r, 120)));
+        match Repository::parse(r.as_str()) {
+            Ok(repo) => repos.push(repo),
+            Err(_) => findings.add(format!("repository name '{}' is not a valid OCI name; skipped", clean_text(&r, 120))),
         }
     }
     for repo in &repos {
         let mut listed = Vec::new();
         for t in source.tags(repo).await? {
-            if valid_tag(&t) {
-                listed.push(t);
-            } else {
-                findings.add(format!("{repo}: tag '{}' is not a valid OCI tag; skipped", clean_text(&t, 140)));
+            match Tag::parse(t.as_str()) {
+                Ok(_) => listed.push(t),
+                Err(_) => findings.add(format!("{repo}: tag '{}' is not a valid OCI tag; skipped", clean_text(&t, 140))),
             }
         }
         let tags = select_tags(&req, listed);
@@ -207,15 +208,16 @@ pub(super) async fn prepare(engine: &Engine, id: &str, control: &tokio::sync::wa
                     let untagged: Vec<_> =
                         listed.into_iter().filter(|m| m.tags.is_empty() && !children.contains(&m.digest) && !by_digest.contains_key(&m.digest)).collect();
                     for m in untagged {
-                        if valid_digest(&m.digest) {
-                            by_digest.insert(m.digest, (m.media_type, Vec::new()));
-                        } else {
-                            findings.add(format!("{repo}: '{}' is not a digest; skipped", clean_text(&m.digest, 100)));
+                        match Digest::parse(m.digest.as_str()) {
+                            Ok(_) => {
+                                by_digest.insert(m.digest, (m.media_type, Vec::new()));
+                            }
+                            Err(_) => findings.add(format!("{repo}: '{}' is not a digest; skipped", clean_text(&m.digest, 100))),
                         }
                     }
                 }
                 Err(OciError::Cancelled) => return Err(OciError::Cancelled.into()),
-                Err(e) => tracing::warn!(repo, error = %e, "untagged manifests cannot be listed here (not an ACR?)"),
+                Err(e) => tracing::warn!(repo = %repo, error = %e, "untagged manifests cannot be listed here (not an ACR?)"),
             }
         }
         for (digest, (media_type, tags)) in by_digest {
@@ -263,6 +265,13 @@ pub(super) async fn prepare(engine: &Engine, id: &str, control: &tokio::sync::wa
                     format!("The source holds more than {max_items} artifacts for this selection; narrow it with include, tag or latest filters, or raise max_plan_artifacts."),
                 ));
             }
+            let (digest, tags) = match (Digest::parse(digest.as_str()), tags.iter().map(|t| Tag::parse(t.as_str())).collect::<Result<Vec<Tag>, _>>()) {
+                (Ok(d), Ok(t)) => (d, t),
+                (Err(e), _) | (_, Err(e)) => {
+                    findings.add(format!("{repo}@{}: {e}; not planned", super::oci::short(&digest)));
+                    continue;
+                }
+            };
             items.push(PlannedItem { repository: repo.clone(), digest, media_type, tags, size_bytes: size, action, detail });
         }
     }
@@ -288,32 +297,32 @@ pub(super) async fn prepare(engine: &Engine, id: &str, control: &tokio::sync::wa
     Ok(())
 }
 
-fn setting(key: &str, title: &str, s: Option<String>, t: Option<String>) -> ChecklistItem {
+fn setting(key: &str, title: &str, s: Option<String>, t: Option<String>) -> ChecklistEntry {
     let status = match (&s, &t) {
-        (Some(a), Some(b)) if a == b => "same",
-        (None, _) => "todo",
-        _ => "different",
+        (Some(a), Some(b)) if a == b => ChecklistStatus::Same,
+        (None, _) => ChecklistStatus::Todo,
+        _ => ChecklistStatus::Different,
     };
-    ChecklistItem {
+    ChecklistEntry {
         key: key.into(),
-        kind: "setting".into(),
+        kind: ChecklistKind::Setting,
         title: title.into(),
         source_value: s,
         target_value: t,
-        status: status.into(),
+        status,
         done_by: None,
         done_at: None,
     }
 }
 
-fn manual(key: &str, title: &str) -> ChecklistItem {
-    ChecklistItem {
+fn manual(key: &str, title: &str) -> ChecklistEntry {
+    ChecklistEntry {
         key: key.into(),
-        kind: "manual".into(),
+        kind: ChecklistKind::Manual,
         title: title.into(),
         source_value: None,
         target_value: None,
-        status: "todo".into(),
+        status: ChecklistStatus::Todo,
         done_by: None,
         done_at: None,
     }
@@ -321,7 +330,7 @@ fn manual(key: &str, title: &str) -> ChecklistItem {
 
 /// Settings of the target compared with the source (from ARM), then the
 /// manual steps of the relocation guide.
-pub(super) async fn checklist(engine: &Engine, req: &MigrationRequest, target: &RegistryView) -> Vec<ChecklistItem> {
+pub(super) async fn checklist(engine: &Engine, req: &MigrationRequest, target: &RegistryView) -> Vec<ChecklistEntry> {
     let arm = &engine.inner.arm;
     let facts = |doc: &serde_json::Value, replications: &[String], webhooks: &[String]| -> Vec<(&'static str, &'static str, Option<String>)> {
         let p = &doc["properties"];
@@ -366,7 +375,7 @@ pub(super) async fn checklist(engine: &Engine, req: &MigrationRequest, target: &
         },
         None => None,
     };
-    let mut out: Vec<ChecklistItem> =
+    let mut out: Vec<ChecklistEntry> =
         target_facts.into_iter().enumerate().map(|(i, (key, title, t))| setting(key, title, source_facts.as_ref().and_then(|s| s[i].2.clone()), t)).collect();
     out.push(manual("update-clients", "Update clients, CI pipelines and deployment manifests to the target login server"));
     out.push(manual("firewall", "Update firewall rules, private endpoints and DNS for the target"));

@@ -14,7 +14,7 @@ use super::{
     plan::{spec_of, target_of},
     Engine, MigrationError,
 };
-use crate::storage::migrations::ItemRow;
+use regatlas_domain::record::MigrationItem as ItemRow;
 
 /// The ARM api-version that describes regional endpoints.
 const REGIONAL_API_VERSION: &str = "2026-01-01-preview";
@@ -36,7 +36,7 @@ async fn check(client: &OciClient, item: &ItemRow, where_: &str) -> Result<Check
     }
     for t in &item.tags {
         match client.manifest(&item.repository, t, false).await? {
-            Some(m) if m.digest == item.digest => {}
+            Some(m) if item.digest == m.digest.as_str() => {}
             Some(m) => return Ok(Check::Wrong(format!("{}:{t} is {} in {where_}, not {}", item.repository, m.digest, item.digest))),
             None => return Ok(Check::Missing(format!("{}:{t} is missing in {where_}", item.repository))),
         }

@@ -3,14 +3,51 @@
 
 use std::collections::HashMap;
 
-use regatlas_app::model::ReplicaState;
 use regatlas_arm::{models::Registry, models::Replication, ArmClient};
+use regatlas_domain::{provisioning_is_transitional, ChildKind, EventKind, ReplicaState};
 use serde_json::json;
 
-use crate::storage::topology::{
-    child_fingerprint, child_label, registry_fingerprint, registry_label, replica_fingerprint, replica_label, ChangeSet, ChildRow, NewEvent, RegistryRow,
-    Remembered, ReplicaRow,
+use regatlas_domain::{
+    record::{ChangeSet, ChildRow, NewEvent, RegistryRow, ReplicaRow, Stored, StoredTopology},
+    Region, RegistryName,
 };
+
+/// How a registry reads in "from → to" history summaries.
+pub fn registry_label(r: &RegistryRow) -> String {
+    format!("{} {}", r.sku, r.provisioning_state.as_deref().unwrap_or("?"))
+}
+
+pub fn replica_label(r: &ReplicaRow) -> String {
+    format!(
+        "{}/{}, routing {}",
+        r.provisioning_state.as_deref().unwrap_or("?"),
+        r.display_status.as_deref().unwrap_or("?"),
+        match r.region_endpoint_enabled {
+            Some(true) => "on",
+            Some(false) => "off",
+            None => "?",
+        }
+    )
+}
+
+pub fn child_label(c: &ChildRow) -> String {
+    c.state.clone().unwrap_or_else(|| "?".into())
+}
+
+/// The compared fields of a registry.
+pub fn registry_fingerprint(r: &RegistryRow) -> String {
+    format!("{}|{}|{}|{:?}|{:?}|{:?}", r.name, r.location, r.sku, r.login_server, r.provisioning_state, r.zone_redundancy)
+}
+
+/// The compared fields of a replica (the status timestamp is not compared:
+/// it says when ARM computed the status, not that anything changed).
+pub fn replica_fingerprint(r: &ReplicaRow) -> String {
+    format!("{}|{:?}|{:?}|{:?}|{:?}|{:?}", r.location, r.provisioning_state, r.display_status, r.status_message, r.region_endpoint_enabled, r.zone_redundancy)
+}
+
+pub fn child_fingerprint(c: &ChildRow) -> String {
+    format!("{}|{}|{:?}", c.kind, c.name, c.state)
+}
 
 #[derive(Clone, Debug)]
 struct Known {
@@ -52,13 +89,13 @@ struct Pending {
     known: Known,
 }
 
-fn known(r: &Remembered) -> Known {
+fn known(registry_id: &str, fingerprint: String, label: String, gone: bool, transitional: bool) -> Known {
     Known {
-        registry_id: r.registry_id.clone(),
-        fingerprint: r.fingerprint.clone(),
-        label: r.label.clone(),
-        gone: r.gone,
-        transitional: false,
+        registry_id: registry_id.to_string(),
+        fingerprint,
+        label,
+        gone,
+        transitional: !gone && transitional,
         subscription: String::new(),
         arm_id: String::new(),
         name: String::new(),
@@ -66,24 +103,24 @@ fn known(r: &Remembered) -> Known {
 }
 
 impl Memo {
-    pub fn from_rows(regs: Vec<Remembered>, reps: Vec<Remembered>, children: Vec<Remembered>) -> Memo {
+    pub fn from_stored(t: StoredTopology) -> Memo {
         let mut m = Memo::default();
-        for r in &regs {
-            let mut k = known(r);
+        for Stored { row: r, gone } in t.registries {
+            let transitional = provisioning_is_transitional(r.provisioning_state.as_deref());
+            let mut k = known(&r.id, registry_fingerprint(&r), registry_label(&r), gone, transitional);
             // The stored id is the lower-cased ARM id, which ARM accepts (paths are case-insensitive).
             k.arm_id = r.id.clone();
             k.subscription = regatlas_arm::models::id_segment(&r.id, "subscriptions").unwrap_or_default().to_string();
-            k.name = r.id.rsplit('/').next().unwrap_or_default().to_string();
-            k.transitional = r.label.contains("Creating") || r.label.contains("Updating") || r.label.contains("Deleting");
-            m.registries.insert(r.id.clone(), k);
+            k.name = r.name.to_string();
+            m.registries.insert(r.id, k);
         }
-        for r in &reps {
-            let mut k = known(r);
-            k.transitional = !r.gone && label_transitional(&r.label);
-            m.replicas.insert(r.id.clone(), k);
+        for Stored { row: r, gone } in t.replicas {
+            let k = known(&r.registry_id, replica_fingerprint(&r), replica_label(&r), gone, r.state().is_transitional());
+            m.replicas.insert(r.id, k);
         }
-        for r in &children {
-            m.children.insert(r.id.clone(), known(r));
+        for Stored { row: c, gone } in t.children {
+            let k = known(&c.registry_id, child_fingerprint(&c), child_label(&c), gone, false);
+            m.children.insert(c.id, k);
         }
         m
     }
@@ -109,13 +146,22 @@ impl Memo {
         for r in regs {
             let id = r.id.to_ascii_lowercase();
             seen.push(id.clone());
+            // ARM's names are checked like any input: a registry whose name
+            // or region is malformed is left as it is, and logged.
+            let (name, location) = match (RegistryName::parse(r.name.as_str()), Region::parse(r.location.as_str())) {
+                (Ok(n), Ok(l)) => (n, l),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(registry = %crate::outbound::clean_text(&r.id, 300), error = %e, "ARM returned a registry this console cannot store; skipped");
+                    continue;
+                }
+            };
             let row = RegistryRow {
                 id: id.clone(),
                 arm_id: r.id.clone(),
                 subscription_id: r.subscription_id().unwrap_or(subscription).to_string(),
                 resource_group: r.resource_group().unwrap_or_default().to_string(),
-                name: r.name.clone(),
-                location: r.location.clone(),
+                name,
+                location,
                 sku: r.sku.name.to_string(),
                 login_server: r.properties.login_server.clone(),
                 provisioning_state: r.properties.provisioning_state.as_ref().map(|p| p.to_string()),
@@ -124,7 +170,7 @@ impl Memo {
             };
             let fp = registry_fingerprint(&row);
             let label = registry_label(&row);
-            let transitional = r.properties.provisioning_state.as_ref().is_some_and(|p| p.is_transitional());
+            let transitional = provisioning_is_transitional(row.provisioning_state.as_deref());
             let prev = self.registries.get(&id).cloned();
             let unchanged = prev.as_ref().is_some_and(|k| !k.gone && k.fingerprint == fp);
             let next = Known {
@@ -147,12 +193,12 @@ impl Memo {
                 continue;
             }
             let (kind, summary) = match &prev {
-                None => ("registry.discovered", format!("{}: discovered ({label}, home {})", r.name, r.location)),
-                Some(k) if k.gone => ("registry.returned", format!("{}: returned ({label})", r.name)),
-                Some(k) => ("registry.changed", format!("{}: {} → {label}", r.name, k.label)),
+                None => (EventKind::RegistryDiscovered, format!("{}: discovered ({label}, home {})", r.name, r.location)),
+                Some(k) if k.gone => (EventKind::RegistryReturned, format!("{}: returned ({label})", r.name)),
+                Some(k) => (EventKind::RegistryChanged, format!("{}: {} → {label}", r.name, k.label)),
             };
             cs.events.push(NewEvent {
-                kind: kind.into(),
+                kind,
                 registry_id: Some(id.clone()),
                 subject_id: Some(id.clone()),
                 summary,
@@ -166,7 +212,7 @@ impl Memo {
         for (id, k) in gone {
             cs.gone_registries.push(id.clone());
             cs.events.push(NewEvent {
-                kind: "registry.gone".into(),
+                kind: EventKind::RegistryGone,
                 registry_id: Some(id.clone()),
                 subject_id: Some(id.clone()),
                 summary: format!("{}: no longer returned by ARM", k.name),
@@ -184,11 +230,18 @@ impl Memo {
             let id = r.id.to_ascii_lowercase();
             seen.push(id.clone());
             let status = r.properties.status.clone().unwrap_or_default();
+            let location = match Region::parse(r.location.clone().unwrap_or_else(|| r.name.clone())) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(replica = %crate::outbound::clean_text(&r.id, 300), error = %e, "ARM returned a replica this console cannot store; skipped");
+                    continue;
+                }
+            };
             let row = ReplicaRow {
                 id: id.clone(),
                 registry_id: registry_id.to_string(),
                 name: r.name.clone(),
-                location: r.location.clone().unwrap_or_else(|| r.name.clone()),
+                location,
                 provisioning_state: r.properties.provisioning_state.as_ref().map(|p| p.to_string()),
                 display_status: status.display_status.clone(),
                 status_message: status.message.clone(),
@@ -205,12 +258,12 @@ impl Memo {
                 continue;
             }
             let (kind, summary) = match &prev {
-                None => ("replica.appeared", format!("{reg_name}/{}: appeared ({label})", row.location)),
-                Some(k) if k.gone => ("replica.returned", format!("{reg_name}/{}: returned ({label})", row.location)),
-                Some(k) => ("replica.changed", format!("{reg_name}/{}: {} → {label}", row.location, k.label)),
+                None => (EventKind::ReplicaAppeared, format!("{reg_name}/{}: appeared ({label})", row.location)),
+                Some(k) if k.gone => (EventKind::ReplicaReturned, format!("{reg_name}/{}: returned ({label})", row.location)),
+                Some(k) => (EventKind::ReplicaChanged, format!("{reg_name}/{}: {} → {label}", row.location, k.label)),
             };
             cs.events.push(NewEvent {
-                kind: kind.into(),
+                kind,
                 registry_id: Some(registry_id.to_string()),
                 subject_id: Some(id.clone()),
                 summary,
@@ -243,7 +296,7 @@ impl Memo {
             let region = id.rsplit('/').next().unwrap_or_default().to_string();
             cs.gone_replicas.push(id.clone());
             cs.events.push(NewEvent {
-                kind: "replica.gone".into(),
+                kind: EventKind::ReplicaGone,
                 registry_id: Some(registry_id.to_string()),
                 subject_id: Some(id.clone()),
                 summary: format!("{reg_name}/{region}: no longer returned by ARM (deleted)"),
@@ -264,14 +317,14 @@ impl Memo {
                 continue;
             }
             cs.events.push(NewEvent {
-                kind: format!("child.{}", if prev.is_none() { "appeared" } else { "changed" }),
+                kind: if prev.is_none() { EventKind::ChildAppeared } else { EventKind::ChildChanged },
                 registry_id: Some(registry_id.to_string()),
                 subject_id: Some(c.id.clone()),
                 summary: match &prev {
                     None => format!("{} {}: appeared ({label})", c.kind, c.name),
                     Some(k) => format!("{} {}: {} → {label}", c.kind, c.name, k.label),
                 },
-                data: json!({ "kind": c.kind, "name": c.name, "state": c.state }),
+                data: json!({ "kind": c.kind.as_str(), "name": c.name, "state": c.state }),
             });
             cs.children.push(c.clone());
             self.pending.push(Pending {
@@ -302,7 +355,7 @@ impl Memo {
         for (id, k) in gone {
             cs.gone_children.push(id.clone());
             cs.events.push(NewEvent {
-                kind: "child.gone".into(),
+                kind: EventKind::ChildGone,
                 registry_id: Some(registry_id.to_string()),
                 subject_id: Some(id.clone()),
                 summary: format!("{}: no longer returned by ARM", id.rsplit('/').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/")),
@@ -331,11 +384,6 @@ impl Memo {
     }
 }
 
-fn label_transitional(label: &str) -> bool {
-    let l = label.to_ascii_lowercase();
-    ["creating", "updating", "deleting", "syncing", "provisioning"].iter().any(|w| l.contains(w))
-}
-
 /// Lists a registry's child resources (webhooks, connected registries,
 /// pipelines, pipeline runs). Returns rows and the errors of kinds that failed.
 pub async fn fetch_children(arm: &ArmClient, arm_id: &str) -> (Vec<ChildRow>, Vec<String>) {
@@ -346,7 +394,7 @@ pub async fn fetch_children(arm: &ArmClient, arm_id: &str) -> (Vec<ChildRow>, Ve
         Ok(v) => rows.extend(v.iter().map(|w| ChildRow {
             id: w.id.to_ascii_lowercase(),
             registry_id: reg_id.clone(),
-            kind: "webhook".into(),
+            kind: ChildKind::Webhook,
             name: w.name.clone(),
             state: w.properties.status.clone(),
             doc: doc(w),
@@ -357,7 +405,7 @@ pub async fn fetch_children(arm: &ArmClient, arm_id: &str) -> (Vec<ChildRow>, Ve
         Ok(v) => rows.extend(v.iter().map(|c| ChildRow {
             id: c.id.to_ascii_lowercase(),
             registry_id: reg_id.clone(),
-            kind: "connected-registry".into(),
+            kind: ChildKind::ConnectedRegistry,
             name: c.name.clone(),
             state: c.properties.connection_state.clone().or_else(|| c.properties.provisioning_state.as_ref().map(|p| p.to_string())),
             doc: doc(c),
@@ -372,7 +420,7 @@ pub async fn fetch_children(arm: &ArmClient, arm_id: &str) -> (Vec<ChildRow>, Ve
                 (Some(s), None) => Some(s.to_string()),
                 _ => r.properties.provisioning_state.as_ref().map(|p| p.to_string()),
             };
-            ChildRow { id: r.id.to_ascii_lowercase(), registry_id: reg_id.clone(), kind: "pipeline-run".into(), name: r.name.clone(), state, doc: doc(r) }
+            ChildRow { id: r.id.to_ascii_lowercase(), registry_id: reg_id.clone(), kind: ChildKind::PipelineRun, name: r.name.clone(), state, doc: doc(r) }
         })),
         Err(e) => errors.push(format!("pipeline runs: {e}")),
     }

@@ -33,16 +33,17 @@ use tokio::sync::{watch, Notify};
 
 use crate::{
     events::EventHub,
-    storage::{
-        topology::{now, ChangeSet, NewEvent},
-        Storage, StorageError,
-    },
+    storage::{now, Storage, StorageError},
+};
+use regatlas_domain::{
+    record::{ChangeSet, NewEvent},
+    Cadence, EventKind,
 };
 
 pub use diff::Memo;
 
 /// Writes a change set; the memory follows only if the write succeeded.
-async fn store(storage: &Storage, cs: &ChangeSet, memo: &mut Memo) -> Result<Vec<regatlas_app::model::EventView>, crate::storage::StorageError> {
+async fn store(storage: &Storage, cs: &ChangeSet, memo: &mut Memo) -> Result<Vec<regatlas_domain::record::Event>, crate::storage::StorageError> {
     match storage.apply(cs).await {
         Ok(events) => {
             memo.commit();
@@ -177,8 +178,7 @@ pub struct Poller {
 impl Poller {
     /// Loads what the database remembers.
     pub async fn new(arm: ArmClient, storage: Storage, hub: EventHub, config: PollerConfig) -> Result<Poller, PollError> {
-        let (regs, reps, children) = storage.remembered().await?;
-        let memo = Memo::from_rows(regs, reps, children);
+        let memo = Memo::from_stored(storage.stored_topology().await?);
         Ok(Poller {
             arm,
             storage,
@@ -191,7 +191,7 @@ impl Poller {
                 refresh: Notify::new(),
                 force_discovery: std::sync::atomic::AtomicBool::new(false),
                 active_operations: AtomicUsize::new(0),
-                status: Mutex::new(PollerStatus { cadence: "fast".into(), ..Default::default() }),
+                status: Mutex::new(PollerStatus { cadence: Cadence::Fast, ..Default::default() }),
             }),
         })
     }
@@ -213,13 +213,13 @@ impl Poller {
             return;
         }
         let (kind, summary) = match &error {
-            Some(e) => ("poll.error", format!("Polling {key} failed: {e}")),
-            None => ("poll.recovered", format!("Polling {key} works again")),
+            Some(e) => (EventKind::PollError, format!("Polling {key} failed: {e}")),
+            None => (EventKind::PollRecovered, format!("Polling {key} works again")),
         };
         if let Err(e) = self
             .hub
             .record(NewEvent {
-                kind: kind.into(),
+                kind,
                 registry_id: registry_id.map(str::to_string),
                 subject_id: Some(key.to_string()),
                 summary,
@@ -384,7 +384,7 @@ impl Poller {
             }
             let wait = if fast { self.config.fast_interval } else { self.config.slow_interval };
             if let Ok(mut s) = self.shared.status.lock() {
-                s.cadence = if fast { "fast".into() } else { "slow".into() };
+                s.cadence = if fast { Cadence::Fast } else { Cadence::Slow };
             }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}

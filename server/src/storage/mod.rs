@@ -1,16 +1,30 @@
-//! Storage: the only module that speaks SQL.
+//! Storage: the only module that speaks SQL, behind the [`Store`] trait.
 //!
-//! SQLite is the embedded default (one file, WAL mode, busy timeout,
-//! migrations from `migrations/` applied at start-up). PostgreSQL is planned
-//! for multi-instance deployments; everything above this module uses
-//! [`Storage`]'s methods and never sees a query.
+//! The rest of the server holds a [`Storage`] (a cheap handle to a
+//! `dyn Store`) and sees only domain records (`regatlas_domain::record`),
+//! never a query, a row or a view model. SQLite ([`SqliteStore`]: one file,
+//! WAL mode, busy timeout, migrations from `migrations/` applied at
+//! start-up) is the embedded default; PostgreSQL is the next implementation.
+//! Rows are mapped with `FromRow` (`try_get`), so a schema mismatch is an
+//! error, and stored states and names are parsed back into their domain
+//! types ([`StorageError::Invalid`] when the database holds something this
+//! version cannot read).
 
 pub mod migrations;
 pub mod operations;
 pub mod topology;
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use regatlas_domain::{
+    record::{
+        ChangeSet, ChecklistEntry, Event, EventQuery, ItemFilter, Migration, MigrationItem, NewEvent, NewMigration, NewOperation, Operation, OperationFilter,
+        PlannedItem, RegistryTopology, RepositoryCounts, StoredTopology,
+    },
+    Actor, ItemState, MigrationState, OperationState,
+};
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
     SqlitePool,
@@ -61,18 +75,150 @@ fn restrict_permissions(path: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Handle to the database. Cheap to clone.
+/// The topology the poller writes and the history of what changed.
+#[async_trait]
+pub trait TopologyStore: Send + Sync {
+    /// Everything the poller diffs against (loaded once at start).
+    async fn stored_topology(&self) -> Result<StoredTopology, StorageError>;
+    /// Writes a change set in one transaction and returns the events it appended.
+    async fn apply(&self, cs: &ChangeSet) -> Result<Vec<Event>, StorageError>;
+    /// Every registry with its replicas and children, by name.
+    async fn topology(&self) -> Result<Vec<RegistryTopology>, StorageError>;
+    /// The id of the live registry with this name (names compare without case).
+    async fn registry_id_by_name(&self, name: &str) -> Result<Option<String>, StorageError>;
+    /// Appends one event on its own.
+    async fn append_event(&self, e: &NewEvent) -> Result<Event, StorageError>;
+    /// Events with an id above `after`, oldest first (SSE resume).
+    async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Event>, StorageError>;
+    /// Newest events first.
+    async fn events(&self, q: &EventQuery) -> Result<Vec<Event>, StorageError>;
+    /// Deletes history older than `cutoff`; returns how many events went.
+    async fn prune_events(&self, cutoff: DateTime<Utc>) -> Result<u64, StorageError>;
+    /// Rows in registries, replicas, children and events (the benchmark's check that a quiet cycle wrote nothing).
+    async fn row_counts(&self) -> Result<(i64, i64, i64, i64), StorageError>;
+}
+
+/// Operators' actions on replicas and their ARM operations.
+#[async_trait]
+pub trait OperationStore: Send + Sync {
+    /// Records a pending operation. `Ok(None)` when another operation on the
+    /// same replica is still pending or running (the store decides, so two
+    /// servers or two operators cannot both get in).
+    async fn insert_operation(&self, op: &NewOperation) -> Result<Option<Operation>, StorageError>;
+    async fn operation(&self, id: &str) -> Result<Option<Operation>, StorageError>;
+    /// The active operation on a replica, if any.
+    async fn active_operation_on(&self, registry_id: &str, target: &str) -> Result<Option<Operation>, StorageError>;
+    /// Stores ARM's operation handle: the operation is running.
+    async fn operation_started(&self, id: &str, lro: Option<&serde_json::Value>) -> Result<(), StorageError>;
+    /// Progress of a running operation; `true` only when the percentage moved.
+    async fn operation_progress(&self, id: &str, percent: f64) -> Result<bool, StorageError>;
+    /// Final state, with ARM's code and message when it failed.
+    async fn operation_finished(&self, id: &str, state: OperationState, error: Option<(&str, &str)>) -> Result<(), StorageError>;
+    /// Operations still pending or running (resumed at start-up), oldest first.
+    async fn unfinished_operations(&self) -> Result<Vec<Operation>, StorageError>;
+    async fn operations(&self, f: &OperationFilter) -> Result<Vec<Operation>, StorageError>;
+}
+
+/// Migrations, their items (one per digest per repository) and checklists.
+/// Item rows are the engine's durable memory: state, attempts and the ARM
+/// operation handle are written before and after every ARM call.
+#[async_trait]
+pub trait MigrationStore: Send + Sync {
+    async fn insert_migration(&self, m: &NewMigration) -> Result<(), StorageError>;
+    /// The stored request of a migration.
+    async fn migration_spec(&self, id: &str) -> Result<Option<serde_json::Value>, StorageError>;
+    async fn migration(&self, id: &str) -> Result<Option<Migration>, StorageError>;
+    /// Newest first, older than `before` = `(created_at, id)`; one query for the page.
+    async fn migrations(&self, limit: i64, before: Option<(String, String)>) -> Result<Vec<Migration>, StorageError>;
+    /// Migrations the engine must drive (after a restart, too).
+    async fn active_migrations(&self) -> Result<Vec<String>, StorageError>;
+    async fn migration_state(&self, id: &str) -> Result<Option<MigrationState>, StorageError>;
+    /// Moves a migration to `state`. The copy phase's start and the end are stamped once.
+    async fn set_migration_state(&self, id: &str, state: MigrationState, error: Option<&str>) -> Result<(), StorageError>;
+    /// Keeps the inventory's findings (already cleaned and bounded).
+    async fn set_migration_findings(&self, id: &str, findings: &[String]) -> Result<(), StorageError>;
+    async fn migration_findings(&self, id: &str) -> Result<Vec<String>, StorageError>;
+    /// Records a resume at start-up of a migration found mid-phase. `true`
+    /// when it was found so before, in the same state and with no item
+    /// finished since: a crash loop, which the caller must not resume.
+    async fn note_crash_resume(&self, id: &str) -> Result<bool, StorageError>;
+    /// The driver stopped cleanly (shutdown, or a state change): no crash to count.
+    async fn clear_crash_resumes(&self, id: &str) -> Result<(), StorageError>;
+    async fn set_migration_window(&self, id: &str, window: i64, throttled_more: i64) -> Result<(), StorageError>;
+    /// Replaces the plan (items and checklist) in one transaction.
+    async fn replace_plan(&self, id: &str, items: &[PlannedItem], checklist: &[ChecklistEntry], copy_state: ItemState) -> Result<(), StorageError>;
+    /// Turns a dry run's planned copies into pending ones (starting it).
+    async fn plan_to_pending(&self, id: &str) -> Result<u64, StorageError>;
+    /// Copy items still to do: pending, and importing ones a crash or stop
+    /// interrupted (with or without their ARM handle).
+    async fn items_to_copy(&self, id: &str) -> Result<Vec<MigrationItem>, StorageError>;
+    /// Items verification looks at: everything copied or already present.
+    async fn items_to_verify(&self, id: &str) -> Result<Vec<MigrationItem>, StorageError>;
+    /// Written before the ARM call: one more attempt, importing.
+    async fn item_importing(&self, item: i64) -> Result<(), StorageError>;
+    /// Written after ARM accepted: the handle to poll (and to resume from).
+    async fn item_lro(&self, item: i64, lro: &serde_json::Value) -> Result<(), StorageError>;
+    /// ARM throttled the request before processing it: not an attempt.
+    async fn item_throttled(&self, item: i64) -> Result<(), StorageError>;
+    async fn item_pending(&self, item: i64, error: Option<(&str, &str)>) -> Result<(), StorageError>;
+    async fn item_finished(&self, item: i64, state: ItemState, error: Option<(&str, &str)>) -> Result<(), StorageError>;
+    async fn item_verified(&self, item: i64, ok: bool, detail: Option<&str>) -> Result<(), StorageError>;
+    /// "Retry failed items only": failed copies become pending again.
+    async fn retry_failed(&self, id: &str) -> Result<u64, StorageError>;
+    async fn migration_items(&self, id: &str, f: &ItemFilter) -> Result<Vec<MigrationItem>, StorageError>;
+    async fn migration_repositories(&self, id: &str) -> Result<Vec<RepositoryCounts>, StorageError>;
+    async fn checklist(&self, id: &str) -> Result<Vec<ChecklistEntry>, StorageError>;
+    /// Ticks (or unticks) a manual checklist item. `false` if there is no such manual item.
+    async fn tick_checklist(&self, id: &str, key: &str, done: bool, actor: &Actor) -> Result<bool, StorageError>;
+}
+
+/// Everything the server stores, and the database's own health.
+#[async_trait]
+pub trait Store: TopologyStore + OperationStore + MigrationStore + std::fmt::Debug {
+    /// A cheap round trip, used by `/readyz`.
+    async fn ping(&self) -> Result<(), StorageError>;
+    /// Version of the newest applied migration.
+    async fn schema_version(&self) -> Result<i64, StorageError>;
+    /// Closes the connections (SQLite: flushing the WAL).
+    async fn close(&self);
+}
+
+/// What the server holds: a cheap handle to the configured store.
 #[derive(Clone, Debug)]
-pub struct Storage {
+pub struct Storage(Arc<dyn Store>);
+
+impl std::ops::Deref for Storage {
+    type Target = dyn Store;
+    fn deref(&self) -> &(dyn Store + 'static) {
+        &*self.0
+    }
+}
+
+impl Storage {
+    /// Opens the database a URL names (`sqlite:…`), creating it if missing,
+    /// and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Storage, StorageError> {
+        Ok(Storage(Arc::new(SqliteStore::open(url).await?)))
+    }
+
+    /// A store this process built (tests, other backends).
+    pub fn new(store: Arc<dyn Store>) -> Storage {
+        Storage(store)
+    }
+}
+
+/// The SQLite store.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
     pool: SqlitePool,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
-impl Storage {
+impl SqliteStore {
     /// Opens (creating if missing) the database, sets WAL and a busy timeout,
     /// and applies pending migrations.
-    pub async fn open(url: &str) -> Result<Storage, StorageError> {
+    pub async fn open(url: &str) -> Result<SqliteStore, StorageError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|source| StorageError::Url { url: url.to_string(), source })?
             .create_if_missing(true)
@@ -85,13 +231,7 @@ impl Storage {
             SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(|source| StorageError::Open { url: url.to_string(), source })?;
         MIGRATOR.run(&pool).await.map_err(|source| StorageError::Migrate { url: url.to_string(), source })?;
         tracing::info!(%url, "database ready");
-        Ok(Storage { pool })
-    }
-
-    /// A cheap round trip, used by `/readyz`.
-    pub async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        Ok(SqliteStore { pool })
     }
 
     /// The journal mode actually in effect (expected: `wal`).
@@ -99,15 +239,31 @@ impl Storage {
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&self.pool).await?;
         Ok(mode)
     }
+}
 
-    /// Version of the newest applied migration.
-    pub async fn schema_version(&self) -> Result<i64, StorageError> {
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn schema_version(&self) -> Result<i64, StorageError> {
         let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1").fetch_one(&self.pool).await?;
         Ok(v.unwrap_or(0))
     }
 
-    /// Closes the pool, flushing the WAL.
-    pub async fn close(&self) {
+    async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A stored value parsed back into its domain type, or [`StorageError::Invalid`].
+pub(crate) fn parsed<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, StorageError> {
+    r.map_err(|e| StorageError::Invalid(format!("{what}: {e}")))
+}
+
+/// Now, as stored: RFC 3339 with milliseconds, UTC.
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

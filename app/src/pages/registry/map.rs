@@ -11,7 +11,7 @@ use crate::Erase;
 use leptos::prelude::*;
 
 use super::geo::{self, Spot, ViewBox};
-use crate::model::{Health, OperationKind, OperationView, RegistryView};
+use crate::model::{ChildKind, Health, OperationKind, OperationView, RegistryView};
 
 /// What one hexagon shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -136,7 +136,7 @@ pub fn WorldMap(
             let Some(home) = geo::spot(&r.location) else { return Vec::new() };
             r.children
                 .iter()
-                .filter(|c| c.kind == "connected-registry" && !c.gone)
+                .filter(|c| c.kind == ChildKind::ConnectedRegistry && !c.gone)
                 .enumerate()
                 .map(|(i, c)| {
                     let (x, y) = (home.x - 14.0 + 16.0 * i as f64, home.y + 30.0);

@@ -1,0 +1,330 @@
+//! States and kinds. Each is an enum whose wire and database string is
+//! written once, in its `string_enum!` block; everything else matches on the
+//! variants.
+
+/// A string that names no variant of a state or kind.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} '{value}'")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+string_enum! {
+    /// Simplified state of a replica, for colours, filters and the poller's cadence.
+    pub enum ReplicaState {
+        Provisioning => "provisioning",
+        Syncing => "syncing",
+        Ready => "ready",
+        Updating => "updating",
+        Deleting => "deleting",
+        Failed => "failed",
+        Unknown => "unknown",
+    }
+}
+
+impl ReplicaState {
+    /// Derived from ARM's `provisioningState` and `status.displayStatus`.
+    pub fn derive(provisioning: Option<&str>, display: Option<&str>) -> ReplicaState {
+        let p = provisioning.unwrap_or("").to_ascii_lowercase();
+        let d = display.unwrap_or("").to_ascii_lowercase();
+        match p.as_str() {
+            "creating" => ReplicaState::Provisioning,
+            "updating" => ReplicaState::Updating,
+            "deleting" => ReplicaState::Deleting,
+            "failed" | "canceled" => ReplicaState::Failed,
+            "succeeded" => match d.as_str() {
+                "ready" | "" => ReplicaState::Ready,
+                "syncing" => ReplicaState::Syncing,
+                "provisioning" => ReplicaState::Provisioning,
+                "updating" => ReplicaState::Updating,
+                _ => ReplicaState::Failed,
+            },
+            _ => ReplicaState::Unknown,
+        }
+    }
+
+    /// Provisioning, syncing, updating or deleting: the poller goes fast.
+    pub fn is_transitional(self) -> bool {
+        matches!(self, ReplicaState::Provisioning | ReplicaState::Syncing | ReplicaState::Updating | ReplicaState::Deleting)
+    }
+}
+
+/// Whether an ARM `provisioningState` (of a registry) is on its way somewhere.
+pub fn provisioning_is_transitional(state: Option<&str>) -> bool {
+    state.is_some_and(|s| matches!(s.to_ascii_lowercase().as_str(), "creating" | "updating" | "deleting"))
+}
+
+string_enum! {
+    /// Registry health badge.
+    pub enum Health {
+        Healthy => "healthy",
+        Changing => "changing",
+        Degraded => "degraded",
+        Stale => "stale",
+        Gone => "gone",
+    }
+}
+
+string_enum! {
+    /// What an operator asked ARM to do.
+    pub enum OperationKind {
+        ReplicaCreate => "replica.create",
+        ReplicaDelete => "replica.delete",
+        ReplicaRouting => "replica.routing",
+    }
+}
+
+string_enum! {
+    /// Where an operator's action is.
+    pub enum OperationState {
+        /// Recorded; ARM not yet answered.
+        Pending => "pending",
+        /// ARM accepted; its operation is followed.
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        /// Its outcome could not be learnt (the ARM operation vanished).
+        Unknown => "unknown",
+    }
+}
+
+impl OperationState {
+    /// Still pending or running.
+    pub fn is_open(self) -> bool {
+        matches!(self, OperationState::Pending | OperationState::Running)
+    }
+}
+
+string_enum! {
+    /// What the plan decided for one artifact.
+    pub enum ItemAction {
+        /// Import it.
+        Copy => "copy",
+        /// The target already holds the same digest under every tag.
+        Present => "present",
+        /// A target tag points at another digest; `NoForce` leaves it.
+        Conflict => "conflict",
+    }
+}
+
+string_enum! {
+    /// Where one artifact is.
+    pub enum ItemState {
+        /// In a dry run's plan.
+        Planned => "planned",
+        /// To be imported.
+        Pending => "pending",
+        /// `importImage` sent (its operation handle stored once accepted).
+        Importing => "importing",
+        Imported => "imported",
+        Failed => "failed",
+        Skipped => "skipped",
+        Verified => "verified",
+        /// Verification found a difference.
+        Mismatch => "mismatch",
+    }
+}
+
+impl ItemState {
+    /// The import is done (whatever verification later found).
+    pub fn is_copied(self) -> bool {
+        matches!(self, ItemState::Imported | ItemState::Verified | ItemState::Mismatch)
+    }
+}
+
+string_enum! {
+    /// Where a migration is in its life.
+    #[derive(Default)]
+    pub enum MigrationState {
+        /// Inventory and plan are running.
+        #[default]
+        Preparing => "PREPARING",
+        /// A dry run's plan is ready; nothing is copied until someone starts it.
+        Planned => "PLANNED",
+        /// Copying.
+        InProgress => "IN_PROGRESS",
+        Paused => "PAUSED",
+        Verifying => "VERIFYING",
+        Complete => "COMPLETE",
+        Failed => "FAILED",
+        /// Cancel asked; the driver is winding down.
+        Stopping => "STOPPING",
+        Stopped => "STOPPED",
+    }
+}
+
+impl MigrationState {
+    /// The engine (not a person) owns the migration: a driver runs, and is
+    /// resumed after a restart.
+    pub fn is_active(self) -> bool {
+        matches!(self, MigrationState::Preparing | MigrationState::InProgress | MigrationState::Verifying | MigrationState::Stopping)
+    }
+
+    /// Nothing runs until a person acts (the finish time is stamped).
+    pub fn is_settled(self) -> bool {
+        matches!(self, MigrationState::Planned | MigrationState::Paused | MigrationState::Complete | MigrationState::Failed | MigrationState::Stopped)
+    }
+
+    /// Someone may start (or resume) it.
+    pub fn can_start(self) -> bool {
+        matches!(self, MigrationState::Planned | MigrationState::Paused | MigrationState::Stopped | MigrationState::Failed)
+    }
+
+    /// Someone may cancel it.
+    pub fn can_cancel(self) -> bool {
+        !matches!(self, MigrationState::Complete | MigrationState::Stopped)
+    }
+}
+
+string_enum! {
+    /// What an entry of the history says happened.
+    pub enum EventKind {
+        RegistryDiscovered => "registry.discovered",
+        RegistryReturned => "registry.returned",
+        RegistryChanged => "registry.changed",
+        RegistryGone => "registry.gone",
+        ReplicaAppeared => "replica.appeared",
+        ReplicaReturned => "replica.returned",
+        ReplicaChanged => "replica.changed",
+        ReplicaGone => "replica.gone",
+        ChildAppeared => "child.appeared",
+        ChildChanged => "child.changed",
+        ChildGone => "child.gone",
+        PollError => "poll.error",
+        PollRecovered => "poll.recovered",
+        /// An operator's action moved (its state or progress).
+        OperationUpdated => "operation.updated",
+        MigrationUpdated => "migration.updated",
+        /// Copy progress (frequent; live feed only in spirit).
+        MigrationProgress => "migration.progress",
+    }
+}
+
+string_enum! {
+    /// The families of [`EventKind`] (the part before the dot): the history's filter.
+    pub enum EventFamily {
+        Registry => "registry",
+        Replica => "replica",
+        Child => "child",
+        Poll => "poll",
+        Operation => "operation",
+        Migration => "migration",
+    }
+}
+
+impl EventKind {
+    pub fn family(self) -> EventFamily {
+        use EventKind::*;
+        match self {
+            RegistryDiscovered | RegistryReturned | RegistryChanged | RegistryGone => EventFamily::Registry,
+            ReplicaAppeared | ReplicaReturned | ReplicaChanged | ReplicaGone => EventFamily::Replica,
+            ChildAppeared | ChildChanged | ChildGone => EventFamily::Child,
+            PollError | PollRecovered => EventFamily::Poll,
+            OperationUpdated => EventFamily::Operation,
+            MigrationUpdated | MigrationProgress => EventFamily::Migration,
+        }
+    }
+
+    /// Frequent progress events the history lists leave out.
+    pub fn is_progress(self) -> bool {
+        matches!(self, EventKind::OperationUpdated | EventKind::MigrationProgress)
+    }
+}
+
+impl EventFamily {
+    /// The kinds of this family.
+    pub fn kinds(self) -> impl Iterator<Item = EventKind> {
+        EventKind::ALL.iter().copied().filter(move |k| k.family() == self)
+    }
+}
+
+string_enum! {
+    /// A registry's child resource that the poller follows.
+    pub enum ChildKind {
+        Webhook => "webhook",
+        ConnectedRegistry => "connected-registry",
+        PipelineRun => "pipeline-run",
+    }
+}
+
+string_enum! {
+    /// A line of the cut-over checklist: compared by Regatlas, or ticked by someone.
+    pub enum ChecklistKind {
+        Setting => "setting",
+        Manual => "manual",
+    }
+}
+
+string_enum! {
+    /// Where a checklist line is.
+    pub enum ChecklistStatus {
+        /// Source and target agree.
+        Same => "same",
+        /// Source and target differ.
+        Different => "different",
+        /// Nobody has done it yet.
+        Todo => "todo",
+        Done => "done",
+        /// Not to be done yet: verification has not passed.
+        Unsafe => "unsafe",
+    }
+}
+
+string_enum! {
+    /// How often the poller polls.
+    #[derive(Default)]
+    pub enum Cadence {
+        /// Something is changing.
+        Fast => "fast",
+        #[default]
+        Slow => "slow",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_keep_their_wire_strings_and_parse_back() {
+        assert_eq!(serde_json::to_string(&MigrationState::InProgress).expect("json"), "\"IN_PROGRESS\"");
+        assert_eq!(serde_json::to_string(&ItemState::Mismatch).expect("json"), "\"mismatch\"");
+        assert_eq!(serde_json::to_string(&ItemAction::Conflict).expect("json"), "\"conflict\"");
+        assert_eq!(serde_json::to_string(&EventKind::ChildGone).expect("json"), "\"child.gone\"");
+        for &s in MigrationState::ALL {
+            assert_eq!(MigrationState::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_string(&s).expect("json"), format!("\"{}\"", s.as_str()));
+            assert!(!(s.is_active() && s.is_settled()), "{s} is both active and settled");
+        }
+        for s in ItemState::ALL {
+            assert_eq!(ItemState::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(MigrationState::parse("in_progress"), None);
+        assert_eq!(ItemAction::parse("Copy"), None);
+        assert_eq!("nope".parse::<Health>().expect_err("unknown").to_string(), "unknown Health 'nope'");
+    }
+
+    #[test]
+    fn every_event_kind_is_named_after_its_family() {
+        for &k in EventKind::ALL {
+            assert_eq!(k.as_str().split('.').next(), Some(k.family().as_str()), "{k}");
+        }
+        for &f in EventFamily::ALL {
+            assert!(f.kinds().count() > 0, "{f} has no kinds");
+        }
+    }
+
+    #[test]
+    fn replica_state_from_arm() {
+        assert_eq!(ReplicaState::derive(Some("Succeeded"), Some("Ready")), ReplicaState::Ready);
+        assert_eq!(ReplicaState::derive(Some("Succeeded"), Some("Syncing")), ReplicaState::Syncing);
+        assert_eq!(ReplicaState::derive(Some("Creating"), None), ReplicaState::Provisioning);
+        assert_eq!(ReplicaState::derive(Some("Canceled"), None), ReplicaState::Failed);
+        assert_eq!(ReplicaState::derive(None, None), ReplicaState::Unknown);
+        assert!(ReplicaState::Syncing.is_transitional());
+        assert!(!ReplicaState::Failed.is_transitional());
+        assert!(provisioning_is_transitional(Some("Updating")));
+        assert!(!provisioning_is_transitional(Some("Succeeded")));
+    }
+}
