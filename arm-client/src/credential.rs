@@ -5,10 +5,7 @@
 //! credentials that talk to Entra ID directly (client secret, certificate,
 //! workload identity).
 
-use std::{
-    path::PathBuf,
-    sync::{Arc, Mutex, OnceLock},
-};
+use std::{path::PathBuf, sync::Arc};
 
 use azure_core::{
     cloud::{CloudConfiguration, CustomConfiguration},
@@ -107,33 +104,42 @@ pub fn build(config: &CredentialConfig, authority_host: Option<&str>) -> Result<
     })
 }
 
-/// The `IDENTITY_HEADER` secret this process uses for App Service managed
-/// identity against an emulator. `azure_identity` reads it from the
-/// environment on every token request, so it is one value per process, set
-/// once; embedded emulators are started with it, and an external one
-/// (`regatlas emulator`) shares it through `REGATLAS_EMULATOR_IDENTITY_SECRET`.
-pub fn embedded_identity_secret() -> &'static str {
-    static SECRET: OnceLock<String> = OnceLock::new();
-    SECRET.get_or_init(|| {
-        let s = std::env::var("REGATLAS_EMULATOR_IDENTITY_SECRET")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| format!("regatlas-{:032x}", rand::random::<u128>()));
-        // SAFETY (edition 2021: safe fn): written once, before any credential reads it, under the OnceLock.
-        std::env::set_var("IDENTITY_HEADER", &s);
-        s
-    })
+/// Where the emulated Entra ID is and how the console signs in there: the
+/// emulator's `login_url`, tenant, client id, client secret and the login
+/// endpoint's certificate (PEM).
+#[derive(Clone)]
+pub struct EmulatorLogin {
+    pub authority_host: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub certificate_pem: String,
 }
 
-/// A managed-identity credential that talks the App Service protocol to
-/// `endpoint` (an embedded emulator's token endpoint). `azure_identity` reads
-/// `IDENTITY_ENDPOINT` when the credential is built, so building is
-/// serialised with a process-wide lock.
-pub fn app_service_managed_identity(endpoint: &str) -> Result<Arc<dyn TokenCredential>, ArmError> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _secret = embedded_identity_secret();
-    let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    std::env::set_var("IDENTITY_ENDPOINT", endpoint);
-    let cred = azure_identity::ManagedIdentityCredential::new(None).map_err(cfg_err)?;
+impl std::fmt::Debug for EmulatorLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorLogin").field("authority_host", &self.authority_host).field("tenant_id", &self.tenant_id).finish_non_exhaustive()
+    }
+}
+
+/// `azure_identity`'s client-secret credential against an emulator's Entra
+/// ID endpoint. Its settings are given to it directly (no environment), and
+/// its transport trusts the emulator's certificate and nothing else, so the
+/// secret cannot go anywhere but that endpoint.
+pub fn emulator(login: &EmulatorLogin) -> Result<Arc<dyn TokenCredential>, ArmError> {
+    let cert = reqwest_azure::Certificate::from_pem(login.certificate_pem.as_bytes())
+        .map_err(|e| ArmError::Config(format!("the emulator's login certificate: {e}")))?;
+    let http = reqwest_azure::Client::builder()
+        .tls_certs_only([cert])
+        .redirect(reqwest_azure::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| ArmError::Config(format!("cannot build the login client: {e}")))?;
+    let mut options = client_options(Some(&login.authority_host));
+    options.transport = Some(azure_core::http::Transport::new(Arc::new(http)));
+    let options = azure_identity::ClientSecretCredentialOptions { client_options: options };
+    let cred = azure_identity::ClientSecretCredential::new(&login.tenant_id, login.client_id.clone(), Secret::new(login.client_secret.clone()), Some(options))
+        .map_err(cfg_err)?;
     Ok(cred)
 }

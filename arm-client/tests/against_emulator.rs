@@ -29,9 +29,20 @@ impl World {
     }
 }
 
+fn login(emu: &RunningEmulator) -> credential::EmulatorLogin {
+    let info = emu.info();
+    credential::EmulatorLogin {
+        authority_host: info.login_url.clone(),
+        tenant_id: info.tenant_id.clone(),
+        client_id: info.client_id.clone(),
+        client_secret: info.token_header_value.clone(),
+        certificate_pem: info.login_certificate_pem.clone(),
+    }
+}
+
 fn client_for(emu: &RunningEmulator, retry: RetryPolicy) -> ArmClient {
     let info = emu.info();
-    let cred = credential::app_service_managed_identity(&info.token_endpoint).expect("credential");
+    let cred = credential::emulator(&login(emu)).expect("credential");
     let mut cfg = ArmClientConfig::new(&info.arm_base_url);
     cfg.retry = retry;
     ArmClient::new(cfg, cred).expect("client")
@@ -39,7 +50,6 @@ fn client_for(emu: &RunningEmulator, retry: RetryPolicy) -> ArmClient {
 
 async fn world(mut cfg: EmulatorConfig) -> World {
     cfg.time_scale = 50.0;
-    cfg.identity_secret = Some(credential::embedded_identity_secret().to_string());
     let emu = regatlas_emulator::start(cfg).await.expect("emulator");
     let client = client_for(&emu, RetryPolicy { max_attempts: 10, base_delay: Duration::from_millis(20), max_delay: Duration::from_secs(2) });
     let info = emu.info();
@@ -175,4 +185,26 @@ async fn bursts_of_5xx_are_retried_for_reads_but_a_post_is_never_retried_blindly
     let e = w.client.begin_import_image(&id, &params).await.expect_err("server error");
     assert!(e.status().is_some_and(|s| s >= 500), "{e}");
     assert_eq!(w.client.request_count() - before, 1, "a POST that reached ARM is not sent twice");
+}
+
+/// `azure_identity`'s client-secret credential signs in at the emulated
+/// Entra ID over TLS; a wrong secret is refused, and a credential that
+/// trusts another emulator's certificate does not talk to this one.
+#[tokio::test]
+async fn the_client_secret_credential_signs_in_over_tls_and_trusts_only_its_certificate() {
+    let emu = regatlas_emulator::start(EmulatorConfig::empty()).await.expect("emulator");
+    let other = regatlas_emulator::start(EmulatorConfig::empty()).await.expect("emulator");
+    let scope = ["https://management.azure.com/.default"];
+    let good = credential::emulator(&login(&emu)).expect("credential");
+    assert!(good.get_token(&scope, None).await.is_ok(), "the right secret gets a token");
+
+    let wrong_secret = credential::emulator(&credential::EmulatorLogin { client_secret: "wrong".into(), ..login(&emu) }).expect("credential");
+    let e = wrong_secret.get_token(&scope, None).await.expect_err("a wrong secret is refused");
+    assert!(e.to_string().contains("AADSTS7000215"), "{e}");
+
+    let wrong_cert =
+        credential::emulator(&credential::EmulatorLogin { certificate_pem: other.info().login_certificate_pem.clone(), ..login(&emu) }).expect("credential");
+    assert!(wrong_cert.get_token(&scope, None).await.is_err(), "another certificate is not trusted");
+    emu.shutdown().await;
+    other.shutdown().await;
 }

@@ -13,6 +13,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/emulator-admin/faults", get(get_faults).put(put_faults))
         .route("/emulator-admin/throttle", get(get_throttle).put(put_throttle))
         .route("/emulator-admin/counters", get(counters))
+        .route("/emulator-admin/login", get(login))
         .with_state(shared)
 }
 
@@ -33,6 +34,18 @@ async fn get_throttle(State(s): State<Arc<Shared>>) -> Json<ThrottleConfig> {
 async fn put_throttle(State(s): State<Arc<Shared>>, Json(c): Json<ThrottleConfig>) -> Json<ThrottleConfig> {
     s.throttle.set_config(c.clone());
     Json(c)
+}
+
+/// Where the emulated Entra ID is and the certificate it presents (no
+/// secret): what a console pointed at this emulator by URL needs to sign in.
+async fn login(State(s): State<Arc<Shared>>) -> Json<Value> {
+    let tenant = s.world().tenant_id.clone();
+    Json(json!({
+        "login_url": s.login.get().map(|l| l.url.clone()),
+        "certificate_pem": s.login.get().map(|l| l.certificate_pem.clone()),
+        "tenant_id": tenant,
+        "client_id": crate::login::CONSOLE_CLIENT_ID,
+    }))
 }
 
 async fn counters(State(s): State<Arc<Shared>>) -> Json<Value> {

@@ -1,7 +1,8 @@
 //! # regatlas-emulator
 //!
 //! A faithful Azure Container Registry emulator on loopback: the ARM control
-//! plane ([`arm`]), a managed-identity token endpoint ([`auth`]), the OCI
+//! plane ([`arm`]), Entra ID's token endpoint over TLS ([`login`]) and a
+//! managed-identity token endpoint ([`auth`]), the OCI
 //! data plane per registry and replica ([`oci`]), webhooks ([`webhooks`]),
 //! throttling ([`throttle`]) and fault injection ([`admin`]). It is written
 //! from the ARM contract in `data/azure-specs/` and shares no code with the
@@ -15,6 +16,7 @@ pub mod arm;
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod login;
 pub mod oci;
 pub mod persist;
 pub mod regions;
@@ -48,6 +50,8 @@ pub enum EmulatorError {
     Http(#[from] reqwest::Error),
     #[error(transparent)]
     State(#[from] persist::PersistError),
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// How to start the emulator.
@@ -117,6 +121,8 @@ pub struct Shared {
     /// Items per page of ARM list responses.
     pub list_page_size: usize,
     pub http: reqwest::Client,
+    /// The emulated Entra ID token endpoint (set once it listens).
+    pub login: std::sync::OnceLock<login::LoginEndpoint>,
     shutdown: watch::Receiver<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -214,6 +220,13 @@ pub struct EmulatorInfo {
     /// Header name and value (`IDENTITY_HEADER`) the token endpoint requires.
     pub token_header: String,
     pub token_header_value: String,
+    /// Entra ID's authority host, emulated: `https://127.0.0.1:PORT`, serving
+    /// `POST /{tenant}/oauth2/v2.0/token` (client credentials).
+    pub login_url: String,
+    /// The login endpoint's certificate (PEM), the only one to trust for it.
+    pub login_certificate_pem: String,
+    /// The console's client id in the emulated tenant; its client secret is `token_header_value`.
+    pub client_id: String,
     pub subscription_id: String,
     pub tenant_id: String,
     pub admin_url: String,
@@ -243,6 +256,9 @@ impl RunningEmulator {
             token_endpoint: format!("{}/msi/token", self.shared.base_url),
             token_header: "X-IDENTITY-HEADER".into(),
             token_header_value: self.shared.auth.identity_secret.clone(),
+            login_url: self.shared.login.get().map(|l| l.url.clone()).unwrap_or_default(),
+            login_certificate_pem: self.shared.login.get().map(|l| l.certificate_pem.clone()).unwrap_or_default(),
+            client_id: login::CONSOLE_CLIENT_ID.to_string(),
             subscription_id: self.shared.subscription_id.clone(),
             tenant_id: world.tenant_id.clone(),
             admin_url: format!("{}/emulator-admin", self.shared.base_url),
@@ -320,10 +336,16 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         base_url: format!("http://{addr}"),
         list_page_size: config.list_page_size.max(1),
         http: reqwest::Client::builder().no_proxy().build()?,
+        login: std::sync::OnceLock::new(),
         shutdown: rx.clone(),
         tasks: Mutex::new(Vec::new()),
     });
     shared.world().faults = config.faults.clone();
+    let (endpoint, login_task) = login::serve(shared.clone(), rx.clone()).await?;
+    let _ = shared.login.set(endpoint);
+    if let Ok(mut t) = shared.tasks.lock() {
+        t.push(login_task);
+    }
     match &config.state_dir {
         Some(dir) if persist::has_snapshot(dir) => persist::restore(&shared, dir).await?,
         _ if config.bench_world.is_some() => {

@@ -66,7 +66,6 @@ pub async fn poll(args: BenchPollArgs) -> Result<(), BenchError> {
     let started = std::time::Instant::now();
     let mut cfg = regatlas_emulator::EmulatorConfig::empty();
     cfg.bench_world = Some((args.registries, args.replicas));
-    cfg.identity_secret = Some(regatlas_arm::credential::embedded_identity_secret().to_string());
     if !args.arm_throttle {
         let lifted = regatlas_emulator::throttle::BucketSpec { burst: 1e9, per_sec: 1e9 };
         cfg.throttle.reads = lifted;
@@ -79,7 +78,7 @@ pub async fn poll(args: BenchPollArgs) -> Result<(), BenchError> {
 
     let dir = tempfile::tempdir()?;
     let storage = Storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
-    let cred = regatlas_arm::credential::app_service_managed_identity(&info.token_endpoint)?;
+    let cred = regatlas_arm::credential::emulator(&crate::startup::emulator_login(&info))?;
     let arm = regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(&info.arm_base_url), cred)?;
     let hub = EventHub::new(storage.clone(), 1024);
     let config = PollerConfig { subscriptions: vec![info.subscription_id.clone()], concurrency: args.concurrency, ..PollerConfig::default() };
@@ -368,14 +367,13 @@ pub async fn migrate(args: BenchMigrateArgs) -> Result<(), BenchError> {
     cfg.time_scale = scale;
     cfg.timings.import_base = args.import_latency * scale;
     cfg.seed_artifacts = Some(("contosowesteu".into(), args.artifacts.max(args.sequential_sample)));
-    cfg.identity_secret = Some(regatlas_arm::credential::embedded_identity_secret().to_string());
     cfg.throttle.reads = regatlas_emulator::throttle::BucketSpec { burst: 1e9, per_sec: 1e9 };
     cfg.throttle.writes = regatlas_emulator::throttle::BucketSpec { burst: args.write_burst, per_sec: args.write_rate };
     let emu = regatlas_emulator::start(cfg).await?;
     let info = emu.info();
     let dir = tempfile::tempdir()?;
     let storage = Storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
-    let cred = regatlas_arm::credential::app_service_managed_identity(&info.token_endpoint)?;
+    let cred = regatlas_arm::credential::emulator(&crate::startup::emulator_login(&info))?;
     let arm = regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(&info.arm_base_url), cred)?;
     let hub = EventHub::new(storage.clone(), 4096);
     let poller =

@@ -39,6 +39,38 @@ impl DataSource {
     }
 }
 
+/// Where ARM is and how this process signs in to it, resolved: only the
+/// combinations that work can be written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// The built-in emulator with the demo world, started in this process.
+    EmbeddedEmulator { time_scale: f64 },
+    /// An emulator already running (`regatlas emulator`), at its ARM base
+    /// URL, with the secret it was started with.
+    ExternalEmulator { url: String, secret: SecretString },
+    /// Azure Resource Manager, with an `azure_identity` credential.
+    Azure { endpoint: String, credential: regatlas_arm::CredentialConfig, authority_host: Option<String> },
+}
+
+impl Source {
+    pub fn kind(&self) -> DataSource {
+        match self {
+            Source::EmbeddedEmulator { .. } | Source::ExternalEmulator { .. } => DataSource::Emulator,
+            Source::Azure { .. } => DataSource::Azure,
+        }
+    }
+}
+
+/// A secret from a flag or the environment; `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(pub String);
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -103,10 +135,15 @@ pub struct ServeArgs {
     pub emulator_time_scale: Option<f64>,
 
     /// With `--source emulator`: use an already running emulator at this ARM
-    /// base URL (`regatlas emulator`; share `REGATLAS_EMULATOR_IDENTITY_SECRET`)
-    /// instead of starting the built-in one.
+    /// base URL (`regatlas emulator`) instead of starting the built-in one.
     #[arg(long, env = "REGATLAS_EMULATOR_URL", value_name = "URL")]
     pub emulator_url: Option<String>,
+
+    /// With `--emulator-url`: the secret that emulator was started with
+    /// (its `--identity-secret`), the console's client secret there.
+    /// Never read from the configuration file.
+    #[arg(long, env = "REGATLAS_EMULATOR_IDENTITY_SECRET", value_name = "SECRET", hide_env_values = true)]
+    pub emulator_secret: Option<String>,
 
     /// Credential with `--source azure` when it needs no parameters:
     /// `managed-identity`, `workload-identity` (from AZURE_* variables) or
@@ -249,18 +286,11 @@ struct FileConfig {
 pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
-    pub source: DataSource,
-    pub arm_endpoint: String,
+    pub source: Source,
     pub site_root: PathBuf,
     pub log_format: LogFormat,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
-    pub emulator_time_scale: f64,
-    /// The credential for `--source azure` (`None` with the emulator).
-    pub credential: Option<regatlas_arm::CredentialConfig>,
-    pub authority_host: Option<String>,
-    /// An external emulator's ARM base URL (instead of the built-in one).
-    pub emulator_url: Option<String>,
     pub poller: crate::poller::PollerConfig,
     /// Where the console is reached; state-changing requests must come from it.
     pub public_url: PublicUrl,
@@ -350,13 +380,32 @@ impl Config {
             }),
             (None, c) => c,
         };
-        if source == DataSource::Azure && credential.is_none() {
-            return Err(ConfigError::Invalid {
-                name: "credential",
-                message: "--source azure needs a credential: --credential managed-identity|workload-identity|azure-cli, or a [credential] table in the file"
-                    .into(),
-            });
-        }
+        let source = match (source, credential, args.emulator_url.clone().or(file.emulator_url)) {
+            (DataSource::Emulator, _, Some(url)) => match args.emulator_secret.clone().filter(|s| !s.is_empty()) {
+                Some(secret) => Source::ExternalEmulator { url: url.trim_end_matches('/').to_string(), secret: SecretString(secret) },
+                None => {
+                    return Err(ConfigError::Invalid {
+                        name: "emulator_secret",
+                        message: "--emulator-url needs --emulator-secret (or REGATLAS_EMULATOR_IDENTITY_SECRET): the secret that emulator was started with"
+                            .into(),
+                    })
+                }
+            },
+            (DataSource::Emulator, _, None) => Source::EmbeddedEmulator { time_scale: emulator_time_scale },
+            (DataSource::Azure, Some(credential), _) => Source::Azure {
+                endpoint: args.arm_endpoint.clone().or(file.arm_endpoint).unwrap_or_else(|| "https://management.azure.com".to_string()),
+                credential,
+                authority_host: args.authority_host.clone().or(file.authority_host),
+            },
+            (DataSource::Azure, None, _) => {
+                return Err(ConfigError::Invalid {
+                    name: "credential",
+                    message:
+                        "--source azure needs a credential: --credential managed-identity|workload-identity|azure-cli, or a [credential] table in the file"
+                            .into(),
+                })
+            }
+        };
         let secs = |flag: Option<u64>, file: Option<u64>, default: u64, name: &'static str| -> Result<Duration, ConfigError> {
             let v = flag.or(file).unwrap_or(default);
             if v == 0 {
@@ -398,7 +447,7 @@ impl Config {
         };
         let outbound = {
             let allow = args.outbound_allow.clone().unwrap_or(file.outbound.allow);
-            let loopback = file.outbound.allow_loopback.unwrap_or(source == DataSource::Emulator);
+            let loopback = file.outbound.allow_loopback.unwrap_or(source.kind() == DataSource::Emulator);
             crate::outbound::OutboundPolicy::new(&allow, loopback, file.outbound.allow_public.unwrap_or(true))
                 .map_err(|message| ConfigError::Invalid { name: "outbound.allow", message })?
         };
@@ -426,19 +475,14 @@ impl Config {
             sse_max_connections,
             max_plan_artifacts,
             header_read_timeout,
-            credential,
-            authority_host: args.authority_host.clone().or(file.authority_host),
-            emulator_url: args.emulator_url.clone().or(file.emulator_url),
             poller,
             listen,
             database_url,
             source,
-            arm_endpoint: args.arm_endpoint.clone().or(file.arm_endpoint).unwrap_or_else(|| "https://management.azure.com".to_string()),
             site_root: args.site_root.clone().or(file.site_root).unwrap_or_else(|| PathBuf::from("target/site")),
             log_format,
             request_timeout: Duration::from_secs(request_timeout_secs),
             body_limit_bytes: args.body_limit_bytes.or(file.body_limit_bytes).unwrap_or(1024 * 1024),
-            emulator_time_scale,
         })
     }
 }
@@ -513,7 +557,7 @@ mod tests {
         let c = Config::resolve(&ServeArgs::default()).expect("defaults are valid");
         assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
         assert_eq!(c.database_url, "sqlite://./regatlas.db");
-        assert_eq!(c.source, DataSource::Emulator);
+        assert_eq!(c.source, Source::EmbeddedEmulator { time_scale: 1.0 });
         assert_eq!(c.log_format, LogFormat::Human);
     }
 

@@ -1,5 +1,6 @@
-//! Start-up: open storage, start the data source, bind the listener, serve
-//! until a shutdown signal arrives.
+//! Start-up, the composition root: bind the listener, open storage, start
+//! the data source, wire the poller, the engine and the back end, resume
+//! what a previous process left running, serve until a shutdown signal.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -9,7 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     actions::Console,
-    config::{Config, DataSource},
+    config::{Config, Source},
     events::EventHub,
     http::{self, AppState},
     poller::Poller,
@@ -52,65 +53,83 @@ pub struct Application {
 /// source (the embedded emulator when configured) and the ARM client.
 pub async fn connect(config: &Config) -> Result<(Storage, regatlas_arm::ArmClient, Option<regatlas_emulator::RunningEmulator>, ShellInfo), StartupError> {
     let storage = Storage::open(&config.database_url).await?;
-
-    let (emulator, shell) = match config.source {
-        DataSource::Emulator if config.emulator_url.is_some() => (
-            None,
-            ShellInfo {
-                data_source: DataSource::Emulator.as_str().into(),
-                data_source_detail: format!("emulator at {}", config.emulator_url.clone().unwrap_or_default()),
-                version: env!("CARGO_PKG_VERSION").into(),
-            },
-        ),
-        DataSource::Emulator => {
-            let emu = regatlas_emulator::start(regatlas_emulator::EmulatorConfig {
-                time_scale: config.emulator_time_scale,
-                identity_secret: Some(regatlas_arm::credential::embedded_identity_secret().to_string()),
-                ..regatlas_emulator::EmulatorConfig::demo()
-            })
-            .await?;
-            let detail = format!("built-in emulator at {}", emu.info().arm_base_url);
-            (Some(emu), ShellInfo { data_source: DataSource::Emulator.as_str().into(), data_source_detail: detail, version: env!("CARGO_PKG_VERSION").into() })
-        }
-        DataSource::Azure => (
-            None,
-            ShellInfo {
-                data_source: DataSource::Azure.as_str().into(),
-                data_source_detail: config.arm_endpoint.clone(),
-                version: env!("CARGO_PKG_VERSION").into(),
-            },
-        ),
-    };
-
-    // The ARM client: through the embedded emulator's managed-identity
-    // endpoint, or the configured azure_identity credential.
-    let arm = match (&emulator, &config.credential) {
-        (None, _) if config.source == DataSource::Emulator => {
-            let url = config.emulator_url.clone().unwrap_or_default();
-            let url = url.trim_end_matches('/');
-            let cred = regatlas_arm::credential::app_service_managed_identity(&format!("{url}/msi/token"))?;
-            regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(url), cred)?
-        }
-        (Some(emu), _) => {
-            let info = emu.info();
-            let cred = regatlas_arm::credential::app_service_managed_identity(&info.token_endpoint)?;
-            regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(&info.arm_base_url), cred)?
-        }
-        (None, Some(c)) => {
-            let cred = regatlas_arm::credential::build(c, config.authority_host.as_deref())?;
-            let mut cc = regatlas_arm::ArmClientConfig::new(&config.arm_endpoint);
-            cc.scope = format!("{}/.default", config.arm_endpoint.trim_end_matches('/'));
-            regatlas_arm::ArmClient::new(cc, cred)?
-        }
-        (None, None) => return Err(StartupError::Arm(regatlas_arm::ArmError::Config("no credential configured".into()))),
-    };
+    let (arm, emulator, data_source_detail) = data_source(&config.source).await?;
+    let shell = ShellInfo { data_source: config.source.kind().as_str().into(), data_source_detail, version: env!("CARGO_PKG_VERSION").into() };
     Ok((storage, arm, emulator, shell))
 }
 
+/// The ARM client for the configured source: through an emulator's
+/// managed-identity endpoint, or with the configured `azure_identity`
+/// credential. Also the embedded emulator, when that is the source, and a
+/// line for the page footer.
+async fn data_source(source: &Source) -> Result<(regatlas_arm::ArmClient, Option<regatlas_emulator::RunningEmulator>, String), StartupError> {
+    use regatlas_arm::{credential, ArmClient, ArmClientConfig};
+    Ok(match source {
+        Source::EmbeddedEmulator { time_scale } => {
+            let emu =
+                regatlas_emulator::start(regatlas_emulator::EmulatorConfig { time_scale: *time_scale, ..regatlas_emulator::EmulatorConfig::demo() }).await?;
+            let info = emu.info();
+            let arm = ArmClient::new(ArmClientConfig::new(&info.arm_base_url), credential::emulator(&emulator_login(&info))?)?;
+            let detail = format!("built-in emulator at {}", info.arm_base_url);
+            (arm, Some(emu), detail)
+        }
+        Source::ExternalEmulator { url, secret } => {
+            let login = external_emulator_login(url, &secret.0).await?;
+            (ArmClient::new(ArmClientConfig::new(url), credential::emulator(&login)?)?, None, format!("emulator at {url}"))
+        }
+        Source::Azure { endpoint, credential: c, authority_host } => {
+            let cred = credential::build(c, authority_host.as_deref())?;
+            let mut cc = ArmClientConfig::new(endpoint);
+            cc.scope = format!("{}/.default", endpoint.trim_end_matches('/'));
+            (ArmClient::new(cc, cred)?, None, endpoint.clone())
+        }
+    })
+}
+
+/// How the console signs in to an emulator it started (or a test did).
+pub fn emulator_login(info: &regatlas_emulator::EmulatorInfo) -> regatlas_arm::credential::EmulatorLogin {
+    regatlas_arm::credential::EmulatorLogin {
+        authority_host: info.login_url.clone(),
+        tenant_id: info.tenant_id.clone(),
+        client_id: info.client_id.clone(),
+        client_secret: info.token_header_value.clone(),
+        certificate_pem: info.login_certificate_pem.clone(),
+    }
+}
+
+/// Asks an emulator at `url` (loopback, plain HTTP) where its Entra ID
+/// endpoint is and which certificate it presents.
+async fn external_emulator_login(url: &str, secret: &str) -> Result<regatlas_arm::credential::EmulatorLogin, StartupError> {
+    #[derive(serde::Deserialize)]
+    struct Login {
+        login_url: String,
+        certificate_pem: String,
+        tenant_id: String,
+        client_id: String,
+    }
+    let failed = |e: String| StartupError::Arm(regatlas_arm::ArmError::Config(format!("cannot learn the emulator's login endpoint from {url}: {e}")));
+    let http = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(10)).build().map_err(|e| failed(e.to_string()))?;
+    let resp = http.get(format!("{url}/emulator-admin/login")).send().await.map_err(|e| failed(e.to_string()))?;
+    let resp = resp.error_for_status().map_err(|e| failed(e.to_string()))?;
+    let l: Login = resp.json().await.map_err(|e| failed(e.to_string()))?;
+    Ok(regatlas_arm::credential::EmulatorLogin {
+        authority_host: l.login_url,
+        tenant_id: l.tenant_id,
+        client_id: l.client_id,
+        client_secret: secret.to_string(),
+        certificate_pem: l.certificate_pem,
+    })
+}
+
 impl Application {
-    /// Opens storage, starts the embedded emulator when configured and binds
-    /// the listener (port 0 picks a free port; see [`Application::addr`]).
+    /// Binds the listener (port 0 picks a free port; see
+    /// [`Application::addr`]) before anything else, so a taken port fails
+    /// at once and nothing resumes work it could not serve; then opens
+    /// storage, starts the data source, and resumes migrations and
+    /// operation trackers.
     pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let listener = TcpListener::bind(config.listen).await.map_err(|source| StartupError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.listen, source })?;
         let (storage, arm, emulator, shell) = connect(&config).await?;
         let hub = EventHub::new(storage.clone(), 1024);
         let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), config.poller.clone()).await?;
@@ -129,9 +148,6 @@ impl Application {
             tracing::info!(resumed, "operations resumed");
         }
         let backend = crate::actions::shared(console);
-
-        let listener = TcpListener::bind(config.listen).await.map_err(|source| StartupError::Bind { addr: config.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.listen, source })?;
 
         let leptos_options = LeptosOptions::builder()
             .output_name("regatlas")

@@ -169,10 +169,8 @@ async fn arm_errors_reach_the_user_verbatim_with_their_code() {
     // An emulator run separately, so the test can change ARM behind Regatlas's back.
     let mut cfg = regatlas_emulator::EmulatorConfig::demo();
     cfg.time_scale = 20.0;
-    cfg.identity_secret = Some(regatlas_arm::credential::embedded_identity_secret().to_string());
     let emu = regatlas_emulator::start(cfg).await.expect("emulator");
-    let url = emu.info().arm_base_url.clone();
-    let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
+    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
     discovered(&app).await;
     // Injected ARM failure on writes: Regatlas's checks pass, ARM refuses.
     reqwest::Client::new()
@@ -196,12 +194,10 @@ async fn arm_errors_reach_the_user_verbatim_with_their_code() {
 async fn the_poller_survives_429_storms_and_5xx_bursts() {
     let mut cfg = regatlas_emulator::EmulatorConfig::demo();
     cfg.time_scale = 20.0;
-    cfg.identity_secret = Some(regatlas_arm::credential::embedded_identity_secret().to_string());
     cfg.throttle.reads = regatlas_emulator::throttle::BucketSpec { burst: 3.0, per_sec: 2.0 };
     cfg.faults.error_rates.insert("reads".into(), 0.2);
     let emu = regatlas_emulator::start(cfg).await.expect("emulator");
-    let url = emu.info().arm_base_url.clone();
-    let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
+    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
     discovered(&app).await;
     let status = app.wait_until("/api/v1/poller", 60, |v| v["cycles"].as_u64().unwrap_or(0) >= 3).await;
     assert!(status["throttled"].as_u64().unwrap_or(0) > 0, "the storm happened: {status}");
@@ -214,13 +210,11 @@ async fn the_poller_survives_429_storms_and_5xx_bursts() {
 async fn a_restart_in_the_middle_of_an_operation_resumes_it_without_a_second_call() {
     let mut cfg = regatlas_emulator::EmulatorConfig::demo();
     cfg.time_scale = 5.0; // provisioning takes six real seconds
-    cfg.identity_secret = Some(regatlas_arm::credential::embedded_identity_secret().to_string());
     let emu = regatlas_emulator::start(cfg).await.expect("emulator");
-    let url = emu.info().arm_base_url.clone();
     let dir = tempfile::tempdir().expect("tmp");
     let db = dir.path().join("regatlas.db");
     let mut args = test_args(&db);
-    args.emulator_url = Some(url.clone());
+    common::use_emulator(&mut args, &emu);
     let app = spawn_app_in(dir, db.clone(), args.clone()).await;
     discovered(&app).await;
     let r =

@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 async fn emulator() -> regatlas_emulator::RunningEmulator {
     let mut cfg = regatlas_emulator::EmulatorConfig::demo();
     cfg.time_scale = 50.0;
-    cfg.identity_secret = Some(regatlas_arm::credential::embedded_identity_secret().to_string());
     regatlas_emulator::start(cfg).await.expect("emulator")
 }
 
@@ -64,8 +63,7 @@ async fn digest(emu: &regatlas_emulator::RunningEmulator, registry: &str, repo: 
 #[tokio::test]
 async fn consolidating_contosowesteu_into_contoso_plans_copies_verifies_and_reports() {
     let emu = emulator().await;
-    let url = emu.info().arm_base_url.clone();
-    let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
+    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
     discovered(&app).await;
 
     // A dry run first: a plan and nothing imported.
@@ -151,8 +149,7 @@ async fn consolidating_contosowesteu_into_contoso_plans_copies_verifies_and_repo
 #[tokio::test]
 async fn a_migration_survives_429s_and_5xx_and_force_overwrites_a_conflict() {
     let emu = emulator().await;
-    let url = emu.info().arm_base_url.clone();
-    let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
+    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
     discovered(&app).await;
     let http = reqwest::Client::new();
     // A tight write quota (ARM throttles importImage as a write) and 20 % 5xx (an item fails only after 6 failed attempts: p = 0.2^6).
@@ -186,8 +183,7 @@ async fn a_migration_survives_429s_and_5xx_and_force_overwrites_a_conflict() {
 #[tokio::test]
 async fn bad_requests_are_refused_with_a_code_and_failures_stop_at_the_threshold() {
     let emu = emulator().await;
-    let url = emu.info().arm_base_url.clone();
-    let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
+    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
     discovered(&app).await;
     for (body, code) in [
         (json!({"source_registry": "nosuch", "target_registry": "contoso"}), "RegistryNotFound"),
@@ -260,8 +256,7 @@ async fn a_plain_oci_registry_by_url_is_a_source() {
     .await;
 
     let emu = emulator().await;
-    let url = emu.info().arm_base_url.clone();
-    let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
+    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
     discovered(&app).await;
     let m = create(&app, json!({"source_url": format!("http://{}", dist.addr), "target_registry": "contoso"})).await;
     let id = m["id"].as_str().expect("id").to_string();
@@ -282,17 +277,19 @@ async fn a_plain_oci_registry_by_url_is_a_source() {
 async fn the_cli_plans_starts_reports_and_shows_status_on_the_same_database() {
     let emu = emulator().await;
     let url = emu.info().arm_base_url.clone();
+    let secret = emu.info().token_header_value.clone();
     let dir = tempfile::tempdir().expect("tmp");
     let db = dir.path().join("cli.db");
     let run = |args: Vec<String>| {
         let url = url.clone();
+        let secret = secret.clone();
         let db = db.clone();
         async move {
             let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_regatlas"))
                 .arg("migrate")
                 .args(&args)
                 .args(["--database", db.to_str().expect("path"), "--emulator-url", url.as_str()])
-                .env("REGATLAS_EMULATOR_IDENTITY_SECRET", regatlas_arm::credential::embedded_identity_secret())
+                .env("REGATLAS_EMULATOR_IDENTITY_SECRET", &secret)
                 .env("RUST_LOG", "warn")
                 .output()
                 .await
@@ -336,10 +333,8 @@ async fn pause_resume_and_cancel_take_effect_and_a_stopped_migration_can_finish_
     cfg.time_scale = 50.0;
     // Slow imports (1.2 s each) so the controls land mid-copy.
     cfg.timings.import_base = 60.0;
-    cfg.identity_secret = Some(regatlas_arm::credential::embedded_identity_secret().to_string());
     let emu = regatlas_emulator::start(cfg).await.expect("emulator");
-    let url = emu.info().arm_base_url.clone();
-    let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
+    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
     discovered(&app).await;
     let m = create(&app, json!({"source_registry": "contosowesteu", "target_registry": "contoso", "max_concurrency": 1})).await;
     let id = m["id"].as_str().expect("id").to_string();
@@ -383,8 +378,7 @@ async fn pause_resume_and_cancel_take_effect_and_a_stopped_migration_can_finish_
 #[tokio::test]
 async fn untagged_manifests_are_copied_on_request_without_an_index_platforms() {
     let emu = emulator().await;
-    let url = emu.info().arm_base_url.clone();
-    let app = spawn_app_with(|a| a.emulator_url = Some(url.clone())).await;
+    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
     discovered(&app).await;
     let m = create(
         &app,

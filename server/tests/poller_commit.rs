@@ -13,14 +13,13 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_failed_write_is_not_remembered_as_written() {
-    let mut cfg = regatlas_emulator::EmulatorConfig::demo();
-    cfg.identity_secret = Some(regatlas_arm::credential::embedded_identity_secret().to_string());
+    let cfg = regatlas_emulator::EmulatorConfig::demo();
     let emu = regatlas_emulator::start(cfg).await.expect("emulator");
     let info = emu.info().clone();
     let dir = tempfile::tempdir().expect("tmp");
     let url = format!("sqlite://{}", dir.path().join("poller.db").display());
     let storage = Storage::open(&url).await.expect("storage");
-    let cred = regatlas_arm::credential::app_service_managed_identity(&info.token_endpoint).expect("credential");
+    let cred = regatlas_arm::credential::emulator(&regatlas_server::startup::emulator_login(&info)).expect("credential");
     let arm = regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(&info.arm_base_url), cred).expect("arm");
     // One attempt per ARM call, so an injected failure is a failed read at once.
     let arm = arm.with_retry(regatlas_arm::client::RetryPolicy { max_attempts: 1, ..arm.retry_policy().clone() }).expect("retry");

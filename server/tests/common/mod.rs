@@ -115,3 +115,10 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, db_path: PathBuf, args: ServeA
     });
     TestApp { address, client: reqwest::Client::builder().no_proxy().build().expect("client"), db_path, _dir: dir, stop: Some(tx), done: Some(done) }
 }
+
+/// Points the console at an emulator this test started: its URL and the secret it signs in with.
+pub fn use_emulator(args: &mut regatlas_server::config::ServeArgs, emu: &regatlas_emulator::RunningEmulator) {
+    let info = emu.info();
+    args.emulator_url = Some(info.arm_base_url.clone());
+    args.emulator_secret = Some(info.token_header_value.clone());
+}
