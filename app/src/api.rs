@@ -4,9 +4,9 @@
 
 use leptos::prelude::*;
 
+use crate::model::{ApiError, EventView, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, OperationView, PollerStatus, RegistryView};
 #[cfg(feature = "ssr")]
 use crate::model::{CreateReplicaRequest, RoutingRequest};
-use crate::model::{EventView, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, OperationView, PollerStatus, RegistryView};
 
 /// The back end, implemented by the server (`server/src/actions`).
 #[cfg(feature = "ssr")]
@@ -57,61 +57,54 @@ pub trait Backend: Send + Sync + 'static {
 #[cfg(feature = "ssr")]
 pub type SharedBackend = std::sync::Arc<dyn Backend>;
 
+/// How the server's HTTP layer turns an error's kind into a status; the
+/// server provides it in context, so statuses are chosen in one place.
 #[cfg(feature = "ssr")]
-fn backend() -> Result<SharedBackend, ServerFnError> {
-    use_context::<SharedBackend>().ok_or_else(|| ServerFnError::ServerError("the back end is not available".into()))
+#[derive(Clone, Copy)]
+pub struct ErrorStatus(pub fn(crate::model::ErrorKind) -> u16);
+
+#[cfg(feature = "ssr")]
+fn backend() -> Result<SharedBackend, ApiError> {
+    use_context::<SharedBackend>().ok_or_else(|| ApiError::new(crate::model::ErrorKind::Internal, "NoBackend", "The back end is not available."))
 }
 
-/// `CODE: message`, which the pages split again to show the code.
+/// Sets the response's status from the error's kind (server side).
 #[cfg(feature = "ssr")]
-fn err(e: crate::model::ApiError) -> ServerFnError {
-    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
-        resp.set_status(http::StatusCode::from_u16(e.status).unwrap_or(http::StatusCode::BAD_REQUEST));
+fn err(e: ApiError) -> ApiError {
+    if let (Some(resp), Some(ErrorStatus(status_of))) = (use_context::<leptos_axum::ResponseOptions>(), use_context::<ErrorStatus>()) {
+        resp.set_status(http::StatusCode::from_u16(status_of(e.kind)).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
     }
-    ServerFnError::ServerError(format!("{}: {}", e.code, e.message))
+    e
 }
 
-/// Splits a server-function error into (code, message).
-pub fn split_error(e: &ServerFnError) -> (String, String) {
-    let text = match e {
-        ServerFnError::ServerError(s) => s.clone(),
-        other => other.to_string(),
-    };
-    match text.split_once(": ") {
-        Some((c, m)) if !c.contains(' ') => (c.to_string(), m.to_string()),
-        _ => ("Error".to_string(), text),
-    }
+/// An error's code and message, for the pages.
+pub fn split_error(e: &ApiError) -> (String, String) {
+    (e.code.clone(), e.message.clone())
 }
 
 #[server(prefix = "/api/sfn", endpoint = "registries")]
-pub async fn list_registries() -> Result<Vec<RegistryView>, ServerFnError> {
-    backend()?.registries().await.map_err(err)
+pub async fn list_registries() -> Result<Vec<RegistryView>, ApiError> {
+    backend().map_err(err)?.registries().await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "registry")]
-pub async fn get_registry(name: String) -> Result<RegistryView, ServerFnError> {
-    backend()?.registry(&name).await.map_err(err)
+pub async fn get_registry(name: String) -> Result<RegistryView, ApiError> {
+    backend().map_err(err)?.registry(&name).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "create_replica")]
-pub async fn create_replica(
-    registry: String,
-    region: String,
-    zone_redundancy: bool,
-    routing: bool,
-    actor: Option<String>,
-) -> Result<OperationView, ServerFnError> {
-    backend()?.create_replica(&registry, CreateReplicaRequest { region, zone_redundancy, routing, actor }).await.map_err(err)
+pub async fn create_replica(registry: String, region: String, zone_redundancy: bool, routing: bool, actor: Option<String>) -> Result<OperationView, ApiError> {
+    backend().map_err(err)?.create_replica(&registry, CreateReplicaRequest { region, zone_redundancy, routing, actor }).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "delete_replica")]
-pub async fn delete_replica(registry: String, region: String, actor: Option<String>) -> Result<OperationView, ServerFnError> {
-    backend()?.delete_replica(&registry, &region, actor).await.map_err(err)
+pub async fn delete_replica(registry: String, region: String, actor: Option<String>) -> Result<OperationView, ApiError> {
+    backend().map_err(err)?.delete_replica(&registry, &region, actor).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "set_routing")]
-pub async fn set_routing(registry: String, region: String, enabled: bool, force: bool, actor: Option<String>) -> Result<OperationView, ServerFnError> {
-    backend()?.set_routing(&registry, &region, RoutingRequest { enabled, force, actor }).await.map_err(err)
+pub async fn set_routing(registry: String, region: String, enabled: bool, force: bool, actor: Option<String>) -> Result<OperationView, ApiError> {
+    backend().map_err(err)?.set_routing(&registry, &region, RoutingRequest { enabled, force, actor }).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "operations")]
@@ -119,37 +112,33 @@ pub async fn list_operations(
     registry: Option<String>,
     kind: Option<crate::model::OperationKind>,
     state: Option<crate::model::OperationState>,
-) -> Result<Vec<OperationView>, ServerFnError> {
-    backend()?.operations(registry, kind, state, 200, None).await.map_err(err)
+) -> Result<Vec<OperationView>, ApiError> {
+    backend().map_err(err)?.operations(registry, kind, state, 200, None).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "history")]
-pub async fn list_history(
-    registry: Option<String>,
-    family: Option<crate::model::EventFamily>,
-    subject: Option<String>,
-) -> Result<Vec<EventView>, ServerFnError> {
-    backend()?.history(registry, family.map(regatlas_domain::record::EventSelector::Family), subject, None, 200).await.map_err(err)
+pub async fn list_history(registry: Option<String>, family: Option<crate::model::EventFamily>, subject: Option<String>) -> Result<Vec<EventView>, ApiError> {
+    backend().map_err(err)?.history(registry, family.map(regatlas_domain::record::EventSelector::Family), subject, None, 200).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "refresh")]
-pub async fn refresh_now(actor: Option<String>) -> Result<(), ServerFnError> {
-    backend()?.refresh(actor).await.map_err(err)
+pub async fn refresh_now(actor: Option<String>) -> Result<(), ApiError> {
+    backend().map_err(err)?.refresh(actor).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "poller_status")]
-pub async fn get_poller_status() -> Result<PollerStatus, ServerFnError> {
-    Ok(backend()?.poller_status())
+pub async fn get_poller_status() -> Result<PollerStatus, ApiError> {
+    Ok(backend().map_err(err)?.poller_status())
 }
 
 #[server(prefix = "/api/sfn", endpoint = "migrations")]
-pub async fn list_migrations() -> Result<Vec<MigrationView>, ServerFnError> {
-    backend()?.migrations(200, None).await.map_err(err)
+pub async fn list_migrations() -> Result<Vec<MigrationView>, ApiError> {
+    backend().map_err(err)?.migrations(200, None).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "migration")]
-pub async fn get_migration(id: String) -> Result<MigrationDetail, ServerFnError> {
-    backend()?.migration(&id).await.map_err(err)
+pub async fn get_migration(id: String) -> Result<MigrationDetail, ApiError> {
+    backend().map_err(err)?.migration(&id).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "migration_items")]
@@ -157,21 +146,21 @@ pub async fn list_migration_items(
     id: String,
     state: Option<crate::model::ItemState>,
     action: Option<crate::model::ItemAction>,
-) -> Result<Vec<MigrationItemView>, ServerFnError> {
-    backend()?.migration_items(&id, state, action, 500, None).await.map_err(err)
+) -> Result<Vec<MigrationItemView>, ApiError> {
+    backend().map_err(err)?.migration_items(&id, state, action, 500, None).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "create_migration")]
-pub async fn create_migration(request: MigrationRequest) -> Result<MigrationView, ServerFnError> {
-    backend()?.create_migration(request).await.map_err(err)
+pub async fn create_migration(request: MigrationRequest) -> Result<MigrationView, ApiError> {
+    backend().map_err(err)?.create_migration(request).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "migration_action")]
-pub async fn act_on_migration(id: String, action: String, actor: Option<String>) -> Result<MigrationView, ServerFnError> {
-    backend()?.migration_action(&id, &action, actor).await.map_err(err)
+pub async fn act_on_migration(id: String, action: String, actor: Option<String>) -> Result<MigrationView, ApiError> {
+    backend().map_err(err)?.migration_action(&id, &action, actor).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "tick_checklist")]
-pub async fn tick_checklist(id: String, key: String, done: bool, actor: Option<String>) -> Result<MigrationDetail, ServerFnError> {
-    backend()?.tick_checklist(&id, &key, done, actor).await.map_err(err)
+pub async fn tick_checklist(id: String, key: String, done: bool, actor: Option<String>) -> Result<MigrationDetail, ApiError> {
+    backend().map_err(err)?.tick_checklist(&id, &key, done, actor).await.map_err(err)
 }

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 pub use regatlas_domain::{
-    Actor, Cadence, ChecklistKind, ChecklistStatus, ChildKind, Digest, EventFamily, EventKind, Health, ItemAction, ItemState, MigrationState, OperationKind,
-    OperationState, Region, RegistryName, ReplicaState, Repository, Tag,
+    Actor, Cadence, ChecklistKind, ChecklistStatus, ChildKind, Digest, ErrorKind, EventFamily, EventKind, Health, ItemAction, ItemState, MigrationState,
+    OperationKind, OperationState, Region, RegistryName, ReplicaState, Repository, Tag,
 };
 
 #[cfg(feature = "ssr")]
@@ -147,19 +147,42 @@ pub struct DeleteReplicaRequest {
     pub actor: Option<String>,
 }
 
-/// An error as the API and the pages show it: HTTP status, a code (ARM's
-/// own code when ARM refused) and a message.
+/// An error as the API and the pages show it: why (`kind`), a code (ARM's
+/// own code when ARM refused) and a message. The HTTP status is chosen from
+/// the kind by the server's HTTP layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct ApiError {
-    pub status: u16,
+    pub kind: ErrorKind,
     pub code: String,
     pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, code: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError { kind, code: code.into(), message: message.into() }
+    }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// Server functions fail with an [`ApiError`]; a failure of the transport
+/// itself (the server unreachable, a body that does not decode) becomes one too.
+impl leptos::server_fn::error::FromServerFnError for ApiError {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(e: leptos::server_fn::error::ServerFnErrorErr) -> ApiError {
+        use leptos::server_fn::error::ServerFnErrorErr as E;
+        let kind = match &e {
+            E::Request(_) | E::Response(_) => ErrorKind::Unavailable,
+            E::Args(_) | E::MissingArg(_) | E::Deserialization(_) | E::UnsupportedRequestMethod(_) => ErrorKind::Invalid,
+            _ => ErrorKind::Internal,
+        };
+        ApiError::new(kind, "ServerFunction", e.to_string())
     }
 }
 

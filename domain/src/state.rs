@@ -272,6 +272,42 @@ string_enum! {
 }
 
 string_enum! {
+    /// Why a request did not succeed: a reason, never an HTTP status (the
+    /// HTTP layer chooses the status from it, in one place).
+    pub enum ErrorKind {
+        /// The request itself is wrong (a name, a field, a state it cannot apply to).
+        Invalid => "invalid",
+        /// ARM or a registry refused the credential's rights.
+        Forbidden => "forbidden",
+        NotFound => "not-found",
+        /// Something else holds the resource, or it is in the wrong state.
+        Conflict => "conflict",
+        /// ARM throttled the request.
+        Throttled => "throttled",
+        /// ARM or a registry failed or could not be reached.
+        Upstream => "upstream",
+        /// This server cannot take it now (a limit is reached).
+        Unavailable => "unavailable",
+        /// This server failed (its log has the cause).
+        Internal => "internal",
+    }
+}
+
+impl ErrorKind {
+    /// The reason behind an upstream (ARM) answer's status.
+    pub fn of_upstream_status(status: u16) -> ErrorKind {
+        match status {
+            401 | 403 => ErrorKind::Forbidden,
+            404 => ErrorKind::NotFound,
+            409 | 412 => ErrorKind::Conflict,
+            429 => ErrorKind::Throttled,
+            400..=499 => ErrorKind::Invalid,
+            _ => ErrorKind::Upstream,
+        }
+    }
+}
+
+string_enum! {
     /// How often the poller polls.
     #[derive(Default)]
     pub enum Cadence {

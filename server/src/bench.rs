@@ -325,7 +325,7 @@ async fn timed_migration(
     storage: &Storage,
     req: regatlas_app::model::MigrationRequest,
 ) -> Result<(f64, regatlas_app::model::MigrationView), BenchError> {
-    let m = engine.create(req).await.map_err(|e| BenchError::Setup(e.parts().2))?;
+    let m = engine.create(req).await.map_err(|e| BenchError::Setup(e.to_string()))?;
     let mut copy_start = None;
     loop {
         let v = storage.migration(&m.id).await?.ok_or_else(|| BenchError::Setup("the migration vanished".into()))?;
@@ -391,7 +391,7 @@ pub async fn migrate(args: BenchMigrateArgs) -> Result<(), BenchError> {
         },
         stop_rx,
     )
-    .map_err(|e| BenchError::Setup(e.parts().2))?;
+    .map_err(|e| BenchError::Setup(e.to_string()))?;
     let http = reqwest::Client::builder().no_proxy().build().map_err(|e| BenchError::Setup(e.to_string()))?;
     let imports = |http: reqwest::Client| {
         let url = format!("{}/counters", info.admin_url);

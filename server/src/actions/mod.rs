@@ -31,14 +31,14 @@ use crate::{
 };
 use regatlas_domain::{
     record::{EventQuery, EventSelector, ItemFilter, NewEvent, NewOperation, Operation, OperationFilter},
-    Actor, EventKind,
+    Actor, ErrorKind, EventKind, Region,
 };
 
 /// Why an action was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
     #[error("{code}: {message}")]
-    Invalid { status: u16, code: &'static str, message: String },
+    Invalid { kind: ErrorKind, code: &'static str, message: String },
     #[error(transparent)]
     Arm(#[from] ArmError),
     #[error(transparent)]
@@ -46,21 +46,21 @@ pub enum ActionError {
 }
 
 impl ActionError {
-    fn invalid(status: u16, code: &'static str, message: impl Into<String>) -> ActionError {
-        ActionError::Invalid { status, code, message: message.into() }
+    fn invalid(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> ActionError {
+        ActionError::Invalid { kind, code, message: message.into() }
     }
 }
 
 impl From<ActionError> for ApiError {
     fn from(e: ActionError) -> ApiError {
         match e {
-            ActionError::Invalid { status, code, message } => ApiError { status, code: code.into(), message },
+            ActionError::Invalid { kind, code, message } => ApiError::new(kind, code, message),
             // ARM's own refusal reaches the user verbatim, with its code.
-            ActionError::Arm(ArmError::Api { status, code, message, .. }) => ApiError { status: if status >= 500 { 502 } else { status }, code, message },
-            ActionError::Arm(other) => ApiError { status: 502, code: "ArmUnavailable".into(), message: other.to_string() },
+            ActionError::Arm(ArmError::Api { status, code, message, .. }) => ApiError::new(ErrorKind::of_upstream_status(status), code, message),
+            ActionError::Arm(other) => ApiError::new(ErrorKind::Upstream, "ArmUnavailable", other.to_string()),
             ActionError::Storage(s) => {
                 tracing::error!(error = %s, "storage failure in an action");
-                ApiError { status: 500, code: "StorageError".into(), message: "The database could not record this action.".into() }
+                ApiError::new(ErrorKind::Internal, "StorageError", "The database could not record this action.")
             }
         }
     }
@@ -100,7 +100,7 @@ fn actor_of(a: Option<String>) -> Actor {
 fn check_actor(a: &Option<String>) -> Result<(), ActionError> {
     match a {
         Some(a) if !crate::outbound::is_plain_text(a, 100) => {
-            Err(ActionError::invalid(400, "InvalidActor", "actor must be at most 100 characters without control characters."))
+            Err(ActionError::invalid(ErrorKind::Invalid, "InvalidActor", "actor must be at most 100 characters without control characters."))
         }
         _ => Ok(()),
     }
@@ -125,11 +125,7 @@ impl Console {
     }
 
     fn engine(&self) -> Result<&crate::migration::Engine, ApiError> {
-        self.engine.as_ref().ok_or_else(|| ApiError {
-            status: 503,
-            code: "MigrationsUnavailable".into(),
-            message: "The migration engine is not running.".into(),
-        })
+        self.engine.as_ref().ok_or_else(|| ApiError::new(ErrorKind::Unavailable, "MigrationsUnavailable", "The migration engine is not running."))
     }
 
     /// Adds in-memory facts (last confirmed, poll errors) and health.
@@ -166,7 +162,7 @@ impl Console {
         all.into_iter().filter(|r| !r.gone).find(|r| r.name.eq_ignore_ascii_case(name) || r.id.eq_ignore_ascii_case(name)).map(|r| self.enrich(r)).ok_or_else(
             || {
                 ActionError::invalid(
-                    404,
+                    ErrorKind::NotFound,
                     "RegistryNotFound",
                     format!("No registry named '{}' is known. Refresh if it was created recently.", crate::outbound::clean_text(name, 100)),
                 )
@@ -202,7 +198,11 @@ impl Console {
         let Some(op) = self.storage.insert_operation(&new).await? else {
             let other = self.storage.active_operation_on(&reg.id, target).await?;
             let who = other.map(|o| format!("{} ({} by {}, started {})", o.kind, o.state, o.actor, o.created_at)).unwrap_or_else(|| "another operation".into());
-            return Err(ActionError::invalid(409, "OperationInProgress", format!("{}/{target} is busy: {who}. Wait for it to finish.", reg.name)));
+            return Err(ActionError::invalid(
+                ErrorKind::Conflict,
+                "OperationInProgress",
+                format!("{}/{target} is busy: {who}. Wait for it to finish.", reg.name),
+            ));
         };
         self.publish_op(op.clone(), format!("{actor} asked: {kind} {}/{target}", reg.name)).await;
         match call().await {
@@ -330,7 +330,11 @@ impl Console {
     fn live_replica<'a>(reg: &'a RegistryView, region: &str) -> Result<&'a regatlas_app::model::ReplicaView, ActionError> {
         let key: String = region.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
         reg.replicas.iter().find(|r| !r.gone && (r.location.eq_ignore_ascii_case(&key) || r.name.eq_ignore_ascii_case(&key))).ok_or_else(|| {
-            ActionError::invalid(404, "ReplicaNotFound", format!("{} has no replica in '{}'.", reg.name, crate::outbound::clean_text(region, 64)))
+            ActionError::invalid(
+                ErrorKind::NotFound,
+                "ReplicaNotFound",
+                format!("{} has no replica in '{}'.", reg.name, crate::outbound::clean_text(region, 64)),
+            )
         })
     }
 }
@@ -349,32 +353,46 @@ impl Backend for Console {
         check_actor(&req.actor)?;
         let reg = self.find(registry).await?;
         if !reg.is_premium() {
-            return Err(ActionError::invalid(400, "SkuNotPremium", format!("{} is {}; geo-replication needs the Premium SKU.", reg.name, reg.sku)).into());
+            return Err(ActionError::invalid(
+                ErrorKind::Invalid,
+                "SkuNotPremium",
+                format!("{} is {}; geo-replication needs the Premium SKU.", reg.name, reg.sku),
+            )
+            .into());
         }
-        let Some(region) = regions::find(&req.region) else {
-            return Err(
-                ActionError::invalid(400, "UnknownRegion", format!("'{}' is not an Azure region.", crate::outbound::clean_text(&req.region, 64))).into()
-            );
+        let wanted = Region::parse(req.region.as_str()).map_err(|e| ActionError::invalid(ErrorKind::Invalid, "UnknownRegion", e.to_string()))?;
+        let Some(region) = regions::find(wanted.as_str()) else {
+            return Err(ActionError::invalid(
+                ErrorKind::Invalid,
+                "UnknownRegion",
+                format!("'{}' is not an Azure region.", crate::outbound::clean_text(&req.region, 64)),
+            )
+            .into());
         };
         if !region.can_host() {
             return Err(ActionError::invalid(
-                400,
+                ErrorKind::Invalid,
                 "RegionUnavailable",
                 format!("{} cannot host a replica (restricted or internal region).", region.display_name),
             )
             .into());
         }
         if region.name.eq_ignore_ascii_case(&reg.location) {
-            return Err(
-                ActionError::invalid(409, "HomeRegion", format!("{} is {}'s home region; its replica always exists.", region.display_name, reg.name)).into()
-            );
+            return Err(ActionError::invalid(
+                ErrorKind::Conflict,
+                "HomeRegion",
+                format!("{} is {}'s home region; its replica always exists.", region.display_name, reg.name),
+            )
+            .into());
         }
         if reg.replica_in(&region.name).is_some() {
-            return Err(ActionError::invalid(409, "ReplicaExists", format!("{} already has a replica in {}.", reg.name, region.display_name)).into());
+            return Err(
+                ActionError::invalid(ErrorKind::Conflict, "ReplicaExists", format!("{} already has a replica in {}.", reg.name, region.display_name)).into()
+            );
         }
         if req.zone_redundancy && !region.has_zones() {
             return Err(ActionError::invalid(
-                400,
+                ErrorKind::Invalid,
                 "NoAvailabilityZones",
                 format!("{} has no availability zones; zone redundancy is not possible there.", region.display_name),
             )
@@ -397,7 +415,7 @@ impl Backend for Console {
         let rep = Console::live_replica(&reg, region)?;
         if rep.home {
             return Err(ActionError::invalid(
-                400,
+                ErrorKind::Invalid,
                 "HomeReplica",
                 format!("{} is {}'s home region; the home replica cannot be deleted.", rep.location, reg.name),
             )
@@ -420,7 +438,7 @@ impl Backend for Console {
             let others = reg.replicas.iter().filter(|r| !r.gone && r.id != rep.id && r.routing != Some(false)).count();
             if others == 0 && rep.routing != Some(false) {
                 return Err(ActionError::invalid(
-                    409,
+                    ErrorKind::Conflict,
                     "LastRoutedReplica",
                     format!(
                         "{} is the last replica of {} that receives traffic; disabling it stops the global endpoint from serving. Pass force to do it anyway.",
@@ -523,11 +541,11 @@ impl Backend for Console {
             "cancel" => e.cancel(id, actor).await,
             "retry-failed" => e.retry_failed(id, actor).await,
             other => {
-                return Err(ApiError {
-                    status: 400,
-                    code: "UnknownAction".into(),
-                    message: format!("'{}' is not start, pause, cancel or retry-failed.", crate::outbound::clean_text(other, 32)),
-                })
+                return Err(ApiError::new(
+                    ErrorKind::Invalid,
+                    "UnknownAction",
+                    format!("'{}' is not start, pause, cancel or retry-failed.", crate::outbound::clean_text(other, 32)),
+                ))
             }
         }
         .map_err(migration_error)
@@ -548,6 +566,5 @@ fn migration_error(e: crate::migration::MigrationError) -> ApiError {
     if let crate::migration::MigrationError::Storage(cause) = &e {
         tracing::error!(error = %cause, "storage failure in a migration request");
     }
-    let (status, code, message) = e.parts();
-    ApiError { status, code, message }
+    e.into()
 }

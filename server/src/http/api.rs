@@ -11,8 +11,8 @@ use axum::{
     Json, Router,
 };
 use regatlas_app::model::{
-    ApiError, ChecklistItem, ChildView, CreateReplicaRequest, DeleteReplicaRequest, EventView, Health, MigrationDetail, MigrationItemView, MigrationRequest,
-    MigrationView, OperationView, PollerStatus, RegistryView, ReplicaState, ReplicaView, RepositoryProgress, RoutingRequest,
+    ApiError, ChecklistItem, ChildView, CreateReplicaRequest, DeleteReplicaRequest, ErrorKind, EventView, Health, MigrationDetail, MigrationItemView,
+    MigrationRequest, MigrationView, OperationView, PollerStatus, RegistryView, ReplicaState, ReplicaView, RepositoryProgress, RoutingRequest,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
@@ -53,7 +53,7 @@ use super::AppState;
         RepositoryProgress,
         ChecklistItem,
         TickRequest,
-        ApiError,
+        ErrorBody,
         RegistryView,
         ReplicaView,
         ChildView,
@@ -89,21 +89,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/migrations/{id}/{action}", post(migration_action).get(report_route))
 }
 
-/// An [`ApiError`] as an HTTP response.
-pub struct Failure(pub ApiError);
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(self.0)).into_response()
-    }
-}
-
-impl From<ApiError> for Failure {
-    fn from(e: ApiError) -> Failure {
-        Failure(e)
-    }
-}
+use super::error::{ErrorBody, Failure};
 
 /// `X-Regatlas-Actor`, when the body names no actor.
 fn actor(headers: &HeaderMap, body: Option<String>) -> Option<String> {
@@ -111,7 +97,7 @@ fn actor(headers: &HeaderMap, body: Option<String>) -> Option<String> {
 }
 
 fn bad(code: &str, message: impl Into<String>) -> Failure {
-    Failure(ApiError { status: 400, code: code.into(), message: message.into() })
+    Failure(ApiError::new(ErrorKind::Invalid, code, message))
 }
 
 /// Largest and default page sizes of every list.
@@ -215,7 +201,7 @@ async fn list_registries(State(s): State<AppState>, uri: axum::http::Uri, Query(
 }
 
 #[utoipa::path(get, path = "/api/v1/registries/{name}", params(("name" = String, Path, description = "Registry name")),
-    responses((status = 200, body = RegistryView), (status = 404, body = ApiError)))]
+    responses((status = 200, body = RegistryView), (status = 404, body = ErrorBody)))]
 async fn get_registry(State(s): State<AppState>, Path(name): Path<String>) -> Result<Json<RegistryView>, Failure> {
     names(&name, None)?;
     Ok(Json(s.backend.registry(&name).await?))
@@ -223,7 +209,7 @@ async fn get_registry(State(s): State<AppState>, Path(name): Path<String>) -> Re
 
 #[utoipa::path(post, path = "/api/v1/registries/{name}/replicas", request_body = CreateReplicaRequest,
     params(("name" = String, Path, description = "Registry name")),
-    responses((status = 202, body = OperationView, description = "ARM accepted; follow the operation"), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 202, body = OperationView, description = "ARM accepted; follow the operation"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_replica(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -243,7 +229,7 @@ struct ActorQuery {
 
 #[utoipa::path(delete, path = "/api/v1/registries/{name}/replicas/{region}",
     params(("name" = String, Path), ("region" = String, Path), ActorQuery),
-    responses((status = 202, body = OperationView), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 202, body = OperationView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_replica(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -256,7 +242,7 @@ async fn delete_replica(
 
 #[utoipa::path(put, path = "/api/v1/registries/{name}/replicas/{region}/routing", request_body = RoutingRequest,
     params(("name" = String, Path), ("region" = String, Path)),
-    responses((status = 202, body = OperationView), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 202, body = OperationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn set_routing(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -340,8 +326,7 @@ async fn events(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<E
         Ok(slot) => crate::events::sse(s.hub.clone(), crate::events::resume_point(&headers, q.after), s.config.sse_replay_max, slot).into_response(),
         Err(_) => {
             tracing::warn!("event stream refused: every slot is taken");
-            let mut r = Failure(ApiError { status: 503, code: "TooManyStreams".into(), message: "Every live-event slot is taken; try again shortly.".into() })
-                .into_response();
+            let mut r = Failure(ApiError::new(ErrorKind::Unavailable, "TooManyStreams", "Every live-event slot is taken; try again shortly.")).into_response();
             r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("10"));
             r
         }
@@ -357,7 +342,7 @@ async fn list_migrations(State(s): State<AppState>, uri: axum::http::Uri, Query(
 }
 
 #[utoipa::path(post, path = "/api/v1/migrations", request_body = MigrationRequest,
-    responses((status = 201, body = MigrationView, description = "Recorded; inventory and plan start at once"), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+    responses((status = 201, body = MigrationView, description = "Recorded; inventory and plan start at once"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn create_migration(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -368,7 +353,7 @@ async fn create_migration(
 }
 
 #[utoipa::path(get, path = "/api/v1/migrations/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = MigrationDetail), (status = 404, body = ApiError)))]
+    responses((status = 200, body = MigrationDetail), (status = 404, body = ErrorBody)))]
 async fn get_migration(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<MigrationDetail>, Failure> {
     text_param("id", &id, 64)?;
     Ok(Json(s.backend.migration(&id).await?))
@@ -402,7 +387,7 @@ async fn migration_items(State(s): State<AppState>, uri: axum::http::Uri, Path(i
 
 #[utoipa::path(post, path = "/api/v1/migrations/{id}/{action}",
     params(("id" = String, Path), ("action" = String, Path, description = "start | pause | cancel | retry-failed"), ActorQuery),
-    responses((status = 202, body = MigrationView), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 202, body = MigrationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn migration_action(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -422,7 +407,7 @@ struct TickRequest {
 }
 
 #[utoipa::path(put, path = "/api/v1/migrations/{id}/checklist/{key}", request_body = TickRequest,
-    params(("id" = String, Path), ("key" = String, Path)), responses((status = 200, body = MigrationDetail), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+    params(("id" = String, Path), ("key" = String, Path)), responses((status = 200, body = MigrationDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn tick(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -435,12 +420,9 @@ async fn tick(
 }
 
 #[utoipa::path(get, path = "/api/v1/migrations/{id}/report.{format}", params(("id" = String, Path), ("format" = String, Path, description = "json | csv")),
-    responses((status = 200, description = "The migration and every artifact with its state, attempts and errors"), (status = 404, body = ApiError)))]
+    responses((status = 200, description = "The migration and every artifact with its state, attempts and errors"), (status = 404, body = ErrorBody)))]
 async fn report(State(s): State<AppState>, Path((id, format)): Path<(String, String)>) -> Result<Response, Failure> {
-    let (m, items) = crate::migration::report(&s.storage, &id).await.map_err(|e| {
-        let (status, code, message) = e.parts();
-        Failure(ApiError { status, code, message })
-    })?;
+    let (m, items) = crate::migration::report(&s.storage, &id).await?;
     let name = format!("regatlas-migration-{}", m.id);
     Ok(match format.as_str() {
         "csv" => (
@@ -456,12 +438,8 @@ async fn report(State(s): State<AppState>, Path((id, format)): Path<(String, Str
             Json(serde_json::json!({ "migration": m, "items": items })),
         )
             .into_response(),
-        other => Failure(ApiError {
-            status: 400,
-            code: "UnknownFormat".into(),
-            message: format!("'{}' is not json or csv.", crate::outbound::clean_text(other, 32)),
-        })
-        .into_response(),
+        other => Failure(ApiError::new(ErrorKind::Invalid, "UnknownFormat", format!("'{}' is not json or csv.", crate::outbound::clean_text(other, 32))))
+            .into_response(),
     })
 }
 
@@ -470,10 +448,10 @@ async fn report(State(s): State<AppState>, Path((id, format)): Path<(String, Str
 async fn report_route(state: State<AppState>, Path((id, file)): Path<(String, String)>) -> Result<Response, Failure> {
     match file.strip_prefix("report.") {
         Some(format) => report(state, Path((id, format.to_string()))).await,
-        None => Err(Failure(ApiError {
-            status: 404,
-            code: "NotFound".into(),
-            message: format!("No {} for a migration; try report.json or report.csv.", crate::outbound::clean_text(&file, 32)),
-        })),
+        None => Err(Failure(ApiError::new(
+            ErrorKind::NotFound,
+            "NotFound",
+            format!("No {} for a migration; try report.json or report.csv.", crate::outbound::clean_text(&file, 32)),
+        ))),
     }
 }

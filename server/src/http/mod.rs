@@ -2,6 +2,7 @@
 //! static assets, and the tower-http layers around them.
 
 pub mod api;
+pub mod error;
 mod health;
 pub mod security;
 pub mod serve;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         move || {
             provide_context(shell.clone());
             provide_context(backend.clone());
+            provide_context(regatlas_app::api::ErrorStatus(error::sfn_status));
         }
     };
     let request_timeout = state.config.request_timeout;
@@ -91,6 +93,7 @@ async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) ->
         move || {
             provide_context(shell.clone());
             provide_context(backend.clone());
+            provide_context(regatlas_app::api::ErrorStatus(error::sfn_status));
         },
         req,
     )

@@ -20,10 +20,9 @@ use axum::{
     extract::{Request, State},
     http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode},
     middleware::Next,
-    response::{IntoResponse, Response},
-    Json,
+    response::Response,
 };
-use regatlas_app::{model::ApiError, CspNonce};
+use regatlas_app::{model::ErrorKind, CspNonce};
 
 use crate::config::PublicUrl;
 
@@ -34,7 +33,8 @@ pub struct Guard {
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(ApiError { status: status.as_u16(), code: code.into(), message: message.into() })).into_response()
+    let kind = if status == StatusCode::FORBIDDEN { ErrorKind::Forbidden } else { ErrorKind::Invalid };
+    super::error::refusal(status, kind, code, message)
 }
 
 /// `host[:port]` without the port, lower case, brackets kept off.

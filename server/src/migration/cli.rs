@@ -135,8 +135,8 @@ pub enum CliError {
 
 impl From<MigrationError> for CliError {
     fn from(e: MigrationError) -> CliError {
-        let (_, code, message) = e.parts();
-        CliError::Migration(format!("{code}: {message}"))
+        let e = regatlas_app::model::ApiError::from(e);
+        CliError::Migration(format!("{}: {}", e.code, e.message))
     }
 }
 

@@ -39,13 +39,13 @@ use crate::{
 };
 use regatlas_domain::{
     record::{ItemFilter, NewEvent, NewMigration},
-    Actor, ChecklistStatus, EventKind,
+    Actor, ChecklistStatus, ErrorKind, EventKind, RegistryName,
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
     #[error("{code}: {message}")]
-    Invalid { status: u16, code: &'static str, message: String },
+    Invalid { kind: ErrorKind, code: &'static str, message: String },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -55,20 +55,26 @@ pub enum MigrationError {
 }
 
 impl MigrationError {
-    pub fn invalid(status: u16, code: &'static str, message: impl Into<String>) -> MigrationError {
-        MigrationError::Invalid { status, code, message: message.into() }
+    pub fn invalid(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> MigrationError {
+        MigrationError::Invalid { kind, code, message: message.into() }
     }
-    /// (HTTP status, code, message) as the API shows it.
-    pub fn parts(&self) -> (u16, String, String) {
-        match self {
-            MigrationError::Invalid { status, code, message } => (*status, code.to_string(), message.clone()),
-            // The cause goes to the log (where the error is handled), never to the client.
-            MigrationError::Storage(_) => (500, "StorageError".into(), "The database could not be read or written; the server log has the cause.".into()),
-            MigrationError::Oci(e) => (502, "RegistryUnavailable".into(), e.to_string()),
-            MigrationError::Arm(regatlas_arm::ArmError::Api { status, code, message, .. }) => {
-                (if *status >= 500 { 502 } else { *status }, code.clone(), message.clone())
+}
+
+/// The error as the API and the pages show it. A storage failure's cause
+/// goes to the log (where the error is handled), never to the client.
+impl From<MigrationError> for regatlas_app::model::ApiError {
+    fn from(e: MigrationError) -> regatlas_app::model::ApiError {
+        use regatlas_app::model::ApiError;
+        match e {
+            MigrationError::Invalid { kind, code, message } => ApiError::new(kind, code, message),
+            MigrationError::Storage(_) => {
+                ApiError::new(ErrorKind::Internal, "StorageError", "The database could not be read or written; the server log has the cause.")
             }
-            MigrationError::Arm(e) => (502, "ArmUnavailable".into(), e.to_string()),
+            MigrationError::Oci(e) => ApiError::new(ErrorKind::Upstream, "RegistryUnavailable", e.to_string()),
+            MigrationError::Arm(regatlas_arm::ArmError::Api { status, code, message, .. }) => {
+                ApiError::new(ErrorKind::of_upstream_status(status), code, message)
+            }
+            MigrationError::Arm(e) => ApiError::new(ErrorKind::Upstream, "ArmUnavailable", e.to_string()),
         }
     }
 }
@@ -162,23 +168,23 @@ fn actor_of(a: Option<String>) -> Actor {
 fn validate_request(req: &MigrationRequest) -> Result<(), MigrationError> {
     if req.source_password_env.is_some() || req.source_username.is_some() {
         return Err(MigrationError::invalid(
-            400,
+            ErrorKind::Invalid,
             "CredentialSetRequired",
             "source_username and source_password_env are not accepted: name a credential set an administrator configured (source_credential_set).",
         ));
     }
     if req.source_credential_set.is_some() && req.source_url.is_none() {
         return Err(MigrationError::invalid(
-            400,
+            ErrorKind::Invalid,
             "InvalidSource",
             "A credential set goes with a source_url; a watched registry is read with the console's own identity.",
         ));
     }
     let too_long = |field: &str, v: &str, max: usize| {
         if v.chars().any(crate::outbound::is_unsafe_char) {
-            Some(MigrationError::invalid(400, "InvalidText", format!("{field} holds control or formatting characters.")))
+            Some(MigrationError::invalid(ErrorKind::Invalid, "InvalidText", format!("{field} holds control or formatting characters.")))
         } else {
-            (v.chars().count() > max).then(|| MigrationError::invalid(400, "FieldTooLong", format!("{field} is longer than {max} characters.")))
+            (v.chars().count() > max).then(|| MigrationError::invalid(ErrorKind::Invalid, "FieldTooLong", format!("{field} is longer than {max} characters.")))
         }
     };
     for (field, v, max) in [
@@ -191,16 +197,21 @@ fn validate_request(req: &MigrationRequest) -> Result<(), MigrationError> {
             return Err(e);
         }
     }
+    for (field, name) in [("target_registry", Some(req.target_registry.as_str())), ("source_registry", req.source_registry.as_deref())] {
+        if let Some(Err(e)) = name.map(RegistryName::parse) {
+            return Err(MigrationError::invalid(ErrorKind::Invalid, "InvalidRegistryName", format!("{field}: {e}")));
+        }
+    }
     if req.include.len() + req.exclude.len() + req.tags.len() > 200 {
-        return Err(MigrationError::invalid(400, "TooManyPatterns", "At most 200 patterns in all."));
+        return Err(MigrationError::invalid(ErrorKind::Invalid, "TooManyPatterns", "At most 200 patterns in all."));
     }
     for p in req.include.iter().chain(&req.exclude).chain(&req.tags) {
         if p.trim().is_empty() || !crate::outbound::is_plain_text(p, 256) {
-            return Err(MigrationError::invalid(400, "InvalidPattern", format!("'{}' is not a usable pattern.", clean_text(p, 100))));
+            return Err(MigrationError::invalid(ErrorKind::Invalid, "InvalidPattern", format!("'{}' is not a usable pattern.", clean_text(p, 100))));
         }
     }
     if req.max_concurrency.is_some_and(|c| c == 0 || c > 512) {
-        return Err(MigrationError::invalid(400, "InvalidConcurrency", "max_concurrency is between 1 and 512."));
+        return Err(MigrationError::invalid(ErrorKind::Invalid, "InvalidConcurrency", "max_concurrency is between 1 and 512."));
     }
     Ok(())
 }
@@ -222,7 +233,11 @@ impl Engine {
     async fn registry(&self, name: &str) -> Result<RegistryView, MigrationError> {
         let all = self.inner.storage.topology().await?;
         all.iter().map(crate::views::registry).filter(|r| !r.gone).find(|r| r.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
-            MigrationError::invalid(404, "RegistryNotFound", format!("No registry named '{name}' is known. Refresh if it was created recently."))
+            MigrationError::invalid(
+                ErrorKind::NotFound,
+                "RegistryNotFound",
+                format!("No registry named '{name}' is known. Refresh if it was created recently."),
+            )
         })
     }
 
@@ -235,7 +250,7 @@ impl Engine {
             (Some(s), None) => {
                 let src = self.registry(s).await?;
                 if src.name.eq_ignore_ascii_case(&target.name) {
-                    return Err(MigrationError::invalid(400, "SameRegistry", "The source and the target are the same registry."));
+                    return Err(MigrationError::invalid(ErrorKind::Invalid, "SameRegistry", "The source and the target are the same registry."));
                 }
                 src.name
             }
@@ -251,23 +266,23 @@ impl Engine {
                 });
                 let Some(parsed) = parsed.filter(|_| !u.is_empty() && u.len() <= 2048 && !u.contains(char::is_whitespace)) else {
                     return Err(MigrationError::invalid(
-                        400,
+                        ErrorKind::Invalid,
                         "InvalidSourceUrl",
                         format!("'{}' is not a registry address (e.g. https://registry.example or host:port, without a path or user).", clean_text(u, 200)),
                     ));
                 };
-                self.inner.settings.outbound.check_url(&parsed).map_err(|e| MigrationError::invalid(400, "SourceNotAllowed", e.to_string()))?;
+                self.inner.settings.outbound.check_url(&parsed).map_err(|e| MigrationError::invalid(ErrorKind::Invalid, "SourceNotAllowed", e.to_string()))?;
                 if let Some(name) = &req.source_credential_set {
                     let set = self.inner.settings.credential_sets.get(name).ok_or_else(|| {
                         MigrationError::invalid(
-                            400,
+                            ErrorKind::Invalid,
                             "UnknownCredentialSet",
                             format!("No credential set named '{}' is configured; ask an administrator.", clean_text(name, 64)),
                         )
                     })?;
                     if !set.bound_to(&parsed) {
                         return Err(MigrationError::invalid(
-                            400,
+                            ErrorKind::Invalid,
                             "CredentialSetNotBound",
                             format!(
                                 "Credential set '{}' is not bound to {} (sets go only to their hosts, and only over https off loopback).",
@@ -279,14 +294,14 @@ impl Engine {
                 }
                 u.to_string()
             }
-            _ => return Err(MigrationError::invalid(400, "InvalidSource", "Give exactly one of source_registry and source_url.")),
+            _ => return Err(MigrationError::invalid(ErrorKind::Invalid, "InvalidSource", "Give exactly one of source_registry and source_url.")),
         };
         if !target.is_premium() && !target.sku.eq_ignore_ascii_case("standard") && !target.sku.eq_ignore_ascii_case("basic") {
-            return Err(MigrationError::invalid(400, "InvalidTarget", format!("The target's SKU '{}' is not an ACR SKU.", target.sku)));
+            return Err(MigrationError::invalid(ErrorKind::Invalid, "InvalidTarget", format!("The target's SKU '{}' is not an ACR SKU.", target.sku)));
         }
         if let Some(t) = req.failure_threshold {
             if !(0.0..=1.0).contains(&t) {
-                return Err(MigrationError::invalid(400, "InvalidThreshold", "failure_threshold is a fraction between 0 and 1."));
+                return Err(MigrationError::invalid(ErrorKind::Invalid, "InvalidThreshold", "failure_threshold is a fraction between 0 and 1."));
             }
         }
         let id = uuid::Uuid::new_v4().to_string();
@@ -322,7 +337,7 @@ impl Engine {
             .storage
             .migration(id)
             .await?
-            .ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))?;
+            .ok_or_else(|| MigrationError::invalid(ErrorKind::NotFound, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))?;
         Ok(crate::views::migration(m, chrono::Utc::now()))
     }
 
@@ -367,7 +382,7 @@ impl Engine {
                     if let MigrationError::Storage(cause) = &e {
                         tracing::error!(migration = %id, error = %cause, "storage failure in a migration");
                     }
-                    let (_, code, message) = e.parts();
+                    let regatlas_app::model::ApiError { code, message, .. } = e.into();
                     let message = clean_text(&message, 500);
                     tracing::error!(migration = %id, %code, %message, "migration failed");
                     let _ = me.inner.storage.set_migration_state(&id, MigrationState::Failed, Some(&format!("{code}: {message}"))).await;
@@ -494,7 +509,7 @@ impl Engine {
                 self.inner.storage.plan_to_pending(id).await?;
             }
             MigrationState::Paused | MigrationState::Stopped | MigrationState::Failed => {}
-            other => return Err(MigrationError::invalid(409, "InvalidState", format!("A migration in state {other} cannot be started."))),
+            other => return Err(MigrationError::invalid(ErrorKind::Conflict, "InvalidState", format!("A migration in state {other} cannot be started."))),
         }
         if v.state == MigrationState::Failed && v.to_copy == 0 && v.planned == 0 {
             self.inner.storage.set_migration_state(id, MigrationState::Preparing, None).await?;
@@ -510,7 +525,11 @@ impl Engine {
         let actor = actor_of(actor);
         let v = self.view(id).await?;
         if v.state != MigrationState::InProgress {
-            return Err(MigrationError::invalid(409, "InvalidState", format!("Only a migration that is copying can be paused (this one is {}).", v.state)));
+            return Err(MigrationError::invalid(
+                ErrorKind::Conflict,
+                "InvalidState",
+                format!("Only a migration that is copying can be paused (this one is {}).", v.state),
+            ));
         }
         if !self.signal(id, Control::Pause).await {
             self.inner.storage.set_migration_state(id, MigrationState::Paused, None).await?;
@@ -523,7 +542,7 @@ impl Engine {
         let v = self.view(id).await?;
         match v.state {
             MigrationState::Complete | MigrationState::Stopped => {
-                return Err(MigrationError::invalid(409, "InvalidState", format!("The migration is already {}.", v.state)))
+                return Err(MigrationError::invalid(ErrorKind::Conflict, "InvalidState", format!("The migration is already {}.", v.state)))
             }
             MigrationState::InProgress | MigrationState::Preparing | MigrationState::Verifying => {
                 self.inner.storage.set_migration_state(id, MigrationState::Stopping, None).await?;
@@ -543,11 +562,11 @@ impl Engine {
         let actor = actor_of(actor);
         let v = self.view(id).await?;
         if v.is_active() {
-            return Err(MigrationError::invalid(409, "InvalidState", "The migration is running; retry its failed items when it has stopped."));
+            return Err(MigrationError::invalid(ErrorKind::Conflict, "InvalidState", "The migration is running; retry its failed items when it has stopped."));
         }
         let n = self.inner.storage.retry_failed(id).await?;
         if n == 0 {
-            return Err(MigrationError::invalid(409, "NothingToRetry", "No item has failed."));
+            return Err(MigrationError::invalid(ErrorKind::Conflict, "NothingToRetry", "No item has failed."));
         }
         self.inner.storage.set_migration_state(id, MigrationState::InProgress, None).await?;
         let view = self.publish(id, format!("{actor} retried {n} failed items")).await?;
@@ -561,14 +580,14 @@ impl Engine {
             let d = self.detail(id).await?;
             if !d.source_delete_safe {
                 return Err(MigrationError::invalid(
-                    409,
+                    ErrorKind::Conflict,
                     "VerificationPending",
                     "Deleting the source stays unsafe until verification has passed with no failure and no mismatch.",
                 ));
             }
         }
         if !self.inner.storage.tick_checklist(id, key, done, &actor).await? {
-            return Err(MigrationError::invalid(404, "ChecklistItemNotFound", format!("No manual checklist item '{}'.", clean_text(key, 64))));
+            return Err(MigrationError::invalid(ErrorKind::NotFound, "ChecklistItemNotFound", format!("No manual checklist item '{}'.", clean_text(key, 64))));
         }
         self.publish(id, format!("{actor} {} '{key}'", if done { "ticked" } else { "unticked" })).await?;
         self.detail(id).await
@@ -577,7 +596,10 @@ impl Engine {
 
 /// The report: the migration and every item, as JSON or CSV.
 pub async fn report(storage: &Storage, id: &str) -> Result<(MigrationView, Vec<regatlas_app::model::MigrationItemView>), MigrationError> {
-    let v = storage.migration(id).await?.ok_or_else(|| MigrationError::invalid(404, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))?;
+    let v = storage
+        .migration(id)
+        .await?
+        .ok_or_else(|| MigrationError::invalid(ErrorKind::NotFound, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))?;
     let items = storage.migration_items(id, &ItemFilter { limit: 1_000_000, ..Default::default() }).await?;
     Ok((crate::views::migration(v, chrono::Utc::now()), items.into_iter().map(crate::views::item).collect()))
 }

@@ -16,7 +16,7 @@ use super::{
 use crate::outbound::clean_text;
 use regatlas_domain::{
     record::{ChecklistEntry, PlannedItem},
-    ChecklistKind, ChecklistStatus, Digest, Repository, Tag,
+    ChecklistKind, ChecklistStatus, Digest, ErrorKind, Repository, Tag,
 };
 
 /// `*` matches any run of characters (including `/`); everything else is literal.
@@ -68,14 +68,21 @@ pub(super) async fn source_of(engine: &Engine, req: &MigrationRequest) -> Result
     match (&req.source_registry, &req.source_url) {
         (Some(name), _) => {
             let reg = engine.registry(name).await?;
-            let login = reg.login_server.clone().ok_or_else(|| MigrationError::invalid(409, "NoLoginServer", format!("{name} has no login server yet.")))?;
+            let login = reg
+                .login_server
+                .clone()
+                .ok_or_else(|| MigrationError::invalid(ErrorKind::Conflict, "NoLoginServer", format!("{name} has no login server yet.")))?;
             let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()), Arc::new(settings.outbound.trusting(&login)))?;
             Ok((client, ImportSource { resource_id: Some(arm_id(&reg)), registry_uri: None, credentials: None, source_image: String::new() }))
         }
         (None, Some(url)) => {
             let set = match &req.source_credential_set {
                 Some(name) => Some(settings.credential_sets.get(name).ok_or_else(|| {
-                    MigrationError::invalid(400, "UnknownCredentialSet", format!("No credential set named '{}' is configured any more.", clean_text(name, 64)))
+                    MigrationError::invalid(
+                        ErrorKind::Invalid,
+                        "UnknownCredentialSet",
+                        format!("No credential set named '{}' is configured any more.", clean_text(name, 64)),
+                    )
                 })?),
                 None => None,
             };
@@ -88,7 +95,7 @@ pub(super) async fn source_of(engine: &Engine, req: &MigrationRequest) -> Result
                 }
                 Some(set) => {
                     return Err(MigrationError::invalid(
-                        400,
+                        ErrorKind::Invalid,
                         "CredentialSetNotBound",
                         format!("Credential set '{}' is not bound to {}.", set.name, client.host()),
                     ))
@@ -98,13 +105,14 @@ pub(super) async fn source_of(engine: &Engine, req: &MigrationRequest) -> Result
             let host = client.host().to_string();
             Ok((client, ImportSource { resource_id: None, registry_uri: Some(host), credentials, source_image: String::new() }))
         }
-        _ => Err(MigrationError::invalid(400, "InvalidSource", "Give exactly one of source_registry and source_url.")),
+        _ => Err(MigrationError::invalid(ErrorKind::Invalid, "InvalidSource", "Give exactly one of source_registry and source_url.")),
     }
 }
 
 pub(super) async fn target_of(engine: &Engine, name: &str) -> Result<(RegistryView, OciClient), MigrationError> {
     let reg = engine.registry(name).await?;
-    let login = reg.login_server.clone().ok_or_else(|| MigrationError::invalid(409, "NoLoginServer", format!("{name} has no login server yet.")))?;
+    let login =
+        reg.login_server.clone().ok_or_else(|| MigrationError::invalid(ErrorKind::Conflict, "NoLoginServer", format!("{name} has no login server yet.")))?;
     // The login server ARM reported for a watched registry (a private endpoint may resolve it privately).
     let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()), Arc::new(engine.inner.settings.outbound.trusting(&login)))?;
     Ok((reg, client))
@@ -260,7 +268,7 @@ pub(super) async fn prepare(engine: &Engine, id: &str, control: &tokio::sync::wa
             };
             if items.len() >= max_items {
                 return Err(MigrationError::invalid(
-                    400,
+                    ErrorKind::Invalid,
                     "PlanTooLarge",
                     format!("The source holds more than {max_items} artifacts for this selection; narrow it with include, tag or latest filters, or raise max_plan_artifacts."),
                 ));

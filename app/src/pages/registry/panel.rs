@@ -16,7 +16,7 @@ use crate::{
     actor::use_actor,
     api::{create_replica, delete_replica, list_history, set_routing, split_error},
     live::{use_live, Live},
-    model::{EventView, OperationView, RegistryView, ReplicaView},
+    model::{ApiError, EventView, OperationView, RegistryView, ReplicaView},
     regions,
     time::{ago, short},
 };
@@ -37,7 +37,7 @@ pub fn Panel(
     ops: Memo<Vec<OperationView>>,
     selected: Memo<Option<String>>,
     pending: RwSignal<Vec<String>>,
-    history: Resource<Result<Vec<EventView>, ServerFnError>>,
+    history: Resource<Result<Vec<EventView>, ApiError>>,
 ) -> impl IntoView {
     let outcome = RwSignal::new(Outcome::Idle);
     // A new selection starts clean.
@@ -111,7 +111,7 @@ enum Mode {
 }
 
 /// Shows an action's result and refetches what the page shows.
-fn settle(outcome: RwSignal<Outcome>, live: Live, r: Result<OperationView, ServerFnError>, ok: impl FnOnce(&OperationView) -> String) {
+fn settle(outcome: RwSignal<Outcome>, live: Live, r: Result<OperationView, ApiError>, ok: impl FnOnce(&OperationView) -> String) {
     match r {
         Ok(op) => outcome.set(Outcome::Done(ok(&op))),
         Err(e) => {
@@ -131,7 +131,7 @@ fn ReplicaPanel(
     region: String,
     home: bool,
     outcome: RwSignal<Outcome>,
-    history: Resource<Result<Vec<EventView>, ServerFnError>>,
+    history: Resource<Result<Vec<EventView>, ApiError>>,
 ) -> impl IntoView {
     let live = use_live();
     let actor = use_actor();
@@ -306,6 +306,6 @@ pub fn OperationItem(op: OperationView) -> impl IntoView {
 }
 
 /// The history resource for a registry (the panel filters it to the replica).
-pub fn history_resource(name: Memo<String>, version: RwSignal<u64>) -> Resource<Result<Vec<EventView>, ServerFnError>> {
+pub fn history_resource(name: Memo<String>, version: RwSignal<u64>) -> Resource<Result<Vec<EventView>, ApiError>> {
     Resource::new_blocking(move || (name.get(), version.get()), |(n, _)| list_history(Some(n), None, None))
 }

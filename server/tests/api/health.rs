@@ -1,8 +1,6 @@
 //! The real server over HTTP: health, readiness, the rendered shell.
 
-mod common;
-
-use common::spawn_app;
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn healthz_answers_ok() {
@@ -21,7 +19,7 @@ async fn readyz_checks_the_database_and_the_bundle() {
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["checks"]["database"]["ok"], true, "{body}");
     // The test command builds the front end first; without it readiness must say so.
-    let bundle = common::site_root().join("pkg/regatlas.js").is_file();
+    let bundle = crate::helpers::site_root().join("pkg/regatlas.js").is_file();
     assert_eq!(body["checks"]["assets"]["ok"], bundle, "{body}");
     assert_eq!(status == 200, bundle, "{body}");
 }

@@ -1,8 +1,6 @@
 //! `spawn_app()`: the real server on port 0 with a temporary SQLite file,
 //! stopped when the returned [`TestApp`] is dropped.
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 
 use regatlas_server::{

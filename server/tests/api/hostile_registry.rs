@@ -4,14 +4,13 @@
 //! the OCI grammar. Both servers record every request and its headers, so
 //! the tests can say what was (never) sent where.
 
-mod common;
-
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
+use crate::helpers::{discovered, spawn_app_with};
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -19,7 +18,6 @@ use axum::{
     response::{IntoResponse, Response},
     Router,
 };
-use common::{discovered, spawn_app_with};
 use serde_json::{json, Value};
 
 #[derive(Clone, Debug)]
@@ -158,7 +156,7 @@ async fn pair(mode: Mode) -> (String, Server, Server) {
     (url, hostile, internal)
 }
 
-async fn create(app: &common::TestApp, body: Value) -> String {
+async fn create(app: &crate::helpers::TestApp, body: Value) -> String {
     let r = app.client.post(app.url("/api/v1/migrations")).header("x-regatlas-actor", "mallory-test").json(&body).send().await.expect("post");
     let status = r.status();
     let v: Value = r.json().await.expect("json");
@@ -166,7 +164,7 @@ async fn create(app: &common::TestApp, body: Value) -> String {
     v["id"].as_str().expect("id").to_string()
 }
 
-async fn wait_state(app: &common::TestApp, id: &str, states: &[&str], secs: u64) -> Value {
+async fn wait_state(app: &crate::helpers::TestApp, id: &str, states: &[&str], secs: u64) -> Value {
     let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
     app.wait_until(&format!("/api/v1/migrations/{id}"), secs, move |v| v["migration"]["state"].as_str().is_some_and(|s| states.iter().any(|x| x == s))).await
 }
@@ -310,7 +308,7 @@ fn server(db: &std::path::Path, port: u16) -> tokio::process::Child {
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database"])
         .arg(db)
         .arg("--site-root")
-        .arg(common::site_root())
+        .arg(crate::helpers::site_root())
         .args(["--emulator-time-scale", "20", "--poll-fast-secs", "1", "--poll-slow-secs", "2"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

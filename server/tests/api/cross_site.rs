@@ -2,11 +2,9 @@
 //! rebinding, the security headers, and the server's resource limits (event
 //! streams, header-read timeout, page sizes, field lengths, file modes).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{discovered, spawn_app, spawn_app_with};
+use crate::helpers::{discovered, spawn_app, spawn_app_with};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -2,9 +2,7 @@
 //! `contosowesteu` consolidated into `contoso` (plan, copy, verify, report),
 //! a NoForce conflict, injected 429s and 5xx, and the failure threshold.
 
-mod common;
-
-use common::spawn_app_with;
+use crate::helpers::spawn_app_with;
 use serde_json::{json, Value};
 
 async fn emulator() -> regatlas_emulator::RunningEmulator {
@@ -13,11 +11,11 @@ async fn emulator() -> regatlas_emulator::RunningEmulator {
     regatlas_emulator::start(cfg).await.expect("emulator")
 }
 
-async fn discovered(app: &common::TestApp) {
+async fn discovered(app: &crate::helpers::TestApp) {
     app.wait_until("/api/v1/registries", 30, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;
 }
 
-async fn create(app: &common::TestApp, body: Value) -> Value {
+async fn create(app: &crate::helpers::TestApp, body: Value) -> Value {
     let r = app.client.post(app.url("/api/v1/migrations")).header("x-regatlas-actor", "erin").json(&body).send().await.expect("post");
     let status = r.status();
     let v: Value = r.json().await.expect("json");
@@ -25,7 +23,7 @@ async fn create(app: &common::TestApp, body: Value) -> Value {
     v
 }
 
-async fn wait_state(app: &common::TestApp, id: &str, states: &[&str]) -> Value {
+async fn wait_state(app: &crate::helpers::TestApp, id: &str, states: &[&str]) -> Value {
     let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
     app.wait_until(&format!("/api/v1/migrations/{id}"), 120, move |v| v["migration"]["state"].as_str().is_some_and(|s| states.iter().any(|x| x == s))).await
 }
@@ -63,7 +61,7 @@ async fn digest(emu: &regatlas_emulator::RunningEmulator, registry: &str, repo: 
 #[tokio::test]
 async fn consolidating_contosowesteu_into_contoso_plans_copies_verifies_and_reports() {
     let emu = emulator().await;
-    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
+    let app = spawn_app_with(|a| crate::helpers::use_emulator(a, &emu)).await;
     discovered(&app).await;
 
     // A dry run first: a plan and nothing imported.
@@ -149,7 +147,7 @@ async fn consolidating_contosowesteu_into_contoso_plans_copies_verifies_and_repo
 #[tokio::test]
 async fn a_migration_survives_429s_and_5xx_and_force_overwrites_a_conflict() {
     let emu = emulator().await;
-    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
+    let app = spawn_app_with(|a| crate::helpers::use_emulator(a, &emu)).await;
     discovered(&app).await;
     let http = reqwest::Client::new();
     // A tight write quota (ARM throttles importImage as a write) and 20 % 5xx (an item fails only after 6 failed attempts: p = 0.2^6).
@@ -183,7 +181,7 @@ async fn a_migration_survives_429s_and_5xx_and_force_overwrites_a_conflict() {
 #[tokio::test]
 async fn bad_requests_are_refused_with_a_code_and_failures_stop_at_the_threshold() {
     let emu = emulator().await;
-    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
+    let app = spawn_app_with(|a| crate::helpers::use_emulator(a, &emu)).await;
     discovered(&app).await;
     for (body, code) in [
         (json!({"source_registry": "nosuch", "target_registry": "contoso"}), "RegistryNotFound"),
@@ -221,7 +219,7 @@ async fn bad_requests_are_refused_with_a_code_and_failures_stop_at_the_threshold
     emu.shutdown().await;
 }
 
-#[path = "../../emulator/tests/oci_tools/mod.rs"]
+#[path = "../../../emulator/tests/oci_tools/mod.rs"]
 mod oci_tools;
 
 #[tokio::test]
@@ -256,7 +254,7 @@ async fn a_plain_oci_registry_by_url_is_a_source() {
     .await;
 
     let emu = emulator().await;
-    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
+    let app = spawn_app_with(|a| crate::helpers::use_emulator(a, &emu)).await;
     discovered(&app).await;
     let m = create(&app, json!({"source_url": format!("http://{}", dist.addr), "target_registry": "contoso"})).await;
     let id = m["id"].as_str().expect("id").to_string();
@@ -334,7 +332,7 @@ async fn pause_resume_and_cancel_take_effect_and_a_stopped_migration_can_finish_
     // Slow imports (1.2 s each) so the controls land mid-copy.
     cfg.timings.import_base = 60.0;
     let emu = regatlas_emulator::start(cfg).await.expect("emulator");
-    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
+    let app = spawn_app_with(|a| crate::helpers::use_emulator(a, &emu)).await;
     discovered(&app).await;
     let m = create(&app, json!({"source_registry": "contosowesteu", "target_registry": "contoso", "max_concurrency": 1})).await;
     let id = m["id"].as_str().expect("id").to_string();
@@ -378,7 +376,7 @@ async fn pause_resume_and_cancel_take_effect_and_a_stopped_migration_can_finish_
 #[tokio::test]
 async fn untagged_manifests_are_copied_on_request_without_an_index_platforms() {
     let emu = emulator().await;
-    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
+    let app = spawn_app_with(|a| crate::helpers::use_emulator(a, &emu)).await;
     discovered(&app).await;
     let m = create(
         &app,

@@ -4,8 +4,6 @@
 //! crash interrupted before their ARM answer was stored, which are sent again
 //! (same digest, same tags: harmless) and are all counted as attempts.
 
-mod common;
-
 use std::{process::Stdio, time::Duration};
 
 use serde_json::{json, Value};
@@ -34,7 +32,7 @@ fn server(dir: &std::path::Path, port: u16, emulator_url: &str) -> tokio::proces
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database"])
         .arg(dir.join("regatlas.db"))
         .arg("--site-root")
-        .arg(common::site_root())
+        .arg(crate::helpers::site_root())
         .args(["--emulator-url", emulator_url, "--poll-fast-secs", "1", "--poll-slow-secs", "2"])
         .env("REGATLAS_EMULATOR_IDENTITY_SECRET", SECRET)
         .stdin(Stdio::null())

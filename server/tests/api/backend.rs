@@ -3,9 +3,7 @@
 //! refusals, conflicts, throttling and 5xx storms, and a restart in the
 //! middle of a long-running operation.
 
-mod common;
-
-use common::{spawn_app, spawn_app_in, spawn_app_with, test_args, TestApp};
+use crate::helpers::{spawn_app, spawn_app_in, spawn_app_with, test_args, TestApp};
 use serde_json::{json, Value};
 
 fn contoso_replica<'a>(regs: &'a Value, region: &str) -> Option<&'a Value> {
@@ -170,7 +168,7 @@ async fn arm_errors_reach_the_user_verbatim_with_their_code() {
     let mut cfg = regatlas_emulator::EmulatorConfig::demo();
     cfg.time_scale = 20.0;
     let emu = regatlas_emulator::start(cfg).await.expect("emulator");
-    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
+    let app = spawn_app_with(|a| crate::helpers::use_emulator(a, &emu)).await;
     discovered(&app).await;
     // Injected ARM failure on writes: Regatlas's checks pass, ARM refuses.
     reqwest::Client::new()
@@ -197,7 +195,7 @@ async fn the_poller_survives_429_storms_and_5xx_bursts() {
     cfg.throttle.reads = regatlas_emulator::throttle::BucketSpec { burst: 3.0, per_sec: 2.0 };
     cfg.faults.error_rates.insert("reads".into(), 0.2);
     let emu = regatlas_emulator::start(cfg).await.expect("emulator");
-    let app = spawn_app_with(|a| common::use_emulator(a, &emu)).await;
+    let app = spawn_app_with(|a| crate::helpers::use_emulator(a, &emu)).await;
     discovered(&app).await;
     let status = app.wait_until("/api/v1/poller", 60, |v| v["cycles"].as_u64().unwrap_or(0) >= 3).await;
     assert!(status["throttled"].as_u64().unwrap_or(0) > 0, "the storm happened: {status}");
@@ -214,7 +212,7 @@ async fn a_restart_in_the_middle_of_an_operation_resumes_it_without_a_second_cal
     let dir = tempfile::tempdir().expect("tmp");
     let db = dir.path().join("regatlas.db");
     let mut args = test_args(&db);
-    common::use_emulator(&mut args, &emu);
+    crate::helpers::use_emulator(&mut args, &emu);
     let app = spawn_app_in(dir, db.clone(), args.clone()).await;
     discovered(&app).await;
     let r =

@@ -1,0 +1,15 @@
+//! The server's integration tests: one binary (one link), a module per
+//! area, shared helpers (`spawn_app` and friends) in `helpers.rs`.
+
+mod helpers;
+
+mod backend;
+mod contract;
+mod cross_site;
+mod emulator_cli;
+mod health;
+mod hostile_registry;
+mod migration_crash;
+mod migrations;
+mod poller_commit;
+mod startup_failures;
