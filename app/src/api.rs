@@ -51,6 +51,8 @@ pub trait Backend: Send + Sync + 'static {
     /// `start` (a dry run's plan, or resume), `pause`, `cancel` or `retry-failed`.
     async fn migration_action(&self, id: &str, action: &str, actor: Option<String>) -> Result<MigrationView, crate::model::ApiError>;
     async fn tick_checklist(&self, id: &str, key: &str, done: bool, actor: Option<String>) -> Result<MigrationDetail, crate::model::ApiError>;
+    /// The migration and every item (the report's content).
+    async fn migration_report(&self, id: &str) -> Result<(MigrationView, Vec<MigrationItemView>), crate::model::ApiError>;
     fn poller_status(&self) -> PollerStatus;
 }
 
@@ -126,11 +128,6 @@ pub async fn refresh_now(actor: Option<String>) -> Result<(), ApiError> {
     backend().map_err(err)?.refresh(actor).await.map_err(err)
 }
 
-#[server(prefix = "/api/sfn", endpoint = "poller_status")]
-pub async fn get_poller_status() -> Result<PollerStatus, ApiError> {
-    Ok(backend().map_err(err)?.poller_status())
-}
-
 #[server(prefix = "/api/sfn", endpoint = "migrations")]
 pub async fn list_migrations() -> Result<Vec<MigrationView>, ApiError> {
     backend().map_err(err)?.migrations(200, None).await.map_err(err)
@@ -139,15 +136,6 @@ pub async fn list_migrations() -> Result<Vec<MigrationView>, ApiError> {
 #[server(prefix = "/api/sfn", endpoint = "migration")]
 pub async fn get_migration(id: String) -> Result<MigrationDetail, ApiError> {
     backend().map_err(err)?.migration(&id).await.map_err(err)
-}
-
-#[server(prefix = "/api/sfn", endpoint = "migration_items")]
-pub async fn list_migration_items(
-    id: String,
-    state: Option<crate::model::ItemState>,
-    action: Option<crate::model::ItemAction>,
-) -> Result<Vec<MigrationItemView>, ApiError> {
-    backend().map_err(err)?.migration_items(&id, state, action, 500, None).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "create_migration")]

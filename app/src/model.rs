@@ -140,13 +140,6 @@ pub struct RoutingRequest {
     pub actor: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(ToSchema))]
-pub struct DeleteReplicaRequest {
-    #[serde(default)]
-    pub actor: Option<String>,
-}
-
 /// An error as the API and the pages show it: why (`kind`), a code (ARM's
 /// own code when ARM refused) and a message. The HTTP status is chosen from
 /// the kind by the server's HTTP layer.

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::{
     client::ArmClient,
     lro::LroHandle,
-    models::{ConnectedRegistry, ExportPipeline, ImportImageParameters, ImportPipeline, Location, PipelineRun, Registry, Replication, Subscription, Webhook},
+    models::{ConnectedRegistry, ImportImageParameters, PipelineRun, Registry, Replication, Subscription, Webhook},
     ArmError, ACR_API_VERSION, ACR_PREVIEW_API_VERSION, SUBSCRIPTIONS_API_VERSION,
 };
 
@@ -38,10 +38,6 @@ impl ArmClient {
         self.list(&self.url("/subscriptions", SUBSCRIPTIONS_API_VERSION)).await
     }
 
-    pub async fn list_locations(&self, subscription: &str) -> Result<Vec<Location>, ArmError> {
-        self.list(&self.url(&format!("/subscriptions/{subscription}/locations"), SUBSCRIPTIONS_API_VERSION)).await
-    }
-
     /// Every registry in a subscription.
     pub async fn list_registries(&self, subscription: &str) -> Result<Vec<Registry>, ArmError> {
         self.list(&self.url(&format!("/subscriptions/{subscription}/providers/Microsoft.ContainerRegistry/registries"), ACR_API_VERSION)).await
@@ -66,14 +62,6 @@ impl ArmClient {
 
     pub async fn list_connected_registries(&self, registry_id: &str) -> Result<Vec<ConnectedRegistry>, ArmError> {
         self.list(&self.url(&format!("{registry_id}/connectedRegistries"), ACR_PREVIEW_API_VERSION)).await
-    }
-
-    pub async fn list_export_pipelines(&self, registry_id: &str) -> Result<Vec<ExportPipeline>, ArmError> {
-        self.list(&self.url(&format!("{registry_id}/exportPipelines"), ACR_PREVIEW_API_VERSION)).await
-    }
-
-    pub async fn list_import_pipelines(&self, registry_id: &str) -> Result<Vec<ImportPipeline>, ArmError> {
-        self.list(&self.url(&format!("{registry_id}/importPipelines"), ACR_PREVIEW_API_VERSION)).await
     }
 
     pub async fn list_pipeline_runs(&self, registry_id: &str) -> Result<Vec<PipelineRun>, ArmError> {

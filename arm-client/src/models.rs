@@ -345,19 +345,6 @@ pub struct Subscription {
     pub extra: Map<String, Value>,
 }
 
-/// A region from `GET /subscriptions/{id}/locations`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Location {
-    pub name: String,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    #[serde(default)]
-    pub metadata: Option<Value>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
 /// `importImage` request body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -126,13 +126,6 @@ string_enum! {
     }
 }
 
-impl ItemState {
-    /// The import is done (whatever verification later found).
-    pub fn is_copied(self) -> bool {
-        matches!(self, ItemState::Imported | ItemState::Verified | ItemState::Mismatch)
-    }
-}
-
 string_enum! {
     /// Where a migration is in its life.
     #[derive(Default)]

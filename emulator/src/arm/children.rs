@@ -149,152 +149,194 @@ pub fn list(shared: &Arc<Shared>, name: &str, kind: &str, req: &Req) -> Result<R
     Ok(list_page(shared, req, value))
 }
 
+/// One child resource a request names.
+struct ChildRef<'a> {
+    /// The registry's name as the request spells it, and as the world keys it.
+    name: &'a str,
+    reg_key: String,
+    /// Lower-cased resource type segment (`webhooks`, …) and the child's name.
+    kind: String,
+    child: &'a str,
+    key: (String, String),
+}
+
+impl ChildRef<'_> {
+    fn not_found(&self) -> ArmError {
+        ArmError::not_found(format!(
+            "The Resource 'Microsoft.ContainerRegistry/registries/{}/{}/{}' was not found.",
+            self.name,
+            type_name(&self.kind),
+            self.child
+        ))
+    }
+
+    /// The prefix of this kind's operation ids.
+    fn op_prefix(&self) -> &'static str {
+        KINDS.iter().find(|(k, _, _)| *k == self.kind).map(|(_, _, p)| *p).unwrap_or("ops")
+    }
+
+    fn exists(&self, world: &World) -> bool {
+        world.registries.get(&self.reg_key).is_some_and(|r| r.children.contains_key(&self.key))
+    }
+
+    /// The child as ARM returns it.
+    fn rendered(&self, world: &World) -> Result<Value, ArmError> {
+        let reg = registries::find_any(world, self.name).ok_or_else(|| self.not_found())?;
+        let c = reg.children.get(&self.key).ok_or_else(|| self.not_found())?;
+        Ok(render(world, reg, c))
+    }
+
+    /// The child's ARM path (under the registry's).
+    fn path(&self, world: &World) -> Result<String, ArmError> {
+        let reg = world.registries.get(&self.reg_key).ok_or_else(|| self.not_found())?;
+        Ok(format!("{}/{}/{}", reg.arm_id(&world.subscription_id), type_name(&self.kind), self.child))
+    }
+}
+
 pub async fn handle(shared: &Arc<Shared>, name: &str, kind: &str, child: &str, req: &Req) -> Result<Response, ArmError> {
     let kind = kind.to_ascii_lowercase();
-    let key = (kind.clone(), child.to_ascii_lowercase());
+    let r = ChildRef { name, reg_key: name.to_ascii_lowercase(), key: (kind.clone(), child.to_ascii_lowercase()), kind, child };
     let mut world = shared.world();
     world.tick();
-    let reg_key = name.to_ascii_lowercase();
     if registries::find_any(&world, name).is_none() {
         return Err(ArmError::not_found(format!("Registry '{name}' was not found.")));
     }
-    let nf = || ArmError::not_found(format!("The Resource 'Microsoft.ContainerRegistry/registries/{name}/{}/{child}' was not found.", type_name(&kind)));
     match req.method {
-        Method::GET => {
-            let reg = registries::find_any(&world, name).ok_or_else(nf)?;
-            let c = reg.children.get(&key).ok_or_else(nf)?;
-            Ok(Json(render(&world, reg, c)).into_response())
-        }
-        Method::PUT => {
-            if !name_ok(&kind, child) {
-                return Err(ArmError::bad_request("InvalidResourceName", format!("Resource name '{child}' is invalid.")));
-            }
-            let mut body = req.body.clone();
-            let mut secrets = json!({});
-            match kind.as_str() {
-                "webhooks" => {
-                    let loc = body["location"].as_str().unwrap_or_default().to_string();
-                    let region = registries::validate_location(Some(&loc))?;
-                    let reg = registries::find_any(&world, name).ok_or_else(nf)?;
-                    if reg.replication_in(&region.name).is_none() {
-                        return Err(ArmError::bad_request(
-                            "InvalidWebhookLocation",
-                            format!("Webhook location '{loc}' must be the location of one of the registry's replications."),
-                        ));
-                    }
-                    body["location"] = json!(region.name);
-                    let uri = body["properties"]["serviceUri"].as_str().unwrap_or_default().to_string();
-                    if uri.is_empty() {
-                        return Err(ArmError::bad_request("InvalidRequestContent", "properties.serviceUri is required."));
-                    }
-                    if body["properties"]["actions"].as_array().is_none_or(|a| a.is_empty()) {
-                        return Err(ArmError::bad_request("InvalidRequestContent", "properties.actions is required."));
-                    }
-                    secrets = json!({
-                        "serviceUri": uri,
-                        "customHeaders": body["properties"]["customHeaders"].clone(),
-                    });
-                    if let Some(p) = body["properties"].as_object_mut() {
-                        p.remove("serviceUri");
-                        p.remove("customHeaders");
-                        p.entry("status").or_insert(json!("enabled"));
-                        p.entry("scope").or_insert(json!(""));
-                    }
-                }
-                "connectedregistries" => {
-                    if body["properties"]["mode"].as_str().is_none() {
-                        return Err(ArmError::bad_request("InvalidRequestContent", "properties.mode is required."));
-                    }
-                    if body["properties"]["parent"]["syncProperties"].is_null() {
-                        return Err(ArmError::bad_request("InvalidRequestContent", "properties.parent.syncProperties is required."));
-                    }
-                }
-                _ => {}
-            }
-            if let Some(p) = body["properties"].as_object_mut() {
-                p.remove("provisioningState");
-            }
-            let prefix = KINDS.iter().find(|(k, _, _)| *k == kind).map(|(_, _, p)| *p).unwrap_or("ops");
-            let exists = world.registries.get(&reg_key).is_some_and(|r| r.children.contains_key(&key));
-            let ready_at = if exists { Instant::now() } else { world.clock.after(world.timings.child_create) };
-            let op = world.new_operation(prefix, PollStyle::AsyncOperation, Some(ready_at), Some(Outcome::Succeeded));
-            let sub = world.subscription_id.clone();
-            let reg = world.registries.get_mut(&reg_key).ok_or_else(nf)?;
-            let path = format!("{}/{}/{child}", reg.arm_id(&sub), type_name(&kind));
-            let entry = reg.children.entry(key.clone()).or_insert_with(|| Child {
-                kind: kind.clone(),
-                name: child.to_string(),
-                body: json!({}),
-                secrets: json!({}),
-                created_at: chrono::Utc::now(),
-                ready_at,
-                deleting_at: None,
-                events: Vec::new(),
-            });
-            entry.body = body;
-            if !secrets.as_object().is_none_or(|o| o.is_empty()) {
-                entry.secrets = secrets;
-            }
-            let reg = registries::find_any(&world, name).ok_or_else(nf)?;
-            let c = reg.children.get(&key).ok_or_else(nf)?;
-            let body = render(&world, reg, c);
-            if exists {
-                Ok((StatusCode::OK, Json(body)).into_response())
-            } else {
-                Ok(async_op_response(shared, StatusCode::CREATED, &path, &op, &req.api_version, body))
-            }
-        }
-        Method::PATCH => {
-            if matches!(kind.as_str(), "exportpipelines" | "importpipelines" | "pipelineruns") {
-                return Err(ArmError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "PATCH is not supported for this resource type."));
-            }
-            let prefix = KINDS.iter().find(|(k, _, _)| *k == kind).map(|(_, _, p)| *p).unwrap_or("ops");
-            let done = world.clock.after(world.timings.child_create);
-            let op = world.new_operation(prefix, PollStyle::AsyncOperation, Some(done), Some(Outcome::Succeeded));
-            let sub = world.subscription_id.clone();
-            let reg = world.registries.get_mut(&reg_key).ok_or_else(nf)?;
-            let path = format!("{}/{}/{child}", reg.arm_id(&sub), type_name(&kind));
-            let c = reg.children.get_mut(&key).ok_or_else(nf)?;
-            let mut patch = req.body.clone();
-            if kind == "webhooks" {
-                if let Some(p) = patch["properties"].as_object_mut() {
-                    if let Some(u) = p.remove("serviceUri") {
-                        c.secrets["serviceUri"] = u;
-                    }
-                    if let Some(h) = p.remove("customHeaders") {
-                        c.secrets["customHeaders"] = h;
-                    }
-                }
-            }
-            if kind == "connectedregistries" {
-                // syncProperties live under parent in the resource.
-                if let Some(sp) = patch["properties"].as_object_mut().and_then(|p| p.remove("syncProperties")) {
-                    merge(&mut c.body["properties"]["parent"]["syncProperties"], &sp);
-                }
-            }
-            merge(&mut c.body, &patch);
-            let reg = registries::find_any(&world, name).ok_or_else(nf)?;
-            let c = reg.children.get(&key).ok_or_else(nf)?;
-            Ok(async_op_response(shared, StatusCode::CREATED, &path, &op, &req.api_version, render(&world, reg, c)))
-        }
-        Method::DELETE => {
-            let exists = world.registries.get(&reg_key).is_some_and(|r| r.children.contains_key(&key));
-            if !exists {
-                return Ok(StatusCode::NO_CONTENT.into_response());
-            }
-            let prefix = KINDS.iter().find(|(k, _, _)| *k == kind).map(|(_, _, p)| *p).unwrap_or("ops");
-            let done = world.clock.after(world.timings.child_delete);
-            let op = world.new_operation(prefix, PollStyle::Location, Some(done), Some(Outcome::Succeeded));
-            let sub = world.subscription_id.clone();
-            let reg = world.registries.get_mut(&reg_key).ok_or_else(nf)?;
-            let path = format!("{}/{}/{child}/operationStatuses/{op}", reg.arm_id(&sub), type_name(&kind));
-            if let Some(c) = reg.children.get_mut(&key) {
-                c.deleting_at = Some(done);
-            }
-            Ok(location_response(shared, &path, &req.api_version))
-        }
+        Method::GET => Ok(Json(r.rendered(&world)?).into_response()),
+        Method::PUT => put(shared, &mut world, &r, req),
+        Method::PATCH => patch(shared, &mut world, &r, req),
+        Method::DELETE => delete(shared, &mut world, &r, req),
         _ => Err(ArmError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "Method not allowed.")),
     }
+}
+
+/// A PUT body checked for its kind; what is secret (a webhook's service URI
+/// and headers) is taken out of the body and returned apart.
+fn checked_body(world: &World, r: &ChildRef, body: &Value) -> Result<(Value, Value), ArmError> {
+    let mut body = body.clone();
+    let mut secrets = json!({});
+    match r.kind.as_str() {
+        "webhooks" => {
+            let loc = body["location"].as_str().unwrap_or_default().to_string();
+            let region = registries::validate_location(Some(&loc))?;
+            let reg = registries::find_any(world, r.name).ok_or_else(|| r.not_found())?;
+            if reg.replication_in(&region.name).is_none() {
+                return Err(ArmError::bad_request(
+                    "InvalidWebhookLocation",
+                    format!("Webhook location '{loc}' must be the location of one of the registry's replications."),
+                ));
+            }
+            body["location"] = json!(region.name);
+            let uri = body["properties"]["serviceUri"].as_str().unwrap_or_default().to_string();
+            if uri.is_empty() {
+                return Err(ArmError::bad_request("InvalidRequestContent", "properties.serviceUri is required."));
+            }
+            if body["properties"]["actions"].as_array().is_none_or(|a| a.is_empty()) {
+                return Err(ArmError::bad_request("InvalidRequestContent", "properties.actions is required."));
+            }
+            secrets = json!({
+                "serviceUri": uri,
+                "customHeaders": body["properties"]["customHeaders"].clone(),
+            });
+            if let Some(p) = body["properties"].as_object_mut() {
+                p.remove("serviceUri");
+                p.remove("customHeaders");
+                p.entry("status").or_insert(json!("enabled"));
+                p.entry("scope").or_insert(json!(""));
+            }
+        }
+        "connectedregistries" => {
+            if body["properties"]["mode"].as_str().is_none() {
+                return Err(ArmError::bad_request("InvalidRequestContent", "properties.mode is required."));
+            }
+            if body["properties"]["parent"]["syncProperties"].is_null() {
+                return Err(ArmError::bad_request("InvalidRequestContent", "properties.parent.syncProperties is required."));
+            }
+        }
+        _ => {}
+    }
+    if let Some(p) = body["properties"].as_object_mut() {
+        p.remove("provisioningState");
+    }
+    Ok((body, secrets))
+}
+
+/// Create (201 and an operation) or replace (200).
+fn put(shared: &Arc<Shared>, world: &mut World, r: &ChildRef, req: &Req) -> Result<Response, ArmError> {
+    if !name_ok(&r.kind, r.child) {
+        return Err(ArmError::bad_request("InvalidResourceName", format!("Resource name '{}' is invalid.", r.child)));
+    }
+    let (body, secrets) = checked_body(world, r, &req.body)?;
+    let exists = r.exists(world);
+    let ready_at = if exists { Instant::now() } else { world.clock.after(world.timings.child_create) };
+    let op = world.new_operation(r.op_prefix(), PollStyle::AsyncOperation, Some(ready_at), Some(Outcome::Succeeded));
+    let path = r.path(world)?;
+    let reg = world.registries.get_mut(&r.reg_key).ok_or_else(|| r.not_found())?;
+    let entry = reg.children.entry(r.key.clone()).or_insert_with(|| Child {
+        kind: r.kind.clone(),
+        name: r.child.to_string(),
+        body: json!({}),
+        secrets: json!({}),
+        created_at: chrono::Utc::now(),
+        ready_at,
+        deleting_at: None,
+        events: Vec::new(),
+    });
+    entry.body = body;
+    if !secrets.as_object().is_none_or(|o| o.is_empty()) {
+        entry.secrets = secrets;
+    }
+    let body = r.rendered(world)?;
+    if exists {
+        Ok((StatusCode::OK, Json(body)).into_response())
+    } else {
+        Ok(async_op_response(shared, StatusCode::CREATED, &path, &op, &req.api_version, body))
+    }
+}
+
+/// Merge-patch; secrets of a webhook go to its secrets.
+fn patch(shared: &Arc<Shared>, world: &mut World, r: &ChildRef, req: &Req) -> Result<Response, ArmError> {
+    if matches!(r.kind.as_str(), "exportpipelines" | "importpipelines" | "pipelineruns") {
+        return Err(ArmError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "PATCH is not supported for this resource type."));
+    }
+    let done = world.clock.after(world.timings.child_create);
+    let op = world.new_operation(r.op_prefix(), PollStyle::AsyncOperation, Some(done), Some(Outcome::Succeeded));
+    let path = r.path(world)?;
+    let reg = world.registries.get_mut(&r.reg_key).ok_or_else(|| r.not_found())?;
+    let c = reg.children.get_mut(&r.key).ok_or_else(|| r.not_found())?;
+    let mut patch = req.body.clone();
+    if r.kind == "webhooks" {
+        if let Some(p) = patch["properties"].as_object_mut() {
+            if let Some(u) = p.remove("serviceUri") {
+                c.secrets["serviceUri"] = u;
+            }
+            if let Some(h) = p.remove("customHeaders") {
+                c.secrets["customHeaders"] = h;
+            }
+        }
+    }
+    if r.kind == "connectedregistries" {
+        // syncProperties live under parent in the resource.
+        if let Some(sp) = patch["properties"].as_object_mut().and_then(|p| p.remove("syncProperties")) {
+            merge(&mut c.body["properties"]["parent"]["syncProperties"], &sp);
+        }
+    }
+    merge(&mut c.body, &patch);
+    Ok(async_op_response(shared, StatusCode::CREATED, &path, &op, &req.api_version, r.rendered(world)?))
+}
+
+/// 202 and a Location operation; 204 when there is nothing to delete.
+fn delete(shared: &Arc<Shared>, world: &mut World, r: &ChildRef, req: &Req) -> Result<Response, ArmError> {
+    if !r.exists(world) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let done = world.clock.after(world.timings.child_delete);
+    let op = world.new_operation(r.op_prefix(), PollStyle::Location, Some(done), Some(Outcome::Succeeded));
+    let path = format!("{}/operationStatuses/{op}", r.path(world)?);
+    if let Some(c) = world.registries.get_mut(&r.reg_key).and_then(|reg| reg.children.get_mut(&r.key)) {
+        c.deleting_at = Some(done);
+    }
+    Ok(location_response(shared, &path, &req.api_version))
 }
 
 /// POST actions: webhooks ping/listEvents/getCallbackConfig, connected registry deactivate.

@@ -551,6 +551,10 @@ impl Backend for Console {
         .map_err(migration_error)
     }
 
+    async fn migration_report(&self, id: &str) -> Result<(MigrationView, Vec<MigrationItemView>), ApiError> {
+        crate::migration::report(&self.storage, id).await.map_err(migration_error)
+    }
+
     async fn tick_checklist(&self, id: &str, key: &str, done: bool, actor: Option<String>) -> Result<MigrationDetail, ApiError> {
         check_actor(&actor)?;
         self.engine()?.tick(id, key, done, actor).await.map_err(migration_error)

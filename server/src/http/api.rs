@@ -11,8 +11,8 @@ use axum::{
     Json, Router,
 };
 use regatlas_app::model::{
-    ApiError, ChecklistItem, ChildView, CreateReplicaRequest, DeleteReplicaRequest, ErrorKind, EventView, Health, MigrationDetail, MigrationItemView,
-    MigrationRequest, MigrationView, OperationView, PollerStatus, RegistryView, ReplicaState, ReplicaView, RepositoryProgress, RoutingRequest,
+    ApiError, ChecklistItem, ChildView, CreateReplicaRequest, ErrorKind, EventView, Health, MigrationDetail, MigrationItemView, MigrationRequest,
+    MigrationView, OperationView, PollerStatus, RegistryView, ReplicaState, ReplicaView, RepositoryProgress, RoutingRequest,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
@@ -61,7 +61,6 @@ use super::AppState;
         EventView,
         CreateReplicaRequest,
         RoutingRequest,
-        DeleteReplicaRequest,
         PollerStatus,
         Health,
         ReplicaState
@@ -422,7 +421,7 @@ async fn tick(
 #[utoipa::path(get, path = "/api/v1/migrations/{id}/report.{format}", params(("id" = String, Path), ("format" = String, Path, description = "json | csv")),
     responses((status = 200, description = "The migration and every artifact with its state, attempts and errors"), (status = 404, body = ErrorBody)))]
 async fn report(State(s): State<AppState>, Path((id, format)): Path<(String, String)>) -> Result<Response, Failure> {
-    let (m, items) = crate::migration::report(&s.storage, &id).await?;
+    let (m, items) = s.backend.migration_report(&id).await?;
     let name = format!("regatlas-migration-{}", m.id);
     Ok(match format.as_str() {
         "csv" => (

@@ -31,7 +31,7 @@ use super::{
 use regatlas_domain::record::MigrationItem as ItemRow;
 
 /// How the copy phase ended.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Finish {
     Done,
     Paused,
@@ -79,195 +79,273 @@ async fn landed(target: &OciClient, item: &ItemRow) -> bool {
     true
 }
 
+/// The copy loop's state between two turns.
+struct CopyLoop<'a> {
+    engine: &'a Engine,
+    id: &'a str,
+    storage: crate::storage::Storage,
+    settings: super::EngineSettings,
+    source_template: regatlas_arm::models::ImportSource,
+    target_id: String,
+    mode: &'static str,
+    threshold: f64,
+    shutdown: watch::Receiver<bool>,
+    queue: VecDeque<ItemRow>,
+    inflight: JoinSet<(ItemRow, Turn)>,
+    /// Items waiting out a backoff or a `Retry-After`.
+    delayed: Vec<(Instant, ItemRow)>,
+    aimd: Aimd,
+    /// No dispatch before this (the quota is spent).
+    not_before: Instant,
+    finished_ok: i64,
+    finished_failed: i64,
+    throttled_since_save: i64,
+    last_publish: Instant,
+    stop: Option<Finish>,
+}
+
 pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<Control>) -> Result<Finish, MigrationError> {
     let storage = engine.inner.storage.clone();
     let settings = engine.inner.settings.clone();
     let req = spec_of(storage.migration_spec(id).await?);
     let (_, source_template) = source_of(engine, &req).await?;
     let (target_reg, target) = target_of(engine, &req.target_registry).await?;
-    let target_id = arm_id(&target_reg);
     let max = req.max_concurrency.unwrap_or(16).clamp(1, 256) as usize;
-    let threshold = req.failure_threshold.unwrap_or(0.25);
-    let mode = if req.force { "Force" } else { "NoForce" };
-
-    let mut queue: VecDeque<ItemRow> = VecDeque::new();
-    let mut inflight: JoinSet<(ItemRow, Turn)> = JoinSet::new();
-    let mut shutdown = engine.inner.shutdown.clone();
-
-    // Resume what a previous process left importing.
-    for item in storage.items_to_copy(id).await? {
-        match (item.state, item.lro.as_deref().and_then(|l| serde_json::from_str::<LroHandle>(l).ok())) {
-            (ItemState::Importing, Some(handle)) => {
-                tracing::info!(migration = %id, item = item.id, "resuming an import from its stored operation");
-                let (arm, s, sd) = (engine.inner.arm.clone(), settings.clone(), shutdown.clone());
-                inflight.spawn(async move {
-                    let turn = follow(&arm, &handle, &s, sd, Instant::now()).await;
-                    (item, turn)
-                });
-            }
-            (ItemState::Importing, None) => {
-                if landed(&target, &item).await {
-                    tracing::info!(migration = %id, item = item.id, "an interrupted import had landed");
-                    storage.item_finished(item.id, ItemState::Imported, None).await?;
-                } else {
-                    tracing::info!(migration = %id, item = item.id, "an interrupted import is sent again (same digest and tags: harmless)");
-                    queue.push_back(item);
-                }
-            }
-            _ => queue.push_back(item),
-        }
-    }
-
-    let mut aimd = Aimd::new(settings.start_window, max);
-    let mut not_before = Instant::now();
-    let mut delayed: Vec<(Instant, ItemRow)> = Vec::new();
-    let mut finished_ok = 0i64;
-    let mut finished_failed = 0i64;
-    let mut throttled_since_save = 0i64;
-    let mut last_publish = Instant::now();
-    let mut stop: Option<Finish> = None;
-    storage.set_migration_window(id, aimd.window() as i64, 0).await?;
-
+    let mut copy = CopyLoop {
+        engine,
+        id,
+        aimd: Aimd::new(settings.start_window, max),
+        storage,
+        settings,
+        source_template,
+        target_id: arm_id(&target_reg),
+        mode: if req.force { "Force" } else { "NoForce" },
+        threshold: req.failure_threshold.unwrap_or(0.25),
+        shutdown: engine.inner.shutdown.clone(),
+        queue: VecDeque::new(),
+        inflight: JoinSet::new(),
+        delayed: Vec::new(),
+        not_before: Instant::now(),
+        finished_ok: 0,
+        finished_failed: 0,
+        throttled_since_save: 0,
+        last_publish: Instant::now(),
+        stop: None,
+    };
+    copy.resume(&target).await?;
+    copy.storage.set_migration_window(id, copy.aimd.window() as i64, 0).await?;
     loop {
-        if stop.is_none() {
-            if *shutdown.borrow() {
-                stop = Some(Finish::Shutdown);
-            } else {
-                match *control.borrow() {
-                    Control::Pause => stop = Some(Finish::Paused),
-                    Control::Cancel => stop = Some(Finish::Cancelled),
-                    Control::Run => {}
-                }
-            }
+        copy.check_stop(&control);
+        copy.release_delayed();
+        if copy.stop.is_none() && Instant::now() >= copy.not_before {
+            copy.dispatch().await?;
         }
-        // Items whose backoff is over go back to the queue.
-        let now = Instant::now();
-        let (ready, waiting): (Vec<_>, Vec<_>) = delayed.into_iter().partition(|(t, _)| *t <= now);
-        delayed = waiting;
-        queue.extend(ready.into_iter().map(|(_, i)| i));
-
-        if stop.is_none() && now >= not_before {
-            while inflight.len() < aimd.window() {
-                let Some(item) = queue.pop_front() else { break };
-                storage.item_importing(item.id).await?;
-                let mut source = source_template.clone();
-                source.source_image = format!("{}@{}", item.repository, item.digest);
-                let params = ImportImageParameters {
-                    source,
-                    target_tags: item.tags.iter().map(|t| format!("{}:{t}", item.repository)).collect(),
-                    untagged_target_repositories: if item.tags.is_empty() { vec![item.repository.to_string()] } else { vec![] },
-                    mode: mode.into(),
-                };
-                let (import_arm, arm, s, storage, target_id, sd) =
-                    (engine.inner.import_arm.clone(), engine.inner.arm.clone(), settings.clone(), storage.clone(), target_id.clone(), shutdown.clone());
-                inflight.spawn(async move {
-                    let sent = Instant::now();
-                    let turn = match import_arm.begin_import_image(&target_id, &params).await {
-                        Err(e) => classify(&e),
-                        Ok(acc) => match acc.handle {
-                            None => Turn::Imported(sent.elapsed()),
-                            Some(handle) => {
-                                let saved = serde_json::to_value(&handle).map_err(|e| e.to_string());
-                                match saved {
-                                    Ok(v) => {
-                                        if let Err(e) = storage.item_lro(item.id, &v).await {
-                                            tracing::error!(error = %e, "cannot store an import's operation handle");
-                                        }
-                                    }
-                                    Err(e) => tracing::error!(error = %e, "cannot serialise an operation handle"),
-                                }
-                                follow(&arm, &handle, &s, sd, sent).await
-                            }
-                        },
-                    };
-                    (item, turn)
-                });
-            }
+        if let Some(finish) = copy.finished() {
+            copy.storage.set_migration_window(id, copy.aimd.window() as i64, copy.throttled_since_save).await?;
+            return Ok(finish);
         }
-
-        if inflight.is_empty() {
-            if let Some(f) = stop {
-                storage.set_migration_window(id, aimd.window() as i64, throttled_since_save).await?;
-                return Ok(f);
-            }
-            if queue.is_empty() && delayed.is_empty() {
-                storage.set_migration_window(id, aimd.window() as i64, throttled_since_save).await?;
-                return Ok(Finish::Done);
-            }
-        }
-
         // Wait for an import to end, a control change, or the next deadline.
-        let wake = delayed
-            .iter()
-            .map(|(t, _)| *t)
-            .min()
-            .into_iter()
-            .chain((not_before > Instant::now()).then_some(not_before))
-            .min()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        let wake = copy.wake_at();
+        let mut shutdown = copy.shutdown.clone();
         tokio::select! {
-            joined = inflight.join_next(), if !inflight.is_empty() => {
-                let Some(joined) = joined else { continue };
-                let (item, turn) = match joined {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::error!(error = %e, "an import task panicked; its item stays importing and is resumed on the next run");
-                        continue;
-                    }
-                };
-                match turn {
-                    Turn::Imported(rtt) => {
-                        aimd.success_after(rtt);
-                        finished_ok += 1;
-                        storage.item_finished(item.id, ItemState::Imported, None).await?;
-                    }
-                    Turn::Throttled(wait) => {
-                        // The window shrinks at once; the refused request
-                        // waits out its Retry-After. Only when a burst of
-                        // refusals says the quota is spent (the window is
-                        // down to one) does all dispatch wait.
-                        aimd.throttled();
-                        throttled_since_save += 1;
-                        storage.item_throttled(item.id).await?;
-                        if aimd.window() <= 1 {
-                            not_before = not_before.max(Instant::now() + wait);
-                        }
-                        delayed.push((Instant::now() + wait, item));
-                    }
-                    Turn::Transient(code, message) => {
-                        let attempts = item.attempts + 1;
-                        if attempts >= settings.max_attempts {
-                            finished_failed += 1;
-                            storage.item_finished(item.id, ItemState::Failed, Some((&code, &message))).await?;
-                        } else {
-                            storage.item_pending(item.id, Some((&code, &message))).await?;
-                            let backoff = settings.retry_base.mul_f64((1u32 << attempts.min(6)) as f64 * (0.5 + rand::random::<f64>() / 2.0));
-                            let mut again = item;
-                            again.attempts = attempts;
-                            delayed.push((Instant::now() + backoff, again));
-                        }
-                    }
-                    Turn::Failed(code, message) => {
-                        finished_failed += 1;
-                        storage.item_finished(item.id, ItemState::Failed, Some((&code, &message))).await?;
-                    }
-                    Turn::Interrupted => {}
+            joined = copy.inflight.join_next(), if !copy.inflight.is_empty() => match joined {
+                Some(Ok((item, turn))) => {
+                    copy.settle(item, turn).await?;
+                    copy.after_turn().await?;
                 }
-                let done = finished_ok + finished_failed;
-                if stop.is_none() && done >= 20 && (finished_failed as f64) > threshold * (done as f64) {
-                    stop = Some(Finish::Threshold(format!("stopped: {finished_failed} of {done} imports failed, above the failure threshold of {:.0} %", threshold * 100.0)));
-                }
-                if last_publish.elapsed() >= Duration::from_millis(500) {
-                    last_publish = Instant::now();
-                    storage.set_migration_window(id, aimd.window() as i64, throttled_since_save).await?;
-                    throttled_since_save = 0;
-                    engine.publish_kind(id, regatlas_domain::EventKind::MigrationProgress, "copying".into()).await?;
-                }
-            }
+                Some(Err(e)) => tracing::error!(error = %e, "an import task panicked; its item stays importing and is resumed on the next run"),
+                None => {}
+            },
             _ = control.changed() => {}
             _ = shutdown.changed() => {}
             _ = tokio::time::sleep_until(wake) => {}
         }
+    }
+}
+
+impl CopyLoop<'_> {
+    /// Resumes what a previous process left importing: polls a stored
+    /// operation again, or looks an item without one up in the target.
+    async fn resume(&mut self, target: &OciClient) -> Result<(), MigrationError> {
+        for item in self.storage.items_to_copy(self.id).await? {
+            match (item.state, item.lro.as_deref().and_then(|l| serde_json::from_str::<LroHandle>(l).ok())) {
+                (ItemState::Importing, Some(handle)) => {
+                    tracing::info!(migration = %self.id, item = item.id, "resuming an import from its stored operation");
+                    let (arm, s, sd) = (self.engine.inner.arm.clone(), self.settings.clone(), self.shutdown.clone());
+                    self.inflight.spawn(async move {
+                        let turn = follow(&arm, &handle, &s, sd, Instant::now()).await;
+                        (item, turn)
+                    });
+                }
+                (ItemState::Importing, None) => {
+                    if landed(target, &item).await {
+                        tracing::info!(migration = %self.id, item = item.id, "an interrupted import had landed");
+                        self.storage.item_finished(item.id, ItemState::Imported, None).await?;
+                    } else {
+                        tracing::info!(migration = %self.id, item = item.id, "an interrupted import is sent again (same digest and tags: harmless)");
+                        self.queue.push_back(item);
+                    }
+                }
+                _ => self.queue.push_back(item),
+            }
+        }
+        Ok(())
+    }
+
+    /// Shutdown, pause or cancel asked: no new dispatch; in-flight imports finish.
+    fn check_stop(&mut self, control: &watch::Receiver<Control>) {
+        if self.stop.is_some() {
+            return;
+        }
+        if *self.shutdown.borrow() {
+            self.stop = Some(Finish::Shutdown);
+            return;
+        }
+        match *control.borrow() {
+            Control::Pause => self.stop = Some(Finish::Paused),
+            Control::Cancel => self.stop = Some(Finish::Cancelled),
+            Control::Run => {}
+        }
+    }
+
+    /// Items whose backoff is over go back to the queue.
+    fn release_delayed(&mut self) {
+        let now = Instant::now();
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed).into_iter().partition(|(t, _)| *t <= now);
+        self.delayed = waiting;
+        self.queue.extend(ready.into_iter().map(|(_, i)| i));
+    }
+
+    /// Sends imports until the window is full or the queue empty.
+    async fn dispatch(&mut self) -> Result<(), MigrationError> {
+        while self.inflight.len() < self.aimd.window() {
+            let Some(item) = self.queue.pop_front() else { break };
+            self.storage.item_importing(item.id).await?;
+            self.spawn_import(item);
+        }
+        Ok(())
+    }
+
+    /// One `importImage` in the background: the handle is stored as soon
+    /// as ARM accepts, then the operation is followed to its end.
+    fn spawn_import(&mut self, item: ItemRow) {
+        let mut source = self.source_template.clone();
+        source.source_image = format!("{}@{}", item.repository, item.digest);
+        let params = ImportImageParameters {
+            source,
+            target_tags: item.tags.iter().map(|t| format!("{}:{t}", item.repository)).collect(),
+            untagged_target_repositories: if item.tags.is_empty() { vec![item.repository.to_string()] } else { vec![] },
+            mode: self.mode.into(),
+        };
+        let inner = &self.engine.inner;
+        let (import_arm, arm, s, storage, target_id, sd) =
+            (inner.import_arm.clone(), inner.arm.clone(), self.settings.clone(), self.storage.clone(), self.target_id.clone(), self.shutdown.clone());
+        self.inflight.spawn(async move {
+            let sent = Instant::now();
+            let turn = match import_arm.begin_import_image(&target_id, &params).await {
+                Err(e) => classify(&e),
+                Ok(acc) => match acc.handle {
+                    None => Turn::Imported(sent.elapsed()),
+                    Some(handle) => {
+                        match serde_json::to_value(&handle) {
+                            Ok(v) => {
+                                if let Err(e) = storage.item_lro(item.id, &v).await {
+                                    tracing::error!(error = %e, "cannot store an import's operation handle");
+                                }
+                            }
+                            Err(e) => tracing::error!(error = %e, "cannot serialise an operation handle"),
+                        }
+                        follow(&arm, &handle, &s, sd, sent).await
+                    }
+                },
+            };
+            (item, turn)
+        });
+    }
+
+    /// How the phase ends, once nothing is in flight: as asked, or done.
+    fn finished(&self) -> Option<Finish> {
+        if !self.inflight.is_empty() {
+            None
+        } else if self.stop.is_some() {
+            self.stop.clone()
+        } else {
+            (self.queue.is_empty() && self.delayed.is_empty()).then_some(Finish::Done)
+        }
+    }
+
+    /// The next deadline: a backoff ending or the quota's wait.
+    fn wake_at(&self) -> Instant {
+        self.delayed
+            .iter()
+            .map(|(t, _)| *t)
+            .min()
+            .into_iter()
+            .chain((self.not_before > Instant::now()).then_some(self.not_before))
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
+    }
+
+    /// Records one item's turn and adjusts the window.
+    async fn settle(&mut self, item: ItemRow, turn: Turn) -> Result<(), MigrationError> {
+        match turn {
+            Turn::Imported(rtt) => {
+                self.aimd.success_after(rtt);
+                self.finished_ok += 1;
+                self.storage.item_finished(item.id, ItemState::Imported, None).await?;
+            }
+            Turn::Throttled(wait) => {
+                // The window shrinks at once; the refused request waits out
+                // its Retry-After. Only when a burst of refusals says the
+                // quota is spent (the window is down to one) does all
+                // dispatch wait.
+                self.aimd.throttled();
+                self.throttled_since_save += 1;
+                self.storage.item_throttled(item.id).await?;
+                if self.aimd.window() <= 1 {
+                    self.not_before = self.not_before.max(Instant::now() + wait);
+                }
+                self.delayed.push((Instant::now() + wait, item));
+            }
+            Turn::Transient(code, message) => {
+                let attempts = item.attempts + 1;
+                if attempts >= self.settings.max_attempts {
+                    self.finished_failed += 1;
+                    self.storage.item_finished(item.id, ItemState::Failed, Some((&code, &message))).await?;
+                } else {
+                    self.storage.item_pending(item.id, Some((&code, &message))).await?;
+                    let backoff = self.settings.retry_base.mul_f64((1u32 << attempts.min(6)) as f64 * (0.5 + rand::random::<f64>() / 2.0));
+                    let mut again = item;
+                    again.attempts = attempts;
+                    self.delayed.push((Instant::now() + backoff, again));
+                }
+            }
+            Turn::Failed(code, message) => {
+                self.finished_failed += 1;
+                self.storage.item_finished(item.id, ItemState::Failed, Some((&code, &message))).await?;
+            }
+            Turn::Interrupted => {}
+        }
+        Ok(())
+    }
+
+    /// The failure threshold, and progress published twice a second.
+    async fn after_turn(&mut self) -> Result<(), MigrationError> {
+        let done = self.finished_ok + self.finished_failed;
+        if self.stop.is_none() && done >= 20 && (self.finished_failed as f64) > self.threshold * (done as f64) {
+            self.stop = Some(Finish::Threshold(format!(
+                "stopped: {} of {done} imports failed, above the failure threshold of {:.0} %",
+                self.finished_failed,
+                self.threshold * 100.0
+            )));
+        }
+        if self.last_publish.elapsed() >= Duration::from_millis(500) {
+            self.last_publish = Instant::now();
+            self.storage.set_migration_window(self.id, self.aimd.window() as i64, self.throttled_since_save).await?;
+            self.throttled_since_save = 0;
+            self.engine.publish_kind(self.id, regatlas_domain::EventKind::MigrationProgress, "copying".into()).await?;
+        }
+        Ok(())
     }
 }
 

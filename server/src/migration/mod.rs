@@ -226,10 +226,6 @@ impl Engine {
         Ok(Engine { inner: Arc::new(Inner { storage, hub, arm, import_arm, settings, shutdown, controls: Mutex::new(HashMap::new()) }) })
     }
 
-    pub fn storage(&self) -> &Storage {
-        &self.inner.storage
-    }
-
     async fn registry(&self, name: &str) -> Result<RegistryView, MigrationError> {
         let all = self.inner.storage.topology().await?;
         all.iter().map(crate::views::registry).filter(|r| !r.gone).find(|r| r.name.eq_ignore_ascii_case(name)).ok_or_else(|| {

@@ -3,14 +3,17 @@
 //! already has: copy, present (same digest), or conflict (a target tag points
 //! elsewhere). Also builds the cut-over checklist.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::Arc,
+};
 
 use regatlas_app::model::{ItemAction, ItemState, MigrationRequest, MigrationState, RegistryView};
 use regatlas_arm::models::{ImportCredentials, ImportSource};
 
 use super::{
     arm_id,
-    oci::{artifact_size, OciAuth, OciClient, OciError},
+    oci::{artifact_size, ManifestInfo, OciAuth, OciClient, OciError},
     Engine, MigrationError,
 };
 use crate::outbound::clean_text;
@@ -155,134 +158,40 @@ fn cancel_flag(engine: &Engine, control: &tokio::sync::watch::Receiver<super::Co
     rx
 }
 
+/// The inventory and the plan of one migration, as they are built.
+struct Planner<'a> {
+    req: &'a MigrationRequest,
+    source: OciClient,
+    target: OciClient,
+    max_items: usize,
+    findings: Findings,
+    items: Vec<PlannedItem>,
+}
+
+/// Tags of one repository grouped by the digest they point at: digest → (media type, tags).
+type ByDigest = BTreeMap<String, (String, Vec<String>)>;
+
 /// PREPARING → PLANNED (dry run) or IN_PROGRESS.
 pub(super) async fn prepare(engine: &Engine, id: &str, control: &tokio::sync::watch::Receiver<super::Control>) -> Result<(), MigrationError> {
     let storage = &engine.inner.storage;
     let req = spec_of(storage.migration_spec(id).await?);
     let cancel = cancel_flag(engine, control);
     let (source, _) = source_of(engine, &req).await?;
-    let source = source.with_cancel(cancel.clone());
     let (target_reg, target) = target_of(engine, &req.target_registry).await?;
-    let target = target.with_cancel(cancel.clone());
-    let max_items = engine.inner.settings.max_plan_artifacts;
-    let mut findings = Findings::default();
-
-    let mut items: Vec<PlannedItem> = Vec::new();
-    let mut repos: Vec<Repository> = Vec::new();
-    for r in source.catalog().await?.into_iter().filter(|r| repo_selected(&req, r)) {
-        match Repository::parse(r.as_str()) {
-            Ok(repo) => repos.push(repo),
-            Err(_) => findings.add(format!("repository name '{}' is not a valid OCI name; skipped", clean_text(&r, 120))),
-        }
-    }
+    let mut planner = Planner {
+        req: &req,
+        source: source.with_cancel(cancel.clone()),
+        target: target.with_cancel(cancel.clone()),
+        max_items: engine.inner.settings.max_plan_artifacts,
+        findings: Findings::default(),
+        items: Vec::new(),
+    };
+    let repos = planner.repositories().await?;
     for repo in &repos {
-        let mut listed = Vec::new();
-        for t in source.tags(repo).await? {
-            match Tag::parse(t.as_str()) {
-                Ok(_) => listed.push(t),
-                Err(_) => findings.add(format!("{repo}: tag '{}' is not a valid OCI tag; skipped", clean_text(&t, 140))),
-            }
-        }
-        let tags = select_tags(&req, listed);
-        // Group the tags by digest: one import per digest.
-        let mut by_digest: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
-        for tag in tags {
-            match source.manifest(repo, &tag, false).await {
-                Ok(Some(m)) => by_digest.entry(m.digest.clone()).or_insert_with(|| (m.media_type.clone(), Vec::new())).1.push(tag),
-                Ok(None) => {}
-                Err(e) if e.is_content() => findings.add(format!("{repo}:{tag}: {e}")),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        // Manifest bodies, fetched once per digest (for the index check and the size).
-        let mut bodies: std::collections::HashMap<String, super::oci::ManifestInfo> = std::collections::HashMap::new();
-        // Untagged manifests (ACR sources), except an index's own platforms.
-        if req.untagged {
-            match source.acr_manifests(repo).await {
-                Ok(listed) => {
-                    let mut children = std::collections::HashSet::new();
-                    for d in by_digest.keys() {
-                        match source.manifest(repo, d, true).await {
-                            Ok(Some(m)) => {
-                                let v: serde_json::Value = m.bytes.as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-                                children.extend(v["manifests"].as_array().into_iter().flatten().filter_map(|c| c["digest"].as_str().map(str::to_string)));
-                                bodies.insert(d.clone(), m);
-                            }
-                            Ok(None) => {}
-                            Err(e) if e.is_content() => {}
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
-                    let untagged: Vec<_> =
-                        listed.into_iter().filter(|m| m.tags.is_empty() && !children.contains(&m.digest) && !by_digest.contains_key(&m.digest)).collect();
-                    for m in untagged {
-                        match Digest::parse(m.digest.as_str()) {
-                            Ok(_) => {
-                                by_digest.insert(m.digest, (m.media_type, Vec::new()));
-                            }
-                            Err(_) => findings.add(format!("{repo}: '{}' is not a digest; skipped", clean_text(&m.digest, 100))),
-                        }
-                    }
-                }
-                Err(OciError::Cancelled) => return Err(OciError::Cancelled.into()),
-                Err(e) => tracing::warn!(repo = %repo, error = %e, "untagged manifests cannot be listed here (not an ACR?)"),
-            }
-        }
-        for (digest, (media_type, tags)) in by_digest {
-            let body = match bodies.remove(&digest) {
-                Some(m) => Ok(Some(m)),
-                None => source.manifest(repo, &digest, true).await,
-            };
-            let size = match body {
-                Ok(Some(m)) => artifact_size(&source, repo, &m).await,
-                Ok(None) => Ok(0),
-                Err(e) => Err(e),
-            };
-            let size = match size {
-                Ok(n) => n,
-                Err(e) if e.is_content() => {
-                    findings.add(format!("{repo}@{}: {e}; not planned", super::oci::short(&digest)));
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            // Compare with the target, tag by tag.
-            let mut present = 0;
-            let mut conflicts = Vec::new();
-            for t in &tags {
-                match target.manifest(repo, t, false).await? {
-                    Some(m) if m.digest == digest => present += 1,
-                    Some(m) => conflicts.push(format!("{repo}:{t} is {} in the target", m.digest)),
-                    None => {}
-                }
-            }
-            let untagged_present = tags.is_empty() && target.manifest(repo, &digest, false).await?.is_some();
-            let (action, detail) = if (present == tags.len() && !tags.is_empty()) || untagged_present {
-                (ItemAction::Present, None)
-            } else if !conflicts.is_empty() && !req.force {
-                (ItemAction::Conflict, Some(conflicts.join("; ")))
-            } else if !conflicts.is_empty() {
-                (ItemAction::Copy, Some(format!("Force overwrites: {}", conflicts.join("; "))))
-            } else {
-                (ItemAction::Copy, None)
-            };
-            if items.len() >= max_items {
-                return Err(MigrationError::invalid(
-                    ErrorKind::Invalid,
-                    "PlanTooLarge",
-                    format!("The source holds more than {max_items} artifacts for this selection; narrow it with include, tag or latest filters, or raise max_plan_artifacts."),
-                ));
-            }
-            let (digest, tags) = match (Digest::parse(digest.as_str()), tags.iter().map(|t| Tag::parse(t.as_str())).collect::<Result<Vec<Tag>, _>>()) {
-                (Ok(d), Ok(t)) => (d, t),
-                (Err(e), _) | (_, Err(e)) => {
-                    findings.add(format!("{repo}@{}: {e}; not planned", super::oci::short(&digest)));
-                    continue;
-                }
-            };
-            items.push(PlannedItem { repository: repo.clone(), digest, media_type, tags, size_bytes: size, action, detail });
-        }
+        planner.plan_repository(repo).await?;
     }
+    let Planner { items, findings, .. } = planner;
+
     let checklist = checklist(engine, &req, &target_reg).await;
     let copy_state = if req.dry_run { ItemState::Planned } else { ItemState::Pending };
     storage.replace_plan(id, &items, &checklist, copy_state).await?;
@@ -303,6 +212,165 @@ pub(super) async fn prepare(engine: &Engine, id: &str, control: &tokio::sync::wa
         )
         .await?;
     Ok(())
+}
+
+impl Planner<'_> {
+    /// The selected repositories; names outside the OCI grammar are findings.
+    async fn repositories(&mut self) -> Result<Vec<Repository>, MigrationError> {
+        let mut repos = Vec::new();
+        for r in self.source.catalog().await?.into_iter().filter(|r| repo_selected(self.req, r)) {
+            match Repository::parse(r.as_str()) {
+                Ok(repo) => repos.push(repo),
+                Err(_) => self.findings.add(format!("repository name '{}' is not a valid OCI name; skipped", clean_text(&r, 120))),
+            }
+        }
+        Ok(repos)
+    }
+
+    /// One repository: its selected tags by digest, its untagged manifests
+    /// when asked, then one planned item per digest.
+    async fn plan_repository(&mut self, repo: &Repository) -> Result<(), MigrationError> {
+        let mut by_digest = self.tagged(repo).await?;
+        // Manifest bodies, fetched once per digest (for the index check and the size).
+        let mut bodies: HashMap<String, ManifestInfo> = HashMap::new();
+        if self.req.untagged {
+            self.add_untagged(repo, &mut by_digest, &mut bodies).await?;
+        }
+        for (digest, (media_type, tags)) in by_digest {
+            let body = bodies.remove(&digest);
+            self.plan_artifact(repo, digest, media_type, tags, body).await?;
+        }
+        Ok(())
+    }
+
+    /// The selected tags, grouped by digest: one import per digest.
+    async fn tagged(&mut self, repo: &Repository) -> Result<ByDigest, MigrationError> {
+        let mut listed = Vec::new();
+        for t in self.source.tags(repo).await? {
+            match Tag::parse(t.as_str()) {
+                Ok(_) => listed.push(t),
+                Err(_) => self.findings.add(format!("{repo}: tag '{}' is not a valid OCI tag; skipped", clean_text(&t, 140))),
+            }
+        }
+        let mut by_digest = ByDigest::new();
+        for tag in select_tags(self.req, listed) {
+            match self.source.manifest(repo, &tag, false).await {
+                Ok(Some(m)) => by_digest.entry(m.digest.clone()).or_insert_with(|| (m.media_type.clone(), Vec::new())).1.push(tag),
+                Ok(None) => {}
+                Err(e) if e.is_content() => self.findings.add(format!("{repo}:{tag}: {e}")),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(by_digest)
+    }
+
+    /// Untagged manifests (ACR sources, through `_manifests`), except an
+    /// index's own platforms.
+    async fn add_untagged(&mut self, repo: &Repository, by_digest: &mut ByDigest, bodies: &mut HashMap<String, ManifestInfo>) -> Result<(), MigrationError> {
+        let listed = match self.source.acr_manifests(repo).await {
+            Ok(listed) => listed,
+            Err(OciError::Cancelled) => return Err(OciError::Cancelled.into()),
+            Err(e) => {
+                tracing::warn!(repo = %repo, error = %e, "untagged manifests cannot be listed here (not an ACR?)");
+                return Ok(());
+            }
+        };
+        let mut children = HashSet::new();
+        for d in by_digest.keys() {
+            match self.source.manifest(repo, d, true).await {
+                Ok(Some(m)) => {
+                    let v: serde_json::Value = m.bytes.as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+                    children.extend(v["manifests"].as_array().into_iter().flatten().filter_map(|c| c["digest"].as_str().map(str::to_string)));
+                    bodies.insert(d.clone(), m);
+                }
+                Ok(None) => {}
+                Err(e) if e.is_content() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let untagged: Vec<_> =
+            listed.into_iter().filter(|m| m.tags.is_empty() && !children.contains(&m.digest) && !by_digest.contains_key(&m.digest)).collect();
+        for m in untagged {
+            match Digest::parse(m.digest.as_str()) {
+                Ok(_) => {
+                    by_digest.insert(m.digest, (m.media_type, Vec::new()));
+                }
+                Err(_) => self.findings.add(format!("{repo}: '{}' is not a digest; skipped", clean_text(&m.digest, 100))),
+            }
+        }
+        Ok(())
+    }
+
+    /// One digest: its size, then what the target holds decides the action.
+    async fn plan_artifact(
+        &mut self,
+        repo: &Repository,
+        digest: String,
+        media_type: String,
+        tags: Vec<String>,
+        body: Option<ManifestInfo>,
+    ) -> Result<(), MigrationError> {
+        let body = match body {
+            Some(m) => Ok(Some(m)),
+            None => self.source.manifest(repo, &digest, true).await,
+        };
+        let size = match body {
+            Ok(Some(m)) => artifact_size(&self.source, repo, &m).await,
+            Ok(None) => Ok(0),
+            Err(e) => Err(e),
+        };
+        let size = match size {
+            Ok(n) => n,
+            Err(e) if e.is_content() => {
+                self.findings.add(format!("{repo}@{}: {e}; not planned", super::oci::short(&digest)));
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (action, detail) = self.compare(repo, &digest, &tags).await?;
+        if self.items.len() >= self.max_items {
+            return Err(MigrationError::invalid(
+                ErrorKind::Invalid,
+                "PlanTooLarge",
+                format!(
+                    "The source holds more than {} artifacts for this selection; narrow it with include, tag or latest filters, or raise max_plan_artifacts.",
+                    self.max_items
+                ),
+            ));
+        }
+        let (digest, tags) = match (Digest::parse(digest.as_str()), tags.iter().map(|t| Tag::parse(t.as_str())).collect::<Result<Vec<Tag>, _>>()) {
+            (Ok(d), Ok(t)) => (d, t),
+            (Err(e), _) | (_, Err(e)) => {
+                self.findings.add(format!("{repo}@{}: {e}; not planned", super::oci::short(&digest)));
+                return Ok(());
+            }
+        };
+        self.items.push(PlannedItem { repository: repo.clone(), digest, media_type, tags, size_bytes: size, action, detail });
+        Ok(())
+    }
+
+    /// Compared with the target, tag by tag: present, a conflict, or a copy.
+    async fn compare(&self, repo: &Repository, digest: &str, tags: &[String]) -> Result<(ItemAction, Option<String>), MigrationError> {
+        let mut present = 0;
+        let mut conflicts = Vec::new();
+        for t in tags {
+            match self.target.manifest(repo, t, false).await? {
+                Some(m) if m.digest == digest => present += 1,
+                Some(m) => conflicts.push(format!("{repo}:{t} is {} in the target", m.digest)),
+                None => {}
+            }
+        }
+        let untagged_present = tags.is_empty() && self.target.manifest(repo, digest, false).await?.is_some();
+        Ok(if (present == tags.len() && !tags.is_empty()) || untagged_present {
+            (ItemAction::Present, None)
+        } else if !conflicts.is_empty() && !self.req.force {
+            (ItemAction::Conflict, Some(conflicts.join("; ")))
+        } else if !conflicts.is_empty() {
+            (ItemAction::Copy, Some(format!("Force overwrites: {}", conflicts.join("; "))))
+        } else {
+            (ItemAction::Copy, None)
+        })
+    }
 }
 
 fn setting(key: &str, title: &str, s: Option<String>, t: Option<String>) -> ChecklistEntry {
