@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+mod rules;
+
 use async_trait::async_trait;
 use regatlas_app::{
     api::Backend,
@@ -19,7 +21,6 @@ use regatlas_app::{
         ApiError, CreateReplicaRequest, EventView, Health, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, OperationKind, OperationState,
         OperationView, PollerStatus, RegistryView, ReplicaState, RoutingRequest,
     },
-    regions,
 };
 use regatlas_arm::{acr::NewReplication, ArmClient, ArmError, LroHandle, LroPoll};
 use serde_json::json;
@@ -31,7 +32,7 @@ use crate::{
 };
 use regatlas_domain::{
     record::{EventQuery, EventSelector, ItemFilter, NewEvent, NewOperation, Operation, OperationFilter},
-    Actor, ErrorKind, EventKind, Region,
+    Actor, ErrorKind, EventKind,
 };
 
 /// Why an action was refused or failed.
@@ -326,17 +327,6 @@ impl Console {
         }
         Ok(n)
     }
-
-    fn live_replica<'a>(reg: &'a RegistryView, region: &str) -> Result<&'a regatlas_app::model::ReplicaView, ActionError> {
-        let key: String = region.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
-        reg.replicas.iter().find(|r| !r.gone && (r.location.eq_ignore_ascii_case(&key) || r.name.eq_ignore_ascii_case(&key))).ok_or_else(|| {
-            ActionError::invalid(
-                ErrorKind::NotFound,
-                "ReplicaNotFound",
-                format!("{} has no replica in '{}'.", reg.name, crate::outbound::clean_text(region, 64)),
-            )
-        })
-    }
 }
 
 #[async_trait]
@@ -352,52 +342,7 @@ impl Backend for Console {
     async fn create_replica(&self, registry: &str, req: CreateReplicaRequest) -> Result<OperationView, ApiError> {
         check_actor(&req.actor)?;
         let reg = self.find(registry).await?;
-        if !reg.is_premium() {
-            return Err(ActionError::invalid(
-                ErrorKind::Invalid,
-                "SkuNotPremium",
-                format!("{} is {}; geo-replication needs the Premium SKU.", reg.name, reg.sku),
-            )
-            .into());
-        }
-        let wanted = Region::parse(req.region.as_str()).map_err(|e| ActionError::invalid(ErrorKind::Invalid, "UnknownRegion", e.to_string()))?;
-        let Some(region) = regions::find(wanted.as_str()) else {
-            return Err(ActionError::invalid(
-                ErrorKind::Invalid,
-                "UnknownRegion",
-                format!("'{}' is not an Azure region.", crate::outbound::clean_text(&req.region, 64)),
-            )
-            .into());
-        };
-        if !region.can_host() {
-            return Err(ActionError::invalid(
-                ErrorKind::Invalid,
-                "RegionUnavailable",
-                format!("{} cannot host a replica (restricted or internal region).", region.display_name),
-            )
-            .into());
-        }
-        if region.name.eq_ignore_ascii_case(&reg.location) {
-            return Err(ActionError::invalid(
-                ErrorKind::Conflict,
-                "HomeRegion",
-                format!("{} is {}'s home region; its replica always exists.", region.display_name, reg.name),
-            )
-            .into());
-        }
-        if reg.replica_in(&region.name).is_some() {
-            return Err(
-                ActionError::invalid(ErrorKind::Conflict, "ReplicaExists", format!("{} already has a replica in {}.", reg.name, region.display_name)).into()
-            );
-        }
-        if req.zone_redundancy && !region.has_zones() {
-            return Err(ActionError::invalid(
-                ErrorKind::Invalid,
-                "NoAvailabilityZones",
-                format!("{} has no availability zones; zone redundancy is not possible there.", region.display_name),
-            )
-            .into());
-        }
+        let region = rules::create(&reg, &req.region, req.zone_redundancy)?;
         let arm_id = Console::arm_id(&reg);
         let new = NewReplication { location: region.name.clone(), zone_redundancy: req.zone_redundancy, region_endpoint_enabled: req.routing };
         let params = json!({ "region": region.name, "zoneRedundancy": req.zone_redundancy, "routing": req.routing });
@@ -412,15 +357,7 @@ impl Backend for Console {
     async fn delete_replica(&self, registry: &str, region: &str, actor: Option<String>) -> Result<OperationView, ApiError> {
         check_actor(&actor)?;
         let reg = self.find(registry).await?;
-        let rep = Console::live_replica(&reg, region)?;
-        if rep.home {
-            return Err(ActionError::invalid(
-                ErrorKind::Invalid,
-                "HomeReplica",
-                format!("{} is {}'s home region; the home replica cannot be deleted.", rep.location, reg.name),
-            )
-            .into());
-        }
+        let rep = rules::delete(&reg, region)?;
         let (arm_id, name, location) = (Console::arm_id(&reg), rep.name.clone(), rep.location.clone());
         let arm = self.arm.clone();
         Ok(self
@@ -433,21 +370,7 @@ impl Backend for Console {
     async fn set_routing(&self, registry: &str, region: &str, req: RoutingRequest) -> Result<OperationView, ApiError> {
         check_actor(&req.actor)?;
         let reg = self.find(registry).await?;
-        let rep = Console::live_replica(&reg, region)?;
-        if !req.enabled && !req.force {
-            let others = reg.replicas.iter().filter(|r| !r.gone && r.id != rep.id && r.routing != Some(false)).count();
-            if others == 0 && rep.routing != Some(false) {
-                return Err(ActionError::invalid(
-                    ErrorKind::Conflict,
-                    "LastRoutedReplica",
-                    format!(
-                        "{} is the last replica of {} that receives traffic; disabling it stops the global endpoint from serving. Pass force to do it anyway.",
-                        rep.location, reg.name
-                    ),
-                )
-                .into());
-            }
-        }
+        let rep = rules::routing(&reg, region, req.enabled, req.force)?;
         let (arm_id, name, location) = (Console::arm_id(&reg), rep.name.clone(), rep.location.clone());
         let arm = self.arm.clone();
         let enabled = req.enabled;

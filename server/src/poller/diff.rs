@@ -430,3 +430,133 @@ pub async fn fetch_children(arm: &ArmClient, arm_id: &str) -> (Vec<ChildRow>, Ve
 fn doc<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use regatlas_domain::EventKind;
+    use serde_json::json;
+
+    use super::*;
+
+    const SUB: &str = "00000000-0000-4000-8000-000000000001";
+
+    fn registry(name: &str, state: &str) -> Registry {
+        serde_json::from_value(json!({
+            "id": format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/{name}"),
+            "name": name,
+            "location": "westus",
+            "sku": { "name": "Premium" },
+            "properties": { "loginServer": format!("{}.azurecr.io", name.to_lowercase()), "provisioningState": state },
+        }))
+        .expect("registry json")
+    }
+
+    fn replica(reg: &Registry, location: &str, state: &str, display: &str) -> Replication {
+        serde_json::from_value(json!({
+            "id": format!("{}/replications/{location}", reg.id),
+            "name": location,
+            "location": location,
+            "properties": { "provisioningState": state, "status": { "displayStatus": display }, "regionEndpointEnabled": true },
+        }))
+        .expect("replication json")
+    }
+
+    fn kinds(cs: &ChangeSet) -> Vec<EventKind> {
+        cs.events.iter().map(|e| e.kind).collect()
+    }
+
+    #[test]
+    fn a_registry_is_discovered_changed_and_gone_and_nothing_is_written_while_it_stays() {
+        let mut memo = Memo::default();
+        let mut cs = ChangeSet::default();
+        memo.diff_registries(SUB, &[registry("contoso", "Succeeded")], &mut cs);
+        assert_eq!(kinds(&cs), [EventKind::RegistryDiscovered]);
+        assert_eq!(cs.registries.len(), 1);
+        memo.commit();
+
+        let mut quiet = ChangeSet::default();
+        memo.diff_registries(SUB, &[registry("contoso", "Succeeded")], &mut quiet);
+        assert!(quiet.is_empty(), "the same registry again writes nothing: {quiet:?}");
+
+        let mut changed = ChangeSet::default();
+        memo.diff_registries(SUB, &[registry("contoso", "Updating")], &mut changed);
+        assert_eq!(kinds(&changed), [EventKind::RegistryChanged]);
+        assert!(changed.events[0].summary.contains("Premium Succeeded → Premium Updating"), "{}", changed.events[0].summary);
+        memo.commit();
+        assert!(memo.any_transitional(), "an updating registry makes the poller go fast");
+
+        let mut gone = ChangeSet::default();
+        memo.diff_registries(SUB, &[], &mut gone);
+        assert_eq!(kinds(&gone), [EventKind::RegistryGone]);
+        assert_eq!(gone.gone_registries.len(), 1);
+        memo.commit();
+        assert!(memo.live_registries().is_empty());
+        assert!(!memo.any_transitional(), "a gone registry is not changing");
+    }
+
+    #[test]
+    fn a_discarded_change_set_is_found_again() {
+        let mut memo = Memo::default();
+        let mut cs = ChangeSet::default();
+        memo.diff_registries(SUB, &[registry("contoso", "Succeeded")], &mut cs);
+        memo.discard();
+        let mut again = ChangeSet::default();
+        memo.diff_registries(SUB, &[registry("contoso", "Succeeded")], &mut again);
+        assert_eq!(kinds(&again), [EventKind::RegistryDiscovered], "the write failed, so the registry is still new");
+    }
+
+    #[test]
+    fn a_registry_arm_names_badly_is_skipped_and_not_taken_for_gone() {
+        let mut memo = Memo::default();
+        let mut cs = ChangeSet::default();
+        memo.diff_registries(SUB, &[registry("contoso", "Succeeded")], &mut cs);
+        memo.commit();
+        let mut odd = registry("contoso", "Succeeded");
+        odd.name = "con-toso".into();
+        let mut cs = ChangeSet::default();
+        memo.diff_registries(SUB, &[odd], &mut cs);
+        assert!(cs.is_empty(), "skipped, and the stored one is not marked gone: {cs:?}");
+    }
+
+    #[test]
+    fn replicas_appear_change_and_go() {
+        let reg = registry("contoso", "Succeeded");
+        let mut memo = Memo::default();
+        let mut cs = ChangeSet::default();
+        memo.diff_registries(SUB, std::slice::from_ref(&reg), &mut cs);
+        memo.commit();
+        let id = reg.id.to_ascii_lowercase();
+
+        let mut cs = ChangeSet::default();
+        memo.diff_replicas(&id, &[replica(&reg, "westus", "Succeeded", "Ready"), replica(&reg, "eastus", "Creating", "Provisioning")], &mut cs);
+        assert_eq!(kinds(&cs), [EventKind::ReplicaAppeared, EventKind::ReplicaAppeared]);
+        memo.commit();
+        assert!(memo.any_transitional(), "a replica being created makes the poller go fast");
+
+        let mut cs = ChangeSet::default();
+        memo.diff_replicas(&id, &[replica(&reg, "westus", "Succeeded", "Ready"), replica(&reg, "eastus", "Succeeded", "Ready")], &mut cs);
+        assert_eq!(kinds(&cs), [EventKind::ReplicaChanged]);
+        memo.commit();
+        assert!(!memo.any_transitional());
+
+        let mut cs = ChangeSet::default();
+        memo.diff_replicas(&id, &[replica(&reg, "westus", "Succeeded", "Ready")], &mut cs);
+        assert_eq!(kinds(&cs), [EventKind::ReplicaGone]);
+        assert_eq!(cs.gone_replicas, [format!("{id}/replications/eastus")]);
+    }
+
+    #[test]
+    fn the_memory_loads_transitional_state_from_stored_fields() {
+        let reg = registry("contoso", "Succeeded");
+        let mut memo = Memo::default();
+        let mut cs = ChangeSet::default();
+        memo.diff_registries(SUB, std::slice::from_ref(&reg), &mut cs);
+        memo.diff_replicas(&reg.id.to_ascii_lowercase(), &[replica(&reg, "eastus", "Succeeded", "Syncing")], &mut cs);
+        let stored = StoredTopology {
+            registries: cs.registries.iter().cloned().map(|row| Stored { row, gone: false }).collect(),
+            replicas: cs.replicas.iter().cloned().map(|row| Stored { row, gone: false }).collect(),
+            children: Vec::new(),
+        };
+        assert!(Memo::from_stored(stored).any_transitional(), "a syncing replica, as stored, is transitional after a restart");
+    }
+}
