@@ -238,12 +238,12 @@ mod tests {
         for ok in ["a", "library/alpine", "a.b_c__d---e/f0", "0abc"] {
             assert!(Repository::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "A", "a//b", "a_", "-a", "a___b", "a/", &"a".repeat(256), "a b", "a\u{0}"] {
+        for bad in ["", "A", "a/", "/a", "a//b", "a..b", "a_", "-a", "a-", "a___b", "a b", "a\nb", "../etc", "a/./b", "a\u{0}", &"a".repeat(256)] {
             assert!(Repository::parse(bad).is_err(), "{bad:?}");
         }
         assert!(Tag::parse("v1.2.3-rc_1").is_ok());
         assert!(Tag::parse("_x").is_ok());
-        for bad in ["", ".x", "-x", "a b", "a\nb", &"a".repeat(129)] {
+        for bad in ["", ".x", "-x", "a/b", "a:b", "a b", "a\nb", &"a".repeat(129)] {
             assert!(Tag::parse(bad).is_err(), "{bad:?}");
         }
         let d = format!("sha256:{}", "a".repeat(64));

@@ -20,14 +20,20 @@
 
 pub mod aimd;
 pub mod cli;
+mod control;
 pub mod copy;
+mod create;
 pub mod oci;
 pub mod plan;
+mod report;
+mod size;
 pub mod verify;
+
+pub use report::{report, report_csv};
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use regatlas_app::model::{ItemAction, ItemState, MigrationDetail, MigrationRequest, MigrationState, MigrationView, RegistryView};
+use regatlas_app::model::{ItemAction, ItemState, MigrationDetail, MigrationState, MigrationView, RegistryView};
 use regatlas_arm::ArmClient;
 use serde_json::json;
 use tokio::sync::{watch, Mutex};
@@ -38,8 +44,8 @@ use crate::{
     storage::{Storage, StorageError},
 };
 use regatlas_domain::{
-    record::{ItemFilter, NewEvent, NewMigration},
-    Actor, ChecklistStatus, ErrorKind, EventKind, RegistryName,
+    record::{ItemFilter, NewEvent},
+    Actor, ChecklistStatus, ErrorKind, EventKind,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -163,59 +169,6 @@ fn actor_of(a: Option<String>) -> Actor {
     Actor::or_anonymous(a.as_deref())
 }
 
-/// Checks what a request names before anything is looked up: lengths,
-/// patterns, and fields that are no longer accepted.
-fn validate_request(req: &MigrationRequest) -> Result<(), MigrationError> {
-    if req.source_password_env.is_some() || req.source_username.is_some() {
-        return Err(MigrationError::invalid(
-            ErrorKind::Invalid,
-            "CredentialSetRequired",
-            "source_username and source_password_env are not accepted: name a credential set an administrator configured (source_credential_set).",
-        ));
-    }
-    if req.source_credential_set.is_some() && req.source_url.is_none() {
-        return Err(MigrationError::invalid(
-            ErrorKind::Invalid,
-            "InvalidSource",
-            "A credential set goes with a source_url; a watched registry is read with the console's own identity.",
-        ));
-    }
-    let too_long = |field: &str, v: &str, max: usize| {
-        if v.chars().any(crate::outbound::is_unsafe_char) {
-            Some(MigrationError::invalid(ErrorKind::Invalid, "InvalidText", format!("{field} holds control or formatting characters.")))
-        } else {
-            (v.chars().count() > max).then(|| MigrationError::invalid(ErrorKind::Invalid, "FieldTooLong", format!("{field} is longer than {max} characters.")))
-        }
-    };
-    for (field, v, max) in [
-        ("name", req.name.as_deref(), 200),
-        ("source_registry", req.source_registry.as_deref(), 50),
-        ("target_registry", Some(req.target_registry.as_str()), 50),
-        ("source_credential_set", req.source_credential_set.as_deref(), 64),
-    ] {
-        if let Some(e) = v.and_then(|v| too_long(field, v, max)) {
-            return Err(e);
-        }
-    }
-    for (field, name) in [("target_registry", Some(req.target_registry.as_str())), ("source_registry", req.source_registry.as_deref())] {
-        if let Some(Err(e)) = name.map(RegistryName::parse) {
-            return Err(MigrationError::invalid(ErrorKind::Invalid, "InvalidRegistryName", format!("{field}: {e}")));
-        }
-    }
-    if req.include.len() + req.exclude.len() + req.tags.len() > 200 {
-        return Err(MigrationError::invalid(ErrorKind::Invalid, "TooManyPatterns", "At most 200 patterns in all."));
-    }
-    for p in req.include.iter().chain(&req.exclude).chain(&req.tags) {
-        if p.trim().is_empty() || !crate::outbound::is_plain_text(p, 256) {
-            return Err(MigrationError::invalid(ErrorKind::Invalid, "InvalidPattern", format!("'{}' is not a usable pattern.", clean_text(p, 100))));
-        }
-    }
-    if req.max_concurrency.is_some_and(|c| c == 0 || c > 512) {
-        return Err(MigrationError::invalid(ErrorKind::Invalid, "InvalidConcurrency", "max_concurrency is between 1 and 512."));
-    }
-    Ok(())
-}
-
 fn arm_id(reg: &RegistryView) -> String {
     format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerRegistry/registries/{}", reg.subscription_id, reg.resource_group, reg.name)
 }
@@ -235,79 +188,6 @@ impl Engine {
                 format!("No registry named '{name}' is known. Refresh if it was created recently."),
             )
         })
-    }
-
-    /// Validates and records a migration, then starts it in the background.
-    pub async fn create(&self, mut req: MigrationRequest) -> Result<MigrationView, MigrationError> {
-        let actor = actor_of(req.actor.take());
-        validate_request(&req)?;
-        let target = self.registry(&req.target_registry).await?;
-        let source = match (&req.source_registry, &req.source_url) {
-            (Some(s), None) => {
-                let src = self.registry(s).await?;
-                if src.name.eq_ignore_ascii_case(&target.name) {
-                    return Err(MigrationError::invalid(ErrorKind::Invalid, "SameRegistry", "The source and the target are the same registry."));
-                }
-                src.name
-            }
-            (None, Some(u)) => {
-                let u = u.trim();
-                let parsed = reqwest::Url::parse(&oci::base_url(u)).ok().filter(|p| {
-                    (p.scheme() == "http" || p.scheme() == "https")
-                        && p.host_str().is_some()
-                        && p.username().is_empty()
-                        && p.password().is_none()
-                        && matches!(p.path(), "" | "/")
-                        && p.query().is_none()
-                });
-                let Some(parsed) = parsed.filter(|_| !u.is_empty() && u.len() <= 2048 && !u.contains(char::is_whitespace)) else {
-                    return Err(MigrationError::invalid(
-                        ErrorKind::Invalid,
-                        "InvalidSourceUrl",
-                        format!("'{}' is not a registry address (e.g. https://registry.example or host:port, without a path or user).", clean_text(u, 200)),
-                    ));
-                };
-                self.inner.settings.outbound.check_url(&parsed).map_err(|e| MigrationError::invalid(ErrorKind::Invalid, "SourceNotAllowed", e.to_string()))?;
-                if let Some(name) = &req.source_credential_set {
-                    let set = self.inner.settings.credential_sets.get(name).ok_or_else(|| {
-                        MigrationError::invalid(
-                            ErrorKind::Invalid,
-                            "UnknownCredentialSet",
-                            format!("No credential set named '{}' is configured; ask an administrator.", clean_text(name, 64)),
-                        )
-                    })?;
-                    if !set.bound_to(&parsed) {
-                        return Err(MigrationError::invalid(
-                            ErrorKind::Invalid,
-                            "CredentialSetNotBound",
-                            format!(
-                                "Credential set '{}' is not bound to {} (sets go only to their hosts, and only over https off loopback).",
-                                set.name,
-                                parsed.host_str().unwrap_or("")
-                            ),
-                        ));
-                    }
-                }
-                u.to_string()
-            }
-            _ => return Err(MigrationError::invalid(ErrorKind::Invalid, "InvalidSource", "Give exactly one of source_registry and source_url.")),
-        };
-        if !target.is_premium() && !target.sku.eq_ignore_ascii_case("standard") && !target.sku.eq_ignore_ascii_case("basic") {
-            return Err(MigrationError::invalid(ErrorKind::Invalid, "InvalidTarget", format!("The target's SKU '{}' is not an ACR SKU.", target.sku)));
-        }
-        if let Some(t) = req.failure_threshold {
-            if !(0.0..=1.0).contains(&t) {
-                return Err(MigrationError::invalid(ErrorKind::Invalid, "InvalidThreshold", "failure_threshold is a fraction between 0 and 1."));
-            }
-        }
-        let id = uuid::Uuid::new_v4().to_string();
-        let name = req.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| format!("{source} → {}", target.name));
-        let spec = serde_json::to_value(&req).unwrap_or_default();
-        self.inner.storage.insert_migration(&NewMigration { id: id.clone(), name, spec, source, target: target.name.clone(), actor: actor.clone() }).await?;
-        tracing::info!(migration = %id, %actor, "migration created");
-        let view = self.publish(&id, format!("{actor} created the migration")).await?;
-        self.spawn(id);
-        Ok(view)
     }
 
     async fn publish(&self, id: &str, summary: String) -> Result<MigrationView, MigrationError> {
@@ -486,166 +366,5 @@ impl Engine {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    async fn signal(&self, id: &str, c: Control) -> bool {
-        match self.inner.controls.lock().await.get(id) {
-            Some(tx) => tx.send(c).is_ok(),
-            None => false,
-        }
-    }
-
-    /// Starts a dry run's plan, resumes a paused or stopped migration, or
-    /// re-runs the copy of a failed one.
-    pub async fn start(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
-        let actor = actor_of(actor);
-        let v = self.view(id).await?;
-        match v.state {
-            MigrationState::Planned => {
-                self.inner.storage.plan_to_pending(id).await?;
-            }
-            MigrationState::Paused | MigrationState::Stopped | MigrationState::Failed => {}
-            other => return Err(MigrationError::invalid(ErrorKind::Conflict, "InvalidState", format!("A migration in state {other} cannot be started."))),
-        }
-        if v.state == MigrationState::Failed && v.to_copy == 0 && v.planned == 0 {
-            self.inner.storage.set_migration_state(id, MigrationState::Preparing, None).await?;
-        } else {
-            self.inner.storage.set_migration_state(id, MigrationState::InProgress, None).await?;
-        }
-        let view = self.publish(id, format!("{actor} started it")).await?;
-        self.spawn(id.to_string());
-        Ok(view)
-    }
-
-    pub async fn pause(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
-        let actor = actor_of(actor);
-        let v = self.view(id).await?;
-        if v.state != MigrationState::InProgress {
-            return Err(MigrationError::invalid(
-                ErrorKind::Conflict,
-                "InvalidState",
-                format!("Only a migration that is copying can be paused (this one is {}).", v.state),
-            ));
-        }
-        if !self.signal(id, Control::Pause).await {
-            self.inner.storage.set_migration_state(id, MigrationState::Paused, None).await?;
-        }
-        self.publish(id, format!("{actor} asked to pause")).await
-    }
-
-    pub async fn cancel(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
-        let actor = actor_of(actor);
-        let v = self.view(id).await?;
-        match v.state {
-            MigrationState::Complete | MigrationState::Stopped => {
-                return Err(MigrationError::invalid(ErrorKind::Conflict, "InvalidState", format!("The migration is already {}.", v.state)))
-            }
-            MigrationState::InProgress | MigrationState::Preparing | MigrationState::Verifying => {
-                self.inner.storage.set_migration_state(id, MigrationState::Stopping, None).await?;
-                if !self.signal(id, Control::Cancel).await {
-                    self.spawn(id.to_string());
-                }
-            }
-            _ => {
-                self.inner.storage.set_migration_state(id, MigrationState::Stopped, Some("cancelled by an operator")).await?;
-            }
-        }
-        self.publish(id, format!("{actor} cancelled it")).await
-    }
-
-    /// "Retry failed items only".
-    pub async fn retry_failed(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
-        let actor = actor_of(actor);
-        let v = self.view(id).await?;
-        if v.is_active() {
-            return Err(MigrationError::invalid(ErrorKind::Conflict, "InvalidState", "The migration is running; retry its failed items when it has stopped."));
-        }
-        let n = self.inner.storage.retry_failed(id).await?;
-        if n == 0 {
-            return Err(MigrationError::invalid(ErrorKind::Conflict, "NothingToRetry", "No item has failed."));
-        }
-        self.inner.storage.set_migration_state(id, MigrationState::InProgress, None).await?;
-        let view = self.publish(id, format!("{actor} retried {n} failed items")).await?;
-        self.spawn(id.to_string());
-        Ok(view)
-    }
-
-    pub async fn tick(&self, id: &str, key: &str, done: bool, actor: Option<String>) -> Result<MigrationDetail, MigrationError> {
-        let actor = actor_of(actor);
-        if key == "delete-source" && done {
-            let d = self.detail(id).await?;
-            if !d.source_delete_safe {
-                return Err(MigrationError::invalid(
-                    ErrorKind::Conflict,
-                    "VerificationPending",
-                    "Deleting the source stays unsafe until verification has passed with no failure and no mismatch.",
-                ));
-            }
-        }
-        if !self.inner.storage.tick_checklist(id, key, done, &actor).await? {
-            return Err(MigrationError::invalid(ErrorKind::NotFound, "ChecklistItemNotFound", format!("No manual checklist item '{}'.", clean_text(key, 64))));
-        }
-        self.publish(id, format!("{actor} {} '{key}'", if done { "ticked" } else { "unticked" })).await?;
-        self.detail(id).await
-    }
-}
-
-/// The report: the migration and every item, as JSON or CSV.
-pub async fn report(storage: &Storage, id: &str) -> Result<(MigrationView, Vec<regatlas_app::model::MigrationItemView>), MigrationError> {
-    let v = storage
-        .migration(id)
-        .await?
-        .ok_or_else(|| MigrationError::invalid(ErrorKind::NotFound, "MigrationNotFound", format!("No migration {}.", clean_text(id, 64))))?;
-    let items = storage.migration_items(id, &ItemFilter { limit: 1_000_000, ..Default::default() }).await?;
-    Ok((crate::views::migration(v, chrono::Utc::now()), items.into_iter().map(crate::views::item).collect()))
-}
-
-/// One CSV cell: quoted where needed, and a cell that a spreadsheet would
-/// read as a formula (`= + - @`, tab or CR first) is prefixed with `'`.
-fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
-pub fn report_csv(items: &[regatlas_app::model::MigrationItemView]) -> String {
-    let mut out = String::from("repository,digest,tags,action,state,attempts,size_bytes,error_code,error_message,detail,started_at,finished_at\n");
-    for i in items {
-        let row = [
-            csv_field(&i.repository),
-            csv_field(&i.digest),
-            csv_field(&i.tags.join(" ")),
-            csv_field(i.action.as_str()),
-            csv_field(i.state.as_str()),
-            i.attempts.to_string(),
-            i.size_bytes.to_string(),
-            csv_field(i.error_code.as_deref().unwrap_or("")),
-            csv_field(i.error_message.as_deref().unwrap_or("")),
-            csv_field(i.detail.as_deref().unwrap_or("")),
-            csv_field(i.started_at.as_deref().unwrap_or("")),
-            csv_field(i.finished_at.as_deref().unwrap_or("")),
-        ];
-        out.push_str(&row.join(","));
-        out.push('\n');
-    }
-    out
-}
-
-#[cfg(test)]
-mod csv_tests {
-    use super::csv_field;
-
-    #[test]
-    fn formula_cells_are_neutralised() {
-        assert_eq!(csv_field("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");
-        assert_eq!(csv_field("+1"), "'+1");
-        assert_eq!(csv_field("-1"), "'-1");
-        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(csv_field("\tx"), "'\tx");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("web/frontend"), "web/frontend");
     }
 }

@@ -13,7 +13,8 @@ use regatlas_arm::models::{ImportCredentials, ImportSource};
 
 use super::{
     arm_id,
-    oci::{artifact_size, ManifestInfo, OciAuth, OciClient, OciError},
+    oci::{ManifestInfo, OciAuth, OciClient, OciError},
+    size::artifact_size,
     Engine, MigrationError,
 };
 use crate::outbound::clean_text;

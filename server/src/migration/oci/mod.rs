@@ -10,6 +10,10 @@
 //! go only to the hosts their set is bound to, and text that ends up in an
 //! error is cleaned and cut short.
 
+mod listing;
+
+pub use listing::ListedManifest;
+
 use std::{
     collections::{HashMap, HashSet},
     sync::Arc,
@@ -390,61 +394,6 @@ impl OciClient {
         Ok(r)
     }
 
-    /// Follows a listing's `Link` chain within the limits; `take` pulls the
-    /// names out of one page.
-    async fn paged<T>(&self, first: String, scope: &str, mut take: impl FnMut(&serde_json::Value, &mut Vec<T>)) -> Result<Vec<T>, OciError> {
-        let mut out = Vec::new();
-        let mut next = Some(first);
-        let mut seen = HashSet::new();
-        let mut read = 0usize;
-        while let Some(path) = next.take() {
-            if seen.len() >= MAX_PAGES {
-                return Err(OciError::Refused { url: shown(&self.origin), message: format!("a listing longer than {MAX_PAGES} pages") });
-            }
-            if !seen.insert(path.clone()) {
-                return Err(OciError::Refused { url: clean_text(&path, 300), message: "the Link chain loops back to a page already read".into() });
-            }
-            let r = self.send(Method::GET, &path, scope).await?;
-            let url = shown(r.url());
-            if !r.status().is_success() {
-                let status = r.status().as_u16();
-                return Err(OciError::Status { url, status, message: excerpt(r).await });
-            }
-            next = next_link(r.headers());
-            if next.as_ref().is_some_and(|n| n.len() > 2048) {
-                return Err(OciError::Refused { url, message: "a Link header over 2048 characters".into() });
-            }
-            let body = read_capped(r, MAX_PAGE_BYTES).await?;
-            read += body.len();
-            if read > MAX_LISTING_BYTES {
-                return Err(OciError::Refused { url, message: format!("a listing of more than {MAX_LISTING_BYTES} bytes") });
-            }
-            let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| OciError::Decode { url: url.clone(), message: e.to_string() })?;
-            take(&v, &mut out);
-            if out.len() > MAX_LISTED {
-                return Err(OciError::Refused { url, message: format!("a listing of more than {MAX_LISTED} entries") });
-            }
-        }
-        Ok(out)
-    }
-
-    fn strings(field: &'static str) -> impl FnMut(&serde_json::Value, &mut Vec<String>) {
-        move |v, out| out.extend(v[field].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(cut_name)))
-    }
-
-    /// Every repository (`/v2/_catalog`, paginated).
-    pub async fn catalog(&self) -> Result<Vec<String>, OciError> {
-        self.paged("/v2/_catalog?n=100".into(), "registry:catalog:*", Self::strings("repositories")).await
-    }
-
-    /// Tags of a repository in the registry's order (`/v2/{repo}/tags/list`, paginated).
-    pub async fn tags(&self, repo: &str) -> Result<Vec<String>, OciError> {
-        match self.paged(format!("/v2/{repo}/tags/list?n=100"), &format!("repository:{repo}:pull"), Self::strings("tags")).await {
-            Err(OciError::Status { status: 404, .. }) => Ok(Vec::new()),
-            other => other,
-        }
-    }
-
     /// HEAD (or GET with `body`) of a manifest; `None` if it does not exist.
     pub async fn manifest(&self, repo: &str, reference: &str, body: bool) -> Result<Option<ManifestInfo>, OciError> {
         let method = if body { Method::GET } else { Method::HEAD };
@@ -480,33 +429,6 @@ impl OciClient {
     }
 }
 
-/// One manifest from ACR's manifest listing.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ListedManifest {
-    pub digest: String,
-    pub media_type: String,
-    pub tags: Vec<String>,
-}
-
-impl OciClient {
-    /// Every manifest of a repository, tagged or not (ACR's
-    /// `/acr/v1/{repo}/_manifests`, paginated). Not an OCI API: a plain
-    /// registry answers 404.
-    pub async fn acr_manifests(&self, repo: &str) -> Result<Vec<ListedManifest>, OciError> {
-        self.paged(format!("/acr/v1/{repo}/_manifests?n=100"), &format!("repository:{repo}:metadata_read"), |v, out| {
-            for m in v["manifests"].as_array().into_iter().flatten() {
-                let Some(digest) = m["digest"].as_str() else { continue };
-                out.push(ListedManifest {
-                    digest: cut_name(digest),
-                    media_type: clean_text(m["mediaType"].as_str().unwrap_or(""), 255),
-                    tags: m["tags"].as_array().into_iter().flatten().take(10_000).filter_map(|t| t.as_str().map(cut_name)).collect(),
-                });
-            }
-        })
-        .await
-    }
-}
-
 /// A name from a listing, cut to [`MAX_NAME_CHARS`] (a cut name ends in
 /// `…`, which no grammar allows, so it surfaces as a finding).
 fn cut_name(s: &str) -> String {
@@ -519,133 +441,11 @@ fn cut_name(s: &str) -> String {
     }
 }
 
-/// A digest shortened for messages: the algorithm and 12 hex digits.
-pub fn short(d: &str) -> String {
-    match d.split_once(':') {
-        Some((alg, hex)) => format!("{alg}:{}", hex.chars().take(12).collect::<String>()),
-        None => d.chars().take(20).collect(),
-    }
-}
+pub use regatlas_domain::name::short_digest as short;
 
-/// `algorithm:hex` as the OCI image spec defines digests (sha256 and sha512 checked by length).
-pub fn valid_digest(d: &str) -> bool {
-    let Some((alg, hex)) = d.split_once(':') else { return false };
-    let hex_ok = |n: usize| hex.len() == n && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    match alg {
-        "sha256" => hex_ok(64),
-        "sha512" => hex_ok(128),
-        _ => false,
-    }
-}
-
-/// A repository name as the OCI distribution spec's grammar allows:
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`,
-/// at most 255 characters.
-pub fn valid_repository(name: &str) -> bool {
-    if name.is_empty() || name.len() > 255 {
-        return false;
-    }
-    name.split('/').all(|part| {
-        let b = part.as_bytes();
-        if b.is_empty() || !b[0].is_ascii_lowercase() && !b[0].is_ascii_digit() {
-            return false;
-        }
-        let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-        let mut i = 0;
-        while i < b.len() {
-            if alnum(b[i]) {
-                i += 1;
-                continue;
-            }
-            // A separator: ".", "_", "__" or a run of "-", then alphanumerics.
-            let sep_end = match b[i] {
-                b'.' => i + 1,
-                b'_' if b.get(i + 1) == Some(&b'_') => i + 2,
-                b'_' => i + 1,
-                b'-' => {
-                    let mut j = i;
-                    while j < b.len() && b[j] == b'-' {
-                        j += 1;
-                    }
-                    j
-                }
-                _ => return false,
-            };
-            if sep_end >= b.len() || !alnum(b[sep_end]) {
-                return false;
-            }
-            i = sep_end;
-        }
-        true
-    })
-}
-
-/// A tag as the OCI distribution spec allows: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
-pub fn valid_tag(tag: &str) -> bool {
-    let b = tag.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
-}
-
-/// Bytes an artifact references: config + layers of a manifest, or the sum
-/// over an index's children (fetched). Nesting deeper than
-/// [`MAX_INDEX_DEPTH`], an index that refers back to itself, or more than
-/// [`MAX_INDEX_CHILDREN`] children is refused.
-pub async fn artifact_size(client: &OciClient, repo: &str, m: &ManifestInfo) -> Result<i64, OciError> {
-    let mut walk = Walk { path: vec![m.digest.clone()], sized: HashSet::new(), fetches: 0 };
-    size_of(client, repo, m, &mut walk).await
-}
-
-/// The state of one artifact's walk: the chain from the root (cycles), the
-/// digests already counted (a child listed twice counts once, and is fetched
-/// once), and the fetches spent.
-struct Walk {
-    path: Vec<String>,
-    sized: HashSet<String>,
-    fetches: usize,
-}
-
-async fn size_of(client: &OciClient, repo: &str, m: &ManifestInfo, walk: &mut Walk) -> Result<i64, OciError> {
-    let Some(b) = &m.bytes else { return Ok(0) };
-    let at = format!("{repo}@{}", short(&m.digest));
-    let refused = |message: String| OciError::Refused { url: at.clone(), message };
-    let v: serde_json::Value = serde_json::from_slice(b).map_err(|e| OciError::Decode { url: at.clone(), message: format!("not a JSON manifest ({e})") })?;
-    if let Some(children) = v["manifests"].as_array() {
-        if children.len() > MAX_INDEX_CHILDREN {
-            return Err(refused(format!("an index with {} children (at most {MAX_INDEX_CHILDREN})", children.len())));
-        }
-        if walk.path.len() > MAX_INDEX_DEPTH {
-            return Err(refused(format!("indexes nested deeper than {MAX_INDEX_DEPTH}")));
-        }
-        let mut total = b.len() as i64;
-        for c in children {
-            let Some(d) = c["digest"].as_str() else { continue };
-            if !valid_digest(d) {
-                return Err(refused(format!("a child '{}' is not a digest", clean_text(d, 80))));
-            }
-            if walk.path.iter().any(|p| p == d) {
-                return Err(refused(format!("the index refers back to {} (a cycle)", short(d))));
-            }
-            if !walk.sized.insert(d.to_string()) {
-                continue;
-            }
-            walk.fetches += 1;
-            if walk.fetches > MAX_FETCHES_PER_ARTIFACT {
-                return Err(refused(format!("an index tree of more than {MAX_FETCHES_PER_ARTIFACT} manifests")));
-            }
-            if let Some(child) = client.manifest(repo, d, true).await? {
-                walk.path.push(d.to_string());
-                let size = Box::pin(size_of(client, repo, &child, walk)).await;
-                walk.path.pop();
-                total = total.saturating_add(size?);
-            }
-        }
-        return Ok(total);
-    }
-    let layers: i64 = v["layers"].as_array().into_iter().flatten().filter_map(|l| l["size"].as_i64()).map(|n| n.max(0)).fold(0i64, i64::saturating_add);
-    Ok((b.len() as i64).saturating_add(v["config"]["size"].as_i64().unwrap_or(0).max(0)).saturating_add(layers))
+/// `algorithm:hex` as the OCI image spec defines digests.
+fn valid_digest(d: &str) -> bool {
+    regatlas_domain::Digest::parse(d).is_ok()
 }
 
 #[cfg(test)]
@@ -662,25 +462,5 @@ mod tests {
         assert_eq!(p["scope"], "repository:a:pull");
         assert_eq!(base_url("127.0.0.1:5000"), "http://127.0.0.1:5000");
         assert_eq!(base_url("contoso.azurecr.io"), "https://contoso.azurecr.io");
-    }
-
-    #[test]
-    fn names_follow_the_oci_grammar() {
-        for ok in ["a", "web/frontend", "a.b_c__d---e/f0", "library/hello-world", "0abc"] {
-            assert!(valid_repository(ok), "{ok}");
-        }
-        for bad in ["", "A", "a/", "/a", "a//b", "a..b", "a___b", "-a", "a-", "a b", "a\nb", "../etc", "a/./b", &"a".repeat(256)] {
-            assert!(!valid_repository(bad), "{bad:?}");
-        }
-        for ok in ["latest", "v1.2.3", "_x", "A-b_c.d"] {
-            assert!(valid_tag(ok), "{ok}");
-        }
-        for bad in ["", ".x", "-x", "a/b", "a:b", "a\n", &"a".repeat(129)] {
-            assert!(!valid_tag(bad), "{bad:?}");
-        }
-        assert!(valid_digest(&format!("sha256:{}", "a".repeat(64))));
-        assert!(!valid_digest(&format!("sha256:{}", "A".repeat(64))));
-        assert!(!valid_digest("sha256:abc"));
-        assert!(!valid_digest("md5:abc"));
     }
 }
