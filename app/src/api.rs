@@ -4,9 +4,9 @@
 
 use leptos::prelude::*;
 
-use crate::model::{ApiError, EventView, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, OperationView, PollerStatus, RegistryView};
+use crate::model::{ApiError, EventView, MigrationDetail, MigrationRequest, MigrationView, OperationView, RegistryView};
 #[cfg(feature = "ssr")]
-use crate::model::{CreateReplicaRequest, RoutingRequest};
+use crate::model::{CreateReplicaRequest, MigrationItemView, PollerStatus, RoutingRequest};
 
 /// The back end, implemented by the server (`server/src/actions`).
 #[cfg(feature = "ssr")]

@@ -10,7 +10,7 @@ use leptos_router::{components::A, hooks::use_query_map};
 use crate::{
     api::{list_history, list_operations, list_registries, split_error},
     live::use_live,
-    model::{EventFamily, EventView, OperationKind, OperationState, OperationView},
+    model::{ApiError, EventFamily, EventView, OperationKind, OperationState, OperationView},
     pages::registry::panel::OperationItem,
     time::short,
 };
@@ -74,85 +74,97 @@ pub fn ActivityPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let _ = (registries.await, ops.await, changes.await);
                 })}
-                {move || registries.get().map(|r| {
-                    let names: Vec<String> = r.map(|l| l.into_iter().map(|r| r.name).collect()).unwrap_or_default();
-                    let cur = f.get();
-                    view! {
-                        <form method="get" class="filters" role="search">
-                            <label>"Registry "
-                                <select name="registry">
-                                    <option value="" selected=cur.registry.is_empty()>"all"</option>
-                                    {names.into_iter().map(|n| { let sel = n == cur.registry; view! { <option value=n.clone() selected=sel>{n.clone()}</option> } }).collect_view()}
-                                </select>
-                            </label>
-                            <label>"Kind "
-                                <select name="kind">
-                                    <option value="" selected=cur.kind.is_empty()>"all"</option>
-                                    {OperationKind::ALL.iter().map(|k| k.as_str()).chain(CHANGE_FAMILIES.iter().map(|f| f.as_str())).map(|k| view! { <option value=k selected=cur.kind == k>{k}</option> }).collect_view()}
-                                </select>
-                            </label>
-                            <label>"Outcome "
-                                <select name="outcome">
-                                    <option value="" selected=cur.outcome.is_empty()>"any"</option>
-                                    {OperationState::ALL.iter().map(|k| k.as_str()).map(|k| view! { <option value=k selected=cur.outcome == k>{k}</option> }).collect_view()}
-                                </select>
-                            </label>
-                            <button type="submit">"Filter"</button>
-                            <A href="?">"Clear"</A>
-                        </form>
-                    }
-                })}
+                {move || registries.get().map(|r| filter_form(r.map(|l| l.into_iter().map(|r| r.name).collect()).unwrap_or_default(), &f.get()))}
                 {move || {
-                    let cur = f.get();
                     let (o, c) = (ops.get()?, changes.get()?);
-                    let mut entries: Vec<Entry> = Vec::new();
-                    let mut failure = None;
-                    let show_ops = cur.kind.is_empty() || OperationKind::parse(&cur.kind).is_some();
-                    // An outcome belongs to operations only.
-                    let show_changes = cur.outcome.is_empty() && (cur.kind.is_empty() || EventFamily::parse(&cur.kind).is_some_and(|k| CHANGE_FAMILIES.contains(&k)));
-                    match o {
-                        Ok(list) if show_ops => entries.extend(list.into_iter().map(Entry::Op)),
-                        Ok(_) => {}
-                        Err(e) => failure = Some(split_error(&e)),
-                    }
-                    match c {
-                        Ok(list) if show_changes => entries.extend(list.into_iter().filter(|e| !e.kind.is_progress()).map(Entry::Change)),
-                        Ok(_) => {}
-                        Err(e) => failure = Some(split_error(&e)),
-                    }
-                    entries.sort_by(|a, b| b.at().cmp(a.at()));
-                    Some(view! {
-                        {failure.map(|(code, message)| view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> })}
-                        <p class="count">{format!("{} entries", entries.len())}</p>
-                        <ol class="activity">
-                            {entries.into_iter().map(|e| match e {
-                                Entry::Op(op) => Either::Left({
-                                    let (reg, kind, target) = (op.registry_name.clone(), op.kind.as_str(), op.target.clone());
-                                    view! {
-                                        <li class="entry entry-op" data-kind=kind>
-                                            <A href=format!("/registries/{reg}?region={target}")>{reg.clone()}</A>
-                                            <ul class="plain"><OperationItem op/></ul>
-                                        </li>
-                                    }
-                                }),
-                                Entry::Change(e) => {
-                                    // A migration's steps link to its page.
-                                    let link = (e.kind.family() == EventFamily::Migration).then(|| e.subject_id.clone()).flatten().map(|id| format!("/migrations/{id}"));
-                                    Either::Right(view! {
-                                        <li class="entry entry-change" data-kind=e.kind.as_str()>
-                                            <time datetime=e.at.clone()>{short(&e.at)}</time>" "
-                                            <span class="kind">{e.kind.as_str()}</span>" "
-                                            <span class="summary">{e.summary.clone()}</span>
-                                            {link.map(|href| view! { " " <A href=href>"open"</A> })}
-                                        </li>
-                                    })
-                                }
-                            }).collect_view()}
-                        </ol>
-                    })
+                    let (entries, failure) = merged(&f.get(), o, c);
+                    Some(timeline(entries, failure))
                 }}
             </Transition>
         </section>
     }
     .erased()
+}
+
+/// The filters, as a GET form (works without JavaScript).
+fn filter_form(names: Vec<String>, cur: &Filter) -> impl IntoView {
+    view! {
+        <form method="get" class="filters" role="search">
+            <label>"Registry "
+                <select name="registry">
+                    <option value="" selected=cur.registry.is_empty()>"all"</option>
+                    {names.into_iter().map(|n| { let sel = n == cur.registry; view! { <option value=n.clone() selected=sel>{n.clone()}</option> } }).collect_view()}
+                </select>
+            </label>
+            <label>"Kind "
+                <select name="kind">
+                    <option value="" selected=cur.kind.is_empty()>"all"</option>
+                    {OperationKind::ALL.iter().map(|k| k.as_str()).chain(CHANGE_FAMILIES.iter().map(|f| f.as_str())).map(|k| view! { <option value=k selected=cur.kind == k>{k}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>"Outcome "
+                <select name="outcome">
+                    <option value="" selected=cur.outcome.is_empty()>"any"</option>
+                    {OperationState::ALL.iter().map(|k| k.as_str()).map(|k| view! { <option value=k selected=cur.outcome == k>{k}</option> }).collect_view()}
+                </select>
+            </label>
+            <button type="submit">"Filter"</button>
+            <A href="?">"Clear"</A>
+        </form>
+    }
+}
+
+/// Operations and state changes the filter selects, newest first, and the
+/// error of either list.
+fn merged(cur: &Filter, ops: Result<Vec<OperationView>, ApiError>, changes: Result<Vec<EventView>, ApiError>) -> (Vec<Entry>, Option<(String, String)>) {
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut failure = None;
+    let show_ops = cur.kind.is_empty() || OperationKind::parse(&cur.kind).is_some();
+    // An outcome belongs to operations only.
+    let show_changes = cur.outcome.is_empty() && (cur.kind.is_empty() || EventFamily::parse(&cur.kind).is_some_and(|k| CHANGE_FAMILIES.contains(&k)));
+    match ops {
+        Ok(list) if show_ops => entries.extend(list.into_iter().map(Entry::Op)),
+        Ok(_) => {}
+        Err(e) => failure = Some(split_error(&e)),
+    }
+    match changes {
+        Ok(list) if show_changes => entries.extend(list.into_iter().filter(|e| !e.kind.is_progress()).map(Entry::Change)),
+        Ok(_) => {}
+        Err(e) => failure = Some(split_error(&e)),
+    }
+    entries.sort_by(|a, b| b.at().cmp(a.at()));
+    (entries, failure)
+}
+
+/// The timeline: one line per operation or state change.
+fn timeline(entries: Vec<Entry>, failure: Option<(String, String)>) -> impl IntoView {
+    view! {
+        {failure.map(|(code, message)| view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> })}
+        <p class="count">{format!("{} entries", entries.len())}</p>
+        <ol class="activity">
+            {entries.into_iter().map(|e| match e {
+                Entry::Op(op) => Either::Left({
+                    let (reg, kind, target) = (op.registry_name.clone(), op.kind.as_str(), op.target.clone());
+                    view! {
+                        <li class="entry entry-op" data-kind=kind>
+                            <A href=format!("/registries/{reg}?region={target}")>{reg.clone()}</A>
+                            <ul class="plain"><OperationItem op/></ul>
+                        </li>
+                    }
+                }),
+                Entry::Change(e) => {
+                    // A migration's steps link to its page.
+                    let link = (e.kind.family() == EventFamily::Migration).then(|| e.subject_id.clone()).flatten().map(|id| format!("/migrations/{id}"));
+                    Either::Right(view! {
+                        <li class="entry entry-change" data-kind=e.kind.as_str()>
+                            <time datetime=e.at.clone()>{short(&e.at)}</time>" "
+                            <span class="kind">{e.kind.as_str()}</span>" "
+                            <span class="summary">{e.summary.clone()}</span>
+                            {link.map(|href| view! { " " <A href=href>"open"</A> })}
+                        </li>
+                    })
+                }
+            }).collect_view()}
+        </ol>
+    }
 }

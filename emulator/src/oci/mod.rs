@@ -4,7 +4,12 @@
 //! it (the routed replica for the global endpoint) and reaches the others
 //! after the replication delay, firing each replica's webhooks as it lands.
 
+mod auth;
+mod blobs;
 pub mod store;
+
+use auth::{authorize, token_endpoint};
+use blobs::{blob, upload};
 
 use std::{
     collections::HashMap,
@@ -125,106 +130,6 @@ async fn handle(State(ep): State<Endpoint>, method: Method, uri: Uri, headers: H
         }
     }
     oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "unknown path")
-}
-
-fn host_of(headers: &HeaderMap) -> String {
-    headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string()
-}
-
-fn challenge(ep: &Endpoint, headers: &HeaderMap) -> Response {
-    let host = host_of(headers);
-    let mut r = (StatusCode::UNAUTHORIZED, Json(json!({"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}))).into_response();
-    let v = format!("Bearer realm=\"http://{host}/oauth2/token\",service=\"{}\"", ep.registry);
-    if let Ok(v) = HeaderValue::from_str(&v) {
-        r.headers_mut().insert("www-authenticate", v);
-    }
-    r
-}
-
-/// Admin user (Basic) or an ACR access token (Bearer); anonymous pull when enabled.
-// The error is the finished 401 response, returned once per request.
-#[allow(clippy::result_large_err)]
-fn authorize(ep: &Endpoint, method: &Method, headers: &HeaderMap) -> Result<(), Response> {
-    let (admin_ok, anonymous) = {
-        let world = ep.shared.world();
-        let Some(reg) = world.registries.get(&ep.registry) else {
-            return Err(oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "registry not found"));
-        };
-        (reg.props.get("adminUserEnabled") == Some(&json!(true)), reg.props.get("anonymousPullEnabled") == Some(&json!(true)))
-    };
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if let Some(b) = auth.strip_prefix("Basic ").or_else(|| auth.strip_prefix("basic ")) {
-        if admin_ok && check_basic(ep, b) {
-            return Ok(());
-        }
-        return Err(challenge(ep, headers));
-    }
-    if let Some(t) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) {
-        if ep.shared.auth.validate(t.trim()).is_ok() {
-            return Ok(());
-        }
-        return Err(challenge(ep, headers));
-    }
-    if anonymous && (*method == Method::GET || *method == Method::HEAD) {
-        return Ok(());
-    }
-    Err(challenge(ep, headers))
-}
-
-fn check_basic(ep: &Endpoint, b64: &str) -> bool {
-    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else { return false };
-    let Ok(s) = String::from_utf8(raw) else { return false };
-    let Some((user, pass)) = s.split_once(':') else { return false };
-    let world = ep.shared.world();
-    let Some(reg) = world.registries.get(&ep.registry) else { return false };
-    user.eq_ignore_ascii_case(&reg.name) && (pass == reg.admin_password || pass == format!("{}2", reg.admin_password))
-}
-
-fn token_endpoint(ep: &Endpoint, method: &Method, path: &str, headers: &HeaderMap, body: &Bytes) -> Response {
-    let form: HashMap<String, String> = std::str::from_utf8(body)
-        .unwrap_or("")
-        .split('&')
-        .filter(|s| !s.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (k.to_string(), v.to_string())
-        })
-        .collect();
-    let issue = |kind: &str| {
-        let t = ep.shared.auth.issue(&format!("acr:{}:{kind}", ep.registry), "acr", Duration::from_secs(3600));
-        t.token
-    };
-    match (method, path) {
-        (&Method::POST, "/oauth2/exchange") => {
-            let Some(arm) = form.get("access_token") else {
-                return oci_error(StatusCode::BAD_REQUEST, "UNSUPPORTED", "access_token is required");
-            };
-            if ep.shared.auth.validate(arm).is_err() {
-                return oci_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid AAD access token");
-            }
-            Json(json!({ "refresh_token": issue("refresh") })).into_response()
-        }
-        (&Method::POST, "/oauth2/token") => {
-            let rt = form.get("refresh_token").cloned().unwrap_or_default();
-            if ep.shared.auth.validate(&rt).is_err() {
-                return oci_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid refresh token");
-            }
-            Json(json!({ "access_token": issue("access") })).into_response()
-        }
-        (&Method::GET, "/oauth2/token") => {
-            let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-            let ok = auth.strip_prefix("Basic ").is_some_and(|b| {
-                let admin = ep.shared.world().registries.get(&ep.registry).is_some_and(|r| r.props.get("adminUserEnabled") == Some(&json!(true)));
-                admin && check_basic(ep, b)
-            }) || auth.strip_prefix("Bearer ").is_some_and(|t| ep.shared.auth.validate(t.trim()).is_ok());
-            if !ok {
-                return oci_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required");
-            }
-            let t = issue("access");
-            Json(json!({ "access_token": t, "token": t })).into_response()
-        }
-        _ => oci_error(StatusCode::NOT_FOUND, "UNSUPPORTED", "unknown token endpoint"),
-    }
 }
 
 fn paginate(items: Vec<String>, query: &HashMap<String, String>) -> (Vec<String>, Option<String>) {
@@ -414,138 +319,6 @@ pub fn push_manifest(shared: &Arc<Shared>, registry: &str, region: &str, repo: &
         });
     }
     digest
-}
-
-fn blob(ep: &Endpoint, method: &Method, _name: &str, digest: &str, headers: &HeaderMap) -> Response {
-    let world = ep.shared.world();
-    let Some(data) = world.registries.get(&ep.registry).and_then(|r| r.content.blobs.get(digest)).cloned() else {
-        return oci_error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry");
-    };
-    drop(world);
-    match *method {
-        Method::HEAD => {
-            let mut r = StatusCode::OK.into_response();
-            r.headers_mut().insert("content-length", HeaderValue::from(data.len()));
-            if let Ok(v) = HeaderValue::from_str(digest) {
-                r.headers_mut().insert("docker-content-digest", v);
-            }
-            r
-        }
-        Method::GET => {
-            let range = headers.get("range").and_then(|v| v.to_str().ok()).and_then(|s| s.strip_prefix("bytes="));
-            if let Some((a, b)) = range.and_then(|r| r.split_once('-')) {
-                let len = data.len();
-                let start: usize = a.parse().unwrap_or(0);
-                let end: usize = if b.is_empty() { len.saturating_sub(1) } else { b.parse().unwrap_or(len.saturating_sub(1)).min(len.saturating_sub(1)) };
-                if start >= len || start > end {
-                    let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-                    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                        r.headers_mut().insert("content-range", v);
-                    }
-                    return r;
-                }
-                let mut r = (StatusCode::PARTIAL_CONTENT, data.slice(start..=end)).into_response();
-                if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
-                    r.headers_mut().insert("content-range", v);
-                }
-                return r;
-            }
-            let mut r = data.into_response();
-            r.headers_mut().insert("content-type", HeaderValue::from_static("application/octet-stream"));
-            if let Ok(v) = HeaderValue::from_str(digest) {
-                r.headers_mut().insert("docker-content-digest", v);
-            }
-            r
-        }
-        Method::DELETE => StatusCode::ACCEPTED.into_response(),
-        _ => oci_error(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed"),
-    }
-}
-
-fn upload(ep: &Endpoint, method: &Method, name: &str, id: &str, query: &HashMap<String, String>, body: Bytes, _headers: &HeaderMap) -> Response {
-    let accepted = |digest: &str| {
-        let mut r = StatusCode::CREATED.into_response();
-        if let Ok(v) = HeaderValue::from_str(&format!("/v2/{name}/blobs/{digest}")) {
-            r.headers_mut().insert("location", v);
-        }
-        if let Ok(v) = HeaderValue::from_str(digest) {
-            r.headers_mut().insert("docker-content-digest", v);
-        }
-        r
-    };
-    let mut world = ep.shared.world();
-    let Some(reg) = world.registries.get_mut(&ep.registry) else { return oci_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "") };
-    match (method, id.is_empty()) {
-        (&Method::POST, true) => {
-            if let Some(mount) = query.get("mount") {
-                if reg.content.blobs.contains_key(mount) {
-                    return accepted(mount);
-                }
-            }
-            if let Some(d) = query.get("digest") {
-                if store::sha256_digest(&body) != *d {
-                    return oci_error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "provided digest did not match uploaded content");
-                }
-                reg.content.put_blob(body);
-                return accepted(d);
-            }
-            let uid = uuid::Uuid::new_v4().to_string();
-            reg.content.uploads.insert(uid.clone(), Vec::new());
-            let mut r = StatusCode::ACCEPTED.into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("/v2/{name}/blobs/uploads/{uid}")) {
-                r.headers_mut().insert("location", v);
-            }
-            r.headers_mut().insert("range", HeaderValue::from_static("0-0"));
-            if let Ok(v) = HeaderValue::from_str(&uid) {
-                r.headers_mut().insert("docker-upload-uuid", v);
-            }
-            r
-        }
-        (&Method::PATCH, false) => {
-            let Some(buf) = reg.content.uploads.get_mut(id) else {
-                return oci_error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown");
-            };
-            buf.extend_from_slice(&body);
-            let len = buf.len();
-            let mut r = StatusCode::ACCEPTED.into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("/v2/{name}/blobs/uploads/{id}")) {
-                r.headers_mut().insert("location", v);
-            }
-            if let Ok(v) = HeaderValue::from_str(&format!("0-{}", len.saturating_sub(1))) {
-                r.headers_mut().insert("range", v);
-            }
-            r
-        }
-        (&Method::PUT, false) => {
-            let Some(mut buf) = reg.content.uploads.remove(id) else {
-                return oci_error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown");
-            };
-            buf.extend_from_slice(&body);
-            let Some(d) = query.get("digest") else {
-                return oci_error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "digest parameter required");
-            };
-            if store::sha256_digest(&buf) != *d {
-                return oci_error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "provided digest did not match uploaded content");
-            }
-            reg.content.put_blob(Bytes::from(buf));
-            accepted(d)
-        }
-        (&Method::GET, false) => {
-            let Some(buf) = reg.content.uploads.get(id) else {
-                return oci_error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown");
-            };
-            let mut r = StatusCode::NO_CONTENT.into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("0-{}", buf.len().saturating_sub(1))) {
-                r.headers_mut().insert("range", v);
-            }
-            r
-        }
-        (&Method::DELETE, false) => {
-            reg.content.uploads.remove(id);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        _ => oci_error(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed"),
-    }
 }
 
 fn referrers(ep: &Endpoint, region: &str, name: &str, digest: &str, query: &HashMap<String, String>) -> Response {

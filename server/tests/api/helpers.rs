@@ -44,6 +44,44 @@ impl TestApp {
         }
     }
 
+    /// Like [`TestApp::wait_until`], but looks again when the server
+    /// publishes an event (on its live stream) rather than on a timer; a
+    /// quiet second still looks once, so a missed event costs a second,
+    /// not the test. Takes one of the server's event-stream slots.
+    pub async fn wait_for_event(&self, path: &str, secs: u64, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        use futures::StreamExt;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        // Subscribe first, then look: an event between the two is not lost.
+        let mut events = match self.client.get(self.url("/api/v1/events")).send().await {
+            Ok(r) if r.status().is_success() => Some(r.bytes_stream()),
+            _ => None,
+        };
+        loop {
+            let v = self.get_json(path).await;
+            if check(&v) {
+                return v;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("condition on {path} not reached in {secs}s; last: {v}");
+            }
+            match events.as_mut() {
+                Some(stream) => match tokio::time::timeout(std::time::Duration::from_secs(1), stream.next()).await {
+                    Ok(Some(Ok(_))) | Err(_) => {}
+                    // The stream ended: fall back to looking on a timer.
+                    Ok(_) => events = None,
+                },
+                None => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    /// Waits (on events) until a migration is in one of `states`; its detail.
+    pub async fn wait_migration(&self, id: &str, states: &[&str], secs: u64) -> serde_json::Value {
+        let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
+        self.wait_for_event(&format!("/api/v1/migrations/{id}"), secs, move |v| v["migration"]["state"].as_str().is_some_and(|s| states.iter().any(|x| x == s)))
+            .await
+    }
+
     /// Stops the server and waits until it has shut down (the database closed).
     pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(s) = self.stop.take() {

@@ -165,8 +165,7 @@ async fn create(app: &crate::helpers::TestApp, body: Value) -> String {
 }
 
 async fn wait_state(app: &crate::helpers::TestApp, id: &str, states: &[&str], secs: u64) -> Value {
-    let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
-    app.wait_until(&format!("/api/v1/migrations/{id}"), secs, move |v| v["migration"]["state"].as_str().is_some_and(|s| states.iter().any(|x| x == s))).await
+    app.wait_migration(id, states, secs).await
 }
 
 #[tokio::test]

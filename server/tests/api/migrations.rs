@@ -24,8 +24,7 @@ async fn create(app: &crate::helpers::TestApp, body: Value) -> Value {
 }
 
 async fn wait_state(app: &crate::helpers::TestApp, id: &str, states: &[&str]) -> Value {
-    let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
-    app.wait_until(&format!("/api/v1/migrations/{id}"), 120, move |v| v["migration"]["state"].as_str().is_some_and(|s| states.iter().any(|x| x == s))).await
+    app.wait_migration(id, states, 120).await
 }
 
 async fn digest(emu: &regatlas_emulator::RunningEmulator, registry: &str, repo: &str, tag: &str) -> Option<String> {
