@@ -81,101 +81,13 @@ pub fn WorldMap(
 ) -> impl IntoView {
     let view_box = RwSignal::new(geo::WORLD);
     let spots = geo::spots();
-
-    let leaders = spots
-        .iter()
-        .filter(|s| s.displaced())
-        .map(|s| {
-            view! {
-                <line class="leader" x1=format!("{:.1}", s.true_x) y1=format!("{:.1}", s.true_y) x2=format!("{:.1}", s.x) y2=format!("{:.1}", s.y)></line>
-                <circle class="anchor" cx=format!("{:.1}", s.true_x) cy=format!("{:.1}", s.true_y) r="1.2"></circle>
-            }
-        })
-        .collect_view();
-
-    let hexes = spots
-        .iter()
-        .map(|s| {
-            let name = s.region.name.clone();
-            let key = name.clone();
-            let c = Memo::new(move |_| {
-                let sel = selected.with(|x| x.as_deref() == Some(key.as_str()));
-                reg.with(|r| ops.with(|o| pending.with(|p| cell(s, r.as_ref(), o, p, sel))))
-            });
-            let points = geo::hex_points(s.x, s.y, geo::HEX_R);
-            let (click_name, key_name) = (name.clone(), name.clone());
-            view! {
-                <g
-                    class=move || c.with(|c| c.class.clone())
-                    data-region=name
-                    tabindex="0"
-                    role="button"
-                    aria-label=move || c.with(|c| c.label.clone())
-                    on:click=move |_| on_select.run(click_name.clone())
-                    on:keydown=move |ev| {
-                        let k = ev.key();
-                        if k == "Enter" || k == " " {
-                            ev.prevent_default();
-                            on_select.run(key_name.clone());
-                        }
-                    }
-                >
-                    <title>{move || c.with(|c| c.label.clone())}</title>
-                    <polygon class="hex" points=points.clone()></polygon>
-                    <polygon class="hatch" points=points></polygon>
-                    <text class="home-mark" x=format!("{:.1}", s.x) y=format!("{:.1}", s.y + 2.6)>"H"</text>
-                </g>
-            }
-        })
-        .collect_view();
-
-    // Connected (on-premises) registries hang below their parent's home region.
-    let connected = move || {
-        reg.with(|r| {
-            let Some(r) = r else { return Vec::new() };
-            let Some(home) = geo::spot(&r.location) else { return Vec::new() };
-            r.children
-                .iter()
-                .filter(|c| c.kind == ChildKind::ConnectedRegistry && !c.gone)
-                .enumerate()
-                .map(|(i, c)| {
-                    let (x, y) = (home.x - 14.0 + 16.0 * i as f64, home.y + 30.0);
-                    let label = format!("On-premises connected registry {} ({}), parent {}", c.name, c.state.clone().unwrap_or_else(|| "unknown".into()), r.name);
-                    let (aria, cname) = (label.clone(), c.name.clone());
-                    view! {
-                        <g class="onprem" role="img" aria-label=aria data-connected=cname>
-                            <title>{label}</title>
-                            <line class="onprem-link" x1=format!("{:.1}", home.x) y1=format!("{:.1}", home.y + geo::HEX_R) x2=format!("{:.1}", x) y2=format!("{:.1}", y - 4.0)></line>
-                            <rect x=format!("{:.1}", x - 4.0) y=format!("{:.1}", y - 4.0) width="8" height="8"></rect>
-                            <text x=format!("{:.1}", x) y=format!("{:.1}", y + 10.0)>{c.name.clone()}</text>
-                        </g>
-                    }
-                })
-                .collect::<Vec<_>>()
-        })
-    };
-
-    let set = move |v: ViewBox| view_box.set(v);
-    let presets = geo::PRESETS
-        .iter()
-        .map(|(label, (x0, y0, x1, y1))| {
-            let v = ViewBox::around(*x0, *y0, *x1, *y1);
-            view! { <button type="button" class="map-preset" on:click=move |_| set(v)>{*label}</button> }
-        })
-        .collect_view();
+    let leaders = spots.iter().filter(|s| s.displaced()).map(leader).collect_view();
+    let hexes = spots.iter().map(|s| hexagon(s, reg, ops, pending, selected, on_select)).collect_view();
+    let connected = move || reg.with(|r| r.as_ref().map(connected_registries).unwrap_or_default());
 
     view! {
         <div class="map-wrap">
-            <div class="map-controls" role="toolbar" aria-label="Map view">
-                <button type="button" aria-label="Zoom in" on:click=move |_| view_box.update(|v| *v = v.zoom(0.6))>"+"</button>
-                <button type="button" aria-label="Zoom out" on:click=move |_| view_box.update(|v| *v = v.zoom(1.0 / 0.6))>"−"</button>
-                <button type="button" aria-label="Pan left" on:click=move |_| view_box.update(|v| *v = v.pan(-0.25, 0.0))>"←"</button>
-                <button type="button" aria-label="Pan right" on:click=move |_| view_box.update(|v| *v = v.pan(0.25, 0.0))>"→"</button>
-                <button type="button" aria-label="Pan up" on:click=move |_| view_box.update(|v| *v = v.pan(0.0, -0.25))>"↑"</button>
-                <button type="button" aria-label="Pan down" on:click=move |_| view_box.update(|v| *v = v.pan(0.0, 0.25))>"↓"</button>
-                <button type="button" class="map-preset" on:click=move |_| set(geo::WORLD)>"World"</button>
-                {presets}
-            </div>
+            {controls(view_box)}
             <svg
                 class="worldmap"
                 viewBox=move || view_box.get().attr()
@@ -196,6 +108,103 @@ pub fn WorldMap(
         </div>
     }
     .erased()
+}
+
+/// A spread hexagon's line back to the region's true position.
+fn leader(s: &Spot) -> impl IntoView {
+    view! {
+        <line class="leader" x1=format!("{:.1}", s.true_x) y1=format!("{:.1}", s.true_y) x2=format!("{:.1}", s.x) y2=format!("{:.1}", s.y)></line>
+        <circle class="anchor" cx=format!("{:.1}", s.true_x) cy=format!("{:.1}", s.true_y) r="1.2"></circle>
+    }
+}
+
+/// One region's hexagon: rendered once, its class and name following the
+/// registry, the operations and the selection.
+fn hexagon(
+    s: &'static Spot,
+    reg: Memo<Option<RegistryView>>,
+    ops: Memo<Vec<OperationView>>,
+    pending: RwSignal<Vec<String>>,
+    selected: Memo<Option<String>>,
+    on_select: Callback<String>,
+) -> impl IntoView {
+    let name = s.region.name.clone();
+    let key = name.clone();
+    let c = Memo::new(move |_| {
+        let sel = selected.with(|x| x.as_deref() == Some(key.as_str()));
+        reg.with(|r| ops.with(|o| pending.with(|p| cell(s, r.as_ref(), o, p, sel))))
+    });
+    let points = geo::hex_points(s.x, s.y, geo::HEX_R);
+    let (click_name, key_name) = (name.clone(), name.clone());
+    view! {
+        <g
+            class=move || c.with(|c| c.class.clone())
+            data-region=name
+            tabindex="0"
+            role="button"
+            aria-label=move || c.with(|c| c.label.clone())
+            on:click=move |_| on_select.run(click_name.clone())
+            on:keydown=move |ev| {
+                let k = ev.key();
+                if k == "Enter" || k == " " {
+                    ev.prevent_default();
+                    on_select.run(key_name.clone());
+                }
+            }
+        >
+            <title>{move || c.with(|c| c.label.clone())}</title>
+            <polygon class="hex" points=points.clone()></polygon>
+            <polygon class="hatch" points=points></polygon>
+            <text class="home-mark" x=format!("{:.1}", s.x) y=format!("{:.1}", s.y + 2.6)>"H"</text>
+        </g>
+    }
+}
+
+/// Connected (on-premises) registries, hung below their parent's home region.
+fn connected_registries(r: &RegistryView) -> Vec<impl IntoView> {
+    let Some(home) = geo::spot(&r.location) else { return Vec::new() };
+    r.children
+        .iter()
+        .filter(|c| c.kind == ChildKind::ConnectedRegistry && !c.gone)
+        .enumerate()
+        .map(|(i, c)| {
+            let (x, y) = (home.x - 14.0 + 16.0 * i as f64, home.y + 30.0);
+            let label = format!("On-premises connected registry {} ({}), parent {}", c.name, c.state.clone().unwrap_or_else(|| "unknown".into()), r.name);
+            let (aria, cname) = (label.clone(), c.name.clone());
+            view! {
+                <g class="onprem" role="img" aria-label=aria data-connected=cname>
+                    <title>{label}</title>
+                    <line class="onprem-link" x1=format!("{:.1}", home.x) y1=format!("{:.1}", home.y + geo::HEX_R) x2=format!("{:.1}", x) y2=format!("{:.1}", y - 4.0)></line>
+                    <rect x=format!("{:.1}", x - 4.0) y=format!("{:.1}", y - 4.0) width="8" height="8"></rect>
+                    <text x=format!("{:.1}", x) y=format!("{:.1}", y + 10.0)>{c.name.clone()}</text>
+                </g>
+            }
+        })
+        .collect()
+}
+
+/// Zoom, pan and the region presets.
+fn controls(view_box: RwSignal<ViewBox>) -> impl IntoView {
+    let set = move |v: ViewBox| view_box.set(v);
+    let presets = geo::PRESETS
+        .iter()
+        .map(|(label, (x0, y0, x1, y1))| {
+            let v = ViewBox::around(*x0, *y0, *x1, *y1);
+            view! { <button type="button" class="map-preset" on:click=move |_| set(v)>{*label}</button> }
+        })
+        .collect_view();
+    view! {
+        <div class="map-controls" role="toolbar" aria-label="Map view">
+            <button type="button" aria-label="Zoom in" on:click=move |_| view_box.update(|v| *v = v.zoom(0.6))>"+"</button>
+            <button type="button" aria-label="Zoom out" on:click=move |_| view_box.update(|v| *v = v.zoom(1.0 / 0.6))>"−"</button>
+            <button type="button" aria-label="Pan left" on:click=move |_| view_box.update(|v| *v = v.pan(-0.25, 0.0))>"←"</button>
+            <button type="button" aria-label="Pan right" on:click=move |_| view_box.update(|v| *v = v.pan(0.25, 0.0))>"→"</button>
+            <button type="button" aria-label="Pan up" on:click=move |_| view_box.update(|v| *v = v.pan(0.0, -0.25))>"↑"</button>
+            <button type="button" aria-label="Pan down" on:click=move |_| view_box.update(|v| *v = v.pan(0.0, 0.25))>"↓"</button>
+            <button type="button" class="map-preset" on:click=move |_| set(geo::WORLD)>"World"</button>
+            {presets}
+        </div>
+    }
 }
 
 /// The legend: every symbol the map uses, in words.

@@ -138,7 +138,6 @@ fn ReplicaPanel(
     let display = regions::find(&region).map(|r| r.display_name.clone()).unwrap_or_else(|| region.clone());
     let force = RwSignal::new(false);
     let confirm = RwSignal::new(String::new());
-    let field = move |f: fn(&ReplicaView) -> String| move || replica.with(|r| r.as_ref().map(f).unwrap_or_default());
     let routing_on = move || replica.with(|r| r.as_ref().and_then(|r| r.routing) != Some(false));
     // An operation on this replica still running (ours or a colleague's):
     // ARM would refuse a second one, so the controls wait for it.
@@ -174,40 +173,11 @@ fn ReplicaPanel(
         });
     };
 
-    let op_region = region.clone();
-    let operations = move || {
-        ops.with(|o| {
-            o.iter().filter(|o| o.target.eq_ignore_ascii_case(&op_region)).take(20).map(|o| view! { <OperationItem op=o.clone()/> }).collect::<Vec<_>>()
-        })
-    };
-    let history_items = move || {
-        let id = replica.with(|r| r.as_ref().map(|r| r.id.clone())).unwrap_or_default();
-        history.get().and_then(Result::ok).map(|list| {
-            list.into_iter()
-                .filter(|e| e.subject_id.as_deref() == Some(id.as_str()))
-                .take(30)
-                .map(|e| {
-                    view! { <li><time datetime=e.at.clone()>{short(&e.at)}</time>" "<span class="summary">{e.summary}</span></li> }
-                })
-                .collect::<Vec<_>>()
-        })
-    };
     let _ = reg;
 
     view! {
         <h2 id="panel-title">{display}" "<small>{region.clone()}</small>{home.then(|| view! { " " <span class="badge home-badge">"home"</span> })}</h2>
-        <dl class="facts">
-            <dt>"State"</dt><dd class="replica-state">{field(|r| r.state.as_str().to_string())}</dd>
-            <dt>"Provisioning"</dt><dd>{field(|r| r.provisioning_state.clone().unwrap_or_default())}</dd>
-            <dt>"Status"</dt><dd>{field(|r| r.display_status.clone().unwrap_or_default())}</dd>
-            <dt>"Message"</dt><dd class="status-message">{field(|r| r.status_message.clone().unwrap_or_default())}</dd>
-            <dt>"Status time"</dt><dd>{field(|r| r.status_timestamp.as_deref().map(short).unwrap_or_default())}</dd>
-            <dt>"Routing"</dt><dd class="routing-state">{move || if routing_on() { "on: the global endpoint routes traffic here" } else { "off: no traffic from the global endpoint" }}</dd>
-            <dt>"Zone redundancy"</dt><dd>{field(|r| if r.zone_redundancy { "enabled".into() } else { "disabled".into() })}</dd>
-            <dt>"First seen"</dt><dd>{field(|r| short(&r.first_seen))}</dd>
-            <dt>"Last change"</dt><dd>{field(|r| short(&r.changed_at))}</dd>
-            <dt>"Last confirmed"</dt><dd>{move || { let now = live.now.get(); replica.with(|r| r.as_ref().map(|r| format!("{} ({})", short(&r.confirmed_at), ago(&r.confirmed_at, now))).unwrap_or_default()) }}</dd>
-        </dl>
+        {facts(replica, live)}
         {move || in_flight.get().map(|t| view! { <p class="busy in-flight" role="status">{t}</p> })}
         <div class="actions">
             <button type="button" id="routing-toggle" on:click=toggle disabled=busy>
@@ -227,11 +197,52 @@ fn ReplicaPanel(
         })}
         {home.then(|| view! { <p class="hint">"The home replica cannot be deleted: it goes with the registry."</p> })}
         <h3>"Operations"</h3>
-        <ul class="operations">{operations}</ul>
+        <ul class="operations">{operations_on(ops, region.clone())}</ul>
         <h3>"History"</h3>
-        <ul class="history">{history_items}</ul>
+        <ul class="history">{replica_history(replica, history)}</ul>
     }
     .erased()
+}
+
+/// What ARM says of the replica, following it live.
+fn facts(replica: Memo<Option<ReplicaView>>, live: crate::live::Live) -> impl IntoView {
+    let field = move |f: fn(&ReplicaView) -> String| move || replica.with(|r| r.as_ref().map(f).unwrap_or_default());
+    let routing_on = move || replica.with(|r| r.as_ref().and_then(|r| r.routing) != Some(false));
+    view! {
+        <dl class="facts">
+            <dt>"State"</dt><dd class="replica-state">{field(|r| r.state.as_str().to_string())}</dd>
+            <dt>"Provisioning"</dt><dd>{field(|r| r.provisioning_state.clone().unwrap_or_default())}</dd>
+            <dt>"Status"</dt><dd>{field(|r| r.display_status.clone().unwrap_or_default())}</dd>
+            <dt>"Message"</dt><dd class="status-message">{field(|r| r.status_message.clone().unwrap_or_default())}</dd>
+            <dt>"Status time"</dt><dd>{field(|r| r.status_timestamp.as_deref().map(short).unwrap_or_default())}</dd>
+            <dt>"Routing"</dt><dd class="routing-state">{move || if routing_on() { "on: the global endpoint routes traffic here" } else { "off: no traffic from the global endpoint" }}</dd>
+            <dt>"Zone redundancy"</dt><dd>{field(|r| if r.zone_redundancy { "enabled".into() } else { "disabled".into() })}</dd>
+            <dt>"First seen"</dt><dd>{field(|r| short(&r.first_seen))}</dd>
+            <dt>"Last change"</dt><dd>{field(|r| short(&r.changed_at))}</dd>
+            <dt>"Last confirmed"</dt><dd>{move || { let now = live.now.get(); replica.with(|r| r.as_ref().map(|r| format!("{} ({})", short(&r.confirmed_at), ago(&r.confirmed_at, now))).unwrap_or_default()) }}</dd>
+        </dl>
+    }
+}
+
+/// The last twenty operations on the replica in `region`.
+fn operations_on(ops: Memo<Vec<OperationView>>, region: String) -> impl IntoView {
+    move || {
+        ops.with(|o| o.iter().filter(|o| o.target.eq_ignore_ascii_case(&region)).take(20).map(|o| view! { <OperationItem op=o.clone()/> }).collect::<Vec<_>>())
+    }
+}
+
+/// The replica's own history, newest first.
+fn replica_history(replica: Memo<Option<ReplicaView>>, history: Resource<Result<Vec<EventView>, ApiError>>) -> impl IntoView {
+    move || {
+        let id = replica.with(|r| r.as_ref().map(|r| r.id.clone())).unwrap_or_default();
+        history.get().and_then(Result::ok).map(|list| {
+            list.into_iter()
+                .filter(|e| e.subject_id.as_deref() == Some(id.as_str()))
+                .take(30)
+                .map(|e| view! { <li><time datetime=e.at.clone()>{short(&e.at)}</time>" "<span class="summary">{e.summary}</span></li> })
+                .collect::<Vec<_>>()
+        })
+    }
 }
 
 #[component]
