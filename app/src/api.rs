@@ -49,7 +49,7 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Vec<MigrationItemView>, crate::model::ApiError>;
     async fn create_migration(&self, req: MigrationRequest) -> Result<MigrationView, crate::model::ApiError>;
     /// `start` (a dry run's plan, or resume), `pause`, `cancel` or `retry-failed`.
-    async fn migration_action(&self, id: &str, action: &str, actor: Option<String>) -> Result<MigrationView, crate::model::ApiError>;
+    async fn migration_action(&self, id: &str, action: crate::model::MigrationAction, actor: Option<String>) -> Result<MigrationView, crate::model::ApiError>;
     async fn tick_checklist(&self, id: &str, key: &str, done: bool, actor: Option<String>) -> Result<MigrationDetail, crate::model::ApiError>;
     /// The migration and every item (the report's content).
     async fn migration_report(&self, id: &str) -> Result<(MigrationView, Vec<MigrationItemView>), crate::model::ApiError>;
@@ -144,8 +144,8 @@ pub async fn create_migration(request: MigrationRequest) -> Result<MigrationView
 }
 
 #[server(prefix = "/api/sfn", endpoint = "migration_action")]
-pub async fn act_on_migration(id: String, action: String, actor: Option<String>) -> Result<MigrationView, ApiError> {
-    backend().map_err(err)?.migration_action(&id, &action, actor).await.map_err(err)
+pub async fn act_on_migration(id: String, action: crate::model::MigrationAction, actor: Option<String>) -> Result<MigrationView, ApiError> {
+    backend().map_err(err)?.migration_action(&id, action, actor).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "tick_checklist")]

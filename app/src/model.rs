@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 pub use regatlas_domain::{
-    Actor, Cadence, ChecklistKind, ChecklistStatus, ChildKind, Digest, ErrorKind, EventFamily, EventKind, Health, ItemAction, ItemState, MigrationState,
-    OperationKind, OperationState, Region, RegistryName, ReplicaState, Repository, Tag,
+    Actor, Cadence, ChecklistKind, ChecklistStatus, ChildKind, Digest, ErrorKind, EventFamily, EventKind, Health, ItemAction, ItemState, MigrationAction,
+    MigrationState, OperationKind, OperationState, Region, RegistryName, ReplicaState, Repository, Tag,
 };
 
 #[cfg(feature = "ssr")]

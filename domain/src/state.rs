@@ -147,6 +147,20 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// What a person asks of a migration.
+    pub enum MigrationAction {
+        /// Start a dry run's plan, resume a paused or stopped one, re-run a failed one's copy.
+        Start => "start",
+        /// The same as start.
+        Resume => "resume",
+        Pause => "pause",
+        Cancel => "cancel",
+        /// Failed items become pending again.
+        RetryFailed => "retry-failed",
+    }
+}
+
 impl MigrationState {
     /// The engine (not a person) owns the migration: a driver runs, and is
     /// resumed after a restart.

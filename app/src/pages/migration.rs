@@ -11,7 +11,7 @@ use crate::{
     actor::use_actor,
     api::{act_on_migration, get_migration, split_error, tick_checklist},
     live::use_live,
-    model::{ChecklistItem, ChecklistKind, ChecklistStatus, MigrationDetail, MigrationItemView, MigrationState},
+    model::{ChecklistItem, ChecklistKind, ChecklistStatus, MigrationAction, MigrationDetail, MigrationItemView, MigrationState},
     Erase,
 };
 
@@ -48,12 +48,12 @@ fn Detail(d: MigrationDetail, error: RwSignal<Option<(String, String)>>) -> impl
     let actor = use_actor();
     let m = d.migration.clone();
     let id = m.id.clone();
-    let act = move |action: &'static str| {
+    let act = move |action: MigrationAction| {
         let id = id.clone();
         move |_| {
             let (id, who) = (id.clone(), actor.name());
             spawn_local(async move {
-                match act_on_migration(id, action.to_string(), who).await {
+                match act_on_migration(id, action, who).await {
                     Ok(_) => error.set(None),
                     Err(e) => error.set(Some(split_error(&e))),
                 }
@@ -95,10 +95,10 @@ fn Detail(d: MigrationDetail, error: RwSignal<Option<(String, String)>>) -> impl
             <dt>"Created by"</dt><dd>{m.actor.clone()}</dd>
         </dl>
         <div class="actions row">
-            {can_start.then(|| view! { <button type="button" id="m-start" on:click=act("start")>{start_label}</button> })}
-            {can_pause.then(|| view! { <button type="button" id="m-pause" on:click=act("pause")>"Pause"</button> })}
-            {can_cancel.then(|| view! { <button type="button" id="m-cancel" class="danger" on:click=act("cancel")>"Cancel"</button> })}
-            {can_retry.then(|| view! { <button type="button" id="m-retry" on:click=act("retry-failed")>"Retry failed items"</button> })}
+            {can_start.then(|| view! { <button type="button" id="m-start" on:click=act(MigrationAction::Start)>{start_label}</button> })}
+            {can_pause.then(|| view! { <button type="button" id="m-pause" on:click=act(MigrationAction::Pause)>"Pause"</button> })}
+            {can_cancel.then(|| view! { <button type="button" id="m-cancel" class="danger" on:click=act(MigrationAction::Cancel)>"Cancel"</button> })}
+            {can_retry.then(|| view! { <button type="button" id="m-retry" on:click=act(MigrationAction::RetryFailed)>"Retry failed items"</button> })}
             <a href=json_href download="">"Report (JSON)"</a>
             <a href=csv_href download="">"Report (CSV)"</a>
         </div>

@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use regatlas_app::{
     api::Backend,
     model::{
-        ApiError, CreateReplicaRequest, EventView, Health, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, OperationKind, OperationState,
-        OperationView, PollerStatus, RegistryView, ReplicaState, RoutingRequest,
+        ApiError, CreateReplicaRequest, EventView, Health, MigrationAction, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, OperationKind,
+        OperationState, OperationView, PollerStatus, RegistryView, ReplicaState, RoutingRequest,
     },
 };
 use regatlas_arm::{acr::NewReplication, ArmClient, ArmError, LroHandle, LroPoll};
@@ -159,16 +159,14 @@ impl Console {
     }
 
     async fn find(&self, name: &str) -> Result<RegistryView, ActionError> {
-        let all = self.registry_views().await?;
-        all.into_iter().filter(|r| !r.gone).find(|r| r.name.eq_ignore_ascii_case(name) || r.id.eq_ignore_ascii_case(name)).map(|r| self.enrich(r)).ok_or_else(
-            || {
-                ActionError::invalid(
-                    ErrorKind::NotFound,
-                    "RegistryNotFound",
-                    format!("No registry named '{}' is known. Refresh if it was created recently.", crate::outbound::clean_text(name, 100)),
-                )
-            },
-        )
+        let found = self.storage.registry_topology(name).await?;
+        found.map(|t| self.enrich(crate::views::registry(&t))).ok_or_else(|| {
+            ActionError::invalid(
+                ErrorKind::NotFound,
+                "RegistryNotFound",
+                format!("No registry named '{}' is known. Refresh if it was created recently.", crate::outbound::clean_text(name, 100)),
+            )
+        })
     }
 
     /// Every registry as the pages show it (before health is added).
@@ -455,21 +453,14 @@ impl Backend for Console {
         self.engine()?.create(req).await.map_err(migration_error)
     }
 
-    async fn migration_action(&self, id: &str, action: &str, actor: Option<String>) -> Result<MigrationView, ApiError> {
+    async fn migration_action(&self, id: &str, action: MigrationAction, actor: Option<String>) -> Result<MigrationView, ApiError> {
         check_actor(&actor)?;
         let e = self.engine()?;
         match action {
-            "start" | "resume" => e.start(id, actor).await,
-            "pause" => e.pause(id, actor).await,
-            "cancel" => e.cancel(id, actor).await,
-            "retry-failed" => e.retry_failed(id, actor).await,
-            other => {
-                return Err(ApiError::new(
-                    ErrorKind::Invalid,
-                    "UnknownAction",
-                    format!("'{}' is not start, pause, cancel or retry-failed.", crate::outbound::clean_text(other, 32)),
-                ))
-            }
+            MigrationAction::Start | MigrationAction::Resume => e.start(id, actor).await,
+            MigrationAction::Pause => e.pause(id, actor).await,
+            MigrationAction::Cancel => e.cancel(id, actor).await,
+            MigrationAction::RetryFailed => e.retry_failed(id, actor).await,
         }
         .map_err(migration_error)
     }

@@ -394,8 +394,9 @@ async fn migration_action(
     Query(q): Query<ActorQuery>,
 ) -> Result<(StatusCode, Json<MigrationView>), Failure> {
     text_param("id", &id, 64)?;
-    text_param("action", &action, 32)?;
-    Ok((StatusCode::ACCEPTED, Json(s.backend.migration_action(&id, &action, actor(&headers, q.actor)).await?)))
+    let action = regatlas_app::model::MigrationAction::parse(&action)
+        .ok_or_else(|| bad("UnknownAction", format!("'{}' is not start, pause, cancel or retry-failed.", crate::outbound::clean_text(&action, 32))))?;
+    Ok((StatusCode::ACCEPTED, Json(s.backend.migration_action(&id, action, actor(&headers, q.actor)).await?)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

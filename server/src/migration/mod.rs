@@ -180,8 +180,8 @@ impl Engine {
     }
 
     async fn registry(&self, name: &str) -> Result<RegistryView, MigrationError> {
-        let all = self.inner.storage.topology().await?;
-        all.iter().map(crate::views::registry).filter(|r| !r.gone).find(|r| r.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
+        let found = self.inner.storage.registry_topology(name).await?;
+        found.map(|t| crate::views::registry(&t)).ok_or_else(|| {
             MigrationError::invalid(
                 ErrorKind::NotFound,
                 "RegistryNotFound",

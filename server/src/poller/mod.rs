@@ -36,11 +36,15 @@ use crate::{
     storage::{now, Storage, StorageError},
 };
 use regatlas_domain::{
-    record::{ChangeSet, NewEvent},
+    record::{ChangeSet, ChildRow, NewEvent},
     Cadence, EventKind,
 };
 
 pub use diff::Memo;
+
+/// One registry's reads: its id, its replications, and its child resources
+/// (rows and the kinds that failed) when they were read.
+type RegistryRead = (String, Result<Vec<regatlas_arm::models::Replication>, regatlas_arm::ArmError>, Option<(Vec<ChildRow>, Vec<String>)>);
 
 /// Writes a change set; the memory follows only if the write succeeded.
 async fn store(storage: &Storage, cs: &ChangeSet, memo: &mut Memo) -> Result<Vec<regatlas_domain::record::Event>, crate::storage::StorageError> {
@@ -238,86 +242,26 @@ impl Poller {
         let requests_before = self.arm.request_count();
         let mut report = CycleReport::default();
         let mut memo = self.shared.memo.lock().await;
-        let mut cs = ChangeSet::default();
 
         if discover || memo.registry_count() == 0 {
-            let subs = if self.config.subscriptions.is_empty() {
-                match self.arm.list_subscriptions().await {
-                    Ok(s) => {
-                        self.set_error("discovery", None, None).await;
-                        s.into_iter().map(|s| s.subscription_id).collect()
-                    }
-                    Err(e) => {
-                        report.errors += 1;
-                        self.set_error("discovery", None, Some(e.to_string())).await;
-                        Vec::new()
-                    }
-                }
-            } else {
-                self.config.subscriptions.clone()
-            };
-            for sub in subs {
-                let key = format!("discovery:{sub}");
-                match self.arm.list_registries(&sub).await {
-                    Ok(regs) => {
-                        self.set_error(&key, None, None).await;
-                        memo.diff_registries(&sub, &regs, &mut cs);
-                    }
-                    Err(e) => {
-                        report.errors += 1;
-                        self.set_error(&key, None, Some(e.to_string())).await;
-                    }
-                }
+            let mut cs = ChangeSet::default();
+            self.discover(&mut memo, &mut cs, &mut report).await;
+            // Discovery's changes are written first, so that new registries
+            // are polled in this same cycle.
+            if !cs.is_empty() {
+                report.rows_written += cs.row_count();
+                report.events += cs.events.len();
+                let events = store(&self.storage, &cs, &mut memo).await?;
+                self.hub.publish(events);
             }
-        }
-
-        // Discovery's changes are written first, so that new registries are
-        // polled in this same cycle.
-        if !cs.is_empty() {
-            report.rows_written += cs.row_count();
-            report.events += cs.events.len();
-            let events = store(&self.storage, &cs, &mut memo).await?;
-            self.hub.publish(events);
-            cs = ChangeSet::default();
         }
         let targets = memo.live_registries();
         report.registries = targets.len();
-        let arm = self.arm.clone();
-        let results: Vec<_> = stream::iter(targets.into_iter().map(|(id, arm_id)| {
-            let arm = arm.clone();
-            async move {
-                let reps = arm.list_replications(&arm_id).await;
-                let kids = if children { Some(diff::fetch_children(&arm, &arm_id).await) } else { None };
-                (id, reps, kids)
-            }
-        }))
-        .buffer_unordered(self.config.concurrency.max(1))
-        .collect()
-        .await;
+        let results = self.read_registries(targets, children).await;
 
         let stamp = now();
-        let mut confirmed = Vec::new();
-        for (id, reps, kids) in results {
-            match reps {
-                Ok(reps) => {
-                    memo.diff_replicas(&id, &reps, &mut cs);
-                    confirmed.push(id.clone());
-                    self.set_error(&id, Some(&id), None).await;
-                }
-                Err(e) => {
-                    report.errors += 1;
-                    self.set_error(&id, Some(&id), Some(e.to_string())).await;
-                }
-            }
-            if let Some((rows, errors)) = kids {
-                memo.diff_children(&id, &rows, &errors, &mut cs);
-                if let Some(e) = errors.first() {
-                    self.set_error(&format!("{id}#children"), Some(&id), Some(e.clone())).await;
-                } else {
-                    self.set_error(&format!("{id}#children"), Some(&id), None).await;
-                }
-            }
-        }
+        let mut cs = ChangeSet::default();
+        let confirmed = self.diff_reads(&mut memo, results, &mut cs, &mut report).await;
         report.rows_written += cs.row_count();
         report.events += cs.events.len();
         let events = store(&self.storage, &cs, &mut memo).await?;
@@ -344,6 +288,78 @@ impl Poller {
             "poll cycle"
         );
         Ok(report)
+    }
+
+    /// Lists the subscriptions (unless configured) and their registries.
+    async fn discover(&self, memo: &mut Memo, cs: &mut ChangeSet, report: &mut CycleReport) {
+        let subs = if self.config.subscriptions.is_empty() {
+            match self.arm.list_subscriptions().await {
+                Ok(s) => {
+                    self.set_error("discovery", None, None).await;
+                    s.into_iter().map(|s| s.subscription_id).collect()
+                }
+                Err(e) => {
+                    report.errors += 1;
+                    self.set_error("discovery", None, Some(e.to_string())).await;
+                    Vec::new()
+                }
+            }
+        } else {
+            self.config.subscriptions.clone()
+        };
+        for sub in subs {
+            let key = format!("discovery:{sub}");
+            match self.arm.list_registries(&sub).await {
+                Ok(regs) => {
+                    self.set_error(&key, None, None).await;
+                    memo.diff_registries(&sub, &regs, cs);
+                }
+                Err(e) => {
+                    report.errors += 1;
+                    self.set_error(&key, None, Some(e.to_string())).await;
+                }
+            }
+        }
+    }
+
+    /// One read per registry (its replications, and its child resources when
+    /// asked), `concurrency` at a time.
+    async fn read_registries(&self, targets: Vec<(String, String)>, children: bool) -> Vec<RegistryRead> {
+        let arm = self.arm.clone();
+        stream::iter(targets.into_iter().map(|(id, arm_id)| {
+            let arm = arm.clone();
+            async move {
+                let reps = arm.list_replications(&arm_id).await;
+                let kids = if children { Some(diff::fetch_children(&arm, &arm_id).await) } else { None };
+                (id, reps, kids)
+            }
+        }))
+        .buffer_unordered(self.config.concurrency.max(1))
+        .collect()
+        .await
+    }
+
+    /// Diffs what the reads returned; the registries ARM confirmed.
+    async fn diff_reads(&self, memo: &mut Memo, results: Vec<RegistryRead>, cs: &mut ChangeSet, report: &mut CycleReport) -> Vec<String> {
+        let mut confirmed = Vec::new();
+        for (id, reps, kids) in results {
+            match reps {
+                Ok(reps) => {
+                    memo.diff_replicas(&id, &reps, cs);
+                    confirmed.push(id.clone());
+                    self.set_error(&id, Some(&id), None).await;
+                }
+                Err(e) => {
+                    report.errors += 1;
+                    self.set_error(&id, Some(&id), Some(e.to_string())).await;
+                }
+            }
+            if let Some((rows, errors)) = kids {
+                memo.diff_children(&id, &rows, &errors, cs);
+                self.set_error(&format!("{id}#children"), Some(&id), errors.first().cloned()).await;
+            }
+        }
+        confirmed
     }
 
     /// Runs until `shutdown` turns true.

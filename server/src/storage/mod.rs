@@ -86,6 +86,9 @@ pub trait TopologyStore: Send + Sync {
     async fn topology(&self) -> Result<Vec<RegistryTopology>, StorageError>;
     /// The id of the live registry with this name (names compare without case).
     async fn registry_id_by_name(&self, name: &str) -> Result<Option<String>, StorageError>;
+    /// One live registry with its replicas and children, by name (without
+    /// case) or by id: a lookup by key, not a scan of every registry.
+    async fn registry_topology(&self, name_or_id: &str) -> Result<Option<RegistryTopology>, StorageError>;
     /// Appends one event on its own.
     async fn append_event(&self, e: &NewEvent) -> Result<Event, StorageError>;
     /// Events with an id above `after`, oldest first (SSE resume).

@@ -10,6 +10,11 @@ use sqlx::Row;
 
 use super::{now, parsed, SqliteStore, StorageError, TopologyStore};
 
+/// The times every topology row carries; `gone_at` set means ARM stopped returning it.
+fn seen(first_seen: String, changed_at: String, confirmed_at: String, gone_at: Option<String>) -> Seen {
+    Seen { first_seen, changed_at, confirmed_at, gone: gone_at.is_some() }
+}
+
 #[derive(sqlx::FromRow)]
 struct RegistryRecord {
     id: String,
@@ -31,7 +36,7 @@ struct RegistryRecord {
 
 impl RegistryRecord {
     fn into_parts(self) -> Result<(RegistryRow, Seen), StorageError> {
-        let seen = Seen { first_seen: self.first_seen, changed_at: self.changed_at, confirmed_at: self.confirmed_at, gone: self.gone_at.is_some() };
+        let seen = seen(self.first_seen, self.changed_at, self.confirmed_at, self.gone_at);
         let row = RegistryRow {
             id: self.id,
             arm_id: self.arm_id,
@@ -70,7 +75,7 @@ struct ReplicaRecord {
 
 impl ReplicaRecord {
     fn into_parts(self) -> Result<(ReplicaRow, Seen), StorageError> {
-        let seen = Seen { first_seen: self.first_seen, changed_at: self.changed_at, confirmed_at: self.confirmed_at, gone: self.gone_at.is_some() };
+        let seen = seen(self.first_seen, self.changed_at, self.confirmed_at, self.gone_at);
         let row = ReplicaRow {
             id: self.id,
             registry_id: self.registry_id,
@@ -104,7 +109,7 @@ struct ChildRecord {
 
 impl ChildRecord {
     fn into_parts(self) -> Result<(ChildRow, Seen), StorageError> {
-        let seen = Seen { first_seen: self.first_seen, changed_at: self.changed_at, confirmed_at: self.confirmed_at, gone: self.gone_at.is_some() };
+        let seen = seen(self.first_seen, self.changed_at, self.confirmed_at, self.gone_at);
         let row = ChildRow {
             id: self.id,
             registry_id: self.registry_id,
@@ -278,6 +283,34 @@ impl TopologyStore for SqliteStore {
             .bind(name)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    async fn registry_topology(&self, name_or_id: &str) -> Result<Option<RegistryTopology>, StorageError> {
+        let Some(r) = sqlx::query_as::<_, RegistryRecord>(
+            "SELECT * FROM registries WHERE gone_at IS NULL AND (name = ?1 COLLATE NOCASE OR id = lower(?1)) ORDER BY id LIMIT 1",
+        )
+        .bind(name_or_id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let (registry, seen) = r.into_parts()?;
+        let replicas = sqlx::query_as::<_, ReplicaRecord>("SELECT * FROM replicas WHERE registry_id = ? ORDER BY location")
+            .bind(&registry.id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(ReplicaRecord::into_parts)
+            .collect::<Result<_, _>>()?;
+        let children = sqlx::query_as::<_, ChildRecord>("SELECT * FROM children WHERE registry_id = ? ORDER BY kind, name")
+            .bind(&registry.id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(ChildRecord::into_parts)
+            .collect::<Result<_, _>>()?;
+        Ok(Some(RegistryTopology { registry, seen, replicas, children }))
     }
 
     async fn append_event(&self, e: &NewEvent) -> Result<Event, StorageError> {

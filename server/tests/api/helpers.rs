@@ -31,17 +31,7 @@ impl TestApp {
 
     /// Polls `path` until `check` holds (at most `secs` seconds).
     pub async fn wait_until(&self, path: &str, secs: u64, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        loop {
-            let v = self.get_json(path).await;
-            if check(&v) {
-                return v;
-            }
-            if std::time::Instant::now() > deadline {
-                panic!("condition on {path} not reached in {secs}s; last: {v}");
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
+        self.wait(path, secs, check, None).await
     }
 
     /// Like [`TestApp::wait_until`], but looks again when the server
@@ -49,13 +39,20 @@ impl TestApp {
     /// quiet second still looks once, so a missed event costs a second,
     /// not the test. Takes one of the server's event-stream slots.
     pub async fn wait_for_event(&self, path: &str, secs: u64, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        use futures::StreamExt;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         // Subscribe first, then look: an event between the two is not lost.
-        let mut events = match self.client.get(self.url("/api/v1/events")).send().await {
-            Ok(r) if r.status().is_success() => Some(r.bytes_stream()),
+        let events = match self.client.get(self.url("/api/v1/events")).send().await {
+            Ok(r) if r.status().is_success() => Some(r),
             _ => None,
         };
+        self.wait(path, secs, check, events).await
+    }
+
+    /// Looks at `path` until `check` holds: again after each chunk of the
+    /// event stream (or a quiet second), or every 200 ms without one.
+    async fn wait(&self, path: &str, secs: u64, check: impl Fn(&serde_json::Value) -> bool, events: Option<reqwest::Response>) -> serde_json::Value {
+        use futures::StreamExt;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let mut events = events.map(|r| r.bytes_stream());
         loop {
             let v = self.get_json(path).await;
             if check(&v) {
