@@ -1,8 +1,6 @@
 //! `--state-dir` persistence across restarts, and ARM list paging (`nextLink`).
 
-mod common;
-
-use common::{push_image, Cred};
+use crate::common::{push_image, Cred};
 use regatlas_emulator::EmulatorConfig;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -12,7 +10,7 @@ async fn the_world_survives_a_restart_with_a_state_dir() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut cfg = EmulatorConfig::demo();
     cfg.state_dir = Some(dir.path().to_path_buf());
-    let emu = common::start(cfg.clone()).await;
+    let emu = crate::common::start(cfg.clone()).await;
     let rg = emu.rg_path("contoso-rg");
     // A new replica, a pushed image, a webhook and a fault.
     let r = emu
@@ -45,7 +43,7 @@ async fn the_world_survives_a_restart_with_a_state_dir() {
     emu.emu.shutdown().await;
 
     // Second life: same directory.
-    let emu = common::start(cfg).await;
+    let emu = crate::common::start(cfg).await;
     let rg = emu.rg_path("contoso-rg");
     let list: Value = emu.call(Method::GET, &format!("{rg}/registries"), None).await.json().await.expect("json");
     let names: Vec<&str> = list["value"].as_array().expect("value").iter().filter_map(|r| r["name"].as_str()).collect();
@@ -85,7 +83,7 @@ async fn a_corrupt_state_file_stops_start_up_with_a_clear_error() {
 async fn long_lists_are_paged_with_next_link() {
     let mut cfg = EmulatorConfig::demo();
     cfg.list_page_size = 3;
-    let emu = common::start(cfg).await;
+    let emu = crate::common::start(cfg).await;
     let rg = emu.rg_path("contoso-rg");
     // contoso has four replications: pages of 3 and 1.
     let first: Value = emu.call(Method::GET, &format!("{rg}/registries/contoso/replications"), None).await.json().await.expect("json");

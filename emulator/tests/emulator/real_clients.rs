@@ -3,10 +3,7 @@
 //! pulls from a real CNCF Distribution registry (Debian's `docker-registry`)
 //! on loopback. Both tools are installed by `scripts/install-deps.sh`.
 
-mod common;
-mod oci_tools;
-
-use oci_tools::{sha, skopeo, write_layout, Distribution};
+use crate::oci_tools::{sha, skopeo, write_layout, Distribution};
 
 use regatlas_emulator::EmulatorConfig;
 use reqwest::Method;
@@ -14,7 +11,7 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn skopeo_copies_a_multi_platform_image_in_and_out_with_identical_digests() {
-    let emu = common::start(EmulatorConfig::demo()).await;
+    let emu = crate::common::start(EmulatorConfig::demo()).await;
     let login = emu.emu.info().registries["contoso"].login_server.clone();
     let tmp = tempfile::tempdir().expect("tmp");
     let src = tmp.path().join("src");
@@ -93,7 +90,7 @@ async fn import_image_pulls_every_platform_from_a_cncf_distribution_registry() {
     )
     .await;
 
-    let emu = common::start(EmulatorConfig::demo()).await;
+    let emu = crate::common::start(EmulatorConfig::demo()).await;
     let rg = emu.rg_path("contoso-rg");
     let r = emu
         .call(

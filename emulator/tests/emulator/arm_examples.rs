@@ -2,8 +2,6 @@
 //! emulator: the status code is one the example lists, and the response
 //! carries every property of the example's response with the same JSON type.
 
-mod common;
-
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -104,7 +102,7 @@ fn load(version: &str, file: &str) -> Example {
     Example { file: file.to_string(), method, path, body, responses: v["responses"].clone() }
 }
 
-async fn replay(emu: &common::Emu, version: &str, file: &str, failures: &mut Vec<String>) -> Option<reqwest::Response> {
+async fn replay(emu: &crate::common::Emu, version: &str, file: &str, failures: &mut Vec<String>) -> Option<reqwest::Response> {
     let ex = load(version, file);
     let mut body = ex.body.clone();
     // Keep tests on loopback: no public registries or service URIs.
@@ -151,7 +149,7 @@ async fn replay(emu: &common::Emu, version: &str, file: &str, failures: &mut Vec
 async fn every_example_replays_with_its_status_and_shape() {
     let mut cfg = regatlas_emulator::EmulatorConfig::empty();
     cfg.subscription_id = "00000000-0000-0000-0000-000000000000".into();
-    let emu = common::start(cfg).await;
+    let emu = crate::common::start(cfg).await;
     let mut failures = Vec::new();
     let s = "2025-11-01";
     let p = "2025-06-01-preview";
@@ -188,7 +186,7 @@ async fn every_example_replays_with_its_status_and_shape() {
     replay(&emu, s, "WebhookPing.json", &mut failures).await;
     // A push into the webhook's scope produces a push event for listEvents.
     let login = emu.emu.info().registries["myRegistry"].login_server.clone();
-    common::push_image(&emu.http, &login, &common::Cred::Bearer(emu.token.clone()), "myRepository", "latest").await;
+    crate::common::push_image(&emu.http, &login, &crate::common::Cred::Bearer(emu.token.clone()), "myRepository", "latest").await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     replay(&emu, s, "WebhookListEvents.json", &mut failures).await;
     replay(&emu, s, "WebhookDelete.json", &mut failures).await;

@@ -1,7 +1,5 @@
 //! ARM behaviour: long-running operations, validation errors, throttling, 401s.
 
-mod common;
-
 use std::time::Duration;
 
 use regatlas_emulator::{
@@ -11,8 +9,8 @@ use regatlas_emulator::{
 use reqwest::Method;
 use serde_json::{json, Value};
 
-async fn demo() -> common::Emu {
-    common::start(EmulatorConfig::demo()).await
+async fn demo() -> crate::common::Emu {
+    crate::common::start(EmulatorConfig::demo()).await
 }
 
 #[tokio::test]
@@ -126,7 +124,7 @@ async fn requests_without_a_valid_token_get_401() {
 async fn an_empty_bucket_answers_429_with_retry_after_and_quota_headers() {
     let mut cfg = EmulatorConfig::demo();
     cfg.throttle = ThrottleConfig { reads: BucketSpec { burst: 5.0, per_sec: 1.0 }, ..Default::default() };
-    let emu = common::start(cfg).await;
+    let emu = crate::common::start(cfg).await;
     let path = format!("{}/registries/contoso", emu.rg_path("contoso-rg"));
     let mut remaining = vec![];
     let mut throttled = None;

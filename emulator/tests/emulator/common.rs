@@ -1,8 +1,6 @@
 //! Shared helpers: an emulator on loopback and an HTTP client holding a token
 //! issued by its managed-identity endpoint.
 
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use regatlas_emulator::{EmulatorConfig, RunningEmulator};

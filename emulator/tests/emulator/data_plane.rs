@@ -1,15 +1,13 @@
 //! The OCI data plane: pushes, eventual consistency across replicas,
 //! webhooks per replica, importImage, and real clients (skopeo, CNCF Distribution).
 
-mod common;
-
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
 
+use crate::common::{push_image, Cred};
 use axum::{routing::post, Json, Router};
-use common::{push_image, Cred};
 use regatlas_emulator::EmulatorConfig;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -30,7 +28,7 @@ async fn a_push_lands_at_once_where_received_and_later_elsewhere_firing_each_rep
     let mut cfg = EmulatorConfig::demo();
     cfg.time_scale = 10.0;
     cfg.timings.replication_delay = 10.0; // one real second
-    let emu = common::start(cfg).await;
+    let emu = crate::common::start(cfg).await;
     // A webhook receiver on loopback.
     let received: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
     let rx = received.clone();
@@ -82,7 +80,7 @@ async fn a_push_lands_at_once_where_received_and_later_elsewhere_firing_each_rep
 
 #[tokio::test]
 async fn import_copies_between_registries_and_noforce_refuses_an_existing_tag() {
-    let emu = common::start(EmulatorConfig::demo()).await;
+    let emu = crate::common::start(EmulatorConfig::demo()).await;
     let rg = emu.rg_path("contoso-rg");
     let source_id = format!("{rg}/registries/contosowesteu");
     let import =
