@@ -63,7 +63,7 @@ pub type SharedBackend = std::sync::Arc<dyn Backend>;
 /// server provides it in context, so statuses are chosen in one place.
 #[cfg(feature = "ssr")]
 #[derive(Clone, Copy)]
-pub struct ErrorStatus(pub fn(crate::model::ErrorKind) -> u16);
+pub struct ErrorStatus(pub fn(&ApiError) -> u16);
 
 #[cfg(feature = "ssr")]
 fn backend() -> Result<SharedBackend, ApiError> {
@@ -74,7 +74,7 @@ fn backend() -> Result<SharedBackend, ApiError> {
 #[cfg(feature = "ssr")]
 fn err(e: ApiError) -> ApiError {
     if let (Some(resp), Some(ErrorStatus(status_of))) = (use_context::<leptos_axum::ResponseOptions>(), use_context::<ErrorStatus>()) {
-        resp.set_status(http::StatusCode::from_u16(status_of(e.kind)).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
+        resp.set_status(http::StatusCode::from_u16(status_of(&e)).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
     }
     e
 }

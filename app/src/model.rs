@@ -149,11 +149,20 @@ pub struct ApiError {
     pub kind: ErrorKind,
     pub code: String,
     pub message: String,
+    /// ARM's own status when ARM refused: a fact about ARM's answer, which
+    /// the HTTP layer passes on for a 4xx.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_status: Option<u16>,
 }
 
 impl ApiError {
     pub fn new(kind: ErrorKind, code: impl Into<String>, message: impl Into<String>) -> ApiError {
-        ApiError { kind, code: code.into(), message: message.into() }
+        ApiError { kind, code: code.into(), message: message.into(), upstream_status: None }
+    }
+
+    /// ARM refused: its code and message verbatim, its status kept.
+    pub fn upstream(status: u16, code: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError { upstream_status: Some(status), ..ApiError::new(ErrorKind::of_upstream_status(status), code, message) }
     }
 }
 

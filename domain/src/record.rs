@@ -161,13 +161,6 @@ impl EventSelector {
     pub fn parse(s: &str) -> Option<EventSelector> {
         EventKind::parse(s).map(EventSelector::Kind).or_else(|| crate::EventFamily::parse(s.strip_suffix('.').unwrap_or(s)).map(EventSelector::Family))
     }
-
-    pub fn matches(self, kind: EventKind) -> bool {
-        match self {
-            EventSelector::Kind(k) => k == kind,
-            EventSelector::Family(f) => kind.family() == f,
-        }
-    }
 }
 
 /// A history query: newest first.

@@ -341,7 +341,7 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         tasks: Mutex::new(Vec::new()),
     });
     shared.world().faults = config.faults.clone();
-    let (endpoint, login_task) = login::serve(shared.clone(), rx.clone()).await?;
+    let (endpoint, login_task) = login::serve(shared.clone(), addr.ip(), rx.clone()).await?;
     let _ = shared.login.set(endpoint);
     if let Ok(mut t) = shared.tasks.lock() {
         t.push(login_task);

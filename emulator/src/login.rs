@@ -65,7 +65,7 @@ async fn token(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, Fo
     if req.client_id.as_deref() != Some(CONSOLE_CLIENT_ID) {
         return entra_error(StatusCode::BAD_REQUEST, "unauthorized_client", 700016, "Application not found in the directory.");
     }
-    if req.client_secret.as_deref() != Some(shared.auth.identity_secret.as_str()) {
+    if !req.client_secret.as_deref().is_some_and(|s| same_secret(s.as_bytes(), shared.auth.identity_secret.as_bytes())) {
         return entra_error(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, "Invalid client secret provided.");
     }
     // Scopes of the client-credentials grant are `{resource}/.default`.
@@ -77,15 +77,27 @@ async fn token(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, Fo
     Json(json!({ "token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": issued.token })).into_response()
 }
 
+/// Compares two secrets in time that depends on their lengths only.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new().route("/{tenant}/oauth2/v2.0/token", post(token)).with_state(shared)
 }
 
-/// Binds a loopback port, makes the certificate and serves `router` over
-/// TLS until `stop` turns true.
-pub async fn serve(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> Result<(LoginEndpoint, tokio::task::JoinHandle<()>), EmulatorError> {
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .map_err(|e| EmulatorError::Tls(format!("cannot make the login certificate: {e}")))?;
+/// Binds a port on `ip` (the ARM endpoint's address), makes the
+/// certificate and serves `router` over TLS until `stop` turns true.
+pub async fn serve(
+    shared: Arc<Shared>,
+    ip: std::net::IpAddr,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(LoginEndpoint, tokio::task::JoinHandle<()>), EmulatorError> {
+    let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    if !ip.is_loopback() && !ip.is_unspecified() {
+        names.push(ip.to_string());
+    }
+    let certified = rcgen::generate_simple_self_signed(names).map_err(|e| EmulatorError::Tls(format!("cannot make the login certificate: {e}")))?;
     let certificate_pem = certified.cert.pem();
     let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -94,7 +106,7 @@ pub async fn serve(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> Resu
         .and_then(|b| b.with_no_client_auth().with_single_cert(vec![certified.cert.der().clone()], key))
         .map_err(|e| EmulatorError::Tls(format!("cannot set up TLS: {e}")))?;
     let acceptor = TlsAcceptor::from(Arc::new(config));
-    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let listen = SocketAddr::new(ip, 0);
     let listener = TcpListener::bind(listen).await.map_err(|source| EmulatorError::Bind { addr: listen, source })?;
     let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: listen, source })?;
     let app = router(shared);

@@ -74,6 +74,11 @@ async fn data_source(source: &Source) -> Result<(regatlas_arm::ArmClient, Option
             (arm, Some(emu), detail)
         }
         Source::ExternalEmulator { url, secret } => {
+            let secret = secret.as_ref().ok_or_else(|| {
+                StartupError::Arm(regatlas_arm::ArmError::Config(
+                    "--emulator-url needs --emulator-secret (or REGATLAS_EMULATOR_IDENTITY_SECRET): the secret that emulator was started with".into(),
+                ))
+            })?;
             let login = external_emulator_login(url, &secret.0).await?;
             (ArmClient::new(ArmClientConfig::new(url), credential::emulator(&login)?)?, None, format!("emulator at {url}"))
         }
@@ -97,8 +102,9 @@ pub fn emulator_login(info: &regatlas_emulator::EmulatorInfo) -> regatlas_arm::c
     }
 }
 
-/// Asks an emulator at `url` (loopback, plain HTTP) where its Entra ID
-/// endpoint is and which certificate it presents.
+/// Asks an emulator at `url` (plain HTTP) where its Entra ID endpoint is
+/// and which certificate it presents. The endpoint must be on the
+/// emulator's own host: the answer cannot send the secret elsewhere.
 async fn external_emulator_login(url: &str, secret: &str) -> Result<regatlas_arm::credential::EmulatorLogin, StartupError> {
     #[derive(serde::Deserialize)]
     struct Login {
@@ -112,6 +118,11 @@ async fn external_emulator_login(url: &str, secret: &str) -> Result<regatlas_arm
     let resp = http.get(format!("{url}/emulator-admin/login")).send().await.map_err(|e| failed(e.to_string()))?;
     let resp = resp.error_for_status().map_err(|e| failed(e.to_string()))?;
     let l: Login = resp.json().await.map_err(|e| failed(e.to_string()))?;
+    let host = |u: &str| reqwest::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    let login_https = reqwest::Url::parse(&l.login_url).is_ok_and(|u| u.scheme() == "https");
+    if !login_https || host(&l.login_url).is_none() || host(&l.login_url) != host(url) {
+        return Err(failed(format!("its login endpoint {:?} is not https on the emulator's own host", crate::outbound::clean_text(&l.login_url, 200))));
+    }
     Ok(regatlas_arm::credential::EmulatorLogin {
         authority_host: l.login_url,
         tenant_id: l.tenant_id,

@@ -57,7 +57,7 @@ impl From<ActionError> for ApiError {
         match e {
             ActionError::Invalid { kind, code, message } => ApiError::new(kind, code, message),
             // ARM's own refusal reaches the user verbatim, with its code.
-            ActionError::Arm(ArmError::Api { status, code, message, .. }) => ApiError::new(ErrorKind::of_upstream_status(status), code, message),
+            ActionError::Arm(ArmError::Api { status, code, message, .. }) => ApiError::upstream(status, code, message),
             ActionError::Arm(other) => ApiError::new(ErrorKind::Upstream, "ArmUnavailable", other.to_string()),
             ActionError::Storage(s) => {
                 tracing::error!(error = %s, "storage failure in an action");

@@ -51,8 +51,9 @@ pub enum Source {
     /// The built-in emulator with the demo world, started in this process.
     EmbeddedEmulator { time_scale: f64 },
     /// An emulator already running (`regatlas emulator`), at its ARM base
-    /// URL, with the secret it was started with.
-    ExternalEmulator { url: String, secret: SecretString },
+    /// URL, with the secret it was started with (needed to connect, not to
+    /// read a local database: `regatlas migrate status` runs without it).
+    ExternalEmulator { url: String, secret: Option<SecretString> },
     /// Azure Resource Manager, with an `azure_identity` credential.
     Azure { endpoint: String, credential: regatlas_arm::CredentialConfig, authority_host: Option<String> },
 }
@@ -69,6 +70,13 @@ impl Source {
 /// A secret from a flag or the environment; `Debug` does not show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretString(pub String);
+
+impl std::str::FromStr for SecretString {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<SecretString, Self::Err> {
+        Ok(SecretString(s.to_string()))
+    }
+}
 
 impl std::fmt::Debug for SecretString {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -232,15 +240,9 @@ fn source(args: &ServeArgs, file: &mut FileConfig) -> Result<Source, ConfigError
         (None, c) => c.take(),
     };
     Ok(match (source, credential, args.emulator_url.clone().or(file.emulator_url.take())) {
-        (DataSource::Emulator, _, Some(url)) => match args.emulator_secret.clone().filter(|s| !s.is_empty()) {
-            Some(secret) => Source::ExternalEmulator { url: url.trim_end_matches('/').to_string(), secret: SecretString(secret) },
-            None => {
-                return Err(ConfigError::Invalid {
-                    name: "emulator_secret",
-                    message: "--emulator-url needs --emulator-secret (or REGATLAS_EMULATOR_IDENTITY_SECRET): the secret that emulator was started with".into(),
-                })
-            }
-        },
+        (DataSource::Emulator, _, Some(url)) => {
+            Source::ExternalEmulator { url: url.trim_end_matches('/').to_string(), secret: args.emulator_secret.clone().filter(|s| !s.0.is_empty()) }
+        }
         (DataSource::Emulator, _, None) => Source::EmbeddedEmulator { time_scale: emulator_time_scale },
         (DataSource::Azure, Some(credential), _) => Source::Azure {
             endpoint: args.arm_endpoint.clone().or(file.arm_endpoint.take()).unwrap_or_else(|| "https://management.azure.com".to_string()),

@@ -158,7 +158,11 @@ fn page<T: serde::Serialize>(uri: &axum::http::Uri, items: Vec<T>, limit: i64, p
 
 /// A filter's value parsed into its enum, or 400 naming what it should be.
 fn filter<T>(what: &str, value: Option<&str>, parse: fn(&str) -> Option<T>) -> Result<Option<T>, Failure> {
-    value.map(|v| parse(v).ok_or_else(|| bad("InvalidFilter", format!("'{}' is not a known {what}.", crate::outbound::clean_text(v, 32))))).transpose()
+    // An empty value (`?kind=`, as a form sends "any") is no filter.
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| parse(v).ok_or_else(|| bad("InvalidFilter", format!("'{}' is not a known {what}.", crate::outbound::clean_text(v, 32)))))
+        .transpose()
 }
 
 /// A text parameter: at most `max` characters, no control characters.

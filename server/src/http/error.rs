@@ -11,6 +11,14 @@ use axum::{
 use regatlas_app::model::{ApiError, ErrorKind};
 use serde::Serialize;
 
+/// The status of an error: ARM's own 4xx when ARM refused, else the kind's.
+pub fn status_for(e: &ApiError) -> StatusCode {
+    match e.upstream_status.and_then(|s| StatusCode::from_u16(s).ok()) {
+        Some(s) if s.is_client_error() => s,
+        _ => status_of(e.kind),
+    }
+}
+
 /// The status of each kind of failure.
 pub fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
@@ -22,6 +30,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Misdirected => StatusCode::MISDIRECTED_REQUEST,
     }
 }
 
@@ -35,20 +44,14 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// A body for a refusal the HTTP layer itself decides (a Host or an origin
-/// it does not serve), with the status it chose.
-pub fn refusal(status: StatusCode, kind: ErrorKind, code: &str, message: &str) -> Response {
-    (status, Json(ErrorBody { status: status.as_u16(), kind, code: code.into(), message: message.into() })).into_response()
-}
-
 /// An [`ApiError`] as an HTTP response.
 #[derive(Debug)]
 pub struct Failure(pub ApiError);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        let status = status_of(self.0.kind);
-        let ApiError { kind, code, message } = self.0;
+        let status = status_for(&self.0);
+        let ApiError { kind, code, message, .. } = self.0;
         (status, Json(ErrorBody { status: status.as_u16(), kind, code, message })).into_response()
     }
 }
@@ -59,13 +62,7 @@ impl From<ApiError> for Failure {
     }
 }
 
-impl From<crate::migration::MigrationError> for Failure {
-    fn from(e: crate::migration::MigrationError) -> Failure {
-        Failure(e.into())
-    }
-}
-
 /// For server functions: statuses from the same table.
-pub fn sfn_status(kind: ErrorKind) -> u16 {
-    status_of(kind).as_u16()
+pub fn sfn_status(e: &ApiError) -> u16 {
+    status_for(e).as_u16()
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use axum::{
     body::Body,
     extract::{Request, State},
-    http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode},
+    http::{header, HeaderMap, HeaderName, HeaderValue, Method},
     middleware::Next,
     response::Response,
 };
@@ -32,9 +32,9 @@ pub struct Guard {
     pub public: PublicUrl,
 }
 
-fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
-    let kind = if status == StatusCode::FORBIDDEN { ErrorKind::Forbidden } else { ErrorKind::Invalid };
-    super::error::refusal(status, kind, code, message)
+fn refuse(kind: ErrorKind, code: &str, message: &str) -> Response {
+    use axum::response::IntoResponse;
+    super::error::Failure(regatlas_app::model::ApiError::new(kind, code, message)).into_response()
 }
 
 /// `host[:port]` without the port, lower case, brackets kept off.
@@ -116,10 +116,10 @@ pub async fn guard(State(g): State<Arc<Guard>>, mut req: Request, next: Next) ->
     let cross_origin = if changes_state { g.same_origin(req.headers(), &authority).err() } else { None };
     let mut res = if !g.host_allowed(&authority) {
         tracing::warn!(host = %crate::outbound::clean_text(&authority, 100), "request for an unknown host refused");
-        refuse(StatusCode::MISDIRECTED_REQUEST, "UnknownHost", "This console is not served under that host name; use its public URL.")
+        refuse(ErrorKind::Misdirected, "UnknownHost", "This console is not served under that host name; use its public URL.")
     } else if let Some(why) = cross_origin {
         tracing::warn!(method = %req.method(), path = %req.uri().path(), why, "cross-origin request refused");
-        refuse(StatusCode::FORBIDDEN, "CrossOriginRequest", "State-changing requests must come from the console's own origin.")
+        refuse(ErrorKind::Forbidden, "CrossOriginRequest", "State-changing requests must come from the console's own origin.")
     } else {
         let n = nonce();
         req.extensions_mut().insert(CspNonce(n.clone()));

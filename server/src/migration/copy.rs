@@ -134,6 +134,9 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
     };
     copy.resume(&target).await?;
     copy.storage.set_migration_window(id, copy.aimd.window() as i64, 0).await?;
+    // One receiver for the whole loop: it marks the shutdown as seen, so the
+    // loop wakes for it once, not on every turn after it.
+    let mut shutdown = copy.shutdown.clone();
     loop {
         copy.check_stop(&control);
         copy.release_delayed();
@@ -146,7 +149,6 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
         }
         // Wait for an import to end, a control change, or the next deadline.
         let wake = copy.wake_at();
-        let mut shutdown = copy.shutdown.clone();
         tokio::select! {
             joined = copy.inflight.join_next(), if !copy.inflight.is_empty() => match joined {
                 Some(Ok((item, turn))) => {

@@ -77,9 +77,7 @@ impl From<MigrationError> for regatlas_app::model::ApiError {
                 ApiError::new(ErrorKind::Internal, "StorageError", "The database could not be read or written; the server log has the cause.")
             }
             MigrationError::Oci(e) => ApiError::new(ErrorKind::Upstream, "RegistryUnavailable", e.to_string()),
-            MigrationError::Arm(regatlas_arm::ArmError::Api { status, code, message, .. }) => {
-                ApiError::new(ErrorKind::of_upstream_status(status), code, message)
-            }
+            MigrationError::Arm(regatlas_arm::ArmError::Api { status, code, message, .. }) => ApiError::upstream(status, code, message),
             MigrationError::Arm(e) => ApiError::new(ErrorKind::Upstream, "ArmUnavailable", e.to_string()),
         }
     }

@@ -34,7 +34,7 @@ impl TryFrom<OperationRecord> for Operation {
     fn try_from(r: OperationRecord) -> Result<Operation, StorageError> {
         Ok(Operation {
             id: r.id,
-            actor: parsed("stored operation", Actor::parse(r.actor))?,
+            actor: Actor::from_stored(r.actor),
             kind: parsed("stored operation", r.kind.parse::<OperationKind>())?,
             registry_id: r.registry_id,
             registry_name: r.registry_name,

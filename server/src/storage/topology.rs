@@ -164,6 +164,13 @@ fn stored<T>((row, seen): (T, Seen)) -> Stored<T> {
     Stored { row, gone: seen.gone }
 }
 
+/// A topology row this version cannot read (a name outside the grammar,
+/// written before names were checked) is left out and logged, so one bad
+/// row cannot take every page, or the start, down with it.
+fn readable<T>(r: Result<T, StorageError>) -> Option<T> {
+    r.map_err(|e| tracing::warn!(error = %e, "a stored topology row is left out")).ok()
+}
+
 #[async_trait]
 impl TopologyStore for SqliteStore {
     async fn stored_topology(&self) -> Result<StoredTopology, StorageError> {
@@ -171,20 +178,20 @@ impl TopologyStore for SqliteStore {
             .fetch_all(&self.pool)
             .await?
             .into_iter()
-            .map(|r| r.into_parts().map(stored))
-            .collect::<Result<_, _>>()?;
+            .filter_map(|r| readable(r.into_parts()).map(stored))
+            .collect();
         let replicas = sqlx::query_as::<_, ReplicaRecord>("SELECT * FROM replicas")
             .fetch_all(&self.pool)
             .await?
             .into_iter()
-            .map(|r| r.into_parts().map(stored))
-            .collect::<Result<_, _>>()?;
+            .filter_map(|r| readable(r.into_parts()).map(stored))
+            .collect();
         let children = sqlx::query_as::<_, ChildRecord>("SELECT * FROM children")
             .fetch_all(&self.pool)
             .await?
             .into_iter()
-            .map(|r| r.into_parts().map(stored))
-            .collect::<Result<_, _>>()?;
+            .filter_map(|r| readable(r.into_parts()).map(stored))
+            .collect();
         Ok(StoredTopology { registries, replicas, children })
     }
 
@@ -258,19 +265,16 @@ impl TopologyStore for SqliteStore {
         let children = sqlx::query_as::<_, ChildRecord>("SELECT * FROM children ORDER BY kind, name").fetch_all(&self.pool).await?;
         let mut out = Vec::with_capacity(regs.len());
         let mut index = std::collections::HashMap::with_capacity(regs.len());
-        for r in regs {
-            let (registry, seen) = r.into_parts()?;
+        for (registry, seen) in regs.into_iter().filter_map(|r| readable(r.into_parts())) {
             index.insert(registry.id.clone(), out.len());
             out.push(RegistryTopology { registry, seen, replicas: Vec::new(), children: Vec::new() });
         }
-        for r in reps {
-            let (replica, seen) = r.into_parts()?;
+        for (replica, seen) in reps.into_iter().filter_map(|r| readable(r.into_parts())) {
             if let Some(&i) = index.get(&replica.registry_id) {
                 out[i].replicas.push((replica, seen));
             }
         }
-        for c in children {
-            let (child, seen) = c.into_parts()?;
+        for (child, seen) in children.into_iter().filter_map(|c| readable(c.into_parts())) {
             if let Some(&i) = index.get(&child.registry_id) {
                 out[i].children.push((child, seen));
             }
@@ -295,21 +299,21 @@ impl TopologyStore for SqliteStore {
         else {
             return Ok(None);
         };
-        let (registry, seen) = r.into_parts()?;
+        let Some((registry, seen)) = readable(r.into_parts()) else { return Ok(None) };
         let replicas = sqlx::query_as::<_, ReplicaRecord>("SELECT * FROM replicas WHERE registry_id = ? ORDER BY location")
             .bind(&registry.id)
             .fetch_all(&self.pool)
             .await?
             .into_iter()
-            .map(ReplicaRecord::into_parts)
-            .collect::<Result<_, _>>()?;
+            .filter_map(|r| readable(r.into_parts()))
+            .collect();
         let children = sqlx::query_as::<_, ChildRecord>("SELECT * FROM children WHERE registry_id = ? ORDER BY kind, name")
             .bind(&registry.id)
             .fetch_all(&self.pool)
             .await?
             .into_iter()
-            .map(ChildRecord::into_parts)
-            .collect::<Result<_, _>>()?;
+            .filter_map(|c| readable(c.into_parts()))
+            .collect();
         Ok(Some(RegistryTopology { registry, seen, replicas, children }))
     }
 

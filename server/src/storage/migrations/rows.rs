@@ -78,7 +78,7 @@ impl TryFrom<ChecklistRecord> for ChecklistEntry {
             source_value: r.source_value,
             target_value: r.target_value,
             status: parsed(what, r.status.parse::<ChecklistStatus>())?,
-            done_by: r.done_by.map(|a| parsed(what, Actor::parse(a))).transpose()?,
+            done_by: r.done_by.map(Actor::from_stored),
             done_at: r.done_at,
         })
     }
@@ -135,7 +135,7 @@ impl TryFrom<MigrationRecord> for Migration {
             state: parsed(what, r.state.parse::<MigrationState>())?,
             dry_run: spec["dry_run"].as_bool().unwrap_or(false),
             force: spec["force"].as_bool().unwrap_or(false),
-            actor: parsed(what, Actor::parse(r.actor))?,
+            actor: Actor::from_stored(r.actor),
             error: r.error,
             created_at: r.created_at,
             updated_at: r.updated_at,
