@@ -222,6 +222,13 @@ impl Secret {
     }
 }
 
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret::new(s))
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
@@ -293,18 +300,8 @@ pub fn clean_text(s: &str, max: usize) -> String {
     out
 }
 
-/// Text a person typed that may be stored and logged as it is: at most
-/// `max` characters, none of them [unsafe](is_unsafe_char).
-pub fn is_plain_text(s: &str, max: usize) -> bool {
-    s.chars().count() <= max && !s.chars().any(is_unsafe_char)
-}
-
-/// Control characters, and the format characters that reorder or hide text
-/// (bidirectional overrides and isolates, zero-width marks, line and
-/// paragraph separators, the byte-order mark).
-pub fn is_unsafe_char(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
-}
+/// The text checks live with the names that use them (the domain crate).
+pub use regatlas_domain::name::{is_plain_text, is_unsafe_char};
 
 #[cfg(test)]
 mod tests {

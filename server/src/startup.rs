@@ -79,7 +79,7 @@ async fn data_source(source: &Source) -> Result<(regatlas_arm::ArmClient, Option
                     "--emulator-url needs --emulator-secret (or REGATLAS_EMULATOR_IDENTITY_SECRET): the secret that emulator was started with".into(),
                 ))
             })?;
-            let login = external_emulator_login(url, &secret.0).await?;
+            let login = external_emulator_login(url, secret.expose()).await?;
             (ArmClient::new(ArmClientConfig::new(url), credential::emulator(&login)?)?, None, format!("emulator at {url}"))
         }
         Source::Azure { endpoint, credential: c, authority_host } => {
@@ -116,8 +116,16 @@ async fn external_emulator_login(url: &str, secret: &str) -> Result<regatlas_arm
     let failed = |e: String| StartupError::Arm(regatlas_arm::ArmError::Config(format!("cannot learn the emulator's login endpoint from {url}: {e}")));
     let http = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(10)).build().map_err(|e| failed(e.to_string()))?;
     let resp = http.get(format!("{url}/emulator-admin/login")).send().await.map_err(|e| failed(e.to_string()))?;
-    let resp = resp.error_for_status().map_err(|e| failed(e.to_string()))?;
-    let l: Login = resp.json().await.map_err(|e| failed(e.to_string()))?;
+    let mut resp = resp.error_for_status().map_err(|e| failed(e.to_string()))?;
+    // A certificate and three names: 64 KiB is plenty, and the most it reads.
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| failed(e.to_string()))? {
+        if body.len() + chunk.len() > 64 * 1024 {
+            return Err(failed("its answer is larger than 64 KiB".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let l: Login = serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))?;
     let host = |u: &str| reqwest::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
     let login_https = reqwest::Url::parse(&l.login_url).is_ok_and(|u| u.scheme() == "https");
     if !login_https || host(&l.login_url).is_none() || host(&l.login_url) != host(url) {

@@ -92,10 +92,6 @@ pub struct Console {
 /// Largest page any list returns.
 pub const MAX_PAGE: i64 = 1000;
 
-fn actor_of(a: Option<String>) -> Actor {
-    Actor::or_anonymous(a.as_deref())
-}
-
 /// A self-declared actor: at most 100 characters, no control characters
 /// (so it cannot forge a log line or an Activity entry).
 fn check_actor(a: &Option<String>) -> Result<(), ActionError> {
@@ -346,7 +342,7 @@ impl Backend for Console {
         let params = json!({ "region": region.name, "zoneRedundancy": req.zone_redundancy, "routing": req.routing });
         let arm = self.arm.clone();
         Ok(self
-            .run_action(&reg, OperationKind::ReplicaCreate, &region.name, actor_of(req.actor), params, || async move {
+            .run_action(&reg, OperationKind::ReplicaCreate, &region.name, Actor::or_anonymous(req.actor.as_deref()), params, || async move {
                 arm.begin_create_replication(&arm_id, &new).await
             })
             .await?)
@@ -359,7 +355,7 @@ impl Backend for Console {
         let (arm_id, name, location) = (Console::arm_id(&reg), rep.name.clone(), rep.location.clone());
         let arm = self.arm.clone();
         Ok(self
-            .run_action(&reg, OperationKind::ReplicaDelete, &location, actor_of(actor), json!({ "region": location }), || async move {
+            .run_action(&reg, OperationKind::ReplicaDelete, &location, Actor::or_anonymous(actor.as_deref()), json!({ "region": location }), || async move {
                 arm.begin_delete_replication(&arm_id, &name).await
             })
             .await?)
@@ -377,7 +373,7 @@ impl Backend for Console {
                 &reg,
                 OperationKind::ReplicaRouting,
                 &location,
-                actor_of(req.actor),
+                Actor::or_anonymous(req.actor.as_deref()),
                 json!({ "region": location, "enabled": enabled, "force": req.force }),
                 || async move { arm.begin_set_routing(&arm_id, &name, enabled).await },
             )
@@ -418,7 +414,7 @@ impl Backend for Console {
 
     async fn refresh(&self, actor: Option<String>) -> Result<(), ApiError> {
         check_actor(&actor)?;
-        tracing::info!(actor = %actor_of(actor), "refresh requested");
+        tracing::info!(actor = %Actor::or_anonymous(actor.as_deref()), "refresh requested");
         self.poller.refresh_now();
         Ok(())
     }

@@ -72,7 +72,7 @@ pub struct ServeArgs {
     /// (its `--identity-secret`), the console's client secret there.
     /// Never read from the configuration file.
     #[arg(long, env = "REGATLAS_EMULATOR_IDENTITY_SECRET", value_name = "SECRET", hide_env_values = true)]
-    pub emulator_secret: Option<super::SecretString>,
+    pub emulator_secret: Option<crate::outbound::Secret>,
 
     /// Credential with `--source azure` when it needs no parameters:
     /// `managed-identity`, `workload-identity` (from AZURE_* variables) or

@@ -53,7 +53,7 @@ pub enum Source {
     /// An emulator already running (`regatlas emulator`), at its ARM base
     /// URL, with the secret it was started with (needed to connect, not to
     /// read a local database: `regatlas migrate status` runs without it).
-    ExternalEmulator { url: String, secret: Option<SecretString> },
+    ExternalEmulator { url: String, secret: Option<crate::outbound::Secret> },
     /// Azure Resource Manager, with an `azure_identity` credential.
     Azure { endpoint: String, credential: regatlas_arm::CredentialConfig, authority_host: Option<String> },
 }
@@ -64,23 +64,6 @@ impl Source {
             Source::EmbeddedEmulator { .. } | Source::ExternalEmulator { .. } => DataSource::Emulator,
             Source::Azure { .. } => DataSource::Azure,
         }
-    }
-}
-
-/// A secret from a flag or the environment; `Debug` does not show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretString(pub String);
-
-impl std::str::FromStr for SecretString {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<SecretString, Self::Err> {
-        Ok(SecretString(s.to_string()))
-    }
-}
-
-impl std::fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
     }
 }
 
@@ -241,7 +224,7 @@ fn source(args: &ServeArgs, file: &mut FileConfig) -> Result<Source, ConfigError
     };
     Ok(match (source, credential, args.emulator_url.clone().or(file.emulator_url.take())) {
         (DataSource::Emulator, _, Some(url)) => {
-            Source::ExternalEmulator { url: url.trim_end_matches('/').to_string(), secret: args.emulator_secret.clone().filter(|s| !s.0.is_empty()) }
+            Source::ExternalEmulator { url: url.trim_end_matches('/').to_string(), secret: args.emulator_secret.clone().filter(|s| !s.expose().is_empty()) }
         }
         (DataSource::Emulator, _, None) => Source::EmbeddedEmulator { time_scale: emulator_time_scale },
         (DataSource::Azure, Some(credential), _) => Source::Azure {

@@ -3,9 +3,9 @@
 //! who did it.
 
 use regatlas_app::model::{MigrationDetail, MigrationState, MigrationView};
-use regatlas_domain::ErrorKind;
+use regatlas_domain::{Actor, ErrorKind};
 
-use super::{actor_of, Control, Engine, MigrationError};
+use super::{Control, Engine, MigrationError};
 use crate::outbound::clean_text;
 
 impl Engine {
@@ -19,7 +19,7 @@ impl Engine {
     /// Starts a dry run's plan, resumes a paused or stopped migration, or
     /// re-runs the copy of a failed one.
     pub async fn start(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
-        let actor = actor_of(actor);
+        let actor = Actor::or_anonymous(actor.as_deref());
         let v = self.view(id).await?;
         match v.state {
             MigrationState::Planned => {
@@ -39,7 +39,7 @@ impl Engine {
     }
 
     pub async fn pause(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
-        let actor = actor_of(actor);
+        let actor = Actor::or_anonymous(actor.as_deref());
         let v = self.view(id).await?;
         if v.state != MigrationState::InProgress {
             return Err(MigrationError::invalid(
@@ -55,7 +55,7 @@ impl Engine {
     }
 
     pub async fn cancel(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
-        let actor = actor_of(actor);
+        let actor = Actor::or_anonymous(actor.as_deref());
         let v = self.view(id).await?;
         match v.state {
             MigrationState::Complete | MigrationState::Stopped => {
@@ -76,7 +76,7 @@ impl Engine {
 
     /// "Retry failed items only".
     pub async fn retry_failed(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
-        let actor = actor_of(actor);
+        let actor = Actor::or_anonymous(actor.as_deref());
         let v = self.view(id).await?;
         if v.is_active() {
             return Err(MigrationError::invalid(ErrorKind::Conflict, "InvalidState", "The migration is running; retry its failed items when it has stopped."));
@@ -92,7 +92,7 @@ impl Engine {
     }
 
     pub async fn tick(&self, id: &str, key: &str, done: bool, actor: Option<String>) -> Result<MigrationDetail, MigrationError> {
-        let actor = actor_of(actor);
+        let actor = Actor::or_anonymous(actor.as_deref());
         if key == "delete-source" && done {
             let d = self.detail(id).await?;
             if !d.source_delete_safe {

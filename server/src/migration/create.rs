@@ -2,9 +2,9 @@
 //! target resolved, then recorded and started.
 
 use regatlas_app::model::{MigrationRequest, MigrationView};
-use regatlas_domain::{record::NewMigration, ErrorKind, RegistryName};
+use regatlas_domain::{record::NewMigration, Actor, ErrorKind, RegistryName};
 
-use super::{actor_of, oci, Engine, MigrationError};
+use super::{oci, Engine, MigrationError};
 use crate::outbound::clean_text;
 
 /// Checks what a request names before anything is looked up: lengths,
@@ -63,7 +63,7 @@ pub(super) fn validate_request(req: &MigrationRequest) -> Result<(), MigrationEr
 impl Engine {
     /// Validates and records a migration, then starts it in the background.
     pub async fn create(&self, mut req: MigrationRequest) -> Result<MigrationView, MigrationError> {
-        let actor = actor_of(req.actor.take());
+        let actor = Actor::or_anonymous(req.actor.take().as_deref());
         validate_request(&req)?;
         let target = self.registry(&req.target_registry).await?;
         let source = match (&req.source_registry, &req.source_url) {

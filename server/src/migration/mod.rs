@@ -45,7 +45,7 @@ use crate::{
 };
 use regatlas_domain::{
     record::{ItemFilter, NewEvent},
-    Actor, ChecklistStatus, ErrorKind, EventKind,
+    ChecklistStatus, ErrorKind, EventKind,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -161,10 +161,6 @@ struct Inner {
     settings: EngineSettings,
     shutdown: watch::Receiver<bool>,
     controls: Mutex<HashMap<String, watch::Sender<Control>>>,
-}
-
-fn actor_of(a: Option<String>) -> Actor {
-    Actor::or_anonymous(a.as_deref())
 }
 
 fn arm_id(reg: &RegistryView) -> String {

@@ -8,10 +8,6 @@ use crate::outbound::clean_text;
 
 use super::oci::{short, ManifestInfo, OciClient, OciError, MAX_FETCHES_PER_ARTIFACT, MAX_INDEX_CHILDREN, MAX_INDEX_DEPTH};
 
-fn valid_digest(d: &str) -> bool {
-    regatlas_domain::Digest::parse(d).is_ok()
-}
-
 /// Bytes an artifact references: config + layers of a manifest, or the sum
 /// over an index's children (fetched). Nesting deeper than
 /// [`MAX_INDEX_DEPTH`], an index that refers back to itself, or more than
@@ -45,7 +41,7 @@ async fn size_of(client: &OciClient, repo: &str, m: &ManifestInfo, walk: &mut Wa
         let mut total = b.len() as i64;
         for c in children {
             let Some(d) = c["digest"].as_str() else { continue };
-            if !valid_digest(d) {
+            if regatlas_domain::Digest::parse(d).is_err() {
                 return Err(refused(format!("a child '{}' is not a digest", clean_text(d, 80))));
             }
             if walk.path.iter().any(|p| p == d) {

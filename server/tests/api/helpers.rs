@@ -153,5 +153,5 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, db_path: PathBuf, args: ServeA
 pub fn use_emulator(args: &mut regatlas_server::config::ServeArgs, emu: &regatlas_emulator::RunningEmulator) {
     let info = emu.info();
     args.emulator_url = Some(info.arm_base_url.clone());
-    args.emulator_secret = Some(regatlas_server::config::SecretString(info.token_header_value.clone()));
+    args.emulator_secret = Some(regatlas_server::outbound::Secret::new(info.token_header_value.clone()));
 }

@@ -422,7 +422,7 @@ impl OciClient {
             (None, Some(c)) => c,
             (None, None) => return Err(OciError::Decode { url, message: "no Docker-Content-Digest".into() }),
         };
-        if !valid_digest(&digest) {
+        if regatlas_domain::Digest::parse(digest.as_str()).is_err() {
             return Err(OciError::Refused { url, message: format!("'{}' is not a digest", clean_text(&digest, 80)) });
         }
         Ok(Some(ManifestInfo { digest, media_type, bytes }))
@@ -442,11 +442,6 @@ fn cut_name(s: &str) -> String {
 }
 
 pub use regatlas_domain::name::short_digest as short;
-
-/// `algorithm:hex` as the OCI image spec defines digests.
-fn valid_digest(d: &str) -> bool {
-    regatlas_domain::Digest::parse(d).is_ok()
-}
 
 #[cfg(test)]
 mod tests {
