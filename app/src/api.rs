@@ -1,59 +1,77 @@
 //! Server functions: the pages' way to the back end. They and the JSON API
 //! (`/api/v1/…`) share one implementation, the [`Backend`] the server puts
 //! in context; nothing here knows about ARM or SQL.
+//!
+//! Every call passes the caller's identity (put in the request by the
+//! server's authentication); the back end decides by its role.
 
 use leptos::prelude::*;
 
-use crate::model::{ApiError, EventView, MigrationDetail, MigrationRequest, MigrationView, OperationView, RegistryView};
+use crate::model::{ApiError, ApiTokenView, CreatedApiToken, EventView, MigrationDetail, MigrationRequest, MigrationView, OperationView, PersonView, RegistryView};
 #[cfg(feature = "ssr")]
 use crate::model::{CreateReplicaRequest, MigrationItemView, PollerStatus, RoutingRequest};
+#[cfg(feature = "ssr")]
+use regatlas_domain::Identity;
 
-/// The back end, implemented by the server (`server/src/actions`).
+/// The back end, implemented by the server (`server/src/actions`). Each
+/// call names who asks; reads need Viewer, actions Operator or Admin.
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
-    async fn registries(&self) -> Result<Vec<RegistryView>, crate::model::ApiError>;
-    async fn registry(&self, name: &str) -> Result<RegistryView, crate::model::ApiError>;
-    async fn create_replica(&self, registry: &str, req: CreateReplicaRequest) -> Result<OperationView, crate::model::ApiError>;
-    async fn delete_replica(&self, registry: &str, region: &str, actor: Option<String>) -> Result<OperationView, crate::model::ApiError>;
-    async fn set_routing(&self, registry: &str, region: &str, req: RoutingRequest) -> Result<OperationView, crate::model::ApiError>;
+    async fn registries(&self, who: &Identity) -> Result<Vec<RegistryView>, ApiError>;
+    async fn registry(&self, who: &Identity, name: &str) -> Result<RegistryView, ApiError>;
+    async fn create_replica(&self, who: &Identity, registry: &str, req: CreateReplicaRequest) -> Result<OperationView, ApiError>;
+    async fn delete_replica(&self, who: &Identity, registry: &str, region: &str) -> Result<OperationView, ApiError>;
+    async fn set_routing(&self, who: &Identity, registry: &str, region: &str, req: RoutingRequest) -> Result<OperationView, ApiError>;
     /// Newest first; `before` is the last row's `(created_at, id)` of the previous page.
     async fn operations(
         &self,
+        who: &Identity,
         registry: Option<String>,
         kind: Option<crate::model::OperationKind>,
         state: Option<crate::model::OperationState>,
         limit: i64,
         before: Option<(String, String)>,
-    ) -> Result<Vec<OperationView>, crate::model::ApiError>;
-    async fn history(
-        &self,
-        registry: Option<String>,
-        kind: Option<regatlas_domain::record::EventSelector>,
-        subject: Option<String>,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<EventView>, crate::model::ApiError>;
-    async fn refresh(&self, actor: Option<String>) -> Result<(), crate::model::ApiError>;
+    ) -> Result<Vec<OperationView>, ApiError>;
+    async fn history(&self, who: &Identity, q: HistoryQuery) -> Result<Vec<EventView>, ApiError>;
+    async fn refresh(&self, who: &Identity) -> Result<(), ApiError>;
     /// Newest first; `before` is the last row's `(created_at, id)` of the previous page.
-    async fn migrations(&self, limit: i64, before: Option<(String, String)>) -> Result<Vec<MigrationView>, crate::model::ApiError>;
-    async fn migration(&self, id: &str) -> Result<MigrationDetail, crate::model::ApiError>;
+    async fn migrations(&self, who: &Identity, limit: i64, before: Option<(String, String)>) -> Result<Vec<MigrationView>, ApiError>;
+    async fn migration(&self, who: &Identity, id: &str) -> Result<MigrationDetail, ApiError>;
     /// In (repository, id) order; `after` is the last row's `(repository, id)` of the previous page.
     async fn migration_items(
         &self,
+        who: &Identity,
         id: &str,
         state: Option<crate::model::ItemState>,
         action: Option<crate::model::ItemAction>,
         limit: i64,
         after: Option<(String, i64)>,
-    ) -> Result<Vec<MigrationItemView>, crate::model::ApiError>;
-    async fn create_migration(&self, req: MigrationRequest) -> Result<MigrationView, crate::model::ApiError>;
+    ) -> Result<Vec<MigrationItemView>, ApiError>;
+    async fn create_migration(&self, who: &Identity, req: MigrationRequest) -> Result<MigrationView, ApiError>;
     /// `start` (a dry run's plan, or resume), `pause`, `cancel` or `retry-failed`.
-    async fn migration_action(&self, id: &str, action: crate::model::MigrationAction, actor: Option<String>) -> Result<MigrationView, crate::model::ApiError>;
-    async fn tick_checklist(&self, id: &str, key: &str, done: bool, actor: Option<String>) -> Result<MigrationDetail, crate::model::ApiError>;
+    async fn migration_action(&self, who: &Identity, id: &str, action: crate::model::MigrationAction) -> Result<MigrationView, ApiError>;
+    async fn tick_checklist(&self, who: &Identity, id: &str, key: &str, done: bool) -> Result<MigrationDetail, ApiError>;
     /// The migration and every item (the report's content).
-    async fn migration_report(&self, id: &str) -> Result<(MigrationView, Vec<MigrationItemView>), crate::model::ApiError>;
-    fn poller_status(&self) -> PollerStatus;
+    async fn migration_report(&self, who: &Identity, id: &str) -> Result<(MigrationView, Vec<MigrationItemView>), ApiError>;
+    async fn poller_status(&self, who: &Identity) -> Result<PollerStatus, ApiError>;
+    /// Everyone the console has seen (the person filter).
+    async fn people(&self, who: &Identity) -> Result<Vec<PersonView>, ApiError>;
+    async fn api_tokens(&self, who: &Identity) -> Result<Vec<ApiTokenView>, ApiError>;
+    async fn create_api_token(&self, who: &Identity, req: crate::model::ApiTokenRequest) -> Result<CreatedApiToken, ApiError>;
+    async fn revoke_api_token(&self, who: &Identity, id: &str) -> Result<ApiTokenView, ApiError>;
+}
+
+/// A history query.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryQuery {
+    pub registry: Option<String>,
+    pub kind: Option<regatlas_domain::record::EventSelector>,
+    pub subject: Option<String>,
+    /// A principal key (`issuer#subject`): what that person did.
+    pub actor: Option<String>,
+    pub before: Option<i64>,
+    pub limit: i64,
 }
 
 #[cfg(feature = "ssr")]
@@ -65,9 +83,15 @@ pub type SharedBackend = std::sync::Arc<dyn Backend>;
 #[derive(Clone, Copy)]
 pub struct ErrorStatus(pub fn(&ApiError) -> u16);
 
+/// The back end and the caller, or why not.
 #[cfg(feature = "ssr")]
-fn backend() -> Result<SharedBackend, ApiError> {
-    use_context::<SharedBackend>().ok_or_else(|| ApiError::new(crate::model::ErrorKind::Internal, "NoBackend", "The back end is not available."))
+fn backend() -> Result<(SharedBackend, Identity), ApiError> {
+    use crate::model::ErrorKind;
+    let b = use_context::<SharedBackend>().ok_or_else(|| ApiError::new(ErrorKind::Internal, "NoBackend", "The back end is not available."))?;
+    let who = use_context::<http::request::Parts>()
+        .and_then(|p| p.extensions.get::<Identity>().cloned())
+        .ok_or_else(|| ApiError::new(ErrorKind::Unauthenticated, "SignInRequired", "Sign in first: this session has ended or never began."))?;
+    Ok((b, who))
 }
 
 /// Sets the response's status from the error's kind (server side).
@@ -86,27 +110,32 @@ pub fn split_error(e: &ApiError) -> (String, String) {
 
 #[server(prefix = "/api/sfn", endpoint = "registries")]
 pub async fn list_registries() -> Result<Vec<RegistryView>, ApiError> {
-    backend().map_err(err)?.registries().await.map_err(err)
+    let (b, who) = backend().map_err(err)?;
+    b.registries(&who).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "registry")]
 pub async fn get_registry(name: String) -> Result<RegistryView, ApiError> {
-    backend().map_err(err)?.registry(&name).await.map_err(err)
+    let (b, who) = backend().map_err(err)?;
+    b.registry(&who, &name).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "create_replica")]
-pub async fn create_replica(registry: String, region: String, zone_redundancy: bool, routing: bool, actor: Option<String>) -> Result<OperationView, ApiError> {
-    backend().map_err(err)?.create_replica(&registry, CreateReplicaRequest { region, zone_redundancy, routing, actor }).await.map_err(err)
+pub async fn create_replica(registry: String, region: String, zone_redundancy: bool, routing: bool) -> Result<OperationView, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.create_replica(&who, &registry, CreateReplicaRequest { region, zone_redundancy, routing }).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "delete_replica")]
-pub async fn delete_replica(registry: String, region: String, actor: Option<String>) -> Result<OperationView, ApiError> {
-    backend().map_err(err)?.delete_replica(&registry, &region, actor).await.map_err(err)
+pub async fn delete_replica(registry: String, region: String) -> Result<OperationView, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.delete_replica(&who, &registry, &region).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "set_routing")]
-pub async fn set_routing(registry: String, region: String, enabled: bool, force: bool, actor: Option<String>) -> Result<OperationView, ApiError> {
-    backend().map_err(err)?.set_routing(&registry, &region, RoutingRequest { enabled, force, actor }).await.map_err(err)
+pub async fn set_routing(registry: String, region: String, enabled: bool, force: bool) -> Result<OperationView, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.set_routing(&who, &registry, &region, RoutingRequest { enabled, force }).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "operations")]
@@ -115,40 +144,78 @@ pub async fn list_operations(
     kind: Option<crate::model::OperationKind>,
     state: Option<crate::model::OperationState>,
 ) -> Result<Vec<OperationView>, ApiError> {
-    backend().map_err(err)?.operations(registry, kind, state, 200, None).await.map_err(err)
+    let (b, who) = backend().map_err(err)?;
+    b.operations(&who, registry, kind, state, 200, None).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "history")]
-pub async fn list_history(registry: Option<String>, family: Option<crate::model::EventFamily>, subject: Option<String>) -> Result<Vec<EventView>, ApiError> {
-    backend().map_err(err)?.history(registry, family.map(regatlas_domain::record::EventSelector::Family), subject, None, 200).await.map_err(err)
+pub async fn list_history(
+    registry: Option<String>,
+    family: Option<crate::model::EventFamily>,
+    subject: Option<String>,
+    actor: Option<String>,
+) -> Result<Vec<EventView>, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    let q = HistoryQuery { registry, kind: family.map(regatlas_domain::record::EventSelector::Family), subject, actor, before: None, limit: 200 };
+    b.history(&who, q).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "people")]
+pub async fn list_people() -> Result<Vec<PersonView>, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.people(&who).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "refresh")]
-pub async fn refresh_now(actor: Option<String>) -> Result<(), ApiError> {
-    backend().map_err(err)?.refresh(actor).await.map_err(err)
+pub async fn refresh_now() -> Result<(), ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.refresh(&who).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "migrations")]
 pub async fn list_migrations() -> Result<Vec<MigrationView>, ApiError> {
-    backend().map_err(err)?.migrations(200, None).await.map_err(err)
+    let (b, who) = backend().map_err(err)?;
+    b.migrations(&who, 200, None).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "migration")]
 pub async fn get_migration(id: String) -> Result<MigrationDetail, ApiError> {
-    backend().map_err(err)?.migration(&id).await.map_err(err)
+    let (b, who) = backend().map_err(err)?;
+    b.migration(&who, &id).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "create_migration")]
 pub async fn create_migration(request: MigrationRequest) -> Result<MigrationView, ApiError> {
-    backend().map_err(err)?.create_migration(request).await.map_err(err)
+    let (b, who) = backend().map_err(err)?;
+    b.create_migration(&who, request).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "migration_action")]
-pub async fn act_on_migration(id: String, action: crate::model::MigrationAction, actor: Option<String>) -> Result<MigrationView, ApiError> {
-    backend().map_err(err)?.migration_action(&id, action, actor).await.map_err(err)
+pub async fn act_on_migration(id: String, action: crate::model::MigrationAction) -> Result<MigrationView, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.migration_action(&who, &id, action).await.map_err(err)
 }
 
 #[server(prefix = "/api/sfn", endpoint = "tick_checklist")]
-pub async fn tick_checklist(id: String, key: String, done: bool, actor: Option<String>) -> Result<MigrationDetail, ApiError> {
-    backend().map_err(err)?.tick_checklist(&id, &key, done, actor).await.map_err(err)
+pub async fn tick_checklist(id: String, key: String, done: bool) -> Result<MigrationDetail, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.tick_checklist(&who, &id, &key, done).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "api_tokens")]
+pub async fn list_api_tokens() -> Result<Vec<ApiTokenView>, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.api_tokens(&who).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "create_api_token")]
+pub async fn create_api_token(request: crate::model::ApiTokenRequest) -> Result<CreatedApiToken, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.create_api_token(&who, request).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "revoke_api_token")]
+pub async fn revoke_api_token(id: String) -> Result<ApiTokenView, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.revoke_api_token(&who, &id).await.map_err(err)
 }

@@ -5,9 +5,9 @@
 //! with `hydrate` into the WASM bundle (takes over the rendered HTML).
 #![recursion_limit = "512"]
 
-pub mod actor;
 pub mod api;
 pub mod live;
+pub mod me;
 pub mod model;
 pub mod pages;
 pub mod regions;
@@ -81,7 +81,7 @@ pub fn shell_document(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     live::provide();
-    actor::provide();
+    me::provide();
     view! {
         <Stylesheet id="regatlas" href="/pkg/regatlas.css"/>
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>

@@ -1,4 +1,4 @@
-//! Live updates in the browser: one `EventSource` on `/api/v1/events` per
+//! Live updates in the browser: one `EventSource` on `/live/events` (the session's feed) per
 //! page, a `version` signal that pages' resources depend on (bumped,
 //! coalesced, when events arrive), a ticking clock for "… ago" labels, and
 //! the connected / reconnecting / stale indicator.
@@ -131,8 +131,8 @@ mod client {
 
     fn connect(live: Live, last_heard: Rc<Cell<i64>>, refetch_pending: Rc<Cell<bool>>) {
         let url = match live.last_event_id.get_untracked() {
-            Some(id) => format!("/api/v1/events?after={id}"),
-            None => "/api/v1/events".to_string(),
+            Some(id) => format!("/live/events?after={id}"),
+            None => "/live/events".to_string(),
         };
         let Ok(source) = EventSource::new(&url) else {
             live.link.set(Link::Reconnecting);

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 pub use regatlas_domain::{
     Actor, Cadence, ChecklistKind, ChecklistStatus, ChildKind, Digest, ErrorKind, EventFamily, EventKind, Health, ItemAction, ItemState, MigrationAction,
-    MigrationState, OperationKind, OperationState, Region, RegistryName, ReplicaState, Repository, Tag,
+    MigrationState, OperationKind, OperationState, Region, RegistryName, ReplicaState, Repository, Role, Tag, Via,
 };
 
 #[cfg(feature = "ssr")]
@@ -105,6 +105,9 @@ pub struct EventView {
     pub id: i64,
     pub at: String,
     pub kind: EventKind,
+    /// Who caused it (`issuer#subject`), when someone did.
+    #[serde(default)]
+    pub actor: Option<String>,
     pub registry_id: Option<String>,
     pub subject_id: Option<String>,
     pub summary: String,
@@ -120,9 +123,6 @@ pub struct CreateReplicaRequest {
     pub zone_redundancy: bool,
     #[serde(default = "yes")]
     pub routing: bool,
-    /// Who asks (until sign-in exists). Defaults to "anonymous".
-    #[serde(default)]
-    pub actor: Option<String>,
 }
 
 fn yes() -> bool {
@@ -136,8 +136,6 @@ pub struct RoutingRequest {
     /// Allow disabling routing on the last replica that still receives traffic.
     #[serde(default)]
     pub force: bool,
-    #[serde(default)]
-    pub actor: Option<String>,
 }
 
 /// An error as the API and the pages show it: why (`kind`), a code (ARM's
@@ -259,8 +257,6 @@ pub struct MigrationRequest {
     /// Stop when more than this fraction of finished items failed (after 20). Default 0.25.
     #[serde(default)]
     pub failure_threshold: Option<f64>,
-    #[serde(default)]
-    pub actor: Option<String>,
 }
 
 /// A migration as lists and the live feed show it.
@@ -379,4 +375,81 @@ pub struct MigrationDetail {
     /// grammar, content over the limits), at most about a hundred.
     #[serde(default)]
     pub findings: Vec<String>,
+}
+
+/// The signed-in identity, as the header shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Me {
+    pub name: String,
+    pub role: regatlas_domain::Role,
+    pub via: regatlas_domain::Via,
+    /// `issuer#subject`.
+    pub key: String,
+    /// Whether a sign-out ends anything (not for the local user).
+    pub can_sign_out: bool,
+}
+
+impl Me {
+    pub fn of(id: &regatlas_domain::Identity) -> Me {
+        Me {
+            name: id.principal.name.to_string(),
+            role: id.role,
+            via: id.principal.via,
+            key: id.principal.key(),
+            can_sign_out: id.principal.via == regatlas_domain::Via::Session,
+        }
+    }
+
+    pub fn allows(&self, need: regatlas_domain::Role) -> bool {
+        self.role.allows(need)
+    }
+}
+
+/// Someone seen by the console, for the Activity page's person filter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PersonView {
+    /// `issuer#subject`: the `actor` filter of the history.
+    pub key: String,
+    pub name: String,
+    pub via: regatlas_domain::Via,
+    pub role: regatlas_domain::Role,
+    pub last_seen: String,
+}
+
+/// An API token, without its secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ApiTokenView {
+    pub id: String,
+    pub name: String,
+    pub role: regatlas_domain::Role,
+    /// The token's first characters, to recognise it.
+    pub hint: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
+}
+
+/// What an Admin asks for when creating an API token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ApiTokenRequest {
+    /// What it is for (shown in lists and in the audit): at most 64 characters.
+    pub name: String,
+    pub role: regatlas_domain::Role,
+    /// Days until it expires: 1–365 (default 90).
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// A new API token: the secret is shown this once and never again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CreatedApiToken {
+    pub token: ApiTokenView,
+    pub secret: String,
 }

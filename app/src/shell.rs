@@ -34,7 +34,7 @@ pub fn Header() -> impl IntoView {
                 <A href="/activity">"Activity"</A>
             </nav>
             <crate::live::LiveIndicator/>
-            <crate::actor::ActorField/>
+            <crate::me::MeBadge/>
             <button
                 id="density-toggle"
                 class="density-toggle"

@@ -6,6 +6,8 @@
 //!   fixed string, written in exactly one place (`string_enum!`).
 //! - [`name`]: names that come from people or ARM — registry, region,
 //!   repository, tag, digest, actor — as newtypes that validate on parse.
+//! - [`identity`]: who asks (a principal), how (session, application,
+//!   API token, local) and what they may do (a role).
 //! - [`record`]: what storage stores and returns. Storage speaks these, the
 //!   server maps them to the view models of `regatlas-app`.
 //!
@@ -13,9 +15,11 @@
 
 #[macro_use]
 mod macros;
+pub mod identity;
 pub mod name;
 pub mod record;
 pub mod state;
 
+pub use identity::{Identity, Principal, Role, Via};
 pub use name::{Actor, Digest, NameError, Region, RegistryName, Repository, Tag};
 pub use state::*;

@@ -67,6 +67,9 @@ pub struct ChildRow {
 #[derive(Clone, Debug)]
 pub struct NewEvent {
     pub kind: EventKind,
+    /// The principal key (`issuer#subject`) of whoever caused it; `None` for
+    /// what the console saw on its own (the poller).
+    pub actor: Option<String>,
     pub registry_id: Option<String>,
     pub subject_id: Option<String>,
     pub summary: String,
@@ -142,6 +145,7 @@ pub struct Event {
     pub id: i64,
     pub at: String,
     pub kind: EventKind,
+    pub actor: Option<String>,
     pub registry_id: Option<String>,
     pub subject_id: Option<String>,
     pub summary: String,
@@ -169,6 +173,8 @@ pub struct EventQuery {
     pub registry_id: Option<String>,
     pub kind: Option<EventSelector>,
     pub subject_id: Option<String>,
+    /// Only events caused by this principal key (`issuer#subject`).
+    pub actor: Option<String>,
     /// Only events with a smaller id (paging backwards).
     pub before: Option<i64>,
     pub limit: i64,
@@ -181,6 +187,8 @@ pub struct EventQuery {
 pub struct NewOperation {
     pub id: String,
     pub actor: Actor,
+    /// The principal key of the actor.
+    pub actor_key: String,
     pub kind: OperationKind,
     pub registry_id: String,
     pub target: String,
@@ -192,6 +200,8 @@ pub struct NewOperation {
 pub struct Operation {
     pub id: String,
     pub actor: Actor,
+    /// The principal key of the actor (operations older than sign-in have none).
+    pub actor_key: Option<String>,
     pub kind: OperationKind,
     pub registry_id: String,
     /// The registry's name, or its id when the registry is not known.
@@ -232,6 +242,8 @@ pub struct NewMigration {
     pub source: String,
     pub target: String,
     pub actor: Actor,
+    /// The principal key of the actor.
+    pub actor_key: String,
 }
 
 /// Counts over a migration's items.
@@ -341,4 +353,46 @@ pub struct ChecklistEntry {
     pub status: ChecklistStatus,
     pub done_by: Option<Actor>,
     pub done_at: Option<String>,
+}
+
+// ---- Identities ----
+
+/// Someone who has signed in or acted, as last seen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Person {
+    /// `issuer#subject`.
+    pub key: String,
+    pub name: Actor,
+    pub via: crate::Via,
+    pub role: crate::Role,
+    pub last_seen: String,
+}
+
+/// An API token to store: its hash, never its secret.
+#[derive(Clone, Debug)]
+pub struct NewApiToken {
+    pub id: String,
+    pub name: String,
+    pub role: crate::Role,
+    /// Hex SHA-256 of the whole token.
+    pub hash: String,
+    /// The prefix and first characters, shown to recognise it.
+    pub hint: String,
+    pub created_by: Actor,
+    pub created_by_key: String,
+    pub expires_at: String,
+}
+
+/// An API token, as stored (without any secret).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiToken {
+    pub id: String,
+    pub name: String,
+    pub role: crate::Role,
+    pub hint: String,
+    pub created_by: Actor,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
 }

@@ -205,6 +205,15 @@ string_enum! {
         MigrationUpdated => "migration.updated",
         /// Copy progress (frequent; live feed only in spirit).
         MigrationProgress => "migration.progress",
+        /// Someone signed in.
+        AuthSignIn => "auth.sign-in",
+        /// A sign-in was refused (no role, a failed check at the provider's answer).
+        AuthRefused => "auth.refused",
+        AuthSignOut => "auth.sign-out",
+        /// A request was refused for its role or its credential.
+        AuthDenied => "auth.denied",
+        /// An API token was created or revoked.
+        AuthToken => "auth.token",
     }
 }
 
@@ -217,6 +226,7 @@ string_enum! {
         Poll => "poll",
         Operation => "operation",
         Migration => "migration",
+        Auth => "auth",
     }
 }
 
@@ -230,6 +240,7 @@ impl EventKind {
             PollError | PollRecovered => EventFamily::Poll,
             OperationUpdated => EventFamily::Operation,
             MigrationUpdated | MigrationProgress => EventFamily::Migration,
+            AuthSignIn | AuthRefused | AuthSignOut | AuthDenied | AuthToken => EventFamily::Auth,
         }
     }
 
@@ -292,6 +303,10 @@ string_enum! {
         Internal => "internal",
         /// The request named a host this server does not serve.
         Misdirected => "misdirected",
+        /// The request carries no identity, or one that is not valid.
+        Unauthenticated => "unauthenticated",
+        /// The caller's role does not allow it.
+        NotAllowed => "not-allowed",
     }
 }
 

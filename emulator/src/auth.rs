@@ -38,6 +38,11 @@ impl Auth {
         SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs()
     }
 
+    /// A random opaque token that is not recorded (accepted nowhere).
+    pub fn opaque() -> String {
+        format!("emu.{}", uuid::Uuid::new_v4().simple())
+    }
+
     pub fn issue(&self, resource: &str, principal: &str, lifetime: Duration) -> Issued {
         let token = format!("emu.{}.{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         let expires_on = Self::now() + lifetime.as_secs();

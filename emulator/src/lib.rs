@@ -16,6 +16,7 @@ pub mod arm;
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod entra;
 pub mod login;
 pub mod oci;
 pub mod persist;
@@ -123,6 +124,8 @@ pub struct Shared {
     pub http: reqwest::Client,
     /// The emulated Entra ID token endpoint (set once it listens).
     pub login: std::sync::OnceLock<login::LoginEndpoint>,
+    /// Emulated Entra ID's OpenID Connect provider (codes not yet redeemed).
+    pub entra: entra::Entra,
     shutdown: watch::Receiver<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -227,6 +230,9 @@ pub struct EmulatorInfo {
     pub login_certificate_pem: String,
     /// The console's client id in the emulated tenant; its client secret is `token_header_value`.
     pub client_id: String,
+    /// The OpenID Connect issuer (`{login_url}/{tenant}/v2.0`): sign-in for
+    /// the console (client `client_id`, secret `token_header_value`).
+    pub oidc_issuer: String,
     pub subscription_id: String,
     pub tenant_id: String,
     pub admin_url: String,
@@ -259,6 +265,7 @@ impl RunningEmulator {
             login_url: self.shared.login.get().map(|l| l.url.clone()).unwrap_or_default(),
             login_certificate_pem: self.shared.login.get().map(|l| l.certificate_pem.clone()).unwrap_or_default(),
             client_id: login::CONSOLE_CLIENT_ID.to_string(),
+            oidc_issuer: format!("{}/{}/v2.0", self.shared.login.get().map(|l| l.url.as_str()).unwrap_or_default(), world.tenant_id),
             subscription_id: self.shared.subscription_id.clone(),
             tenant_id: world.tenant_id.clone(),
             admin_url: format!("{}/emulator-admin", self.shared.base_url),
@@ -337,6 +344,7 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         list_page_size: config.list_page_size.max(1),
         http: reqwest::Client::builder().no_proxy().build()?,
         login: std::sync::OnceLock::new(),
+        entra: entra::Entra::default(),
         shutdown: rx.clone(),
         tasks: Mutex::new(Vec::new()),
     });
@@ -363,7 +371,7 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         persist::save(&shared, &dir, &mut last)?;
         spawn_saver(shared.clone(), dir, last, rx.clone());
     }
-    let app = arm::router(shared.clone()).merge(admin::router(shared.clone()));
+    let app = entra::browser_router(shared.clone()).merge(arm::router(shared.clone())).merge(admin::router(shared.clone()));
     let mut rx2 = rx;
     let main = tokio::spawn(async move {
         let _ = axum::serve(listener, app)

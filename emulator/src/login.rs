@@ -1,6 +1,8 @@
-//! Emulated Entra ID: the OAuth 2.0 token endpoint of the client-credentials
-//! grant (`POST /{tenant}/oauth2/v2.0/token`), which
-//! `azure_identity::ClientSecretCredential` speaks.
+//! Emulated Entra ID: the OAuth 2.0 token endpoint
+//! (`POST /{tenant}/oauth2/v2.0/token`) of the client-credentials grant,
+//! which `azure_identity::ClientSecretCredential` speaks, and of the
+//! authorization-code grant of the console's sign-in ([`crate::entra`]),
+//! with the OpenID discovery document and keys.
 //!
 //! `azure_identity` accepts only https authority hosts, so this listener
 //! serves TLS with a certificate made at start for `127.0.0.1` and
@@ -47,6 +49,42 @@ struct TokenRequest {
     client_id: Option<String>,
     client_secret: Option<String>,
     scope: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+}
+
+/// `application/x-www-form-urlencoded` decoding of one component (Basic
+/// credentials are form-encoded before base64, RFC 6749 §2.3.1).
+fn form_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (char::from(b[i + 1]).to_digit(16), char::from(b[i + 2]).to_digit(16)) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Client id and secret from `Authorization: Basic` (client_secret_basic).
+fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic "))?;
+    let raw = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = raw.split_once(':')?;
+    Some((form_decode(id), form_decode(secret)))
 }
 
 /// An error as Entra sends it (`error`, `error_description` with an AADSTS code, `error_codes`).
@@ -54,24 +92,53 @@ fn entra_error(status: StatusCode, error: &str, code: u32, description: &str) ->
     (status, Json(json!({ "error": error, "error_description": format!("AADSTS{code}: {description}"), "error_codes": [code] }))).into_response()
 }
 
-async fn token(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, Form(req): Form<TokenRequest>) -> Response {
+async fn token(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, headers: axum::http::HeaderMap, Form(mut req): Form<TokenRequest>) -> Response {
     let world_tenant = shared.world().tenant_id.clone();
     if !tenant.eq_ignore_ascii_case(&world_tenant) {
         return entra_error(StatusCode::BAD_REQUEST, "invalid_request", 90002, &format!("Tenant '{tenant}' not found."));
     }
-    if req.grant_type.as_deref() != Some("client_credentials") {
-        return entra_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.");
+    if let Some((id, secret)) = basic_credentials(&headers) {
+        req.client_id = Some(id);
+        req.client_secret = Some(secret);
     }
-    if req.client_id.as_deref() != Some(CONSOLE_CLIENT_ID) {
+    let client = req.client_id.clone().unwrap_or_default();
+    let app = crate::entra::APPS.iter().find(|a| a.client_id == client);
+    if client != CONSOLE_CLIENT_ID && app.is_none() {
         return entra_error(StatusCode::BAD_REQUEST, "unauthorized_client", 700016, "Application not found in the directory.");
     }
+    // Every application of the demo tenant has the emulator's identity secret.
     if !req.client_secret.as_deref().is_some_and(|s| same_secret(s.as_bytes(), shared.auth.identity_secret.as_bytes())) {
         return entra_error(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, "Invalid client secret provided.");
+    }
+    match req.grant_type.as_deref() {
+        Some("client_credentials") => {}
+        Some("authorization_code") if client == CONSOLE_CLIENT_ID => {
+            let code = req.code.clone().unwrap_or_default();
+            return match crate::entra::redeem(&shared, &client, &code, req.redirect_uri.as_deref(), req.code_verifier.as_deref()) {
+                Ok(body) => ([(axum::http::header::CACHE_CONTROL, "no-store")], Json(body)).into_response(),
+                Err((error, code, description)) => entra_error(StatusCode::BAD_REQUEST, error, code, description),
+            };
+        }
+        _ => return entra_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."),
     }
     // Scopes of the client-credentials grant are `{resource}/.default`.
     let Some(resource) = req.scope.as_deref().and_then(|s| s.split_whitespace().next()).and_then(|s| s.strip_suffix("/.default")) else {
         return entra_error(StatusCode::BAD_REQUEST, "invalid_scope", 1002012, "The provided value for scope is not valid; it must end with /.default.");
     };
+    if resource == crate::entra::api_audience() {
+        // An application calling the console's API: a signed JWT with its app roles.
+        let Some(app) = app else {
+            return entra_error(StatusCode::BAD_REQUEST, "invalid_scope", 500011, "The console cannot call its own API.");
+        };
+        let secs = TOKEN_LIFETIME.as_secs();
+        return match crate::entra::app_access_token(&shared, app) {
+            Ok(t) => Json(json!({ "token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": t })).into_response(),
+            Err(e) => entra_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", 90000, &e),
+        };
+    }
+    if client != CONSOLE_CLIENT_ID {
+        return entra_error(StatusCode::BAD_REQUEST, "invalid_scope", 500011, "The application has no access to that resource.");
+    }
     let issued = shared.auth.issue(resource, CONSOLE_CLIENT_ID, TOKEN_LIFETIME);
     let secs = TOKEN_LIFETIME.as_secs();
     Json(json!({ "token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": issued.token })).into_response()
@@ -83,7 +150,7 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new().route("/{tenant}/oauth2/v2.0/token", post(token)).with_state(shared)
+    Router::new().route("/{tenant}/oauth2/v2.0/token", post(token)).merge(crate::entra::login_routes()).with_state(shared)
 }
 
 /// Binds a port on `ip` (the ARM endpoint's address), makes the

@@ -178,11 +178,21 @@ pub async fn ui(args: BenchUiArgs) -> Result<(), BenchError> {
     let config = crate::config::Config::resolve(&serve).map_err(|e| BenchError::Setup(e.to_string()))?;
     let app = crate::startup::Application::build(config).await.map_err(|e| BenchError::Setup(e.to_string()))?;
     let base = format!("http://{}", app.addr());
+    let info = app.emulator().map(|e| e.info()).ok_or_else(|| BenchError::Setup("the benchmark needs the built-in emulator".into()))?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = stop_rx.await;
     }));
-    let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().map_err(|e| BenchError::Setup(e.to_string()))?;
+    // Signed in as a person for the pages, and as an application for the API.
+    let cookie = crate::auth::client::sign_in_as(&base, "ada@contoso.example").await.map_err(BenchError::Setup)?;
+    let token = crate::auth::client::app_token(&info, "ci-admin").await.map_err(BenchError::Setup)?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::COOKIE, reqwest::header::HeaderValue::from_str(&cookie).map_err(|e| BenchError::Setup(e.to_string()))?);
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| BenchError::Setup(e.to_string()))?,
+    );
+    let http = reqwest::Client::builder().no_proxy().default_headers(headers).timeout(Duration::from_secs(60)).build().map_err(|e| BenchError::Setup(e.to_string()))?;
 
     // The registry grows to the wanted replica count through the real API.
     let registry = "contoso";
@@ -192,7 +202,6 @@ pub async fn ui(args: BenchUiArgs) -> Result<(), BenchError> {
     for region in candidates.take(args.replicas.saturating_sub(have.len())) {
         let r = http
             .post(format!("{base}/api/v1/registries/{registry}/replicas"))
-            .header("x-regatlas-actor", "bench")
             .json(&serde_json::json!({ "region": region }))
             .send()
             .await
@@ -325,7 +334,7 @@ async fn timed_migration(
     storage: &Storage,
     req: regatlas_app::model::MigrationRequest,
 ) -> Result<(f64, regatlas_app::model::MigrationView), BenchError> {
-    let m = engine.create(req).await.map_err(|e| BenchError::Setup(e.to_string()))?;
+    let m = engine.create(req, &crate::auth::local_principal(Some("bench"))).await.map_err(|e| BenchError::Setup(e.to_string()))?;
     let mut copy_start = None;
     loop {
         let v = storage.migration(&m.id).await?.ok_or_else(|| BenchError::Setup("the migration vanished".into()))?;
@@ -417,7 +426,6 @@ pub async fn migrate(args: BenchMigrateArgs) -> Result<(), BenchError> {
             include: seq_repos,
             latest: Some(50.min(sample as u32)),
             max_concurrency: Some(1),
-            actor: Some("bench".into()),
             ..Default::default()
         },
     )
@@ -435,7 +443,6 @@ pub async fn migrate(args: BenchMigrateArgs) -> Result<(), BenchError> {
             include: vec!["load/*".into()],
             max_concurrency: Some(args.max_concurrency),
             failure_threshold: Some(1.0),
-            actor: Some("bench".into()),
             ..Default::default()
         },
     )

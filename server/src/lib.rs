@@ -5,6 +5,7 @@
 #![recursion_limit = "512"]
 
 pub mod actions;
+pub mod auth;
 pub mod bench;
 pub mod config;
 pub mod events;

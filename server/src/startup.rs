@@ -34,6 +34,8 @@ pub enum StartupError {
     Poller(#[from] crate::poller::PollError),
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("cannot set up sign-in: {0}")]
+    Identity(String),
 }
 
 /// A server whose listener is bound and whose dependencies are open.
@@ -52,26 +54,70 @@ pub struct Application {
 /// What the server and the `migrate` CLI share: the database, the data
 /// source (the embedded emulator when configured) and the ARM client.
 pub async fn connect(config: &Config) -> Result<(Storage, regatlas_arm::ArmClient, Option<regatlas_emulator::RunningEmulator>, ShellInfo), StartupError> {
-    let storage = Storage::open(&config.database_url).await?;
-    let (arm, emulator, data_source_detail) = data_source(&config.source).await?;
-    let shell = ShellInfo { data_source: config.source.kind().as_str().into(), data_source_detail, version: env!("CARGO_PKG_VERSION").into() };
+    let (storage, arm, emulator, shell, _) = connect_with_login(config).await?;
     Ok((storage, arm, emulator, shell))
+}
+
+/// [`connect`], and how to sign in to the emulator when it is the source.
+async fn connect_with_login(config: &Config) -> Result<(Storage, regatlas_arm::ArmClient, Option<regatlas_emulator::RunningEmulator>, ShellInfo, Option<EmulatorLogin>), StartupError> {
+    let storage = Storage::open(&config.database_url).await?;
+    let (arm, emulator, data_source_detail, login) = data_source(&config.source).await?;
+    let shell = ShellInfo { data_source: config.source.kind().as_str().into(), data_source_detail, version: env!("CARGO_PKG_VERSION").into() };
+    Ok((storage, arm, emulator, shell, login))
+}
+
+use regatlas_arm::credential::EmulatorLogin;
+
+/// How people sign in, resolved now that the data source runs.
+async fn identity(config: &Config, login: Option<&EmulatorLogin>, storage: &Storage, hub: &EventHub) -> Result<crate::auth::Auth, StartupError> {
+    use crate::{
+        auth::{bearer, oidc, Auth, Mode},
+        config::IdentitySetting,
+    };
+    let settings = match &config.identity {
+        IdentitySetting::LocalOnly => {
+            tracing::warn!("no identity provider: the console serves its local user only (loopback)");
+            return Ok(Auth { mode: Mode::Local(crate::auth::local_identity()), bearer: None, storage: storage.clone(), hub: hub.clone() });
+        }
+        IdentitySetting::Oidc(s) => s.clone(),
+        IdentitySetting::Emulator => {
+            let l = login.ok_or_else(|| StartupError::Identity("the emulator's sign-in endpoint is not known".into()))?;
+            oidc::OidcSettings {
+                issuer: format!("{}/{}/v2.0", l.authority_host, l.tenant_id),
+                client_id: l.client_id.clone(),
+                auth: oidc::ClientAuth::Secret(crate::outbound::Secret::new(l.client_secret.clone())),
+                group_roles: vec![],
+                api_audiences: vec![format!("api://{}", l.client_id), l.client_id.clone()],
+                ca_pem: Some(l.certificate_pem.clone()),
+            }
+        }
+    };
+    let redirect = format!("{}/auth/callback", config.public_url.origin);
+    let provider = oidc::Provider::discover(settings.clone(), redirect).await.map_err(|e| StartupError::Identity(e.to_string()))?;
+    let verifier = bearer::Verifier::new(
+        provider.jwks_uri().await,
+        provider.http().clone(),
+        bearer::accepted_issuers(&settings.issuer),
+        settings.api_audiences.clone(),
+    );
+    Ok(Auth { mode: Mode::Oidc(Arc::new(provider)), bearer: Some(verifier), storage: storage.clone(), hub: hub.clone() })
 }
 
 /// The ARM client for the configured source: through an emulator's
 /// managed-identity endpoint, or with the configured `azure_identity`
 /// credential. Also the embedded emulator, when that is the source, and a
 /// line for the page footer.
-async fn data_source(source: &Source) -> Result<(regatlas_arm::ArmClient, Option<regatlas_emulator::RunningEmulator>, String), StartupError> {
+async fn data_source(source: &Source) -> Result<(regatlas_arm::ArmClient, Option<regatlas_emulator::RunningEmulator>, String, Option<EmulatorLogin>), StartupError> {
     use regatlas_arm::{credential, ArmClient, ArmClientConfig};
     Ok(match source {
         Source::EmbeddedEmulator { time_scale } => {
             let emu =
                 regatlas_emulator::start(regatlas_emulator::EmulatorConfig { time_scale: *time_scale, ..regatlas_emulator::EmulatorConfig::demo() }).await?;
             let info = emu.info();
-            let arm = ArmClient::new(ArmClientConfig::new(&info.arm_base_url), credential::emulator(&emulator_login(&info))?)?;
+            let login = emulator_login(&info);
+            let arm = ArmClient::new(ArmClientConfig::new(&info.arm_base_url), credential::emulator(&login)?)?;
             let detail = format!("built-in emulator at {}", info.arm_base_url);
-            (arm, Some(emu), detail)
+            (arm, Some(emu), detail, Some(login))
         }
         Source::ExternalEmulator { url, secret } => {
             let secret = secret.as_ref().ok_or_else(|| {
@@ -80,13 +126,13 @@ async fn data_source(source: &Source) -> Result<(regatlas_arm::ArmClient, Option
                 ))
             })?;
             let login = external_emulator_login(url, secret.expose()).await?;
-            (ArmClient::new(ArmClientConfig::new(url), credential::emulator(&login)?)?, None, format!("emulator at {url}"))
+            (ArmClient::new(ArmClientConfig::new(url), credential::emulator(&login)?)?, None, format!("emulator at {url}"), Some(login))
         }
         Source::Azure { endpoint, credential: c, authority_host } => {
             let cred = credential::build(c, authority_host.as_deref())?;
             let mut cc = ArmClientConfig::new(endpoint);
             cc.scope = format!("{}/.default", endpoint.trim_end_matches('/'));
-            (ArmClient::new(cc, cred)?, None, endpoint.clone())
+            (ArmClient::new(cc, cred)?, None, endpoint.clone(), None)
         }
     })
 }
@@ -149,8 +195,18 @@ impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let listener = TcpListener::bind(config.listen).await.map_err(|source| StartupError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.listen, source })?;
-        let (storage, arm, emulator, shell) = connect(&config).await?;
+        let (storage, arm, emulator, shell, login) = connect_with_login(&config).await?;
         let hub = EventHub::new(storage.clone(), 1024);
+        let auth = Arc::new(identity(&config, login.as_ref(), &storage, &hub).await?);
+        {
+            use tower_sessions::ExpiredDeletion as _;
+            let sessions = storage.session_store();
+            tokio::spawn(async move {
+                if let Err(e) = sessions.continuously_delete_expired(std::time::Duration::from_secs(3600)).await {
+                    tracing::warn!(error = %e, "expired-session cleanup stopped");
+                }
+            });
+        }
         let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), config.poller.clone()).await?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let engine =
@@ -176,7 +232,7 @@ impl Application {
             .build();
 
         let sse_slots = Arc::new(tokio::sync::Semaphore::new(config.sse_max_connections));
-        let state = AppState { leptos_options, storage, shell, config: Arc::new(config), backend, hub, sse_slots };
+        let state = AppState { leptos_options, storage, shell, config: Arc::new(config), backend, hub, sse_slots, auth };
         Ok(Application { listener, addr, state, emulator, poller: Some(poller), engine, stop: stop_tx })
     }
 

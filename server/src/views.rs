@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use regatlas_app::model::{
-    ChecklistItem, ChildView, EventView, Health, MigrationItemView, MigrationView, OperationView, RegistryView, ReplicaView, RepositoryProgress,
+    ApiTokenView, ChecklistItem, ChildView, EventView, PersonView, Health, MigrationItemView, MigrationView, OperationView, RegistryView, ReplicaView, RepositoryProgress,
 };
 use regatlas_domain::{
-    record::{ChecklistEntry, ChildRow, Event, Migration, MigrationItem, Operation, RegistryTopology, ReplicaRow, RepositoryCounts, Seen},
+    record::{ApiToken, ChecklistEntry, ChildRow, Person, Event, Migration, MigrationItem, Operation, RegistryTopology, ReplicaRow, RepositoryCounts, Seen},
     MigrationState,
 };
 use serde_json::Value;
@@ -74,7 +74,25 @@ fn child(c: &ChildRow, seen: &Seen) -> ChildView {
 }
 
 pub fn event(e: Event) -> EventView {
-    EventView { id: e.id, at: e.at, kind: e.kind, registry_id: e.registry_id, subject_id: e.subject_id, summary: e.summary, data: e.data }
+    EventView { id: e.id, at: e.at, kind: e.kind, actor: e.actor, registry_id: e.registry_id, subject_id: e.subject_id, summary: e.summary, data: e.data }
+}
+
+pub fn person(p: Person) -> PersonView {
+    PersonView { key: p.key, name: p.name.into_string(), via: p.via, role: p.role, last_seen: p.last_seen }
+}
+
+pub fn api_token(t: ApiToken) -> ApiTokenView {
+    ApiTokenView {
+        id: t.id,
+        name: t.name,
+        role: t.role,
+        hint: t.hint,
+        created_by: t.created_by.into_string(),
+        created_at: t.created_at,
+        expires_at: t.expires_at,
+        revoked_at: t.revoked_at,
+        last_used_at: t.last_used_at,
+    }
 }
 
 pub fn operation(o: Operation) -> OperationView {

@@ -1,6 +1,7 @@
 //! The Activity page: operations (who asked for what, and how it ended) and
 //! state changes the poller saw, across registries, newest first. Filters
-//! (`?registry=&kind=&outcome=`) live in the query string.
+//! (`?registry=&kind=&outcome=&person=`) live in the query string; a
+//! person's view lists what they did, sign-ins and refusals included.
 
 use crate::Erase;
 use leptos::{either::Either, prelude::*};
@@ -8,21 +9,23 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::{
-    api::{list_history, list_operations, list_registries, split_error},
+    api::{list_history, list_operations, list_people, list_registries, split_error},
     live::use_live,
-    model::{ApiError, EventFamily, EventView, OperationKind, OperationState, OperationView},
+    model::{ApiError, EventFamily, EventKind, EventView, OperationKind, OperationState, OperationView, PersonView},
     pages::registry::panel::OperationItem,
     time::short,
 };
 
 /// The families of state changes the filter offers (operators' actions are listed by `OperationKind`).
-const CHANGE_FAMILIES: &[EventFamily] = &[EventFamily::Registry, EventFamily::Replica, EventFamily::Child, EventFamily::Poll, EventFamily::Migration];
+const CHANGE_FAMILIES: &[EventFamily] = &[EventFamily::Registry, EventFamily::Replica, EventFamily::Child, EventFamily::Poll, EventFamily::Migration, EventFamily::Auth];
 
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Filter {
     registry: String,
     kind: String,
     outcome: String,
+    /// A principal key: what that person did.
+    person: String,
 }
 
 /// One line of the timeline.
@@ -47,10 +50,16 @@ pub fn ActivityPage() -> impl IntoView {
     let query = use_query_map();
     let f = Memo::new(move |_| {
         let m = query.read();
-        Filter { registry: m.get("registry").unwrap_or_default(), kind: m.get("kind").unwrap_or_default(), outcome: m.get("outcome").unwrap_or_default() }
+        Filter {
+            registry: m.get("registry").unwrap_or_default(),
+            kind: m.get("kind").unwrap_or_default(),
+            outcome: m.get("outcome").unwrap_or_default(),
+            person: m.get("person").unwrap_or_default(),
+        }
     });
     let opt = |s: String| (!s.is_empty()).then_some(s);
     let registries = Resource::new_blocking(move || live.version.get(), |_| list_registries());
+    let people = Resource::new_blocking(move || live.version.get(), |_| list_people());
     let ops = Resource::new_blocking(
         move || (f.get(), live.version.get()),
         move |(f, _)| list_operations(opt(f.registry), OperationKind::parse(&f.kind), OperationState::parse(&f.outcome)),
@@ -59,7 +68,7 @@ pub fn ActivityPage() -> impl IntoView {
         move || (f.get(), live.version.get()),
         move |(f, _)| {
             let family = EventFamily::parse(&f.kind).filter(|k| CHANGE_FAMILIES.contains(k));
-            list_history(opt(f.registry), family, None)
+            list_history(opt(f.registry), family, None, opt(f.person))
         },
     );
 
@@ -72,9 +81,12 @@ pub fn ActivityPage() -> impl IntoView {
                 // Awaiting the resources makes the server render this in
                 // place (readable without JavaScript) instead of streaming it.
                 {move || Suspend::new(async move {
-                    let _ = (registries.await, ops.await, changes.await);
+                    let _ = (registries.await, people.await, ops.await, changes.await);
                 })}
-                {move || registries.get().map(|r| filter_form(r.map(|l| l.into_iter().map(|r| r.name).collect()).unwrap_or_default(), &f.get()))}
+                {move || {
+                    let names = registries.get()?.map(|l| l.into_iter().map(|r| r.name).collect()).unwrap_or_default();
+                    Some(filter_form(names, people.get()?.unwrap_or_default(), &f.get()))
+                }}
                 {move || {
                     let (o, c) = (ops.get()?, changes.get()?);
                     let (entries, failure) = merged(&f.get(), o, c);
@@ -87,7 +99,7 @@ pub fn ActivityPage() -> impl IntoView {
 }
 
 /// The filters, as a GET form (works without JavaScript).
-fn filter_form(names: Vec<String>, cur: &Filter) -> impl IntoView {
+fn filter_form(names: Vec<String>, people: Vec<PersonView>, cur: &Filter) -> impl IntoView {
     view! {
         <form method="get" class="filters" role="search">
             <label>"Registry "
@@ -108,6 +120,12 @@ fn filter_form(names: Vec<String>, cur: &Filter) -> impl IntoView {
                     {OperationState::ALL.iter().map(|k| k.as_str()).map(|k| view! { <option value=k selected=cur.outcome == k>{k}</option> }).collect_view()}
                 </select>
             </label>
+            <label>"Person "
+                <select name="person" id="filter-person">
+                    <option value="" selected=cur.person.is_empty()>"anyone"</option>
+                    {people.into_iter().map(|p| { let sel = p.key == cur.person; view! { <option value=p.key.clone() selected=sel>{format!("{} ({})", p.name, p.role.title())}</option> } }).collect_view()}
+                </select>
+            </label>
             <button type="submit">"Filter"</button>
             <A href="?">"Clear"</A>
         </form>
@@ -119,7 +137,9 @@ fn filter_form(names: Vec<String>, cur: &Filter) -> impl IntoView {
 fn merged(cur: &Filter, ops: Result<Vec<OperationView>, ApiError>, changes: Result<Vec<EventView>, ApiError>) -> (Vec<Entry>, Option<(String, String)>) {
     let mut entries: Vec<Entry> = Vec::new();
     let mut failure = None;
-    let show_ops = cur.kind.is_empty() || OperationKind::parse(&cur.kind).is_some();
+    // A person's view comes from the history (which names who caused what).
+    let person = !cur.person.is_empty();
+    let show_ops = !person && (cur.kind.is_empty() || OperationKind::parse(&cur.kind).is_some());
     // An outcome belongs to operations only.
     let show_changes = cur.outcome.is_empty() && (cur.kind.is_empty() || EventFamily::parse(&cur.kind).is_some_and(|k| CHANGE_FAMILIES.contains(&k)));
     match ops {
@@ -128,7 +148,9 @@ fn merged(cur: &Filter, ops: Result<Vec<OperationView>, ApiError>, changes: Resu
         Err(e) => failure = Some(split_error(&e)),
     }
     match changes {
-        Ok(list) if show_changes => entries.extend(list.into_iter().filter(|e| !e.kind.is_progress()).map(Entry::Change)),
+        Ok(list) if show_changes => {
+            entries.extend(list.into_iter().filter(|e| if person { e.kind != EventKind::MigrationProgress } else { !e.kind.is_progress() }).map(Entry::Change))
+        }
         Ok(_) => {}
         Err(e) => failure = Some(split_error(&e)),
     }

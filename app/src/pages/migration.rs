@@ -8,7 +8,6 @@ use leptos_router::{components::A, hooks::use_params_map};
 
 use super::migrations::{eta, Progress};
 use crate::{
-    actor::use_actor,
     api::{act_on_migration, get_migration, split_error, tick_checklist},
     live::use_live,
     model::{ChecklistItem, ChecklistKind, ChecklistStatus, MigrationAction, MigrationDetail, MigrationItemView, MigrationState},
@@ -45,15 +44,15 @@ pub fn MigrationPage() -> impl IntoView {
 #[component]
 fn Detail(d: MigrationDetail, error: RwSignal<Option<(String, String)>>) -> impl IntoView {
     let live = use_live();
-    let actor = use_actor();
+    let operator = crate::me::can(crate::model::Role::Operator);
     let m = d.migration.clone();
     let id = m.id.clone();
     let act = move |action: MigrationAction| {
         let id = id.clone();
         move |_| {
-            let (id, who) = (id.clone(), actor.name());
+            let id = id.clone();
             spawn_local(async move {
-                match act_on_migration(id, action, who).await {
+                match act_on_migration(id, action).await {
                     Ok(_) => error.set(None),
                     Err(e) => error.set(Some(split_error(&e))),
                 }
@@ -62,12 +61,12 @@ fn Detail(d: MigrationDetail, error: RwSignal<Option<(String, String)>>) -> impl
         }
     };
     let state = m.state;
-    let can_start = state.can_start();
-    let can_pause = state == MigrationState::InProgress;
-    let can_cancel = state.can_cancel();
-    let can_retry = m.failed > 0 && !m.is_active();
+    let can_start = operator && state.can_start();
+    let can_pause = operator && state == MigrationState::InProgress;
+    let can_cancel = operator && state.can_cancel();
+    let can_retry = operator && m.failed > 0 && !m.is_active();
     let start_label = if state == MigrationState::Planned { "Start copying" } else { "Resume" };
-    let (json_href, csv_href) = (format!("/api/v1/migrations/{}/report.json", m.id), format!("/api/v1/migrations/{}/report.csv", m.id));
+    let (json_href, csv_href) = (format!("/live/migrations/{}/report.json", m.id), format!("/live/migrations/{}/report.csv", m.id));
     let verification = if m.verified + m.mismatched == 0 {
         "Not verified yet.".to_string()
     } else if m.mismatched == 0 {
@@ -99,6 +98,7 @@ fn Detail(d: MigrationDetail, error: RwSignal<Option<(String, String)>>) -> impl
             {can_pause.then(|| view! { <button type="button" id="m-pause" on:click=act(MigrationAction::Pause)>"Pause"</button> })}
             {can_cancel.then(|| view! { <button type="button" id="m-cancel" class="danger" on:click=act(MigrationAction::Cancel)>"Cancel"</button> })}
             {can_retry.then(|| view! { <button type="button" id="m-retry" on:click=act(MigrationAction::RetryFailed)>"Retry failed items"</button> })}
+            {(!operator).then(|| view! { <span class="role-note">{crate::me::needs(crate::model::Role::Operator)}" to start, pause, cancel or retry."</span> })}
             <a href=json_href download="">"Report (JSON)"</a>
             <a href=csv_href download="">"Report (CSV)"</a>
         </div>
@@ -161,7 +161,7 @@ fn ItemTable(items: Vec<MigrationItemView>, empty: &'static str) -> impl IntoVie
 #[component]
 fn Checklist(id: String, items: Vec<ChecklistItem>, safe: bool, error: RwSignal<Option<(String, String)>>) -> impl IntoView {
     let live = use_live();
-    let actor = use_actor();
+    let operator = crate::me::can(crate::model::Role::Operator);
     view! {
         <table class="checklist" aria-label="Cut-over checklist">
             <thead><tr><th scope="col">"Item"</th><th scope="col">"Source"</th><th scope="col">"Target"</th><th scope="col">"Status"</th></tr></thead>
@@ -173,9 +173,9 @@ fn Checklist(id: String, items: Vec<ChecklistItem>, safe: bool, error: RwSignal<
                     let (id, key) = (id.clone(), c.key.clone());
                     let toggle = move |ev: leptos::ev::Event| {
                         let checked = event_target_checked(&ev);
-                        let (id, key, who) = (id.clone(), key.clone(), actor.name());
+                        let (id, key) = (id.clone(), key.clone());
                         spawn_local(async move {
-                            match tick_checklist(id, key, checked, who).await {
+                            match tick_checklist(id, key, checked).await {
                                 Ok(_) => error.set(None),
                                 Err(e) => error.set(Some(split_error(&e))),
                             }
@@ -186,7 +186,7 @@ fn Checklist(id: String, items: Vec<ChecklistItem>, safe: bool, error: RwSignal<
                     view! {
                         <tr class=format!("check check-{}", c.status) data-key=c.key.clone()>
                             <th scope="row">
-                                {manual.then(|| view! { <input type="checkbox" prop:checked=done disabled=blocked on:change=toggle.clone() aria-label=c.title.clone()/> })}
+                                {manual.then(|| view! { <input type="checkbox" prop:checked=done disabled=blocked || !operator on:change=toggle.clone() aria-label=c.title.clone()/> })}
                                 " " {c.title.clone()}
                             </th>
                             <td>{c.source_value.clone().unwrap_or_default()}</td>

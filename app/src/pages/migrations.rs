@@ -6,7 +6,6 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_navigate};
 
 use crate::{
-    actor::use_actor,
     api::{create_migration, list_migrations, list_registries, split_error},
     live::use_live,
     model::{MigrationRequest, MigrationView},
@@ -107,7 +106,12 @@ fn MigrationTable(list: Vec<MigrationView>) -> impl IntoView {
 
 #[component]
 fn NewMigration(names: Vec<String>) -> impl IntoView {
-    let actor = use_actor();
+    use crate::model::Role;
+    if !crate::me::can(Role::Operator) {
+        return view! { <h2>"New migration"</h2><p class="role-note" id="m-role-note">{crate::me::needs(Role::Operator)}" to plan a migration."</p> }.into_any();
+    }
+    let admin = crate::me::can(Role::Admin);
+    let force_title = if admin { String::new() } else { crate::me::needs(Role::Admin) };
     let navigate = use_navigate();
     let source = RwSignal::new(String::new());
     let source_url = RwSignal::new(String::new());
@@ -137,7 +141,6 @@ fn NewMigration(names: Vec<String>) -> impl IntoView {
             force: force.get_untracked(),
             untagged: untagged.get_untracked(),
             dry_run: dry_run.get_untracked(),
-            actor: actor.name(),
             ..Default::default()
         };
         busy.set(true);
@@ -172,14 +175,14 @@ fn NewMigration(names: Vec<String>) -> impl IntoView {
             <label>"Repositories (patterns, e.g. payments/*) "<input id="m-include" type="text" on:input=move |ev| include.set(event_target_value(&ev))/></label>
             <label>"Tags (patterns) "<input id="m-tags" type="text" on:input=move |ev| tags.set(event_target_value(&ev))/></label>
             <label>"Latest N tags per repository "<input id="m-latest" type="number" min="1" on:input=move |ev| latest.set(event_target_value(&ev))/></label>
-            <label><input id="m-force" type="checkbox" on:change=move |ev| force.set(event_target_checked(&ev))/>" Force (overwrite target tags)"</label>
+            <label title=force_title><input id="m-force" type="checkbox" disabled=!admin on:change=move |ev| force.set(event_target_checked(&ev))/>" Force (overwrite target tags)"</label>
             <label><input id="m-untagged" type="checkbox" on:change=move |ev| untagged.set(event_target_checked(&ev))/>" Also untagged manifests (ACR sources)"</label>
             <label><input id="m-dry-run" type="checkbox" prop:checked=move || dry_run.get() on:change=move |ev| dry_run.set(event_target_checked(&ev))/>" Plan only (dry run); start it from its page"</label>
             <button type="submit" id="m-create" disabled=move || busy.get()>{move || if dry_run.get() { "Plan migration" } else { "Start migration" }}</button>
             {move || error.get().map(|(code, message)| view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> })}
         </form>
     }
-    .erased()
+    .into_any()
 }
 
 #[cfg(test)]

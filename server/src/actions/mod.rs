@@ -16,9 +16,9 @@ mod rules;
 
 use async_trait::async_trait;
 use regatlas_app::{
-    api::Backend,
+    api::{Backend, HistoryQuery},
     model::{
-        ApiError, CreateReplicaRequest, EventView, Health, MigrationAction, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, OperationKind,
+        ApiError, ApiTokenRequest, ApiTokenView, CreateReplicaRequest, CreatedApiToken, EventView, Health, MigrationAction, PersonView, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, OperationKind,
         OperationState, OperationView, PollerStatus, RegistryView, ReplicaState, RoutingRequest,
     },
 };
@@ -31,8 +31,8 @@ use crate::{
     storage::{Storage, StorageError},
 };
 use regatlas_domain::{
-    record::{EventQuery, EventSelector, ItemFilter, NewEvent, NewOperation, Operation, OperationFilter},
-    Actor, ErrorKind, EventKind,
+    record::{EventQuery, ItemFilter, NewApiToken, NewEvent, NewOperation, Operation, OperationFilter},
+    ErrorKind, EventKind, Identity, Principal, Role,
 };
 
 /// Why an action was refused or failed.
@@ -92,18 +92,34 @@ pub struct Console {
 /// Largest page any list returns.
 pub const MAX_PAGE: i64 = 1000;
 
-/// A self-declared actor: at most 100 characters, no control characters
-/// (so it cannot forge a log line or an Activity entry).
-fn check_actor(a: &Option<String>) -> Result<(), ActionError> {
-    match a {
-        Some(a) if !crate::outbound::is_plain_text(a, 100) => {
-            Err(ActionError::invalid(ErrorKind::Invalid, "InvalidActor", "actor must be at most 100 characters without control characters."))
-        }
-        _ => Ok(()),
-    }
-}
-
 impl Console {
+    /// Refuses (and records the refusal) unless `who`'s role includes `need`.
+    async fn require(&self, who: &Identity, need: Role, what: &str) -> Result<(), ApiError> {
+        if who.allows(need) {
+            return Ok(());
+        }
+        let p = &who.principal;
+        tracing::warn!(name = %p.name, subject = %p.subject, role = %who.role, need = %need, what, "request refused by role");
+        self.audit(who, EventKind::AuthDenied, format!("{} was refused: {what} needs {}", p.name, need.title()), json!({ "need": need, "what": what })).await;
+        Err(ApiError::new(
+            ErrorKind::NotAllowed,
+            "RoleRequired",
+            format!("To {what} you need the {} role; you are {}.", need.title(), who.role.title()),
+        ))
+    }
+
+    /// Records an event caused by `who`.
+    async fn audit(&self, who: &Identity, kind: EventKind, summary: String, mut data: serde_json::Value) {
+        if let Some(o) = data.as_object_mut() {
+            o.insert("principal".into(), json!(who.principal));
+            o.insert("role".into(), json!(who.role));
+        }
+        let e = NewEvent { kind, actor: Some(who.principal.key()), registry_id: None, subject_id: None, summary, data };
+        if let Err(err) = self.hub.record(e).await {
+            tracing::error!(error = %err, "cannot record an audit event");
+        }
+    }
+
     pub fn new(
         storage: Storage,
         arm: ArmClient,
@@ -180,7 +196,7 @@ impl Console {
         reg: &RegistryView,
         kind: OperationKind,
         target: &str,
-        actor: Actor,
+        by: &Principal,
         params: serde_json::Value,
         call: F,
     ) -> Result<OperationView, ActionError>
@@ -189,7 +205,15 @@ impl Console {
         Fut: std::future::Future<Output = Result<regatlas_arm::acr::Accepted, ArmError>>,
     {
         let id = uuid::Uuid::new_v4().to_string();
-        let new = NewOperation { id: id.clone(), actor: actor.clone(), kind, registry_id: reg.id.clone(), target: target.to_string(), params: params.clone() };
+        let new = NewOperation {
+            id: id.clone(),
+            actor: by.name.clone(),
+            actor_key: by.key(),
+            kind,
+            registry_id: reg.id.clone(),
+            target: target.to_string(),
+            params: params.clone(),
+        };
         let Some(op) = self.storage.insert_operation(&new).await? else {
             let other = self.storage.active_operation_on(&reg.id, target).await?;
             let who = other.map(|o| format!("{} ({} by {}, started {})", o.kind, o.state, o.actor, o.created_at)).unwrap_or_else(|| "another operation".into());
@@ -199,7 +223,7 @@ impl Console {
                 format!("{}/{target} is busy: {who}. Wait for it to finish.", reg.name),
             ));
         };
-        self.publish_op(op.clone(), format!("{actor} asked: {kind} {}/{target}", reg.name)).await;
+        self.publish_op(op.clone(), format!("{} asked: {kind} {}/{target}", by.name, reg.name)).await;
         match call().await {
             Err(e) => {
                 let (code, message) = match &e {
@@ -231,9 +255,11 @@ impl Console {
     }
 
     async fn publish_op(&self, op: Operation, summary: String) {
+        let actor = op.actor_key.clone();
         let op = crate::views::operation(op);
         let e = NewEvent {
             kind: EventKind::OperationUpdated,
+            actor,
             registry_id: Some(op.registry_id.clone()),
             subject_id: Some(op.id.clone()),
             summary,
@@ -325,16 +351,18 @@ impl Console {
 
 #[async_trait]
 impl Backend for Console {
-    async fn registries(&self) -> Result<Vec<RegistryView>, ApiError> {
+    async fn registries(&self, who: &Identity) -> Result<Vec<RegistryView>, ApiError> {
+        self.require(who, Role::Viewer, "read the registries").await?;
         Ok(self.registry_views().await?.into_iter().map(|r| self.enrich(r)).collect())
     }
 
-    async fn registry(&self, name: &str) -> Result<RegistryView, ApiError> {
+    async fn registry(&self, who: &Identity, name: &str) -> Result<RegistryView, ApiError> {
+        self.require(who, Role::Viewer, "read a registry").await?;
         Ok(self.find(name).await?)
     }
 
-    async fn create_replica(&self, registry: &str, req: CreateReplicaRequest) -> Result<OperationView, ApiError> {
-        check_actor(&req.actor)?;
+    async fn create_replica(&self, who: &Identity, registry: &str, req: CreateReplicaRequest) -> Result<OperationView, ApiError> {
+        self.require(who, Role::Operator, "create a replica").await?;
         let reg = self.find(registry).await?;
         let region = rules::create(&reg, &req.region, req.zone_redundancy)?;
         let arm_id = Console::arm_id(&reg);
@@ -342,27 +370,31 @@ impl Backend for Console {
         let params = json!({ "region": region.name, "zoneRedundancy": req.zone_redundancy, "routing": req.routing });
         let arm = self.arm.clone();
         Ok(self
-            .run_action(&reg, OperationKind::ReplicaCreate, &region.name, Actor::or_anonymous(req.actor.as_deref()), params, || async move {
+            .run_action(&reg, OperationKind::ReplicaCreate, &region.name, &who.principal, params, || async move {
                 arm.begin_create_replication(&arm_id, &new).await
             })
             .await?)
     }
 
-    async fn delete_replica(&self, registry: &str, region: &str, actor: Option<String>) -> Result<OperationView, ApiError> {
-        check_actor(&actor)?;
+    async fn delete_replica(&self, who: &Identity, registry: &str, region: &str) -> Result<OperationView, ApiError> {
+        self.require(who, Role::Admin, "delete a replica").await?;
         let reg = self.find(registry).await?;
         let rep = rules::delete(&reg, region)?;
         let (arm_id, name, location) = (Console::arm_id(&reg), rep.name.clone(), rep.location.clone());
         let arm = self.arm.clone();
         Ok(self
-            .run_action(&reg, OperationKind::ReplicaDelete, &location, Actor::or_anonymous(actor.as_deref()), json!({ "region": location }), || async move {
+            .run_action(&reg, OperationKind::ReplicaDelete, &location, &who.principal, json!({ "region": location }), || async move {
                 arm.begin_delete_replication(&arm_id, &name).await
             })
             .await?)
     }
 
-    async fn set_routing(&self, registry: &str, region: &str, req: RoutingRequest) -> Result<OperationView, ApiError> {
-        check_actor(&req.actor)?;
+    async fn set_routing(&self, who: &Identity, registry: &str, region: &str, req: RoutingRequest) -> Result<OperationView, ApiError> {
+        if req.force && !req.enabled {
+            self.require(who, Role::Admin, "force routing off the last routed replica").await?;
+        } else {
+            self.require(who, Role::Operator, "turn routing on or off").await?;
+        }
         let reg = self.find(registry).await?;
         let rep = rules::routing(&reg, region, req.enabled, req.force)?;
         let (arm_id, name, location) = (Console::arm_id(&reg), rep.name.clone(), rep.location.clone());
@@ -373,7 +405,7 @@ impl Backend for Console {
                 &reg,
                 OperationKind::ReplicaRouting,
                 &location,
-                Actor::or_anonymous(req.actor.as_deref()),
+                &who.principal,
                 json!({ "region": location, "enabled": enabled, "force": req.force }),
                 || async move { arm.begin_set_routing(&arm_id, &name, enabled).await },
             )
@@ -382,12 +414,14 @@ impl Backend for Console {
 
     async fn operations(
         &self,
+        who: &Identity,
         registry: Option<String>,
         kind: Option<OperationKind>,
         state: Option<OperationState>,
         limit: i64,
         before: Option<(String, String)>,
     ) -> Result<Vec<OperationView>, ApiError> {
+        self.require(who, Role::Viewer, "read operations").await?;
         let registry_id = match registry {
             Some(r) => Some(self.find(&r).await?.id),
             None => None,
@@ -396,78 +430,144 @@ impl Backend for Console {
         Ok(ops.into_iter().map(crate::views::operation).collect())
     }
 
-    async fn history(
-        &self,
-        registry: Option<String>,
-        kind: Option<EventSelector>,
-        subject: Option<String>,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<EventView>, ApiError> {
-        let registry_id = match registry {
+    async fn history(&self, who: &Identity, q: HistoryQuery) -> Result<Vec<EventView>, ApiError> {
+        self.require(who, Role::Viewer, "read the history").await?;
+        let registry_id = match q.registry {
             Some(r) => Some(self.find(&r).await?.id),
             None => None,
         };
-        let q = EventQuery { registry_id, kind, subject_id: subject, before, limit: limit.clamp(1, MAX_PAGE) };
+        let q = EventQuery { registry_id, kind: q.kind, subject_id: q.subject, actor: q.actor, before: q.before, limit: q.limit.clamp(1, MAX_PAGE) };
         Ok(self.storage.events(&q).await?.into_iter().map(crate::views::event).collect())
     }
 
-    async fn refresh(&self, actor: Option<String>) -> Result<(), ApiError> {
-        check_actor(&actor)?;
-        tracing::info!(actor = %Actor::or_anonymous(actor.as_deref()), "refresh requested");
+    async fn refresh(&self, who: &Identity) -> Result<(), ApiError> {
+        self.require(who, Role::Operator, "refresh the topology").await?;
+        tracing::info!(actor = %who.principal.name, "refresh requested");
         self.poller.refresh_now();
         Ok(())
     }
 
-    fn poller_status(&self) -> PollerStatus {
-        self.poller.status()
+    async fn poller_status(&self, who: &Identity) -> Result<PollerStatus, ApiError> {
+        self.require(who, Role::Viewer, "read the poller's status").await?;
+        Ok(self.poller.status())
     }
 
-    async fn migrations(&self, limit: i64, before: Option<(String, String)>) -> Result<Vec<MigrationView>, ApiError> {
+    async fn migrations(&self, who: &Identity, limit: i64, before: Option<(String, String)>) -> Result<Vec<MigrationView>, ApiError> {
+        self.require(who, Role::Viewer, "read migrations").await?;
         let now = chrono::Utc::now();
         Ok(self.storage.migrations(limit.clamp(1, MAX_PAGE), before).await?.into_iter().map(|m| crate::views::migration(m, now)).collect())
     }
 
-    async fn migration(&self, id: &str) -> Result<MigrationDetail, ApiError> {
+    async fn migration(&self, who: &Identity, id: &str) -> Result<MigrationDetail, ApiError> {
+        self.require(who, Role::Viewer, "read a migration").await?;
         self.engine()?.detail(id).await.map_err(migration_error)
     }
 
     async fn migration_items(
         &self,
+        who: &Identity,
         id: &str,
         state: Option<regatlas_app::model::ItemState>,
         action: Option<regatlas_app::model::ItemAction>,
         limit: i64,
         after: Option<(String, i64)>,
     ) -> Result<Vec<MigrationItemView>, ApiError> {
+        self.require(who, Role::Viewer, "read a migration's items").await?;
         let f = ItemFilter { state, action, limit: limit.clamp(1, MAX_PAGE), after };
         Ok(self.storage.migration_items(id, &f).await?.into_iter().map(crate::views::item).collect())
     }
 
-    async fn create_migration(&self, req: MigrationRequest) -> Result<MigrationView, ApiError> {
-        check_actor(&req.actor)?;
-        self.engine()?.create(req).await.map_err(migration_error)
+    async fn create_migration(&self, who: &Identity, req: MigrationRequest) -> Result<MigrationView, ApiError> {
+        if req.force {
+            self.require(who, Role::Admin, "plan a Force migration (it overwrites tags)").await?;
+        } else {
+            self.require(who, Role::Operator, "plan a migration").await?;
+        }
+        self.engine()?.create(req, &who.principal).await.map_err(migration_error)
     }
 
-    async fn migration_action(&self, id: &str, action: MigrationAction, actor: Option<String>) -> Result<MigrationView, ApiError> {
-        check_actor(&actor)?;
+    async fn migration_action(&self, who: &Identity, id: &str, action: MigrationAction) -> Result<MigrationView, ApiError> {
         let e = self.engine()?;
+        if action == MigrationAction::Start && e.is_force(id).await.map_err(migration_error)? {
+            self.require(who, Role::Admin, "start a Force migration (it overwrites tags)").await?;
+        } else {
+            self.require(who, Role::Operator, "control a migration").await?;
+        }
+        let by = &who.principal;
         match action {
-            MigrationAction::Start | MigrationAction::Resume => e.start(id, actor).await,
-            MigrationAction::Pause => e.pause(id, actor).await,
-            MigrationAction::Cancel => e.cancel(id, actor).await,
-            MigrationAction::RetryFailed => e.retry_failed(id, actor).await,
+            MigrationAction::Start | MigrationAction::Resume => e.start(id, by).await,
+            MigrationAction::Pause => e.pause(id, by).await,
+            MigrationAction::Cancel => e.cancel(id, by).await,
+            MigrationAction::RetryFailed => e.retry_failed(id, by).await,
         }
         .map_err(migration_error)
     }
 
-    async fn migration_report(&self, id: &str) -> Result<(MigrationView, Vec<MigrationItemView>), ApiError> {
+    async fn migration_report(&self, who: &Identity, id: &str) -> Result<(MigrationView, Vec<MigrationItemView>), ApiError> {
+        self.require(who, Role::Viewer, "read a migration report").await?;
         crate::migration::report(&self.storage, id).await.map_err(migration_error)
     }
 
-    async fn tick_checklist(&self, id: &str, key: &str, done: bool, actor: Option<String>) -> Result<MigrationDetail, ApiError> {
-        check_actor(&actor)?;
-        self.engine()?.tick(id, key, done, actor).await.map_err(migration_error)
+    async fn tick_checklist(&self, who: &Identity, id: &str, key: &str, done: bool) -> Result<MigrationDetail, ApiError> {
+        self.require(who, Role::Operator, "tick a checklist item").await?;
+        self.engine()?.tick(id, key, done, &who.principal).await.map_err(migration_error)
+    }
+
+    async fn people(&self, who: &Identity) -> Result<Vec<PersonView>, ApiError> {
+        self.require(who, Role::Viewer, "list people").await?;
+        Ok(self.storage.people().await?.into_iter().map(crate::views::person).collect())
+    }
+
+    async fn api_tokens(&self, who: &Identity) -> Result<Vec<ApiTokenView>, ApiError> {
+        self.require(who, Role::Admin, "manage API tokens").await?;
+        Ok(self.storage.api_tokens().await?.into_iter().map(crate::views::api_token).collect())
+    }
+
+    async fn create_api_token(&self, who: &Identity, req: ApiTokenRequest) -> Result<CreatedApiToken, ApiError> {
+        self.require(who, Role::Admin, "manage API tokens").await?;
+        let name = req.name.trim().to_string();
+        if name.is_empty() || !crate::outbound::is_plain_text(&name, 64) {
+            return Err(ApiError::new(ErrorKind::Invalid, "InvalidTokenName", "A token's name is 1–64 characters of plain text."));
+        }
+        let days = req.expires_in_days.unwrap_or(90);
+        if !(1..=365).contains(&days) {
+            return Err(ApiError::new(ErrorKind::Invalid, "InvalidExpiry", "A token expires in 1 to 365 days."));
+        }
+        let minted = crate::auth::tokens::mint();
+        let id = uuid::Uuid::new_v4().to_string();
+        let expires_at = (chrono::Utc::now() + chrono::Duration::days(i64::from(days))).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        self.storage
+            .insert_api_token(&NewApiToken {
+                id: id.clone(),
+                name: name.clone(),
+                role: req.role,
+                hash: minted.hash,
+                hint: minted.hint,
+                created_by: who.principal.name.clone(),
+                created_by_key: who.principal.key(),
+                expires_at,
+            })
+            .await?;
+        let token = self.storage.api_tokens().await?.into_iter().find(|t| t.id == id).map(crate::views::api_token).ok_or_else(|| {
+            ApiError::new(ErrorKind::Internal, "StorageError", "The token was stored but cannot be read back.")
+        })?;
+        tracing::info!(token = %id, role = %req.role, by = %who.principal.name, "API token created");
+        self.audit(who, EventKind::AuthToken, format!("{} created API token '{}' ({})", who.principal.name, name, req.role.title()), json!({ "token": &token }))
+            .await;
+        Ok(CreatedApiToken { token, secret: minted.secret })
+    }
+
+    async fn revoke_api_token(&self, who: &Identity, id: &str) -> Result<ApiTokenView, ApiError> {
+        self.require(who, Role::Admin, "manage API tokens").await?;
+        if !self.storage.revoke_api_token(id, &who.principal).await? {
+            return Err(ApiError::new(ErrorKind::NotFound, "TokenNotFound", "No such API token, or it was already revoked."));
+        }
+        let token = self.storage.api_tokens().await?.into_iter().find(|t| t.id == id).map(crate::views::api_token).ok_or_else(|| {
+            ApiError::new(ErrorKind::Internal, "StorageError", "The token was revoked but cannot be read back.")
+        })?;
+        tracing::info!(token = %id, by = %who.principal.name, "API token revoked");
+        self.audit(who, EventKind::AuthToken, format!("{} revoked API token '{}'", who.principal.name, token.name), json!({ "token": &token })).await;
+        Ok(token)
     }
 }
 

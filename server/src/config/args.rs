@@ -144,6 +144,34 @@ pub struct ServeArgs {
     #[arg(long, env = "REGATLAS_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
 
+    /// The OpenID Connect issuer people sign in with, e.g.
+    /// `https://login.microsoftonline.com/{tenant}/v2.0` [default: the
+    /// emulator's, with the emulator as data source; none with Azure, which
+    /// then serves only loopback, to its local user]. The client secret is
+    /// read from `REGATLAS_OIDC_CLIENT_SECRET`, or a federated credential
+    /// from `AZURE_FEDERATED_TOKEN_FILE`.
+    #[arg(long, env = "REGATLAS_OIDC_ISSUER", value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+
+    /// The console's application (client) id at the issuer.
+    #[arg(long, env = "REGATLAS_OIDC_CLIENT_ID", value_name = "ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// Audiences accepted on API access tokens, comma-separated
+    /// [default: `api://{client id}` and the client id].
+    #[arg(long, env = "REGATLAS_OIDC_API_AUDIENCES", value_name = "LIST", value_delimiter = ',')]
+    pub oidc_api_audiences: Option<Vec<String>>,
+
+    /// Roles by group: `GROUP_OBJECT_ID=viewer|operator|admin`, comma-separated
+    /// (for tenants that assign groups rather than app roles; the ID token
+    /// must carry the `groups` claim).
+    #[arg(long, env = "REGATLAS_OIDC_GROUP_ROLES", value_name = "LIST", value_delimiter = ',')]
+    pub oidc_group_roles: Option<Vec<String>>,
+
+    /// A PEM file of a CA to trust for the identity provider besides the system's.
+    #[arg(long, env = "REGATLAS_OIDC_CA_FILE", value_name = "PATH")]
+    pub oidc_ca_file: Option<PathBuf>,
+
     /// Most missed events replayed to a live-event client that resumes; one
     /// further behind gets a `resync` message instead [default: 1000].
     #[arg(long, env = "REGATLAS_SSE_REPLAY_MAX", value_name = "N")]
@@ -204,6 +232,11 @@ pub(super) struct FileConfig {
     pub(super) header_read_timeout_secs: Option<u64>,
     pub(super) max_connections: Option<usize>,
     pub(super) sse_replay_max: Option<i64>,
+    pub(super) oidc_issuer: Option<String>,
+    pub(super) oidc_client_id: Option<String>,
+    pub(super) oidc_api_audiences: Option<Vec<String>>,
+    pub(super) oidc_group_roles: Option<Vec<String>>,
+    pub(super) oidc_ca_file: Option<PathBuf>,
     #[serde(default)]
     pub(super) outbound: OutboundFile,
     #[serde(default)]

@@ -99,6 +99,19 @@ pub struct Config {
     pub header_read_timeout: Duration,
     pub max_connections: usize,
     pub sse_replay_max: i64,
+    /// How people sign in.
+    pub identity: IdentitySetting,
+}
+
+/// Who plays the identity provider.
+#[derive(Clone, Debug)]
+pub enum IdentitySetting {
+    /// The data source's emulator (its emulated Entra ID).
+    Emulator,
+    /// A configured OpenID Connect provider.
+    Oidc(crate::auth::oidc::OidcSettings),
+    /// None: the console serves loopback only, to its local user.
+    LocalOnly,
 }
 
 /// The console's public origin, parsed.
@@ -148,6 +161,7 @@ impl Config {
             return Err(ConfigError::Invalid { name: "request_timeout_secs", message: "must be at least 1".into() });
         }
         let source = source(args, &mut file)?;
+        let identity = identity(args, &mut file, &source)?;
         let poller = poller(args, &mut file)?;
         let public_url = match args.public_url.clone().or(file.public_url) {
             Some(u) => PublicUrl::parse(&u).map_err(|message| ConfigError::Invalid { name: "public_url", message })?,
@@ -180,7 +194,17 @@ impl Config {
                 message: "max_connections must be at least 1, sse_replay_max at least 0".into(),
             });
         }
+        if matches!(identity, IdentitySetting::LocalOnly) && !listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid {
+                name: "oidc_issuer",
+                message: format!(
+                    "listening on {listen}, which is not a loopback address, needs an identity provider (--oidc-issuer and --oidc-client-id): \
+                     without one anyone reaching the port would act as the local user"
+                ),
+            });
+        }
         Ok(Config {
+            identity,
             max_connections,
             sse_replay_max,
             public_url,
@@ -199,6 +223,61 @@ impl Config {
             body_limit_bytes: args.body_limit_bytes.or(file.body_limit_bytes).unwrap_or(1024 * 1024),
         })
     }
+}
+
+/// How people sign in: a configured issuer, else the emulator's, else none.
+fn identity(args: &ServeArgs, file: &mut FileConfig, source: &Source) -> Result<IdentitySetting, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid { name: "oidc", message };
+    let Some(issuer) = args.oidc_issuer.clone().or(file.oidc_issuer.take()).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) else {
+        return Ok(match source {
+            Source::Azure { .. } => IdentitySetting::LocalOnly,
+            _ => IdentitySetting::Emulator,
+        });
+    };
+    let url = reqwest::Url::parse(&issuer).map_err(|e| invalid(format!("--oidc-issuer {issuer:?} is not a URL ({e})")))?;
+    let loopback = url.host_str().is_some_and(|h| h == "localhost" || h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(invalid(format!("--oidc-issuer {issuer:?} must be https (plain http only on loopback, for tests)")));
+    }
+    let client_id = args
+        .oidc_client_id
+        .clone()
+        .or(file.oidc_client_id.take())
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| invalid("--oidc-issuer needs --oidc-client-id (the console's application id)".into()))?;
+    let auth = match (std::env::var("REGATLAS_OIDC_CLIENT_SECRET").ok().filter(|s| !s.is_empty()), std::env::var_os("AZURE_FEDERATED_TOKEN_FILE")) {
+        (Some(secret), _) => crate::auth::oidc::ClientAuth::Secret(crate::outbound::Secret::new(secret)),
+        (None, Some(path)) => crate::auth::oidc::ClientAuth::FederatedTokenFile(PathBuf::from(path)),
+        (None, None) => {
+            return Err(invalid(
+                "--oidc-issuer needs the client secret in REGATLAS_OIDC_CLIENT_SECRET, or a federated credential (AZURE_FEDERATED_TOKEN_FILE)".into(),
+            ))
+        }
+    };
+    let group_roles = args
+        .oidc_group_roles
+        .clone()
+        .or(file.oidc_group_roles.take())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|pair| {
+            let (group, role) = pair.split_once('=').ok_or_else(|| invalid(format!("group role {pair:?} is not GROUP_ID=ROLE")))?;
+            let role = regatlas_domain::Role::parse(role.trim()).ok_or_else(|| invalid(format!("{role:?} is not viewer, operator or admin")))?;
+            Ok((group.trim().to_string(), role))
+        })
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    let api_audiences = args
+        .oidc_api_audiences
+        .clone()
+        .or(file.oidc_api_audiences.take())
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| vec![format!("api://{client_id}"), client_id.clone()]);
+    let ca_pem = match args.oidc_ca_file.clone().or(file.oidc_ca_file.take()) {
+        Some(path) => Some(std::fs::read_to_string(&path).map_err(|source| ConfigError::ReadFile { path, source })?),
+        None => None,
+    };
+    Ok(IdentitySetting::Oidc(crate::auth::oidc::OidcSettings { issuer, client_id, auth, group_roles, api_audiences, ca_pem }))
 }
 
 /// Where ARM is and how to sign in there: only combinations that work.

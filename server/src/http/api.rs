@@ -11,7 +11,7 @@ use axum::{
     Json, Router,
 };
 use regatlas_app::model::{
-    ApiError, ChecklistItem, ChildView, CreateReplicaRequest, ErrorKind, EventView, Health, MigrationDetail, MigrationItemView, MigrationRequest,
+    ApiError, ApiTokenRequest, ApiTokenView, ChecklistItem, CreatedApiToken, PersonView, ChildView, CreateReplicaRequest, ErrorKind, EventView, Health, MigrationDetail, MigrationItemView, MigrationRequest,
     MigrationView, OperationView, PollerStatus, RegistryView, ReplicaState, ReplicaView, RepositoryProgress, RoutingRequest,
 };
 use serde::Deserialize;
@@ -43,7 +43,11 @@ use super::AppState;
         migration_items,
         migration_action,
         tick,
-        report
+        report,
+        list_people,
+        list_tokens,
+        create_token,
+        revoke_token
     ),
     components(schemas(
         MigrationRequest,
@@ -63,10 +67,29 @@ use super::AppState;
         RoutingRequest,
         PollerStatus,
         Health,
-        ReplicaState
-    ))
+        ReplicaState,
+        PersonView,
+        ApiTokenView,
+        ApiTokenRequest,
+        CreatedApiToken
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
 )]
 pub struct ApiDoc;
+
+/// Every `/api/v1` route takes a bearer token.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.description = Some("An access token for the console's API (`api://{client id}/.default`) or an API token (`rgat_…`)".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -86,13 +109,28 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/migrations/{id}/items", get(migration_items))
         .route("/api/v1/migrations/{id}/checklist/{key}", put(tick))
         .route("/api/v1/migrations/{id}/{action}", post(migration_action).get(report_route))
+        .route("/api/v1/people", get(list_people))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
+        // The browser's own reads, signed in by its session (never by a
+        // bearer token): the live feed and the report downloads.
+        .route("/live/events", get(events))
+        .route("/live/migrations/{id}/{file}", get(report_route))
 }
 
 use super::error::{ErrorBody, Failure};
 
-/// `X-Regatlas-Actor`, when the body names no actor.
-fn actor(headers: &HeaderMap, body: Option<String>) -> Option<String> {
-    body.or_else(|| headers.get("x-regatlas-actor").and_then(|v| v.to_str().ok()).map(str::to_string))
+/// The caller, as authentication put it in the request. Handlers behind
+/// the authentication middleware always have one; its absence is refused.
+pub struct Caller(pub regatlas_domain::Identity);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = Failure;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Caller, Failure> {
+        parts.extensions.get::<regatlas_domain::Identity>().cloned().map(Caller).ok_or_else(|| {
+            Failure(ApiError::new(ErrorKind::Unauthenticated, "SignInRequired", "No identity came with this request."))
+        })
+    }
 }
 
 fn bad(code: &str, message: impl Into<String>) -> Failure {
@@ -194,10 +232,10 @@ struct PageQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/registries", params(PageQuery), responses((status = 200, body = [RegistryView], description = "By name; a full page carries `Link: <…>; rel=\"next\"`")))]
-async fn list_registries(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<PageQuery>) -> Result<Response, Failure> {
+async fn list_registries(State(s): State<AppState>, Caller(who): Caller, uri: axum::http::Uri, Query(q): Query<PageQuery>) -> Result<Response, Failure> {
     let limit = page_size(q.limit, DEFAULT_PAGE)?;
     let after = q.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.map(|mut v| v.remove(0));
-    let mut all = s.backend.registries().await?;
+    let mut all = s.backend.registries(&who).await?;
     all.sort_by(|a, b| a.name.cmp(&b.name));
     let items: Vec<RegistryView> = all.into_iter().filter(|r| after.as_ref().is_none_or(|a| r.name > *a)).take(limit as usize).collect();
     Ok(page(&uri, items, limit, "cursor", |r| encode_cursor(&[&r.name])))
@@ -205,9 +243,9 @@ async fn list_registries(State(s): State<AppState>, uri: axum::http::Uri, Query(
 
 #[utoipa::path(get, path = "/api/v1/registries/{name}", params(("name" = String, Path, description = "Registry name")),
     responses((status = 200, body = RegistryView), (status = 404, body = ErrorBody)))]
-async fn get_registry(State(s): State<AppState>, Path(name): Path<String>) -> Result<Json<RegistryView>, Failure> {
+async fn get_registry(State(s): State<AppState>, Caller(who): Caller, Path(name): Path<String>) -> Result<Json<RegistryView>, Failure> {
     names(&name, None)?;
-    Ok(Json(s.backend.registry(&name).await?))
+    Ok(Json(s.backend.registry(&who, &name).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/registries/{name}/replicas", request_body = CreateReplicaRequest,
@@ -215,32 +253,24 @@ async fn get_registry(State(s): State<AppState>, Path(name): Path<String>) -> Re
     responses((status = 202, body = OperationView, description = "ARM accepted; follow the operation"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_replica(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path(name): Path<String>,
-    Json(mut req): Json<CreateReplicaRequest>,
+    Json(req): Json<CreateReplicaRequest>,
 ) -> Result<(StatusCode, Json<OperationView>), Failure> {
     names(&name, Some(&req.region))?;
-    req.actor = actor(&headers, req.actor.take());
-    Ok((StatusCode::ACCEPTED, Json(s.backend.create_replica(&name, req).await?)))
-}
-
-#[derive(Deserialize, IntoParams)]
-struct ActorQuery {
-    /// Who asks.
-    actor: Option<String>,
+    Ok((StatusCode::ACCEPTED, Json(s.backend.create_replica(&who, &name, req).await?)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/registries/{name}/replicas/{region}",
-    params(("name" = String, Path), ("region" = String, Path), ActorQuery),
+    params(("name" = String, Path), ("region" = String, Path)),
     responses((status = 202, body = OperationView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_replica(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path((name, region)): Path<(String, String)>,
-    Query(q): Query<ActorQuery>,
 ) -> Result<(StatusCode, Json<OperationView>), Failure> {
     names(&name, Some(&region))?;
-    Ok((StatusCode::ACCEPTED, Json(s.backend.delete_replica(&name, &region, actor(&headers, q.actor)).await?)))
+    Ok((StatusCode::ACCEPTED, Json(s.backend.delete_replica(&who, &name, &region).await?)))
 }
 
 #[utoipa::path(put, path = "/api/v1/registries/{name}/replicas/{region}/routing", request_body = RoutingRequest,
@@ -248,13 +278,12 @@ async fn delete_replica(
     responses((status = 202, body = OperationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn set_routing(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path((name, region)): Path<(String, String)>,
-    Json(mut req): Json<RoutingRequest>,
+    Json(req): Json<RoutingRequest>,
 ) -> Result<(StatusCode, Json<OperationView>), Failure> {
     names(&name, Some(&region))?;
-    req.actor = actor(&headers, req.actor.take());
-    Ok((StatusCode::ACCEPTED, Json(s.backend.set_routing(&name, &region, req).await?)))
+    Ok((StatusCode::ACCEPTED, Json(s.backend.set_routing(&who, &name, &region, req).await?)))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -271,13 +300,13 @@ struct OperationQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/operations", params(OperationQuery), responses((status = 200, body = [OperationView], description = "Newest first; a full page carries `Link: <…>; rel=\"next\"`")))]
-async fn list_operations(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<OperationQuery>) -> Result<Response, Failure> {
+async fn list_operations(State(s): State<AppState>, Caller(who): Caller, uri: axum::http::Uri, Query(q): Query<OperationQuery>) -> Result<Response, Failure> {
     let limit = page_size(q.limit, DEFAULT_PAGE)?;
     q.registry.as_deref().map(|v| text_param("registry", v, 300)).transpose()?;
     let kind = filter("operation kind", q.kind.as_deref(), regatlas_app::model::OperationKind::parse)?;
     let state = filter("operation state", q.state.as_deref(), regatlas_app::model::OperationState::parse)?;
     let before = decode_pair(q.cursor.as_deref())?;
-    let items = s.backend.operations(q.registry, kind, state, limit, before).await?;
+    let items = s.backend.operations(&who, q.registry, kind, state, limit, before).await?;
     Ok(page(&uri, items, limit, "cursor", |o| encode_cursor(&[&o.created_at, &o.id])))
 }
 
@@ -288,6 +317,8 @@ struct HistoryQuery {
     kind: Option<String>,
     /// A replica's or operation's id.
     subject: Option<String>,
+    /// A person (`issuer#subject`, as `/api/v1/people` lists): what they did.
+    actor: Option<String>,
     /// Events with a smaller id (paging backwards).
     before: Option<i64>,
     /// Page size (1–1000, default 200).
@@ -295,25 +326,26 @@ struct HistoryQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/history", params(HistoryQuery), responses((status = 200, body = [EventView], description = "Newest first; a full page carries `Link: <…?before=ID>; rel=\"next\"`")))]
-async fn list_history(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<HistoryQuery>) -> Result<Response, Failure> {
+async fn list_history(State(s): State<AppState>, Caller(who): Caller, uri: axum::http::Uri, Query(q): Query<HistoryQuery>) -> Result<Response, Failure> {
     let limit = page_size(q.limit, DEFAULT_PAGE)?;
-    for (f, v) in [("registry", &q.registry), ("subject", &q.subject)] {
+    for (f, v) in [("registry", &q.registry), ("subject", &q.subject), ("actor", &q.actor)] {
         v.as_deref().map(|v| text_param(f, v, 300)).transpose()?;
     }
     let kind = filter("event kind or family", q.kind.as_deref(), regatlas_domain::record::EventSelector::parse)?;
-    let items = s.backend.history(q.registry, kind, q.subject, q.before, limit).await?;
+    let hq = regatlas_app::api::HistoryQuery { registry: q.registry, kind, subject: q.subject, actor: q.actor, before: q.before, limit };
+    let items = s.backend.history(&who, hq).await?;
     Ok(page(&uri, items, limit, "before", |e| e.id.to_string()))
 }
 
-#[utoipa::path(post, path = "/api/v1/refresh", params(ActorQuery), responses((status = 202, description = "The poller wakes now")))]
-async fn refresh(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<ActorQuery>) -> Result<StatusCode, Failure> {
-    s.backend.refresh(actor(&headers, q.actor)).await?;
+#[utoipa::path(post, path = "/api/v1/refresh", responses((status = 202, description = "The poller wakes now")))]
+async fn refresh(State(s): State<AppState>, Caller(who): Caller) -> Result<StatusCode, Failure> {
+    s.backend.refresh(&who).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
 #[utoipa::path(get, path = "/api/v1/poller", responses((status = 200, body = PollerStatus)))]
-async fn poller(State(s): State<AppState>) -> Json<PollerStatus> {
-    Json(s.backend.poller_status())
+async fn poller(State(s): State<AppState>, Caller(who): Caller) -> Result<Json<PollerStatus>, Failure> {
+    Ok(Json(s.backend.poller_status(&who).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -324,7 +356,11 @@ struct EventsQuery {
 
 #[utoipa::path(get, path = "/api/v1/events", params(EventsQuery),
     responses((status = 200, content_type = "text/event-stream", description = "Server-Sent Events; each `data` is an EventView, `id` its event id")))]
-async fn events(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<EventsQuery>) -> Response {
+async fn events(State(s): State<AppState>, Caller(who): Caller, headers: HeaderMap, Query(q): Query<EventsQuery>) -> Response {
+    // Reading the live feed is reading the history.
+    if let Err(e) = s.backend.poller_status(&who).await {
+        return Failure(e).into_response();
+    }
     match s.sse_slots.clone().try_acquire_owned() {
         Ok(slot) => crate::events::sse(s.hub.clone(), crate::events::resume_point(&headers, q.after), s.config.sse_replay_max, slot).into_response(),
         Err(_) => {
@@ -337,10 +373,10 @@ async fn events(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<E
 }
 
 #[utoipa::path(get, path = "/api/v1/migrations", params(PageQuery), responses((status = 200, body = [MigrationView], description = "Newest first; a full page carries `Link: <…>; rel=\"next\"`")))]
-async fn list_migrations(State(s): State<AppState>, uri: axum::http::Uri, Query(q): Query<PageQuery>) -> Result<Response, Failure> {
+async fn list_migrations(State(s): State<AppState>, Caller(who): Caller, uri: axum::http::Uri, Query(q): Query<PageQuery>) -> Result<Response, Failure> {
     let limit = page_size(q.limit, DEFAULT_PAGE)?;
     let before = decode_pair(q.cursor.as_deref())?;
-    let items = s.backend.migrations(limit, before).await?;
+    let items = s.backend.migrations(&who, limit, before).await?;
     Ok(page(&uri, items, limit, "cursor", |m| encode_cursor(&[&m.created_at, &m.id])))
 }
 
@@ -348,18 +384,17 @@ async fn list_migrations(State(s): State<AppState>, uri: axum::http::Uri, Query(
     responses((status = 201, body = MigrationView, description = "Recorded; inventory and plan start at once"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn create_migration(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    Json(mut req): Json<MigrationRequest>,
+    Caller(who): Caller,
+    Json(req): Json<MigrationRequest>,
 ) -> Result<(StatusCode, Json<MigrationView>), Failure> {
-    req.actor = actor(&headers, req.actor.take());
-    Ok((StatusCode::CREATED, Json(s.backend.create_migration(req).await?)))
+    Ok((StatusCode::CREATED, Json(s.backend.create_migration(&who, req).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/migrations/{id}", params(("id" = String, Path)),
     responses((status = 200, body = MigrationDetail), (status = 404, body = ErrorBody)))]
-async fn get_migration(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<MigrationDetail>, Failure> {
+async fn get_migration(State(s): State<AppState>, Caller(who): Caller, Path(id): Path<String>) -> Result<Json<MigrationDetail>, Failure> {
     text_param("id", &id, 64)?;
-    Ok(Json(s.backend.migration(&id).await?))
+    Ok(Json(s.backend.migration(&who, &id).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -375,7 +410,7 @@ struct ItemQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/migrations/{id}/items", params(("id" = String, Path), ItemQuery), responses((status = 200, body = [MigrationItemView], description = "By repository; a full page carries `Link: <…>; rel=\"next\"`")))]
-async fn migration_items(State(s): State<AppState>, uri: axum::http::Uri, Path(id): Path<String>, Query(q): Query<ItemQuery>) -> Result<Response, Failure> {
+async fn migration_items(State(s): State<AppState>, Caller(who): Caller, uri: axum::http::Uri, Path(id): Path<String>, Query(q): Query<ItemQuery>) -> Result<Response, Failure> {
     text_param("id", &id, 64)?;
     let limit = page_size(q.limit, MAX_PAGE)?;
     let state = filter("item state", q.state.as_deref(), regatlas_app::model::ItemState::parse)?;
@@ -384,49 +419,46 @@ async fn migration_items(State(s): State<AppState>, uri: axum::http::Uri, Path(i
         Some((repository, id)) => Some((repository, id.parse::<i64>().map_err(|_| bad("InvalidCursor", "The cursor is not one this server gave out."))?)),
         None => None,
     };
-    let items = s.backend.migration_items(&id, state, action, limit, after).await?;
+    let items = s.backend.migration_items(&who, &id, state, action, limit, after).await?;
     Ok(page(&uri, items, limit, "cursor", |i| encode_cursor(&[&i.repository, &i.id.to_string()])))
 }
 
 #[utoipa::path(post, path = "/api/v1/migrations/{id}/{action}",
-    params(("id" = String, Path), ("action" = String, Path, description = "start | pause | cancel | retry-failed"), ActorQuery),
+    params(("id" = String, Path), ("action" = String, Path, description = "start | pause | cancel | retry-failed")),
     responses((status = 202, body = MigrationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn migration_action(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path((id, action)): Path<(String, String)>,
-    Query(q): Query<ActorQuery>,
 ) -> Result<(StatusCode, Json<MigrationView>), Failure> {
     text_param("id", &id, 64)?;
     let action = regatlas_app::model::MigrationAction::parse(&action)
         .ok_or_else(|| bad("UnknownAction", format!("'{}' is not start, pause, cancel or retry-failed.", crate::outbound::clean_text(&action, 32))))?;
-    Ok((StatusCode::ACCEPTED, Json(s.backend.migration_action(&id, action, actor(&headers, q.actor)).await?)))
+    Ok((StatusCode::ACCEPTED, Json(s.backend.migration_action(&who, &id, action).await?)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct TickRequest {
     done: bool,
-    #[serde(default)]
-    actor: Option<String>,
 }
 
 #[utoipa::path(put, path = "/api/v1/migrations/{id}/checklist/{key}", request_body = TickRequest,
     params(("id" = String, Path), ("key" = String, Path)), responses((status = 200, body = MigrationDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn tick(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Path((id, key)): Path<(String, String)>,
     Json(req): Json<TickRequest>,
 ) -> Result<Json<MigrationDetail>, Failure> {
     text_param("id", &id, 64)?;
     text_param("key", &key, 64)?;
-    Ok(Json(s.backend.tick_checklist(&id, &key, req.done, actor(&headers, req.actor)).await?))
+    Ok(Json(s.backend.tick_checklist(&who, &id, &key, req.done).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/migrations/{id}/report.{format}", params(("id" = String, Path), ("format" = String, Path, description = "json | csv")),
     responses((status = 200, description = "The migration and every artifact with its state, attempts and errors"), (status = 404, body = ErrorBody)))]
-async fn report(State(s): State<AppState>, Path((id, format)): Path<(String, String)>) -> Result<Response, Failure> {
-    let (m, items) = s.backend.migration_report(&id).await?;
+async fn report(State(s): State<AppState>, Caller(who): Caller, Path((id, format)): Path<(String, String)>) -> Result<Response, Failure> {
+    let (m, items) = s.backend.migration_report(&who, &id).await?;
     let name = format!("regatlas-migration-{}", m.id);
     Ok(match format.as_str() {
         "csv" => (
@@ -449,13 +481,36 @@ async fn report(State(s): State<AppState>, Path((id, format)): Path<(String, Str
 
 /// `GET /api/v1/migrations/{id}/report.json|report.csv` (shares the path
 /// shape with the actions, which are POSTs).
-async fn report_route(state: State<AppState>, Path((id, file)): Path<(String, String)>) -> Result<Response, Failure> {
+async fn report_route(state: State<AppState>, who: Caller, Path((id, file)): Path<(String, String)>) -> Result<Response, Failure> {
     match file.strip_prefix("report.") {
-        Some(format) => report(state, Path((id, format.to_string()))).await,
+        Some(format) => report(state, who, Path((id, format.to_string()))).await,
         None => Err(Failure(ApiError::new(
             ErrorKind::NotFound,
             "NotFound",
             format!("No {} for a migration; try report.json or report.csv.", crate::outbound::clean_text(&file, 32)),
         ))),
     }
+}
+
+#[utoipa::path(get, path = "/api/v1/people", responses((status = 200, body = [PersonView], description = "Everyone who signed in or acted, by name")))]
+async fn list_people(State(s): State<AppState>, Caller(who): Caller) -> Result<Json<Vec<PersonView>>, Failure> {
+    Ok(Json(s.backend.people(&who).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", responses((status = 200, body = [ApiTokenView], description = "Newest first, revoked ones too (Admin)"), (status = 403, body = ErrorBody)))]
+async fn list_tokens(State(s): State<AppState>, Caller(who): Caller) -> Result<Json<Vec<ApiTokenView>>, Failure> {
+    Ok(Json(s.backend.api_tokens(&who).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens", request_body = ApiTokenRequest,
+    responses((status = 201, body = CreatedApiToken, description = "The secret is in this answer only"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_token(State(s): State<AppState>, Caller(who): Caller, Json(req): Json<ApiTokenRequest>) -> Result<(StatusCode, Json<CreatedApiToken>), Failure> {
+    Ok((StatusCode::CREATED, Json(s.backend.create_api_token(&who, req).await?)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = ApiTokenView, description = "Revoked: refused from now on"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn revoke_token(State(s): State<AppState>, Caller(who): Caller, Path(id): Path<String>) -> Result<Json<ApiTokenView>, Failure> {
+    text_param("id", &id, 64)?;
+    Ok(Json(s.backend.revoke_api_token(&who, &id).await?))
 }

@@ -43,6 +43,8 @@ pub struct AppState {
     pub hub: EventHub,
     /// Open Server-Sent Events streams (each holds a permit).
     pub sse_slots: Arc<tokio::sync::Semaphore>,
+    /// Sign-in, sessions and bearer tokens.
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -66,11 +68,23 @@ pub fn router(state: AppState) -> Router {
     let request_timeout = state.config.request_timeout;
     let body_limit = state.config.body_limit_bytes;
     let guard = Arc::new(security::Guard { public: state.config.public_url.clone() });
+    let https = state.config.public_url.https;
+    // `__Host-` over https: Secure, Path=/, no Domain. Lax, because Strict
+    // would drop the cookie on the identity provider's redirect back.
+    let sessions = tower_sessions::SessionManagerLayer::new(state.storage.session_store())
+        .with_name(if https { "__Host-regatlas" } else { "regatlas_session" })
+        .with_secure(https)
+        .with_http_only(true)
+        .with_same_site(tower_sessions::cookie::SameSite::Lax)
+        .with_path("/")
+        .with_expiry(tower_sessions::Expiry::OnInactivity(crate::auth::IDLE_TIMEOUT));
+    let auth = state.auth.clone();
 
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(api::router())
+        .merge(crate::auth::router(auth.clone()))
         // Server functions are POST-only: a GET never changes anything.
         .route("/api/sfn/{*fn_name}", axum::routing::post(server_fn_handler))
         .leptos_routes_with_context(&state, routes, context, {
@@ -80,6 +94,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell_document))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, request_timeout))
+        .layer(axum::middleware::from_fn_with_state(auth, crate::auth::authenticate))
+        .layer(sessions)
         .layer(CompressionLayer::new())
         .layer(axum::middleware::from_fn_with_state(guard, security::guard))
         .layer(TraceLayer::new_for_http().make_span_with(DefaultMakeSpan::new().level(Level::INFO)).on_response(DefaultOnResponse::new().level(Level::INFO)))

@@ -68,7 +68,8 @@ pub struct SpecArgs {
     pub failure_threshold: Option<f64>,
     #[arg(long)]
     pub name: Option<String>,
-    /// Who runs it (recorded with every action).
+    /// Who runs it on this machine (recorded with every action as a local
+    /// user: the command works on a local database, not through the server).
     #[arg(long, env = "USER")]
     pub actor: Option<String>,
 }
@@ -159,7 +160,6 @@ fn request(spec: &SpecArgs, dry_run: bool) -> Result<MigrationRequest, CliError>
         dry_run,
         max_concurrency: spec.max_concurrency,
         failure_threshold: spec.failure_threshold,
-        actor: spec.actor.clone(),
     })
 }
 
@@ -233,7 +233,7 @@ pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
     match cmd {
         MigrateCommand::Plan(a) => {
             let (engine, storage, stop, _emulator) = engine(&a.serve).await?;
-            let m = engine.create(request(&a.spec, true)?).await?;
+            let m = engine.create(request(&a.spec, true)?, &crate::auth::local_principal(a.spec.actor.as_deref())).await?;
             let done = follow(&storage, &m.id).await?;
             let detail = engine.detail(&m.id).await?;
             println!("{}", serde_json::to_string_pretty(&detail).unwrap_or_default());
@@ -250,11 +250,11 @@ pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
                 Some(id) => {
                     let m = engine.view(id).await?;
                     if !m.is_active() {
-                        engine.start(id, a.spec.actor.clone()).await?;
+                        engine.start(id, &crate::auth::local_principal(a.spec.actor.as_deref())).await?;
                     }
                     id.clone()
                 }
-                None => engine.create(request(&a.spec, false)?).await?.id,
+                None => engine.create(request(&a.spec, false)?, &crate::auth::local_principal(a.spec.actor.as_deref())).await?.id,
             };
             eprintln!("migration {id}");
             let done = follow(&storage, &id).await?;

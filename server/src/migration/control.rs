@@ -3,12 +3,17 @@
 //! who did it.
 
 use regatlas_app::model::{MigrationDetail, MigrationState, MigrationView};
-use regatlas_domain::{Actor, ErrorKind};
+use regatlas_domain::{ErrorKind, Principal};
 
 use super::{Control, Engine, MigrationError};
 use crate::outbound::clean_text;
 
 impl Engine {
+    /// Whether a migration overwrites tags (Force): starting it needs Admin.
+    pub async fn is_force(&self, id: &str) -> Result<bool, MigrationError> {
+        Ok(self.inner.storage.migration(id).await?.is_some_and(|m| m.force))
+    }
+
     async fn signal(&self, id: &str, c: Control) -> bool {
         match self.inner.controls.lock().await.get(id) {
             Some(tx) => tx.send(c).is_ok(),
@@ -18,8 +23,8 @@ impl Engine {
 
     /// Starts a dry run's plan, resumes a paused or stopped migration, or
     /// re-runs the copy of a failed one.
-    pub async fn start(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
-        let actor = Actor::or_anonymous(actor.as_deref());
+    pub async fn start(&self, id: &str, by: &Principal) -> Result<MigrationView, MigrationError> {
+        let actor = &by.name;
         let v = self.view(id).await?;
         match v.state {
             MigrationState::Planned => {
@@ -33,13 +38,13 @@ impl Engine {
         } else {
             self.inner.storage.set_migration_state(id, MigrationState::InProgress, None).await?;
         }
-        let view = self.publish(id, format!("{actor} started it")).await?;
+        let view = self.publish_by(id, format!("{actor} started it"), by).await?;
         self.spawn(id.to_string());
         Ok(view)
     }
 
-    pub async fn pause(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
-        let actor = Actor::or_anonymous(actor.as_deref());
+    pub async fn pause(&self, id: &str, by: &Principal) -> Result<MigrationView, MigrationError> {
+        let actor = &by.name;
         let v = self.view(id).await?;
         if v.state != MigrationState::InProgress {
             return Err(MigrationError::invalid(
@@ -51,11 +56,11 @@ impl Engine {
         if !self.signal(id, Control::Pause).await {
             self.inner.storage.set_migration_state(id, MigrationState::Paused, None).await?;
         }
-        self.publish(id, format!("{actor} asked to pause")).await
+        self.publish_by(id, format!("{actor} asked to pause"), by).await
     }
 
-    pub async fn cancel(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
-        let actor = Actor::or_anonymous(actor.as_deref());
+    pub async fn cancel(&self, id: &str, by: &Principal) -> Result<MigrationView, MigrationError> {
+        let actor = &by.name;
         let v = self.view(id).await?;
         match v.state {
             MigrationState::Complete | MigrationState::Stopped => {
@@ -71,12 +76,12 @@ impl Engine {
                 self.inner.storage.set_migration_state(id, MigrationState::Stopped, Some("cancelled by an operator")).await?;
             }
         }
-        self.publish(id, format!("{actor} cancelled it")).await
+        self.publish_by(id, format!("{actor} cancelled it"), by).await
     }
 
     /// "Retry failed items only".
-    pub async fn retry_failed(&self, id: &str, actor: Option<String>) -> Result<MigrationView, MigrationError> {
-        let actor = Actor::or_anonymous(actor.as_deref());
+    pub async fn retry_failed(&self, id: &str, by: &Principal) -> Result<MigrationView, MigrationError> {
+        let actor = &by.name;
         let v = self.view(id).await?;
         if v.is_active() {
             return Err(MigrationError::invalid(ErrorKind::Conflict, "InvalidState", "The migration is running; retry its failed items when it has stopped."));
@@ -86,13 +91,13 @@ impl Engine {
             return Err(MigrationError::invalid(ErrorKind::Conflict, "NothingToRetry", "No item has failed."));
         }
         self.inner.storage.set_migration_state(id, MigrationState::InProgress, None).await?;
-        let view = self.publish(id, format!("{actor} retried {n} failed items")).await?;
+        let view = self.publish_by(id, format!("{actor} retried {n} failed items"), by).await?;
         self.spawn(id.to_string());
         Ok(view)
     }
 
-    pub async fn tick(&self, id: &str, key: &str, done: bool, actor: Option<String>) -> Result<MigrationDetail, MigrationError> {
-        let actor = Actor::or_anonymous(actor.as_deref());
+    pub async fn tick(&self, id: &str, key: &str, done: bool, by: &Principal) -> Result<MigrationDetail, MigrationError> {
+        let actor = &by.name;
         if key == "delete-source" && done {
             let d = self.detail(id).await?;
             if !d.source_delete_safe {
@@ -103,10 +108,10 @@ impl Engine {
                 ));
             }
         }
-        if !self.inner.storage.tick_checklist(id, key, done, &actor).await? {
+        if !self.inner.storage.tick_checklist(id, key, done, by).await? {
             return Err(MigrationError::invalid(ErrorKind::NotFound, "ChecklistItemNotFound", format!("No manual checklist item '{}'.", clean_text(key, 64))));
         }
-        self.publish(id, format!("{actor} {} '{key}'", if done { "ticked" } else { "unticked" })).await?;
+        self.publish_by(id, format!("{actor} {} '{key}'", if done { "ticked" } else { "unticked" }), by).await?;
         self.detail(id).await
     }
 }

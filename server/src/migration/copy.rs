@@ -345,7 +345,7 @@ impl CopyLoop<'_> {
             self.last_publish = Instant::now();
             self.storage.set_migration_window(self.id, self.aimd.window() as i64, self.throttled_since_save).await?;
             self.throttled_since_save = 0;
-            self.engine.publish_kind(self.id, regatlas_domain::EventKind::MigrationProgress, "copying".into()).await?;
+            self.engine.publish_kind(self.id, regatlas_domain::EventKind::MigrationProgress, "copying".into(), None).await?;
         }
         Ok(())
     }

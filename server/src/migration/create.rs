@@ -2,7 +2,7 @@
 //! target resolved, then recorded and started.
 
 use regatlas_app::model::{MigrationRequest, MigrationView};
-use regatlas_domain::{record::NewMigration, Actor, ErrorKind, RegistryName};
+use regatlas_domain::{record::NewMigration, ErrorKind, Principal, RegistryName};
 
 use super::{oci, Engine, MigrationError};
 use crate::outbound::clean_text;
@@ -62,8 +62,8 @@ pub(super) fn validate_request(req: &MigrationRequest) -> Result<(), MigrationEr
 
 impl Engine {
     /// Validates and records a migration, then starts it in the background.
-    pub async fn create(&self, mut req: MigrationRequest) -> Result<MigrationView, MigrationError> {
-        let actor = Actor::or_anonymous(req.actor.take().as_deref());
+    pub async fn create(&self, req: MigrationRequest, by: &Principal) -> Result<MigrationView, MigrationError> {
+        let actor = &by.name;
         validate_request(&req)?;
         let target = self.registry(&req.target_registry).await?;
         let source = match (&req.source_registry, &req.source_url) {
@@ -127,9 +127,10 @@ impl Engine {
         let id = uuid::Uuid::new_v4().to_string();
         let name = req.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| format!("{source} → {}", target.name));
         let spec = serde_json::to_value(&req).unwrap_or_default();
-        self.inner.storage.insert_migration(&NewMigration { id: id.clone(), name, spec, source, target: target.name.clone(), actor: actor.clone() }).await?;
+        self.inner.storage.insert_migration(&NewMigration { id: id.clone(), name, spec, source, target: target.name.clone(), actor: actor.clone(), actor_key: by.key() })
+            .await?;
         tracing::info!(migration = %id, %actor, "migration created");
-        let view = self.publish(&id, format!("{actor} created the migration")).await?;
+        let view = self.publish_by(&id, format!("{actor} created the migration"), by).await?;
         self.spawn(id);
         Ok(view)
     }

@@ -185,16 +185,25 @@ impl Engine {
     }
 
     async fn publish(&self, id: &str, summary: String) -> Result<MigrationView, MigrationError> {
-        self.publish_kind(id, EventKind::MigrationUpdated, summary).await
+        self.publish_kind(id, EventKind::MigrationUpdated, summary, None).await
+    }
+
+    /// `migration.updated` for what someone did.
+    async fn publish_by(&self, id: &str, summary: String, by: &regatlas_domain::Principal) -> Result<MigrationView, MigrationError> {
+        self.publish_kind(id, EventKind::MigrationUpdated, summary, Some(by)).await
     }
 
     /// `migration.updated` for lifecycle steps (the history), or
     /// `migration.progress` for the copy's periodic progress.
-    async fn publish_kind(&self, id: &str, kind: EventKind, summary: String) -> Result<MigrationView, MigrationError> {
+    async fn publish_kind(&self, id: &str, kind: EventKind, summary: String, by: Option<&regatlas_domain::Principal>) -> Result<MigrationView, MigrationError> {
         let view = self.view(id).await?;
         // By key, not by scanning every registry: the copy loop publishes its progress twice a second.
         let target = self.inner.storage.registry_id_by_name(&view.target).await?;
-        let e = NewEvent { kind, registry_id: target, subject_id: Some(id.to_string()), summary: format!("{}: {summary}", view.name), data: json!(view) };
+        let mut data = json!(view);
+        if let (Some(p), Some(o)) = (by, data.as_object_mut()) {
+            o.insert("by".into(), json!(p));
+        }
+        let e = NewEvent { kind, actor: by.map(|p| p.key()), registry_id: target, subject_id: Some(id.to_string()), summary: format!("{}: {summary}", view.name), data };
         if let Err(err) = self.inner.hub.record(e).await {
             tracing::error!(error = %err, "cannot record a migration event");
         }

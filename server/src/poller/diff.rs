@@ -198,6 +198,7 @@ impl Memo {
                 Some(k) => (EventKind::RegistryChanged, format!("{}: {} → {label}", r.name, k.label)),
             };
             cs.events.push(NewEvent {
+                actor: None,
                 kind,
                 registry_id: Some(id.clone()),
                 subject_id: Some(id.clone()),
@@ -212,6 +213,7 @@ impl Memo {
         for (id, k) in gone {
             cs.gone_registries.push(id.clone());
             cs.events.push(NewEvent {
+                actor: None,
                 kind: EventKind::RegistryGone,
                 registry_id: Some(id.clone()),
                 subject_id: Some(id.clone()),
@@ -263,6 +265,7 @@ impl Memo {
                 Some(k) => (EventKind::ReplicaChanged, format!("{reg_name}/{}: {} → {label}", row.location, k.label)),
             };
             cs.events.push(NewEvent {
+                actor: None,
                 kind,
                 registry_id: Some(registry_id.to_string()),
                 subject_id: Some(id.clone()),
@@ -296,6 +299,7 @@ impl Memo {
             let region = id.rsplit('/').next().unwrap_or_default().to_string();
             cs.gone_replicas.push(id.clone());
             cs.events.push(NewEvent {
+                actor: None,
                 kind: EventKind::ReplicaGone,
                 registry_id: Some(registry_id.to_string()),
                 subject_id: Some(id.clone()),
@@ -317,6 +321,7 @@ impl Memo {
                 continue;
             }
             cs.events.push(NewEvent {
+                actor: None,
                 kind: if prev.is_none() { EventKind::ChildAppeared } else { EventKind::ChildChanged },
                 registry_id: Some(registry_id.to_string()),
                 subject_id: Some(c.id.clone()),
@@ -355,6 +360,7 @@ impl Memo {
         for (id, k) in gone {
             cs.gone_children.push(id.clone());
             cs.events.push(NewEvent {
+                actor: None,
                 kind: EventKind::ChildGone,
                 registry_id: Some(registry_id.to_string()),
                 subject_id: Some(id.clone()),

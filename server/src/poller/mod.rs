@@ -223,6 +223,7 @@ impl Poller {
         if let Err(e) = self
             .hub
             .record(NewEvent {
+                actor: None,
                 kind,
                 registry_id: registry_id.map(str::to_string),
                 subject_id: Some(key.to_string()),

@@ -10,6 +10,7 @@
 //! types ([`StorageError::Invalid`] when the database holds something this
 //! version cannot read).
 
+pub mod identity;
 pub mod migrations;
 pub mod operations;
 pub mod topology;
@@ -21,9 +22,9 @@ use chrono::{DateTime, Utc};
 use regatlas_domain::{
     record::{
         ChangeSet, ChecklistEntry, Event, EventQuery, ItemFilter, Migration, MigrationItem, NewEvent, NewMigration, NewOperation, Operation, OperationFilter,
-        PlannedItem, RegistryTopology, RepositoryCounts, StoredTopology,
+        PlannedItem, RegistryTopology, RepositoryCounts, StoredTopology, ApiToken, NewApiToken, Person,
     },
-    Actor, ItemState, MigrationState, OperationState,
+    ItemState, MigrationState, OperationState, Principal, Role,
 };
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
@@ -172,19 +173,40 @@ pub trait MigrationStore: Send + Sync {
     async fn migration_repositories(&self, id: &str) -> Result<Vec<RepositoryCounts>, StorageError>;
     async fn checklist(&self, id: &str) -> Result<Vec<ChecklistEntry>, StorageError>;
     /// Ticks (or unticks) a manual checklist item. `false` if there is no such manual item.
-    async fn tick_checklist(&self, id: &str, key: &str, done: bool, actor: &Actor) -> Result<bool, StorageError>;
+    async fn tick_checklist(&self, id: &str, key: &str, done: bool, by: &Principal) -> Result<bool, StorageError>;
+}
+
+/// Who has signed in or acted, and the API tokens this console issued.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// Records (or refreshes) a principal as seen now with its role.
+    async fn saw_principal(&self, p: &Principal, role: Role) -> Result<(), StorageError>;
+    /// Everyone seen, by name (the Activity page's person filter).
+    async fn people(&self) -> Result<Vec<Person>, StorageError>;
+    async fn insert_api_token(&self, t: &NewApiToken) -> Result<(), StorageError>;
+    async fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StorageError>;
+    /// Newest first, revoked ones too.
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>, StorageError>;
+    /// `false` when there is no such token or it was already revoked.
+    async fn revoke_api_token(&self, id: &str, by: &Principal) -> Result<bool, StorageError>;
+    async fn api_token_used(&self, id: &str) -> Result<(), StorageError>;
 }
 
 /// Everything the server stores, and the database's own health.
 #[async_trait]
-pub trait Store: TopologyStore + OperationStore + MigrationStore + std::fmt::Debug {
+pub trait Store: TopologyStore + OperationStore + MigrationStore + IdentityStore + std::fmt::Debug {
     /// A cheap round trip, used by `/readyz`.
     async fn ping(&self) -> Result<(), StorageError>;
     /// Version of the newest applied migration.
     async fn schema_version(&self) -> Result<i64, StorageError>;
     /// Closes the connections (SQLite: flushing the WAL).
     async fn close(&self);
+    /// Where browser sessions are kept (the same database).
+    fn session_store(&self) -> SessionStore;
 }
+
+/// The browser sessions' store, in the server's database.
+pub type SessionStore = tower_sessions_sqlx_store::SqliteStore;
 
 /// What the server holds: a cheap handle to the configured store.
 #[derive(Clone, Debug)]
@@ -214,6 +236,7 @@ impl Storage {
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    sessions: SessionStore,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -233,8 +256,10 @@ impl SqliteStore {
         let pool =
             SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(|source| StorageError::Open { url: url.to_string(), source })?;
         MIGRATOR.run(&pool).await.map_err(|source| StorageError::Migrate { url: url.to_string(), source })?;
+        let sessions = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
+        sessions.migrate().await.map_err(|source| StorageError::Open { url: url.to_string(), source })?;
         tracing::info!(%url, "database ready");
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, sessions })
     }
 
     /// The journal mode actually in effect (expected: `wal`).
@@ -258,6 +283,10 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn session_store(&self) -> SessionStore {
+        self.sessions.clone()
     }
 }
 

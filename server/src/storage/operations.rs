@@ -14,6 +14,7 @@ const SELECT: &str = "SELECT o.*, COALESCE(r.name, o.registry_id) AS registry_na
 struct OperationRecord {
     id: String,
     actor: String,
+    actor_key: Option<String>,
     kind: String,
     registry_id: String,
     registry_name: String,
@@ -35,6 +36,7 @@ impl TryFrom<OperationRecord> for Operation {
         Ok(Operation {
             id: r.id,
             actor: Actor::from_stored(r.actor),
+            actor_key: r.actor_key,
             kind: parsed("stored operation", r.kind.parse::<OperationKind>())?,
             registry_id: r.registry_id,
             registry_name: r.registry_name,
@@ -58,10 +60,11 @@ impl OperationStore for SqliteStore {
     async fn insert_operation(&self, op: &NewOperation) -> Result<Option<Operation>, StorageError> {
         let at = now();
         let r = sqlx::query(
-            "INSERT INTO operations (id, actor, kind, registry_id, target, params, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+            "INSERT INTO operations (id, actor, actor_key, kind, registry_id, target, params, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
         )
         .bind(&op.id)
         .bind(op.actor.as_str())
+        .bind(&op.actor_key)
         .bind(op.kind.as_str())
         .bind(&op.registry_id)
         .bind(&op.target)

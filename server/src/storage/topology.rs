@@ -127,6 +127,7 @@ struct EventRecord {
     id: i64,
     at: String,
     kind: String,
+    actor: Option<String>,
     registry_id: Option<String>,
     subject_id: Option<String>,
     summary: String,
@@ -140,6 +141,7 @@ impl TryFrom<EventRecord> for Event {
             id: e.id,
             at: e.at,
             kind: parsed("stored event", e.kind.parse::<EventKind>())?,
+            actor: e.actor,
             registry_id: e.registry_id,
             subject_id: e.subject_id,
             summary: e.summary,
@@ -325,7 +327,7 @@ impl TopologyStore for SqliteStore {
     }
 
     async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Event>, StorageError> {
-        let rows = sqlx::query_as::<_, EventRecord>("SELECT id, at, kind, registry_id, subject_id, summary, data FROM events WHERE id > ? ORDER BY id LIMIT ?")
+        let rows = sqlx::query_as::<_, EventRecord>("SELECT id, at, kind, actor, registry_id, subject_id, summary, data FROM events WHERE id > ? ORDER BY id LIMIT ?")
             .bind(after)
             .bind(limit)
             .fetch_all(&self.pool)
@@ -335,8 +337,9 @@ impl TopologyStore for SqliteStore {
 
     async fn events(&self, q: &EventQuery) -> Result<Vec<Event>, StorageError> {
         let rows = sqlx::query_as::<_, EventRecord>(
-            "SELECT id, at, kind, registry_id, subject_id, summary, data FROM events
+            "SELECT id, at, kind, actor, registry_id, subject_id, summary, data FROM events
              WHERE (?1 IS NULL OR registry_id = ?1) AND (?2 IS NULL OR kind LIKE ?2) AND (?3 IS NULL OR subject_id = ?3) AND (?4 IS NULL OR id < ?4)
+               AND (?6 IS NULL OR actor = ?6)
              ORDER BY id DESC LIMIT ?5",
         )
         .bind(&q.registry_id)
@@ -344,6 +347,7 @@ impl TopologyStore for SqliteStore {
         .bind(&q.subject_id)
         .bind(q.before)
         .bind(q.limit)
+        .bind(&q.actor)
         .fetch_all(&self.pool)
         .await?;
         events_of(rows)
@@ -366,14 +370,15 @@ impl TopologyStore for SqliteStore {
 
 async fn insert_event(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, at: &str, e: &NewEvent) -> Result<Event, StorageError> {
     let data = e.data.to_string();
-    let id: i64 = sqlx::query_scalar("INSERT INTO events (at, kind, registry_id, subject_id, summary, data) VALUES (?, ?, ?, ?, ?, ?) RETURNING id")
+    let id: i64 = sqlx::query_scalar("INSERT INTO events (at, kind, actor, registry_id, subject_id, summary, data) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id")
         .bind(at)
         .bind(e.kind.as_str())
+        .bind(&e.actor)
         .bind(&e.registry_id)
         .bind(&e.subject_id)
         .bind(&e.summary)
         .bind(&data)
         .fetch_one(&mut **tx)
         .await?;
-    Ok(Event { id, at: at.to_string(), kind: e.kind, registry_id: e.registry_id.clone(), subject_id: e.subject_id.clone(), summary: e.summary.clone(), data })
+    Ok(Event { id, at: at.to_string(), kind: e.kind, actor: e.actor.clone(), registry_id: e.registry_id.clone(), subject_id: e.subject_id.clone(), summary: e.summary.clone(), data })
 }

@@ -13,7 +13,6 @@ use leptos::{
 use leptos_router::components::A;
 
 use crate::{
-    actor::use_actor,
     api::{create_replica, delete_replica, list_history, set_routing, split_error},
     live::{use_live, Live},
     model::{ApiError, EventView, OperationView, RegistryView, ReplicaView},
@@ -134,7 +133,8 @@ fn ReplicaPanel(
     history: Resource<Result<Vec<EventView>, ApiError>>,
 ) -> impl IntoView {
     let live = use_live();
-    let actor = use_actor();
+    let operator = crate::me::can(crate::model::Role::Operator);
+    let admin = crate::me::can(crate::model::Role::Admin);
     let display = regions::find(&region).map(|r| r.display_name.clone()).unwrap_or_else(|| region.clone());
     let force = RwSignal::new(false);
     let confirm = RwSignal::new(String::new());
@@ -152,10 +152,10 @@ fn ReplicaPanel(
     let toggle_region = region.clone();
     let toggle = move |_| {
         let enabled = !routing_on();
-        let (reg_name, region, actor, force) = (name.get_untracked(), toggle_region.clone(), actor.name(), force.get_untracked() && !enabled);
+        let (reg_name, region, force) = (name.get_untracked(), toggle_region.clone(), force.get_untracked() && !enabled);
         outcome.set(Outcome::Busy);
         spawn_local(async move {
-            let r = set_routing(reg_name, region.clone(), enabled, force, actor).await;
+            let r = set_routing(reg_name, region.clone(), enabled, force).await;
             settle(outcome, live, r, |_| format!("Routing {} for {region}: accepted by ARM.", if enabled { "enable" } else { "disable" }));
         });
     };
@@ -164,11 +164,11 @@ fn ReplicaPanel(
     let can_delete = move || confirm.with(|c| c.trim() == region_for_check) && !busy();
     let delete = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let (reg_name, region, actor) = (name.get_untracked(), delete_region.clone(), actor.name());
+        let (reg_name, region) = (name.get_untracked(), delete_region.clone());
         outcome.set(Outcome::Busy);
         confirm.set(String::new());
         spawn_local(async move {
-            let r = delete_replica(reg_name, region.clone(), actor).await;
+            let r = delete_replica(reg_name, region.clone()).await;
             settle(outcome, live, r, |_| format!("Delete of the {region} replica: accepted by ARM."));
         });
     };
@@ -180,14 +180,17 @@ fn ReplicaPanel(
         {facts(replica, live)}
         {move || in_flight.get().map(|t| view! { <p class="busy in-flight" role="status">{t}</p> })}
         <div class="actions">
-            <button type="button" id="routing-toggle" on:click=toggle disabled=busy>
+            <button type="button" id="routing-toggle" on:click=toggle disabled=move || busy() || !operator title=(!operator).then(|| crate::me::needs(crate::model::Role::Operator))>
                 {move || if routing_on() { "Disable routing" } else { "Enable routing" }}
             </button>
             <Show when=routing_on>
-                <label class="force"><input type="checkbox" prop:checked=move || force.get() on:change=move |ev| force.set(event_target_checked(&ev))/>" Allow turning off the last routed replica"</label>
+                <label class="force" title=(!admin).then(|| crate::me::needs(crate::model::Role::Admin))>
+                    <input type="checkbox" disabled=!admin prop:checked=move || force.get() on:change=move |ev| force.set(event_target_checked(&ev))/>" Allow turning off the last routed replica"
+                </label>
             </Show>
         </div>
-        {(!home).then(|| view! {
+        {(!home && !admin).then(|| view! { <p class="role-note" id="delete-role-note">{crate::me::needs(crate::model::Role::Admin)}" to delete a replica."</p> })}
+        {(!home && admin).then(|| view! {
             <form class="delete-form" on:submit=delete>
                 <label>"Type " <code>{region.clone()}</code> " to delete this replica"
                     <input type="text" id="delete-confirm" autocomplete="off" prop:value=move || confirm.get() on:input=move |ev| confirm.set(event_target_value(&ev))/>
@@ -253,8 +256,8 @@ fn CreatePanel(
     outcome: RwSignal<Outcome>,
     reg: Memo<Option<RegistryView>>,
 ) -> impl IntoView {
-    let actor = use_actor();
     let live = use_live();
+    let operator = crate::me::can(crate::model::Role::Operator);
     let r = regions::find(&region);
     let display = r.map(|r| r.display_name.clone()).unwrap_or_else(|| region.clone());
     let zones = r.is_some_and(|r| r.has_zones());
@@ -265,13 +268,13 @@ fn CreatePanel(
     let submit_region = region.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let (reg_name, region, actor) = (name.get_untracked(), submit_region.clone(), actor.name());
+        let (reg_name, region) = (name.get_untracked(), submit_region.clone());
         let (zr, rt) = (zone.get_untracked(), routing.get_untracked());
         outcome.set(Outcome::Busy);
         // Show the pending hexagon at once.
         pending.update(|p| p.push(region.clone()));
         spawn_local(async move {
-            let r = create_replica(reg_name, region.clone(), zr, rt, actor).await;
+            let r = create_replica(reg_name, region.clone(), zr, rt).await;
             if r.is_err() {
                 pending.update(|p| p.retain(|x| x != &region));
             }
@@ -292,7 +295,8 @@ fn CreatePanel(
                     <input type="checkbox" id="create-routing" prop:checked=move || routing.get() on:change=move |ev| routing.set(event_target_checked(&ev))/>
                     " Route traffic from the global endpoint here"
                 </label>
-                <button type="submit" id="create-confirm" disabled=move || outcome.with(|o| *o == Outcome::Busy)>"Create replica"</button>
+                <button type="submit" id="create-confirm" disabled=move || !operator || outcome.with(|o| *o == Outcome::Busy)>"Create replica"</button>
+                {(!operator).then(|| view! { <p class="role-note">{crate::me::needs(crate::model::Role::Operator)}" to create a replica."</p> })}
             </form>
         </div>
     }
@@ -318,5 +322,5 @@ pub fn OperationItem(op: OperationView) -> impl IntoView {
 
 /// The history resource for a registry (the panel filters it to the replica).
 pub fn history_resource(name: Memo<String>, version: RwSignal<u64>) -> Resource<Result<Vec<EventView>, ApiError>> {
-    Resource::new_blocking(move || (name.get(), version.get()), |(n, _)| list_history(Some(n), None, None))
+    Resource::new_blocking(move || (name.get(), version.get()), |(n, _)| list_history(Some(n), None, None, None))
 }

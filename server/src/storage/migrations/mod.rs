@@ -6,7 +6,7 @@ mod rows;
 use async_trait::async_trait;
 use regatlas_domain::{
     record::{ChecklistEntry, ItemFilter, Migration, MigrationItem, NewMigration, PlannedItem, RepositoryCounts},
-    Actor, ChecklistStatus, ItemAction, ItemState, MigrationState, Repository,
+    ChecklistStatus, Principal, ItemAction, ItemState, MigrationState, Repository,
 };
 use rows::{items_of, ChecklistRecord, ItemRecord, MigrationRecord, WITH_COUNTS};
 use sqlx::Row;
@@ -18,7 +18,7 @@ impl MigrationStore for SqliteStore {
     async fn insert_migration(&self, m: &NewMigration) -> Result<(), StorageError> {
         let at = now();
         sqlx::query(
-            "INSERT INTO migrations (id, name, spec, source, target, state, actor, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'PREPARING', ?, ?, ?)",
+            "INSERT INTO migrations (id, name, spec, source, target, state, actor, actor_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'PREPARING', ?, ?, ?, ?)",
         )
         .bind(&m.id)
         .bind(&m.name)
@@ -26,6 +26,7 @@ impl MigrationStore for SqliteStore {
         .bind(&m.source)
         .bind(&m.target)
         .bind(m.actor.as_str())
+        .bind(&m.actor_key)
         .bind(&at)
         .bind(&at)
         .execute(&self.pool)
@@ -323,10 +324,11 @@ impl MigrationStore for SqliteStore {
 
     /// Ticks (or unticks) a manual checklist item. `false` if there is no
     /// such manual item.
-    async fn tick_checklist(&self, id: &str, key: &str, done: bool, actor: &Actor) -> Result<bool, StorageError> {
-        let r = sqlx::query("UPDATE migration_checklist SET status = ?, done_by = ?, done_at = ? WHERE migration_id = ? AND key = ? AND kind = 'manual'")
+    async fn tick_checklist(&self, id: &str, key: &str, done: bool, by: &Principal) -> Result<bool, StorageError> {
+        let r = sqlx::query("UPDATE migration_checklist SET status = ?, done_by = ?, done_by_key = ?, done_at = ? WHERE migration_id = ? AND key = ? AND kind = 'manual'")
             .bind(if done { ChecklistStatus::Done } else { ChecklistStatus::Todo }.as_str())
-            .bind(done.then_some(actor.as_str()))
+            .bind(done.then_some(by.name.as_str()))
+            .bind(done.then(|| by.key()))
             .bind(done.then(now))
             .bind(id)
             .bind(key)
