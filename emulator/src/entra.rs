@@ -133,8 +133,10 @@ pub fn issuer(shared: &Shared) -> String {
     format!("{login}/{}/v2.0", shared.world().tenant_id)
 }
 
-/// A signed JWT.
-fn sign(claims: &Value) -> Result<String, String> {
+/// A JWT signed with this process's emulated Entra ID key: what its
+/// tokens are made with, open to in-process tests of token validation
+/// (expired, wrong audience, wrong issuer).
+pub fn sign(claims: &Value) -> Result<String, String> {
     let k = signing_key()?;
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(k.kid.clone());

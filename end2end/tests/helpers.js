@@ -23,6 +23,19 @@ function freePort() {
   });
 }
 
+// Cookies of every server started so far, signed in as the demo Admin:
+// every context and page a test opens starts signed in (tests that want
+// someone else, or nobody, ask for it).
+const signedIn = { cookies: [], origins: [] };
+
+/// Signs `page` in through the console's own flow and the emulator's
+/// sign-in page, as the demo person with `username`.
+export async function signIn(page, url, username = 'ada@contoso.example') {
+  await page.goto(`${url}/auth/sign-in`);
+  await page.locator(`button[data-username="${username}"]`).click();
+  await page.waitForURL((u) => u.origin === new URL(url).origin && !u.pathname.startsWith('/auth/'), { timeout: 15_000 });
+}
+
 export async function startServer(extraArgs = []) {
   const bin = process.env.REGATLAS_BIN;
   const siteRoot = process.env.REGATLAS_SITE_ROOT;
@@ -46,6 +59,17 @@ export async function startServer(extraArgs = []) {
     if (Date.now() > deadline) { stop(); throw new Error(`server not ready in 30 s:\n${stderr}`); }
     await new Promise((r) => setTimeout(r, 100));
   }
+  {
+    const b = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: ['--headless', '--no-sandbox'] });
+    try {
+      const ctx = await b.newContext();
+      await signIn(await ctx.newPage(), url);
+      const state = await ctx.storageState();
+      signedIn.cookies.push(...state.cookies);
+    } finally {
+      await b.close();
+    }
+  }
   return {
     url,
     stderr: () => stderr,
@@ -66,12 +90,19 @@ export async function startServer(extraArgs = []) {
 }
 
 export async function launchBrowser(options = {}) {
-  return chromium.launch({
+  const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     ...options,
   });
+  // Contexts and pages start signed in as the demo Admin unless the test
+  // gives its own storageState (`{ cookies: [], origins: [] }` for nobody).
+  const newContext = browser.newContext.bind(browser);
+  const newPage = browser.newPage.bind(browser);
+  browser.newContext = (o = {}) => newContext({ storageState: signedIn, ...o });
+  browser.newPage = (o = {}) => newPage({ storageState: signedIn, ...o });
+  return browser;
 }
 
 /// Collects console errors and page errors of a page.

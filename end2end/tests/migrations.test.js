@@ -29,7 +29,6 @@ test('plan, start and verify a consolidation from the browser; a second browser 
   const errors = watchErrors(page);
   await page.goto(`${server.url}/migrations`);
   await page.locator('body[data-hydrated="true"]').waitFor({ timeout: 15_000 });
-  await page.fill('#actor', 'grace');
   await page.selectOption('#m-source', 'contosowesteu');
   await page.selectOption('#m-target', 'contoso');
   await page.click('#m-create');
@@ -56,7 +55,7 @@ test('plan, start and verify a consolidation from the browser; a second browser 
 
   // The checklist: a manual step ticked with a name; deleting the source is now allowed (manually).
   await page.locator('tr[data-key="update-clients"] input').check();
-  await page.locator('tr[data-key="update-clients"] .check-status', { hasText: 'done by grace' }).waitFor();
+  await page.locator('tr[data-key="update-clients"] .check-status', { hasText: 'done by Ada Admin' }).waitFor();
   assert.equal(await page.locator('tr[data-key="delete-source"] input').isDisabled(), false);
   assert.equal(await page.locator('a', { hasText: 'Report (CSV)' }).getAttribute('href'), `${new URL(url).pathname.replace('/migrations/', '/api/v1/migrations/')}/report.csv`);
   await page.screenshot({ path: `${OUTPUT_DIR}/migration-complete.png`, fullPage: true });

@@ -185,7 +185,7 @@ pub async fn ui(args: BenchUiArgs) -> Result<(), BenchError> {
     }));
     // Signed in as a person for the pages, and as an application for the API.
     let cookie = crate::auth::client::sign_in_as(&base, "ada@contoso.example").await.map_err(BenchError::Setup)?;
-    let token = crate::auth::client::app_token(&info, "ci-admin").await.map_err(BenchError::Setup)?;
+    let token = crate::auth::client::app_token(&crate::startup::emulator_login(&info), "ci-admin").await.map_err(BenchError::Setup)?;
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::COOKIE, reqwest::header::HeaderValue::from_str(&cookie).map_err(|e| BenchError::Setup(e.to_string()))?);
     headers.insert(

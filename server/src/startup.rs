@@ -151,7 +151,7 @@ pub fn emulator_login(info: &regatlas_emulator::EmulatorInfo) -> regatlas_arm::c
 /// Asks an emulator at `url` (plain HTTP) where its Entra ID endpoint is
 /// and which certificate it presents. The endpoint must be on the
 /// emulator's own host: the answer cannot send the secret elsewhere.
-async fn external_emulator_login(url: &str, secret: &str) -> Result<regatlas_arm::credential::EmulatorLogin, StartupError> {
+pub async fn external_emulator_login(url: &str, secret: &str) -> Result<regatlas_arm::credential::EmulatorLogin, StartupError> {
     #[derive(serde::Deserialize)]
     struct Login {
         login_url: String,
@@ -192,9 +192,14 @@ impl Application {
     /// at once and nothing resumes work it could not serve; then opens
     /// storage, starts the data source, and resumes migrations and
     /// operation trackers.
-    pub async fn build(config: Config) -> Result<Application, StartupError> {
+    pub async fn build(mut config: Config) -> Result<Application, StartupError> {
         let listener = TcpListener::bind(config.listen).await.map_err(|source| StartupError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.listen, source })?;
+        // A default public URL names the bound port, not port 0 (sign-in
+        // redirects back to it).
+        if config.listen.port() == 0 && config.public_url.origin == format!("http://{}", config.listen) {
+            config.public_url = crate::config::PublicUrl::parse(&format!("http://{addr}")).map_err(|e| StartupError::Identity(e))?;
+        }
         let (storage, arm, emulator, shell, login) = connect_with_login(&config).await?;
         let hub = EventHub::new(storage.clone(), 1024);
         let auth = Arc::new(identity(&config, login.as_ref(), &storage, &hub).await?);

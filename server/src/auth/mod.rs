@@ -160,7 +160,7 @@ impl Auth {
         if let Err(e) = self.storage.api_token_used(&t.id).await {
             tracing::warn!(error = %e, "cannot record an API token's use");
         }
-        Ok(Identity {
+        let identity = Identity {
             principal: Principal {
                 issuer: regatlas_domain::identity::LOCAL_ISSUER.into(),
                 subject: format!("token:{}", t.id),
@@ -169,7 +169,11 @@ impl Auth {
                 token_id: Some(t.id.clone()),
             },
             role: t.role,
-        })
+        };
+        if let Err(e) = self.storage.saw_principal(&identity.principal, identity.role).await {
+            tracing::warn!(error = %e, "cannot record a principal");
+        }
+        Ok(identity)
     }
 
     /// The identity of a browser's session.

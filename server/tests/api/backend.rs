@@ -52,8 +52,9 @@ async fn a_replica_is_created_observed_to_ready_rerouted_and_deleted() {
     // Slow enough (5×) that a 1 s poll sees Provisioning and Syncing.
     let app = spawn_app_with(|a| a.emulator_time_scale = Some(5.0)).await;
     discovered(&app).await;
-    let r = app
-        .client
+    // An Operator application; a self-declared actor is ignored.
+    let operator = app.as_app("ci-deployer").await;
+    let r = operator
         .post(app.url("/api/v1/registries/contoso/replicas"))
         .header("x-regatlas-actor", "alice")
         .json(&json!({"region": "japaneast", "zone_redundancy": true, "routing": true}))
@@ -62,7 +63,7 @@ async fn a_replica_is_created_observed_to_ready_rerouted_and_deleted() {
         .expect("post");
     assert_eq!(r.status(), 202);
     let op: Value = r.json().await.expect("json");
-    assert_eq!(op["actor"], "alice");
+    assert_eq!(op["actor"], "ci-deployer", "the identity, not the name a request gave");
     assert_eq!(op["kind"], "replica.create");
     assert!(op["arm_operation_url"].as_str().is_some_and(|u| u.contains("operationStatuses")), "{op}");
     let done = wait_op(&app, op["id"].as_str().expect("id")).await;
@@ -84,8 +85,7 @@ async fn a_replica_is_created_observed_to_ready_rerouted_and_deleted() {
     assert!(states.iter().any(|s| s == "syncing"), "Creating → Syncing → Ready: {states:?}");
 
     // Routing off, then on again.
-    let r = app
-        .client
+    let r = operator
         .put(app.url("/api/v1/registries/contoso/replicas/japaneast/routing"))
         .json(&json!({"enabled": false, "actor": "bob"}))
         .send()
@@ -95,9 +95,14 @@ async fn a_replica_is_created_observed_to_ready_rerouted_and_deleted() {
     let op: Value = r.json().await.expect("json");
     assert_eq!(wait_op(&app, op["id"].as_str().expect("id")).await["state"], "succeeded");
     app.wait_until("/api/v1/registries", 30, |v| contoso_replica(v, "japaneast").is_some_and(|p| p["routing"] == false)).await;
-    let r = app.client.put(app.url("/api/v1/registries/contoso/replicas/japaneast/routing")).json(&json!({"enabled": true})).send().await.expect("put");
+    let r = operator.put(app.url("/api/v1/registries/contoso/replicas/japaneast/routing")).json(&json!({"enabled": true})).send().await.expect("put");
     let op: Value = r.json().await.expect("json");
-    assert_eq!(op["actor"], "anonymous");
+    assert_eq!(op["actor"], "ci-deployer");
+
+    // Deleting needs Admin: the Operator is refused before ARM is called.
+    let r = operator.delete(app.url("/api/v1/registries/contoso/replicas/japaneast")).send().await.expect("delete");
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.expect("json")["code"], "RoleRequired");
     assert_eq!(wait_op(&app, op["id"].as_str().expect("id")).await["state"], "succeeded");
 
     // Delete: the replica is marked gone, its history kept.
@@ -113,7 +118,15 @@ async fn a_replica_is_created_observed_to_ready_rerouted_and_deleted() {
     assert!(v["replicas"].as_array().is_some_and(|r| r.iter().filter(|p| p["gone"] == false).count() == 4));
     let ops = app.get_json("/api/v1/operations?registry=contoso").await;
     let actors: Vec<&str> = ops.as_array().expect("ops").iter().filter_map(|o| o["actor"].as_str()).collect();
-    assert_eq!(actors, vec!["carol", "anonymous", "bob", "alice"], "every action recorded with who did it, newest first");
+    assert_eq!(actors, vec!["ci-admin", "ci-deployer", "ci-deployer", "ci-deployer"], "every action recorded with who did it, newest first");
+    // The operations' events name the principal, so Activity can filter by it.
+    let people = app.get_json("/api/v1/people").await;
+    let deployer = people.as_array().expect("people").iter().find(|p| p["name"] == "ci-deployer").expect("the deployer was seen");
+    let key = deployer["key"].as_str().expect("key");
+    let theirs = app.client.get(app.url("/api/v1/history")).query(&[("actor", key), ("limit", "1000")]).send().await.expect("get").json::<Value>().await.expect("json");
+    let theirs = theirs.as_array().expect("events");
+    assert!(!theirs.is_empty() && theirs.iter().all(|e| e["actor"] == key), "{theirs:?}");
+    assert!(theirs.iter().any(|e| e["kind"] == "auth.denied"), "the refused delete is in their history");
 }
 
 async fn refused(app: &TestApp, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
@@ -282,7 +295,7 @@ async fn server_sent_events_stream_changes_and_resume_after_last_event_id() {
 async fn the_topology_page_is_server_rendered_from_the_stored_picture() {
     let app = spawn_app().await;
     discovered(&app).await;
-    let html = app.client.get(app.url("/topology")).send().await.expect("get").text().await.expect("text");
+    let html = app.browser().await.get(app.url("/topology")).send().await.expect("get").text().await.expect("text");
     assert!(html.contains("data-registry=\"contoso\""), "registries are in the HTML without JavaScript");
     assert!(html.contains("canadacentral") && html.contains("state-ready"), "replicas with their state");
     assert!(html.contains("on-prem: contosoOnPrem") || !html.contains("connected-registry"), "the connected registry hangs off its parent");

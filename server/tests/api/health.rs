@@ -37,8 +37,9 @@ async fn the_database_file_is_created_in_wal_mode_with_migrations() {
 #[tokio::test]
 async fn pages_render_the_shell_on_the_server() {
     let app = spawn_app().await;
+    let browser = app.browser().await;
     for path in ["/", "/registries", "/topology", "/migrations", "/activity"] {
-        let r = app.client.get(format!("{}{path}", app.address)).send().await.expect("request");
+        let r = browser.get(format!("{}{path}", app.address)).send().await.expect("request");
         assert_eq!(r.status(), 200, "{path}");
         let html = r.text().await.expect("text");
         assert!(html.contains("Regatlas"), "{path}: product name");
@@ -55,7 +56,8 @@ async fn pages_render_the_shell_on_the_server() {
 #[tokio::test]
 async fn an_unknown_page_is_a_404_with_the_shell() {
     let app = spawn_app().await;
-    let r = app.client.get(format!("{}/no-such-page", app.address)).send().await.expect("request");
+    let browser = app.browser().await;
+    let r = browser.get(format!("{}/no-such-page", app.address)).send().await.expect("request");
     assert_eq!(r.status(), 404);
     assert!(r.text().await.expect("text").contains("Page not found"));
 }
@@ -63,13 +65,15 @@ async fn an_unknown_page_is_a_404_with_the_shell() {
 #[tokio::test]
 async fn responses_are_compressed_when_asked() {
     let app = spawn_app().await;
-    let r = app.client.get(format!("{}/topology", app.address)).header("accept-encoding", "gzip").send().await.expect("request");
+    let browser = app.browser().await;
+    let r = browser.get(format!("{}/topology", app.address)).header("accept-encoding", "gzip").send().await.expect("request");
     assert_eq!(r.headers().get("content-encoding").map(|v| v.to_str().unwrap_or("")), Some("gzip"));
 }
 
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
     let app = spawn_app().await;
-    let r = app.client.post(format!("{}/api/sfn/any_function", app.address)).body(vec![b'x'; 2 * 1024 * 1024]).send().await.expect("request");
+    let browser = app.browser().await;
+    let r = browser.post(format!("{}/api/sfn/any_function", app.address)).body(vec![b'x'; 2 * 1024 * 1024]).send().await.expect("request");
     assert_eq!(r.status(), 413);
 }

@@ -11,7 +11,11 @@ use tokio::sync::oneshot;
 
 pub struct TestApp {
     pub address: String,
+    /// Signed in as the emulator's `ci-admin` application (an Entra access
+    /// token with the Admin app role) for `/api/v1`.
     pub client: reqwest::Client,
+    /// How to reach the emulator's Entra ID (tokens for other roles).
+    pub login: regatlas_arm::credential::EmulatorLogin,
     pub db_path: PathBuf,
     _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -138,6 +142,11 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, db_path: PathBuf, args: ServeA
     let config = Config::resolve(&args).expect("config");
     let app = Application::build(config).await.expect("server builds");
     let address = format!("http://{}", app.addr());
+    let login = match (app.emulator(), &args.emulator_url, &args.emulator_secret) {
+        (Some(e), _, _) => regatlas_server::startup::emulator_login(&e.info()),
+        (None, Some(url), Some(secret)) => regatlas_server::startup::external_emulator_login(url, secret.expose()).await.expect("emulator login"),
+        _ => panic!("tests run against an emulator"),
+    };
     let (tx, rx) = oneshot::channel::<()>();
     let done = tokio::spawn(async move {
         let _ = app
@@ -146,7 +155,41 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, db_path: PathBuf, args: ServeA
             })
             .await;
     });
-    TestApp { address, client: reqwest::Client::builder().no_proxy().build().expect("client"), db_path, _dir: dir, stop: Some(tx), done: Some(done) }
+    let client = bearer_client(&regatlas_server::auth::client::app_token(&login, "ci-admin").await.expect("admin token"));
+    TestApp { address, client, login, db_path, _dir: dir, stop: Some(tx), done: Some(done) }
+}
+
+/// A client that sends `Authorization: Bearer {token}`.
+pub fn bearer_client(token: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(reqwest::header::AUTHORIZATION, reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header"));
+    reqwest::Client::builder().no_proxy().default_headers(h).build().expect("client")
+}
+
+/// A client with a signed-in browser session (as the demo person
+/// `username`), sending no bearer token and following no redirects.
+pub fn session_client(cookie: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(reqwest::header::COOKIE, reqwest::header::HeaderValue::from_str(cookie).expect("cookie"));
+    reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).default_headers(h).build().expect("client")
+}
+
+impl TestApp {
+    /// A client for `/api/v1` as the emulator's demo application `app`
+    /// (`ci-admin`, `ci-deployer`, `ci-reader`).
+    pub async fn as_app(&self, app: &str) -> reqwest::Client {
+        bearer_client(&regatlas_server::auth::client::app_token(&self.login, app).await.expect("app token"))
+    }
+
+    /// A browser signed in as the demo Admin (Ada): pages and server functions.
+    pub async fn browser(&self) -> reqwest::Client {
+        session_client(&self.sign_in("ada@contoso.example").await)
+    }
+
+    /// The session cookie of a new sign-in as the demo person `username`.
+    pub async fn sign_in(&self, username: &str) -> String {
+        regatlas_server::auth::client::sign_in_as(&self.address, username).await.expect("sign in")
+    }
 }
 
 /// Points the console at an emulator this test started: its URL and the secret it signs in with.

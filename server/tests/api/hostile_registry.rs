@@ -339,11 +339,15 @@ async fn a_migration_found_mid_phase_twice_is_failed_not_resumed_again() {
     let db = dir.path().join("regatlas.db");
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().no_proxy().build().expect("client");
     let registries = format!("{base}/api/v1/registries");
 
     // The first process starts the inventory and dies in it (SIGKILL).
     let mut a = server(&db, port);
+    let plain = reqwest::Client::builder().no_proxy().build().expect("client");
+    until(&plain, &format!("{base}/healthz"), 60, |_| true).await;
+    // An API token lives in the database: it works across the restarts.
+    let token = regatlas_server::auth::client::api_token_as_admin(&base, "crash test", "admin").await.expect("token");
+    let http = crate::helpers::bearer_client(&token);
     until(&http, &registries, 60, |v| v.as_array().is_some_and(|r| r.len() >= 3)).await;
     let r = http
         .post(format!("{base}/api/v1/migrations"))

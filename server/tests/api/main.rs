@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod auth;
 mod backend;
 mod contract;
 mod cross_site;

@@ -43,6 +43,15 @@ fn server(dir: &std::path::Path, port: u16, emulator_url: &str) -> tokio::proces
         .expect("spawn server")
 }
 
+/// An Admin application's client for the console's API, by the emulator's Entra ID.
+pub async fn admin_client(arm: &str) -> reqwest::Client {
+    let login = regatlas_server::startup::external_emulator_login(arm, SECRET).await.expect("login");
+    let token = regatlas_server::auth::client::app_token(&login, "ci-admin").await.expect("token");
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(reqwest::header::AUTHORIZATION, reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header"));
+    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).default_headers(h).build().expect("client")
+}
+
 async fn json(http: &reqwest::Client, url: &str) -> Option<Value> {
     http.get(url).send().await.ok()?.json().await.ok()
 }
@@ -71,7 +80,7 @@ async fn a_sigkill_in_the_middle_of_a_1000_artifact_migration_loses_nothing() {
         l.local_addr().expect("addr").port()
     };
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().expect("client");
+    let http = admin_client(&arm).await;
 
     let mut first = server(dir.path(), port, &arm);
     wait(&http, &format!("{base}/api/v1/registries"), 60, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;

@@ -111,10 +111,15 @@ async fn consolidating_contosowesteu_into_contoso_plans_copies_verifies_and_repo
         "{items}"
     );
 
-    // The checklist: settings compared, a manual step ticked with a name.
+    // The checklist: settings compared, a manual step ticked by whoever
+    // holds the Operator role (a Viewer may not), recorded by identity.
+    let tick_url = app.url(&format!("/api/v1/migrations/{id}/checklist/update-clients"));
+    let r = app.as_app("ci-reader").await.put(&tick_url).json(&json!({"done": true})).send().await.expect("tick");
+    assert_eq!(r.status(), 403);
     let r = app
-        .client
-        .put(app.url(&format!("/api/v1/migrations/{id}/checklist/update-clients")))
+        .as_app("ci-deployer")
+        .await
+        .put(&tick_url)
         .json(&json!({"done": true, "actor": "frank"}))
         .send()
         .await
@@ -122,7 +127,7 @@ async fn consolidating_contosowesteu_into_contoso_plans_copies_verifies_and_repo
     assert_eq!(r.status(), 200);
     let d: Value = r.json().await.expect("json");
     let item = d["checklist"].as_array().expect("list").iter().find(|c| c["key"] == "update-clients").cloned().expect("item");
-    assert_eq!(item["done_by"], "frank");
+    assert_eq!(item["done_by"], "ci-deployer", "the identity, not the self-declared 'frank'");
     let sku = d["checklist"].as_array().expect("list").iter().find(|c| c["key"] == "sku").cloned().expect("sku");
     assert_eq!(sku["status"], "same");
     let reps = d["checklist"].as_array().expect("list").iter().find(|c| c["key"] == "replications").cloned().expect("replications");
@@ -137,8 +142,9 @@ async fn consolidating_contosowesteu_into_contoso_plans_copies_verifies_and_repo
     // Every action is recorded with who did it.
     let history = app.get_json("/api/v1/history?kind=migration.").await;
     let summaries: Vec<String> = history.as_array().expect("history").iter().filter_map(|e| e["summary"].as_str().map(str::to_string)).collect();
-    assert!(summaries.iter().any(|s| s.contains("erin created")), "{summaries:?}");
-    assert!(summaries.iter().any(|s| s.contains("frank ticked")), "{summaries:?}");
+    assert!(summaries.iter().any(|s| s.contains("ci-admin created")), "{summaries:?}");
+    assert!(summaries.iter().any(|s| s.contains("ci-deployer ticked")), "{summaries:?}");
+    assert!(!summaries.iter().any(|s| s.contains("erin") || s.contains("frank")), "self-declared names are ignored: {summaries:?}");
     app.stop().await;
     emu.shutdown().await;
 }
@@ -365,7 +371,7 @@ async fn pause_resume_and_cancel_take_effect_and_a_stopped_migration_can_finish_
     assert_eq!(counters["POST importimage"].as_i64(), done["migration"]["to_copy"].as_i64(), "{counters}");
     let history = app.get_json("/api/v1/history?kind=migration.updated").await;
     let summaries: Vec<String> = history.as_array().expect("history").iter().filter_map(|e| e["summary"].as_str().map(str::to_string)).collect();
-    for s in ["heidi asked to pause", "heidi cancelled it", "heidi started it"] {
+    for s in ["ci-admin asked to pause", "ci-admin cancelled it", "ci-admin started it"] {
         assert!(summaries.iter().any(|x| x.contains(s)), "{s}: {summaries:?}");
     }
     app.stop().await;

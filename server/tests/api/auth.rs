@@ -1,0 +1,257 @@
+//! Sign-in, roles, bearer tokens and the audit trail, against the
+//! emulator's Entra ID (discovery, its sign-in page, tokens signed with its
+//! key) — the same code path as Entra.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{bearer_client, session_client, spawn_app, TestApp};
+
+/// Every `/api/v1` route, with a request that reaches the back end and the
+/// least role it needs. Names that do not exist keep the allowed requests
+/// from changing anything (they end in 404/409 after the role check).
+fn routes() -> Vec<(Method, &'static str, Option<Value>, &'static str)> {
+    vec![
+        (Method::GET, "/api/v1/registries", None, "viewer"),
+        (Method::GET, "/api/v1/registries/nosuchregistry", None, "viewer"),
+        (Method::POST, "/api/v1/registries/nosuchregistry/replicas", Some(json!({"region": "eastus"})), "operator"),
+        (Method::DELETE, "/api/v1/registries/nosuchregistry/replicas/eastus", None, "admin"),
+        (Method::PUT, "/api/v1/registries/nosuchregistry/replicas/eastus/routing", Some(json!({"enabled": true})), "operator"),
+        (Method::PUT, "/api/v1/registries/nosuchregistry/replicas/eastus/routing", Some(json!({"enabled": false, "force": true})), "admin"),
+        (Method::GET, "/api/v1/operations", None, "viewer"),
+        (Method::GET, "/api/v1/history", None, "viewer"),
+        (Method::POST, "/api/v1/refresh", None, "operator"),
+        (Method::GET, "/api/v1/poller", None, "viewer"),
+        (Method::GET, "/api/v1/people", None, "viewer"),
+        (Method::GET, "/api/v1/migrations", None, "viewer"),
+        (Method::POST, "/api/v1/migrations", Some(json!({"source_registry": "nosuchsource", "target_registry": "nosuchtarget"})), "operator"),
+        (Method::POST, "/api/v1/migrations", Some(json!({"source_registry": "nosuchsource", "target_registry": "nosuchtarget", "force": true})), "admin"),
+        (Method::GET, "/api/v1/migrations/nosuch", None, "viewer"),
+        (Method::GET, "/api/v1/migrations/nosuch/items", None, "viewer"),
+        (Method::GET, "/api/v1/migrations/nosuch/report.json", None, "viewer"),
+        (Method::POST, "/api/v1/migrations/nosuch/pause", None, "operator"),
+        (Method::PUT, "/api/v1/migrations/nosuch/checklist/update-clients", Some(json!({"done": true})), "operator"),
+        (Method::GET, "/api/v1/tokens", None, "admin"),
+        (Method::POST, "/api/v1/tokens", Some(json!({"name": "route walk", "role": "viewer"})), "admin"),
+        (Method::DELETE, "/api/v1/tokens/nosuch", None, "admin"),
+        (Method::GET, "/api/v1/events", None, "viewer"),
+    ]
+}
+
+const RANK: [&str; 3] = ["viewer", "operator", "admin"];
+
+async fn call(client: &reqwest::Client, app: &TestApp, m: &Method, path: &str, body: &Option<Value>) -> (u16, Value) {
+    let mut rb = client.request(m.clone(), app.url(path));
+    if let Some(b) = body {
+        rb = rb.json(b);
+    }
+    let r = rb.send().await.expect("request");
+    let status = r.status().as_u16();
+    // The event stream never ends: its status is the answer.
+    let v = if path.ends_with("/events") { Value::Null } else { r.json().await.unwrap_or_default() };
+    (status, v)
+}
+
+#[tokio::test]
+async fn every_route_by_role() {
+    let app = spawn_app().await;
+    let clients = [
+        ("viewer", app.as_app("ci-reader").await),
+        ("operator", app.as_app("ci-deployer").await),
+        ("admin", app.as_app("ci-admin").await),
+    ];
+    let nobody = reqwest::Client::builder().no_proxy().build().expect("client");
+    for (m, path, body, need) in routes() {
+        let (status, v) = call(&nobody, &app, &m, path, &body).await;
+        assert_eq!(status, 401, "{m} {path} without a token: {v}");
+        for (role, client) in &clients {
+            let allowed = RANK.iter().position(|r| r == role) >= RANK.iter().position(|r| *r == need);
+            let (status, v) = call(client, &app, &m, path, &body).await;
+            if allowed {
+                assert!(status != 401 && status != 403, "{role} may {m} {path}: {status} {v}");
+            } else {
+                assert_eq!((status, v["code"].as_str()), (403, Some("RoleRequired")), "{role} may not {m} {path}: {v}");
+            }
+        }
+    }
+    // The session cookie is never taken for the API.
+    let browser = session_client(&app.sign_in("ada@contoso.example").await);
+    let r = browser.get(app.url("/api/v1/registries")).send().await.expect("get");
+    assert_eq!(r.status(), 401);
+}
+
+/// A token signed with the emulator's own key, with these claims over a valid set.
+fn token_with(app: &TestApp, changes: Value) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = json!({
+        "iss": format!("{}/{}/v2.0", app.login.authority_host, app.login.tenant_id),
+        "aud": format!("api://{}", app.login.client_id),
+        "sub": "test-app", "oid": "test-app", "azp": "test-app", "app_displayname": "test-app",
+        "roles": ["Regatlas.Admin"], "iat": now, "nbf": now, "exp": now + 600,
+    });
+    if let (Some(c), Some(d)) = (claims.as_object_mut(), changes.as_object()) {
+        for (k, v) in d {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    regatlas_emulator::entra::sign(&claims).expect("sign")
+}
+
+#[tokio::test]
+async fn bad_bearer_tokens_are_refused() {
+    let app = spawn_app().await;
+    let now = chrono::Utc::now().timestamp();
+    // The control: a valid token made the same way works.
+    let r = bearer_client(&token_with(&app, json!({}))).get(app.url("/api/v1/registries")).send().await.expect("get");
+    assert_eq!(r.status(), 200);
+    let valid = token_with(&app, json!({}));
+    let forged = {
+        // The payload changed after signing (a role added): the signature no longer matches.
+        use base64::Engine as _;
+        let parts: Vec<&str> = valid.split('.').collect();
+        let mut payload: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).expect("b64")).expect("json");
+        payload["app_displayname"] = json!("mallory");
+        let p = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload.to_string());
+        format!("{}.{p}.{}", parts[0], parts[2])
+    };
+    let cases = [
+        ("expired", token_with(&app, json!({"exp": now - 3600, "iat": now - 7200, "nbf": now - 7200}))),
+        ("not yet valid", token_with(&app, json!({"nbf": now + 3600}))),
+        ("wrong audience", token_with(&app, json!({"aud": "api://someone-else"}))),
+        ("wrong issuer", token_with(&app, json!({"iss": "https://login.microsoftonline.com/another-tenant/v2.0"}))),
+        ("forged", forged),
+        ("garbage", "not.a.jwt".to_string()),
+        ("unknown API token", format!("rgat_{}", "A".repeat(43))),
+    ];
+    for (what, token) in cases {
+        let r = bearer_client(&token).get(app.url("/api/v1/registries")).send().await.expect("get");
+        assert_eq!(r.status(), 401, "{what}");
+        assert!(r.headers().get("www-authenticate").is_some(), "{what}");
+    }
+    // A valid token without a Regatlas role is not an identity with a role.
+    let r = bearer_client(&token_with(&app, json!({"roles": ["Other.Role"]}))).get(app.url("/api/v1/registries")).send().await.expect("get");
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn an_api_token_works_until_it_is_revoked() {
+    let app = spawn_app().await;
+    let r = app.client.post(app.url("/api/v1/tokens")).json(&json!({"name": "nightly sync", "role": "operator", "expires_in_days": 7})).send().await.expect("post");
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.expect("json");
+    let secret = created["secret"].as_str().expect("secret").to_string();
+    assert!(secret.starts_with("rgat_"), "a prefix secret scanners know");
+    let id = created["token"]["id"].as_str().expect("id").to_string();
+    // Lists never carry the secret.
+    let list = app.client.get(app.url("/api/v1/tokens")).send().await.expect("get").text().await.expect("text");
+    assert!(list.contains("nightly sync") && !list.contains(&secret));
+
+    let token = bearer_client(&secret);
+    assert_eq!(token.post(app.url("/api/v1/refresh")).send().await.expect("post").status(), 202, "Operator may refresh");
+    let r = token.delete(app.url("/api/v1/registries/contoso/replicas/westus")).send().await.expect("delete");
+    assert_eq!(r.status(), 403, "but not delete");
+    let list: Value = app.client.get(app.url("/api/v1/tokens")).send().await.expect("get").json().await.expect("json");
+    let t = list.as_array().expect("tokens").iter().find(|t| t["id"] == id.as_str()).cloned().expect("listed");
+    assert!(t["last_used_at"].is_string(), "last use shown: {t}");
+    // The audit names the token.
+    let people: Value = app.get_json("/api/v1/people").await;
+    assert!(people.as_array().expect("people").iter().any(|p| p["name"] == "nightly sync (API token)" && p["via"] == "api-token"), "{people}");
+
+    let r = app.client.delete(app.url(&format!("/api/v1/tokens/{id}"))).send().await.expect("revoke");
+    assert_eq!(r.status(), 200);
+    assert_eq!(token.post(app.url("/api/v1/refresh")).send().await.expect("post").status(), 401, "revoked");
+    assert_eq!(app.client.delete(app.url(&format!("/api/v1/tokens/{id}"))).send().await.expect("again").status(), 404);
+    // An Operator cannot make tokens for itself.
+    let r = token.post(app.url("/api/v1/tokens")).json(&json!({"name": "x", "role": "admin"})).send().await.expect("post");
+    assert_eq!(r.status(), 401);
+    let r = app.as_app("ci-deployer").await.post(app.url("/api/v1/tokens")).json(&json!({"name": "x", "role": "admin"})).send().await.expect("post");
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn a_browser_signs_in_gets_a_new_session_id_and_signs_out() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    // Not signed in: pages send to sign-in, server functions say 401.
+    let r = http.get(app.url("/registries")).send().await.expect("get");
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/auth/sign-in?next=%2Fregistries");
+    assert_eq!(http.post(app.url("/api/sfn/registries")).send().await.expect("post").status(), 401);
+
+    // The flow, step by step.
+    let r = http.get(app.url("/auth/sign-in?next=/activity")).send().await.expect("sign-in");
+    let before = regatlas_server::auth::client::session_cookie(&r).expect("cookie");
+    let authorize = reqwest::Url::parse(r.headers()["location"].to_str().expect("loc")).expect("url");
+    let q: std::collections::HashMap<String, String> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(q.contains_key("state") && q.contains_key("nonce"));
+    let page = http.get(authorize.clone()).send().await.expect("page").text().await.expect("html");
+    assert!(page.contains("Oscar Operator") && page.contains("Regatlas.Operator"));
+    let mut form: Vec<(String, String)> = q.clone().into_iter().collect();
+    form.push(("person".into(), "1".into()));
+    let mut post = authorize.clone();
+    post.set_query(None);
+    let r = http.post(post).form(&form).send().await.expect("choose");
+    let callback = r.headers()["location"].to_str().expect("loc").to_string();
+    // The callback in another browser (without the session that started it) signs nobody in.
+    let r = http.get(&callback).send().await.expect("elsewhere");
+    assert_eq!(r.status(), 400);
+    // (The code is spent only when redeemed; this one was not.)
+    let r = http.get(&callback).header("cookie", &before).send().await.expect("callback");
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/activity");
+    let after = regatlas_server::auth::client::session_cookie(&r).expect("renewed cookie");
+    assert_ne!(before, after, "the session id changes at sign-in");
+    let browser = session_client(&after);
+    let page = browser.get(app.url("/registries")).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("Oscar Operator") && html.contains("data-role=\"operator\""), "the header names who signed in");
+    // The old id is worth nothing.
+    assert_eq!(session_client(&before).get(app.url("/registries")).send().await.expect("old").status(), 303);
+    // Replaying the callback does not sign in again (the code is spent).
+    let r = http.get(&callback).header("cookie", &after).send().await.expect("replay");
+    assert_ne!(r.headers().get("location").and_then(|l| l.to_str().ok()), Some("/activity"));
+
+    // Sign-out ends the session on the server.
+    let browser = session_client(&app.sign_in("oscar@contoso.example").await);
+    assert_eq!(browser.post(app.url("/api/sfn/registries")).send().await.expect("sfn").status(), 200);
+    let r = browser.post(app.url("/auth/sign-out")).send().await.expect("sign out");
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/auth/signed-out");
+    assert_eq!(browser.post(app.url("/api/sfn/registries")).send().await.expect("sfn").status(), 401);
+    assert_eq!(browser.get(app.url("/registries")).send().await.expect("page").status(), 303);
+}
+
+#[tokio::test]
+async fn the_audit_names_people_and_refusals() {
+    let app = spawn_app().await;
+    // Someone with no role is refused, with a page that says why.
+    let r = regatlas_server::auth::client::sign_in_as(&app.address, "nico@contoso.example").await;
+    assert!(r.is_err(), "no session for a person without a role");
+    let page = reqwest::get(app.url("/auth/refused?reason=no-role")).await.expect("page").text().await.expect("html");
+    assert!(page.contains("no Regatlas role") && page.contains("Regatlas.Viewer"));
+
+    // A Viewer's action is refused and recorded; an Operator's is done and recorded.
+    let viewer = session_client(&app.sign_in("vera@contoso.example").await);
+    let r = viewer.post(app.url("/api/sfn/refresh")).send().await.expect("sfn");
+    assert_eq!(r.status(), 403);
+    let operator = session_client(&app.sign_in("oscar@contoso.example").await);
+    let r = operator.post(app.url("/api/sfn/refresh")).send().await.expect("sfn");
+    assert_eq!(r.status(), 200);
+
+    let people = app.get_json("/api/v1/people").await;
+    let key = |name: &str| people.as_array().expect("people").iter().find(|p| p["name"] == name).map(|p| p["key"].as_str().unwrap_or("").to_string());
+    let vera = key("Vera Viewer").expect("Vera was seen");
+    assert!(key("Oscar Operator").is_some());
+    let hist = app.get_json("/api/v1/history?kind=auth&limit=1000").await;
+    let kinds: Vec<(String, Option<String>)> =
+        hist.as_array().expect("events").iter().map(|e| (e["kind"].as_str().unwrap_or("").to_string(), e["actor"].as_str().map(str::to_string))).collect();
+    assert!(kinds.iter().any(|(k, _)| k == "auth.refused"), "{kinds:?}");
+    assert!(kinds.iter().any(|(k, a)| k == "auth.denied" && a.as_deref() == Some(vera.as_str())), "{kinds:?}");
+    assert!(kinds.iter().filter(|(k, _)| k == "auth.sign-in").count() >= 2, "{kinds:?}");
+    // Vera's own history: her sign-in and her refusal.
+    let theirs = app.client.get(app.url("/api/v1/history")).query(&[("actor", vera.as_str())]).send().await.expect("get").json::<Value>().await.expect("json");
+    let theirs: Vec<&str> = theirs.as_array().expect("events").iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(theirs, vec!["auth.denied", "auth.sign-in"], "newest first");
+}
