@@ -46,8 +46,9 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# 4. npm packages (wasm-opt, sass, playwright-core), pinned by end2end/package-lock.json.
+# 4. npm packages (wasm-opt, sass, playwright-core, oidc-provider), pinned by end2end/package-lock.json.
 if [ ! -x end2end/node_modules/.bin/wasm-opt ] || [ ! -d end2end/node_modules/playwright-core ] \
+   || [ ! -d end2end/node_modules/oidc-provider ] \
    || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
   log "installing npm packages in end2end/"
   (cd end2end && npm ci --no-audit --no-fund --loglevel=error)

@@ -7,7 +7,9 @@
 
 use leptos::prelude::*;
 
-use crate::model::{ApiError, ApiTokenView, CreatedApiToken, EventView, MigrationDetail, MigrationRequest, MigrationView, OperationView, PersonView, RegistryView};
+use crate::model::{
+    ApiError, ApiTokenView, CreatedApiToken, EventView, MigrationDetail, MigrationRequest, MigrationView, OperationView, PersonView, RegistryView,
+};
 #[cfg(feature = "ssr")]
 use crate::model::{CreateReplicaRequest, MigrationItemView, PollerStatus, RoutingRequest};
 #[cfg(feature = "ssr")]

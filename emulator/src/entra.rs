@@ -239,6 +239,7 @@ fn loopback_redirect(uri: &str) -> bool {
 /// Checks what both the page and the choice need. `Err` is a page (for a
 /// wrong client or redirect URI, which must not be redirected to) or a
 /// redirect carrying the error.
+#[allow(clippy::result_large_err)] // the refusal is the response itself
 fn check(tenant: &str, shared: &Shared, p: &AuthorizeParams) -> Result<String, Response> {
     if !tenant.eq_ignore_ascii_case(&shared.world().tenant_id) {
         return Err(error_page(StatusCode::BAD_REQUEST, "AADSTS90002: Tenant not found."));
@@ -295,7 +296,8 @@ async fn authorize_page(State(shared): State<Arc<Shared>>, Path(tenant): Path<St
     if let Err(r) = check(&tenant, &shared, &p) {
         return r;
     }
-    let hidden = |name: &str, v: &Option<String>| v.as_ref().map(|v| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(v))).unwrap_or_default();
+    let hidden =
+        |name: &str, v: &Option<String>| v.as_ref().map(|v| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(v))).unwrap_or_default();
     let fields = [
         hidden("client_id", &p.client_id),
         hidden("redirect_uri", &p.redirect_uri),

@@ -11,7 +11,7 @@ import { chromium } from 'playwright-core';
 export const OUTPUT_DIR = new URL('../test-output/', import.meta.url).pathname;
 mkdirSync(OUTPUT_DIR, { recursive: true });
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
@@ -36,15 +36,15 @@ export async function signIn(page, url, username = 'ada@contoso.example') {
   await page.waitForURL((u) => u.origin === new URL(url).origin && !u.pathname.startsWith('/auth/'), { timeout: 15_000 });
 }
 
-export async function startServer(extraArgs = []) {
+export async function startServer(extraArgs = [], { env = {}, port: wanted, signIn: signInFirst = true } = {}) {
   const bin = process.env.REGATLAS_BIN;
   const siteRoot = process.env.REGATLAS_SITE_ROOT;
   if (!bin || !siteRoot) throw new Error('REGATLAS_BIN and REGATLAS_SITE_ROOT must be set (scripts/test.sh does)');
   const dir = mkdtempSync(join(tmpdir(), 'regatlas-e2e-'));
-  const port = await freePort();
+  const port = wanted || await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--database', join(dir, 'regatlas.db'),
-    '--site-root', siteRoot, '--emulator-time-scale', '20', ...extraArgs], { stdio: ['ignore', 'inherit', 'pipe'] });
+    '--site-root', siteRoot, '--emulator-time-scale', '20', ...extraArgs], { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
   const stop = () => { if (child.exitCode === null) child.kill('SIGTERM'); };
@@ -59,13 +59,19 @@ export async function startServer(extraArgs = []) {
     if (Date.now() > deadline) { stop(); throw new Error(`server not ready in 30 s:\n${stderr}`); }
     await new Promise((r) => setTimeout(r, 100));
   }
-  {
+  let apiToken = null;
+  if (signInFirst) {
     const b = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: ['--headless', '--no-sandbox'] });
     try {
       const ctx = await b.newContext();
       await signIn(await ctx.newPage(), url);
       const state = await ctx.storageState();
       signedIn.cookies.push(...state.cookies);
+      // An Admin API token for the test's own calls to /api/v1 (which takes
+      // bearer tokens only), made through the page's server function.
+      const r = await ctx.request.post(`${url}/api/sfn/create_api_token`, { form: { 'request[name]': 'browser tests', 'request[role]': 'admin' } });
+      if (!r.ok()) throw new Error(`cannot create an API token: ${r.status()} ${await r.text()}`);
+      apiToken = (await r.json()).secret;
     } finally {
       await b.close();
     }
@@ -73,6 +79,8 @@ export async function startServer(extraArgs = []) {
   return {
     url,
     stderr: () => stderr,
+    /// fetch() on this server with its Admin API token.
+    fetch: (path, init = {}) => fetch(`${url}${path}`, { ...init, headers: { ...(init.headers || {}), authorization: `Bearer ${apiToken}` } }),
     // SIGTERM, then the graceful shutdown must finish within 15 s (open
     // event streams included); otherwise SIGKILL and fail loudly.
     async stop() {

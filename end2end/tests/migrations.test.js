@@ -12,7 +12,7 @@ before(async () => {
   server = await startServer();
   browser = await launchBrowser();
   for (let i = 0; i < 100; i++) {
-    const regs = await (await fetch(`${server.url}/api/v1/registries`)).json();
+    const regs = await (await server.fetch(`/api/v1/registries`)).json();
     if (regs.length >= 3) break;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -57,7 +57,7 @@ test('plan, start and verify a consolidation from the browser; a second browser 
   await page.locator('tr[data-key="update-clients"] input').check();
   await page.locator('tr[data-key="update-clients"] .check-status', { hasText: 'done by Ada Admin' }).waitFor();
   assert.equal(await page.locator('tr[data-key="delete-source"] input').isDisabled(), false);
-  assert.equal(await page.locator('a', { hasText: 'Report (CSV)' }).getAttribute('href'), `${new URL(url).pathname.replace('/migrations/', '/api/v1/migrations/')}/report.csv`);
+  assert.equal(await page.locator('a', { hasText: 'Report (CSV)' }).getAttribute('href'), `${new URL(url).pathname.replace('/migrations/', '/live/migrations/')}/report.csv`);
   await page.screenshot({ path: `${OUTPUT_DIR}/migration-complete.png`, fullPage: true });
 
   // Activity links the migration's steps to its page.

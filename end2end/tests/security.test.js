@@ -45,7 +45,7 @@ after(async () => {
 });
 
 async function westus() {
-  const r = await fetch(`${server.url}/api/v1/registries/contoso`);
+  const r = await server.fetch(`/api/v1/registries/contoso`);
   const reg = await r.json();
   return reg.replicas.find((x) => x.location === 'westus' && !x.gone);
 }
@@ -97,9 +97,9 @@ test('a cross-site form, no-CORS fetches and framing change nothing', async () =
   const after = await westus();
   assert.ok(after, 'westus replica still there');
   assert.equal(after.routing, before.routing);
-  const ops = await (await fetch(`${server.url}/api/v1/operations`)).json();
+  const ops = await (await server.fetch(`/api/v1/operations`)).json();
   assert.equal(ops.length, 0, JSON.stringify(ops));
-  const migrations = await (await fetch(`${server.url}/api/v1/migrations`)).json();
+  const migrations = await (await server.fetch(`/api/v1/migrations`)).json();
   assert.equal(migrations.length, 0);
   await page.close();
   await framed.close();

@@ -4,7 +4,7 @@
 // JavaScript off, and untrusted text from ARM.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, watchErrors, OUTPUT_DIR } from './helpers.js';
+import { startServer, launchBrowser, watchErrors, signIn, OUTPUT_DIR } from './helpers.js';
 
 let server;
 let browser;
@@ -13,7 +13,7 @@ let emulatorUrl;
 before(async () => {
   server = await startServer();
   browser = await launchBrowser();
-  const r = await fetch(`${server.url}/api/v1/registries`);
+  const r = await server.fetch(`/api/v1/registries`);
   assert.equal(r.status, 200);
 });
 
@@ -153,10 +153,14 @@ test('the home replica offers no delete; an ARM error and a validation error sho
 });
 
 test('two browsers see each other\'s changes live, without a reload', async () => {
-  const a = await browser.newContext();
-  const b = await browser.newContext();
-  const { page: pa } = await openRegistry(a, 'contoso', 'carol');
-  const { page: pb, errors } = await openRegistry(b, 'contoso', 'dave');
+  // An Operator acts; a Viewer watches.
+  const nobody = { storageState: { cookies: [], origins: [] } };
+  const a = await browser.newContext(nobody);
+  const b = await browser.newContext(nobody);
+  await signIn(await a.newPage(), server.url, 'oscar@contoso.example');
+  await signIn(await b.newPage(), server.url, 'vera@contoso.example');
+  const { page: pa } = await openRegistry(a, 'contoso');
+  const { page: pb, errors } = await openRegistry(b, 'contoso');
   await pb.evaluate(() => { window.__mark = 'same-document'; });
   await hex(pa, 'japaneast').click();
   await pa.click('#create-confirm');
@@ -166,7 +170,7 @@ test('two browsers see each other\'s changes live, without a reload', async () =
   // And the Activity page names who did it.
   await pb.goto(`${server.url}/activity?registry=contoso&kind=replica.create`);
   await pb.locator('li.entry-op', { hasText: 'japaneast' }).waitFor();
-  assert.match(await pb.locator('li.entry-op', { hasText: 'japaneast' }).first().textContent(), /carol/);
+  assert.match(await pb.locator('li.entry-op', { hasText: 'japaneast' }).first().textContent(), /Oscar Operator/);
   assert.equal(await pb.locator('li.entry-op a', { hasText: 'contoso' }).first().getAttribute('href'), '/registries/contoso?region=japaneast');
   assert.deepEqual(errors, []);
   await a.close();
@@ -214,15 +218,15 @@ test('ARM text is shown as text: a status message with markup', async () => {
     // Ask the poller until it has stored the new message.
     const deadline = Date.now() + 30_000;
     for (;;) {
-      await fetch(`${server.url}/api/v1/refresh`, { method: 'POST' });
-      const reg = await (await fetch(`${server.url}/api/v1/registries/contoso`)).json();
+      await server.fetch(`/api/v1/refresh`, { method: 'POST' });
+      const reg = await (await server.fetch(`/api/v1/registries/contoso`)).json();
       if (reg.replicas.some((r) => r.location === 'eastus' && r.status_message === evil)) break;
       assert.ok(Date.now() < deadline, `the poller never stored the message: ${JSON.stringify(reg.replicas.map((r) => [r.location, r.status_message, r.confirmed_at]))}`);
       await new Promise((r) => setTimeout(r, 500));
     }
     await page.goto(`${server.url}/registries/contoso?region=eastus`);
     await page.locator('.side-panel .status-message', { hasText: 'bold' }).waitFor({ timeout: 30_000 }).catch(async (e) => {
-      const poller = await (await fetch(`${server.url}/api/v1/poller`)).text();
+      const poller = await (await server.fetch(`/api/v1/poller`)).text();
       throw new Error(`${e.message}\npanel: ${await page.locator('.side-panel').textContent()}\npoller: ${poller}\n${server.stderr().split('\n').filter((l) => /WARN|ERROR/.test(l)).slice(-15).join('\n')}`);
     });
     assert.equal(await page.locator('.side-panel .status-message').textContent(), evil);

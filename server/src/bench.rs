@@ -192,7 +192,12 @@ pub async fn ui(args: BenchUiArgs) -> Result<(), BenchError> {
         reqwest::header::AUTHORIZATION,
         reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| BenchError::Setup(e.to_string()))?,
     );
-    let http = reqwest::Client::builder().no_proxy().default_headers(headers).timeout(Duration::from_secs(60)).build().map_err(|e| BenchError::Setup(e.to_string()))?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(headers)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
 
     // The registry grows to the wanted replica count through the real API.
     let registry = "contoso";

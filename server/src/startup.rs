@@ -59,7 +59,9 @@ pub async fn connect(config: &Config) -> Result<(Storage, regatlas_arm::ArmClien
 }
 
 /// [`connect`], and how to sign in to the emulator when it is the source.
-async fn connect_with_login(config: &Config) -> Result<(Storage, regatlas_arm::ArmClient, Option<regatlas_emulator::RunningEmulator>, ShellInfo, Option<EmulatorLogin>), StartupError> {
+async fn connect_with_login(
+    config: &Config,
+) -> Result<(Storage, regatlas_arm::ArmClient, Option<regatlas_emulator::RunningEmulator>, ShellInfo, Option<EmulatorLogin>), StartupError> {
     let storage = Storage::open(&config.database_url).await?;
     let (arm, emulator, data_source_detail, login) = data_source(&config.source).await?;
     let shell = ShellInfo { data_source: config.source.kind().as_str().into(), data_source_detail, version: env!("CARGO_PKG_VERSION").into() };
@@ -94,12 +96,8 @@ async fn identity(config: &Config, login: Option<&EmulatorLogin>, storage: &Stor
     };
     let redirect = format!("{}/auth/callback", config.public_url.origin);
     let provider = oidc::Provider::discover(settings.clone(), redirect).await.map_err(|e| StartupError::Identity(e.to_string()))?;
-    let verifier = bearer::Verifier::new(
-        provider.jwks_uri().await,
-        provider.http().clone(),
-        bearer::accepted_issuers(&settings.issuer),
-        settings.api_audiences.clone(),
-    );
+    let verifier =
+        bearer::Verifier::new(provider.jwks_uri().await, provider.http().clone(), bearer::accepted_issuers(&settings.issuer), settings.api_audiences.clone());
     Ok(Auth { mode: Mode::Oidc(Arc::new(provider)), bearer: Some(verifier), storage: storage.clone(), hub: hub.clone() })
 }
 
@@ -107,7 +105,9 @@ async fn identity(config: &Config, login: Option<&EmulatorLogin>, storage: &Stor
 /// managed-identity endpoint, or with the configured `azure_identity`
 /// credential. Also the embedded emulator, when that is the source, and a
 /// line for the page footer.
-async fn data_source(source: &Source) -> Result<(regatlas_arm::ArmClient, Option<regatlas_emulator::RunningEmulator>, String, Option<EmulatorLogin>), StartupError> {
+async fn data_source(
+    source: &Source,
+) -> Result<(regatlas_arm::ArmClient, Option<regatlas_emulator::RunningEmulator>, String, Option<EmulatorLogin>), StartupError> {
     use regatlas_arm::{credential, ArmClient, ArmClientConfig};
     Ok(match source {
         Source::EmbeddedEmulator { time_scale } => {
@@ -198,7 +198,7 @@ impl Application {
         // A default public URL names the bound port, not port 0 (sign-in
         // redirects back to it).
         if config.listen.port() == 0 && config.public_url.origin == format!("http://{}", config.listen) {
-            config.public_url = crate::config::PublicUrl::parse(&format!("http://{addr}")).map_err(|e| StartupError::Identity(e))?;
+            config.public_url = crate::config::PublicUrl::parse(&format!("http://{addr}")).map_err(StartupError::Identity)?;
         }
         let (storage, arm, emulator, shell, login) = connect_with_login(&config).await?;
         let hub = EventHub::new(storage.clone(), 1024);

@@ -4,10 +4,11 @@
 
 use chrono::{DateTime, Utc};
 use regatlas_app::model::{
-    ApiTokenView, ChecklistItem, ChildView, EventView, PersonView, Health, MigrationItemView, MigrationView, OperationView, RegistryView, ReplicaView, RepositoryProgress,
+    ApiTokenView, ChecklistItem, ChildView, EventView, Health, MigrationItemView, MigrationView, OperationView, PersonView, RegistryView, ReplicaView,
+    RepositoryProgress,
 };
 use regatlas_domain::{
-    record::{ApiToken, ChecklistEntry, ChildRow, Person, Event, Migration, MigrationItem, Operation, RegistryTopology, ReplicaRow, RepositoryCounts, Seen},
+    record::{ApiToken, ChecklistEntry, ChildRow, Event, Migration, MigrationItem, Operation, Person, RegistryTopology, ReplicaRow, RepositoryCounts, Seen},
     MigrationState,
 };
 use serde_json::Value;

@@ -17,7 +17,8 @@ use crate::{
 };
 
 /// The families of state changes the filter offers (operators' actions are listed by `OperationKind`).
-const CHANGE_FAMILIES: &[EventFamily] = &[EventFamily::Registry, EventFamily::Replica, EventFamily::Child, EventFamily::Poll, EventFamily::Migration, EventFamily::Auth];
+const CHANGE_FAMILIES: &[EventFamily] =
+    &[EventFamily::Registry, EventFamily::Replica, EventFamily::Child, EventFamily::Poll, EventFamily::Migration, EventFamily::Auth];
 
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Filter {

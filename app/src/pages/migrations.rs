@@ -108,7 +108,8 @@ fn MigrationTable(list: Vec<MigrationView>) -> impl IntoView {
 fn NewMigration(names: Vec<String>) -> impl IntoView {
     use crate::model::Role;
     if !crate::me::can(Role::Operator) {
-        return view! { <h2>"New migration"</h2><p class="role-note" id="m-role-note">{crate::me::needs(Role::Operator)}" to plan a migration."</p> }.into_any();
+        return view! { <h2>"New migration"</h2><p class="role-note" id="m-role-note">{crate::me::needs(Role::Operator)}" to plan a migration."</p> }
+            .into_any();
     }
     let admin = crate::me::can(Role::Admin);
     let force_title = if admin { String::new() } else { crate::me::needs(Role::Admin) };

@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use regatlas_app::{
     api::{Backend, HistoryQuery},
     model::{
-        ApiError, ApiTokenRequest, ApiTokenView, CreateReplicaRequest, CreatedApiToken, EventView, Health, MigrationAction, PersonView, MigrationDetail, MigrationItemView, MigrationRequest, MigrationView, OperationKind,
-        OperationState, OperationView, PollerStatus, RegistryView, ReplicaState, RoutingRequest,
+        ApiError, ApiTokenRequest, ApiTokenView, CreateReplicaRequest, CreatedApiToken, EventView, Health, MigrationAction, MigrationDetail, MigrationItemView,
+        MigrationRequest, MigrationView, OperationKind, OperationState, OperationView, PersonView, PollerStatus, RegistryView, ReplicaState, RoutingRequest,
     },
 };
 use regatlas_arm::{acr::NewReplication, ArmClient, ArmError, LroHandle, LroPoll};
@@ -101,11 +101,7 @@ impl Console {
         let p = &who.principal;
         tracing::warn!(name = %p.name, subject = %p.subject, role = %who.role, need = %need, what, "request refused by role");
         self.audit(who, EventKind::AuthDenied, format!("{} was refused: {what} needs {}", p.name, need.title()), json!({ "need": need, "what": what })).await;
-        Err(ApiError::new(
-            ErrorKind::NotAllowed,
-            "RoleRequired",
-            format!("To {what} you need the {} role; you are {}.", need.title(), who.role.title()),
-        ))
+        Err(ApiError::new(ErrorKind::NotAllowed, "RoleRequired", format!("To {what} you need the {} role; you are {}.", need.title(), who.role.title())))
     }
 
     /// Records an event caused by `who`.
@@ -548,12 +544,22 @@ impl Backend for Console {
                 expires_at,
             })
             .await?;
-        let token = self.storage.api_tokens().await?.into_iter().find(|t| t.id == id).map(crate::views::api_token).ok_or_else(|| {
-            ApiError::new(ErrorKind::Internal, "StorageError", "The token was stored but cannot be read back.")
-        })?;
+        let token = self
+            .storage
+            .api_tokens()
+            .await?
+            .into_iter()
+            .find(|t| t.id == id)
+            .map(crate::views::api_token)
+            .ok_or_else(|| ApiError::new(ErrorKind::Internal, "StorageError", "The token was stored but cannot be read back."))?;
         tracing::info!(token = %id, role = %req.role, by = %who.principal.name, "API token created");
-        self.audit(who, EventKind::AuthToken, format!("{} created API token '{}' ({})", who.principal.name, name, req.role.title()), json!({ "token": &token }))
-            .await;
+        self.audit(
+            who,
+            EventKind::AuthToken,
+            format!("{} created API token '{}' ({})", who.principal.name, name, req.role.title()),
+            json!({ "token": &token }),
+        )
+        .await;
         Ok(CreatedApiToken { token, secret: minted.secret })
     }
 
@@ -562,9 +568,14 @@ impl Backend for Console {
         if !self.storage.revoke_api_token(id, &who.principal).await? {
             return Err(ApiError::new(ErrorKind::NotFound, "TokenNotFound", "No such API token, or it was already revoked."));
         }
-        let token = self.storage.api_tokens().await?.into_iter().find(|t| t.id == id).map(crate::views::api_token).ok_or_else(|| {
-            ApiError::new(ErrorKind::Internal, "StorageError", "The token was revoked but cannot be read back.")
-        })?;
+        let token = self
+            .storage
+            .api_tokens()
+            .await?
+            .into_iter()
+            .find(|t| t.id == id)
+            .map(crate::views::api_token)
+            .ok_or_else(|| ApiError::new(ErrorKind::Internal, "StorageError", "The token was revoked but cannot be read back."))?;
         tracing::info!(token = %id, by = %who.principal.name, "API token revoked");
         self.audit(who, EventKind::AuthToken, format!("{} revoked API token '{}'", who.principal.name, token.name), json!({ "token": &token })).await;
         Ok(token)

@@ -108,7 +108,13 @@ impl Verifier {
         let role = Role::highest(c.roles.iter().map(String::as_str)).ok_or(BearerError::NoRole)?;
         let name = c.app_displayname.or(c.name).or(c.azp).or(c.appid).unwrap_or_else(|| "application".into());
         Ok(Identity {
-            principal: Principal { issuer: c.iss, subject: c.oid.unwrap_or(c.sub), name: Actor::or_anonymous(Some(&name)), via: Via::Application, token_id: None },
+            principal: Principal {
+                issuer: c.iss,
+                subject: c.oid.unwrap_or(c.sub),
+                name: Actor::or_anonymous(Some(&name)),
+                via: Via::Application,
+                token_id: None,
+            },
             role,
         })
     }

@@ -10,7 +10,11 @@ fn no_redirects() -> Result<reqwest::Client, String> {
 }
 
 fn location(r: &reqwest::Response) -> Result<String, String> {
-    r.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string).ok_or_else(|| format!("HTTP {} without a Location", r.status()))
+    r.headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| format!("HTTP {} without a Location", r.status()))
 }
 
 /// The session cookie (`name=value`) of a new session made by signing in

@@ -78,9 +78,7 @@ pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
 
 /// Paths anyone may fetch.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/favicon.svg" | "/api/v1/openapi.json")
-        || path.starts_with("/auth/")
-        || path.starts_with("/pkg/")
+    matches!(path, "/healthz" | "/readyz" | "/favicon.svg" | "/api/v1/openapi.json") || path.starts_with("/auth/") || path.starts_with("/pkg/")
 }
 
 fn unauthenticated(code: &str, message: &str, bearer: bool) -> Response {
@@ -107,7 +105,7 @@ impl Auth {
     }
 
     /// The identity an `/api/v1` request's bearer token carries.
-    async fn from_bearer(&self, authorization: Option<String>) -> Result<Identity, Response> {
+    async fn identify_bearer(&self, authorization: Option<String>) -> Result<Identity, Response> {
         let value = authorization.as_deref();
         let Some(token) = value.and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))).map(str::trim) else {
             return match &self.mode {
@@ -120,7 +118,7 @@ impl Auth {
             };
         };
         if tokens::is_ours(token) {
-            return self.from_api_token(token).await;
+            return self.identify_api_token(token).await;
         }
         let Some(verifier) = &self.bearer else {
             return Err(unauthenticated("InvalidToken", "This console has no identity provider; use an API token.", true));
@@ -142,7 +140,7 @@ impl Auth {
         }
     }
 
-    async fn from_api_token(&self, token: &str) -> Result<Identity, Response> {
+    async fn identify_api_token(&self, token: &str) -> Result<Identity, Response> {
         let refused = || unauthenticated("InvalidToken", "The API token is not valid: unknown, revoked or expired.", true);
         let found = match self.storage.api_token_by_hash(&tokens::hash(token)).await {
             Ok(t) => t,
@@ -177,7 +175,7 @@ impl Auth {
     }
 
     /// The identity of a browser's session.
-    async fn from_session(&self, session: Option<&Session>) -> Option<Identity> {
+    async fn identify_session(&self, session: Option<&Session>) -> Option<Identity> {
         if let Mode::Local(id) = &self.mode {
             return Some(id.clone());
         }
@@ -200,13 +198,13 @@ pub async fn authenticate(State(auth): State<Arc<Auth>>, mut req: Request, next:
     }
     let identity = if path.starts_with("/api/v1/") {
         let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-        match auth.from_bearer(authorization).await {
+        match auth.identify_bearer(authorization).await {
             Ok(id) => id,
             Err(r) => return r,
         }
     } else {
         let session = req.extensions().get::<Session>().cloned();
-        match auth.from_session(session.as_ref()).await {
+        match auth.identify_session(session.as_ref()).await {
             Some(id) => id,
             None if req.method() == axum::http::Method::GET && !path.starts_with("/api/") && !path.starts_with("/live/") => {
                 let back = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
@@ -229,11 +227,5 @@ pub fn local_identity() -> Identity {
 /// A user of this machine (the `migrate` command on a local database).
 pub fn local_principal(name: Option<&str>) -> Principal {
     let name = regatlas_domain::Actor::or_anonymous(name.or(Some("local user")));
-    Principal {
-        issuer: regatlas_domain::identity::LOCAL_ISSUER.into(),
-        subject: format!("local:{name}"),
-        name,
-        via: Via::Local,
-        token_id: None,
-    }
+    Principal { issuer: regatlas_domain::identity::LOCAL_ISSUER.into(), subject: format!("local:{name}"), name, via: Via::Local, token_id: None }
 }

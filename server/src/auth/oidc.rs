@@ -173,8 +173,8 @@ impl Provider {
             return Err(SignInError::Check("the state does not match the sign-in this browser started".into()));
         }
         let metadata = self.metadata().await;
-        let client = CoreClient::from_provider_metadata(metadata, ClientId::new(self.settings.client_id.clone()), self.secret())
-            .set_redirect_uri(self.redirect.clone());
+        let client =
+            CoreClient::from_provider_metadata(metadata, ClientId::new(self.settings.client_id.clone()), self.secret()).set_redirect_uri(self.redirect.clone());
         let mut request = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| SignInError::Provider(e.to_string()))?

@@ -85,7 +85,11 @@ async fn callback(State(auth): State<Arc<Auth>>, session: Session, Query(q): Que
         return Redirect::to("/auth/refused?reason=provider").into_response();
     }
     let (Some(code), Some(state)) = (q.code.as_deref(), q.state.as_deref()) else {
-        return page(StatusCode::BAD_REQUEST, "Sign-in failed", "<p>The identity provider's answer had no code.</p><p><a href=\"/auth/sign-in\">Try again</a></p>");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            "<p>The identity provider's answer had no code.</p><p><a href=\"/auth/sign-in\">Try again</a></p>",
+        );
     };
     let next = pending.next.clone();
     match provider.finish(pending, code, state).await {
@@ -105,14 +109,24 @@ async fn callback(State(auth): State<Arc<Auth>>, session: Session, Query(q): Que
             }
             let p = &identity.principal;
             tracing::info!(name = %p.name, subject = %p.subject, role = %identity.role, "signed in");
-            auth.record(EventKind::AuthSignIn, Some(p), format!("{} signed in as {}", p.name, identity.role.title()), json!({ "principal": p, "role": identity.role }))
-                .await;
+            auth.record(
+                EventKind::AuthSignIn,
+                Some(p),
+                format!("{} signed in as {}", p.name, identity.role.title()),
+                json!({ "principal": p, "role": identity.role }),
+            )
+            .await;
             Redirect::to(&next).into_response()
         }
         Err(super::oidc::SignInError::NoRole { principal }) => {
             tracing::warn!(name = %principal.name, subject = %principal.subject, "sign-in refused: no role");
-            auth.record(EventKind::AuthRefused, Some(&principal), format!("{} was refused: no Regatlas role", principal.name), json!({ "principal": principal }))
-                .await;
+            auth.record(
+                EventKind::AuthRefused,
+                Some(&principal),
+                format!("{} was refused: no Regatlas role", principal.name),
+                json!({ "principal": principal }),
+            )
+            .await;
             Redirect::to("/auth/refused?reason=no-role").into_response()
         }
         Err(e) => {

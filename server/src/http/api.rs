@@ -11,8 +11,9 @@ use axum::{
     Json, Router,
 };
 use regatlas_app::model::{
-    ApiError, ApiTokenRequest, ApiTokenView, ChecklistItem, CreatedApiToken, PersonView, ChildView, CreateReplicaRequest, ErrorKind, EventView, Health, MigrationDetail, MigrationItemView, MigrationRequest,
-    MigrationView, OperationView, PollerStatus, RegistryView, ReplicaState, ReplicaView, RepositoryProgress, RoutingRequest,
+    ApiError, ApiTokenRequest, ApiTokenView, ChecklistItem, ChildView, CreateReplicaRequest, CreatedApiToken, ErrorKind, EventView, Health, MigrationDetail,
+    MigrationItemView, MigrationRequest, MigrationView, OperationView, PersonView, PollerStatus, RegistryView, ReplicaState, ReplicaView, RepositoryProgress,
+    RoutingRequest,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
@@ -127,9 +128,12 @@ pub struct Caller(pub regatlas_domain::Identity);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
     type Rejection = Failure;
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Caller, Failure> {
-        parts.extensions.get::<regatlas_domain::Identity>().cloned().map(Caller).ok_or_else(|| {
-            Failure(ApiError::new(ErrorKind::Unauthenticated, "SignInRequired", "No identity came with this request."))
-        })
+        parts
+            .extensions
+            .get::<regatlas_domain::Identity>()
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| Failure(ApiError::new(ErrorKind::Unauthenticated, "SignInRequired", "No identity came with this request.")))
     }
 }
 
@@ -410,7 +414,13 @@ struct ItemQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/migrations/{id}/items", params(("id" = String, Path), ItemQuery), responses((status = 200, body = [MigrationItemView], description = "By repository; a full page carries `Link: <…>; rel=\"next\"`")))]
-async fn migration_items(State(s): State<AppState>, Caller(who): Caller, uri: axum::http::Uri, Path(id): Path<String>, Query(q): Query<ItemQuery>) -> Result<Response, Failure> {
+async fn migration_items(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    uri: axum::http::Uri,
+    Path(id): Path<String>,
+    Query(q): Query<ItemQuery>,
+) -> Result<Response, Failure> {
     text_param("id", &id, 64)?;
     let limit = page_size(q.limit, MAX_PAGE)?;
     let state = filter("item state", q.state.as_deref(), regatlas_app::model::ItemState::parse)?;
@@ -504,7 +514,11 @@ async fn list_tokens(State(s): State<AppState>, Caller(who): Caller) -> Result<J
 
 #[utoipa::path(post, path = "/api/v1/tokens", request_body = ApiTokenRequest,
     responses((status = 201, body = CreatedApiToken, description = "The secret is in this answer only"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn create_token(State(s): State<AppState>, Caller(who): Caller, Json(req): Json<ApiTokenRequest>) -> Result<(StatusCode, Json<CreatedApiToken>), Failure> {
+async fn create_token(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Json(req): Json<ApiTokenRequest>,
+) -> Result<(StatusCode, Json<CreatedApiToken>), Failure> {
     Ok((StatusCode::CREATED, Json(s.backend.create_api_token(&who, req).await?)))
 }
 

@@ -127,7 +127,9 @@ impl Engine {
         let id = uuid::Uuid::new_v4().to_string();
         let name = req.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| format!("{source} → {}", target.name));
         let spec = serde_json::to_value(&req).unwrap_or_default();
-        self.inner.storage.insert_migration(&NewMigration { id: id.clone(), name, spec, source, target: target.name.clone(), actor: actor.clone(), actor_key: by.key() })
+        self.inner
+            .storage
+            .insert_migration(&NewMigration { id: id.clone(), name, spec, source, target: target.name.clone(), actor: actor.clone(), actor_key: by.key() })
             .await?;
         tracing::info!(migration = %id, %actor, "migration created");
         let view = self.publish_by(&id, format!("{actor} created the migration"), by).await?;

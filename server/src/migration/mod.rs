@@ -203,7 +203,14 @@ impl Engine {
         if let (Some(p), Some(o)) = (by, data.as_object_mut()) {
             o.insert("by".into(), json!(p));
         }
-        let e = NewEvent { kind, actor: by.map(|p| p.key()), registry_id: target, subject_id: Some(id.to_string()), summary: format!("{}: {summary}", view.name), data };
+        let e = NewEvent {
+            kind,
+            actor: by.map(|p| p.key()),
+            registry_id: target,
+            subject_id: Some(id.to_string()),
+            summary: format!("{}: {summary}", view.name),
+            data,
+        };
         if let Err(err) = self.inner.hub.record(e).await {
             tracing::error!(error = %err, "cannot record a migration event");
         }

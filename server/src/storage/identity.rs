@@ -84,7 +84,9 @@ impl IdentityStore for SqliteStore {
     }
 
     async fn people(&self) -> Result<Vec<Person>, StorageError> {
-        let rows = sqlx::query_as::<_, PersonRecord>("SELECT key, name, via, role, last_seen FROM principals ORDER BY name, key LIMIT 1000").fetch_all(&self.pool).await?;
+        let rows = sqlx::query_as::<_, PersonRecord>("SELECT key, name, via, role, last_seen FROM principals ORDER BY name, key LIMIT 1000")
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(Person::try_from).collect()
     }
 
@@ -107,7 +109,8 @@ impl IdentityStore for SqliteStore {
     }
 
     async fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StorageError> {
-        let row = sqlx::query_as::<_, TokenRecord>(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash = ?")).bind(hash).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query_as::<_, TokenRecord>(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash = ?")).bind(hash).fetch_optional(&self.pool).await?;
         row.map(ApiToken::try_from).transpose()
     }
 

@@ -21,8 +21,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use regatlas_domain::{
     record::{
-        ChangeSet, ChecklistEntry, Event, EventQuery, ItemFilter, Migration, MigrationItem, NewEvent, NewMigration, NewOperation, Operation, OperationFilter,
-        PlannedItem, RegistryTopology, RepositoryCounts, StoredTopology, ApiToken, NewApiToken, Person,
+        ApiToken, ChangeSet, ChecklistEntry, Event, EventQuery, ItemFilter, Migration, MigrationItem, NewApiToken, NewEvent, NewMigration, NewOperation,
+        Operation, OperationFilter, Person, PlannedItem, RegistryTopology, RepositoryCounts, StoredTopology,
     },
     ItemState, MigrationState, OperationState, Principal, Role,
 };

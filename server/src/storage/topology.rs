@@ -327,11 +327,12 @@ impl TopologyStore for SqliteStore {
     }
 
     async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Event>, StorageError> {
-        let rows = sqlx::query_as::<_, EventRecord>("SELECT id, at, kind, actor, registry_id, subject_id, summary, data FROM events WHERE id > ? ORDER BY id LIMIT ?")
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query_as::<_, EventRecord>("SELECT id, at, kind, actor, registry_id, subject_id, summary, data FROM events WHERE id > ? ORDER BY id LIMIT ?")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
         events_of(rows)
     }
 
@@ -380,5 +381,14 @@ async fn insert_event(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, at: &str, e:
         .bind(&data)
         .fetch_one(&mut **tx)
         .await?;
-    Ok(Event { id, at: at.to_string(), kind: e.kind, actor: e.actor.clone(), registry_id: e.registry_id.clone(), subject_id: e.subject_id.clone(), summary: e.summary.clone(), data })
+    Ok(Event {
+        id,
+        at: at.to_string(),
+        kind: e.kind,
+        actor: e.actor.clone(),
+        registry_id: e.registry_id.clone(),
+        subject_id: e.subject_id.clone(),
+        summary: e.summary.clone(),
+        data,
+    })
 }

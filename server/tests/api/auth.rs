@@ -55,11 +55,7 @@ async fn call(client: &reqwest::Client, app: &TestApp, m: &Method, path: &str, b
 #[tokio::test]
 async fn every_route_by_role() {
     let app = spawn_app().await;
-    let clients = [
-        ("viewer", app.as_app("ci-reader").await),
-        ("operator", app.as_app("ci-deployer").await),
-        ("admin", app.as_app("ci-admin").await),
-    ];
+    let clients = [("viewer", app.as_app("ci-reader").await), ("operator", app.as_app("ci-deployer").await), ("admin", app.as_app("ci-admin").await)];
     let nobody = reqwest::Client::builder().no_proxy().build().expect("client");
     for (m, path, body, need) in routes() {
         let (status, v) = call(&nobody, &app, &m, path, &body).await;
@@ -136,7 +132,8 @@ async fn bad_bearer_tokens_are_refused() {
 #[tokio::test]
 async fn an_api_token_works_until_it_is_revoked() {
     let app = spawn_app().await;
-    let r = app.client.post(app.url("/api/v1/tokens")).json(&json!({"name": "nightly sync", "role": "operator", "expires_in_days": 7})).send().await.expect("post");
+    let r =
+        app.client.post(app.url("/api/v1/tokens")).json(&json!({"name": "nightly sync", "role": "operator", "expires_in_days": 7})).send().await.expect("post");
     assert_eq!(r.status(), 201);
     let created: Value = r.json().await.expect("json");
     let secret = created["secret"].as_str().expect("secret").to_string();

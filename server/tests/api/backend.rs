@@ -123,7 +123,8 @@ async fn a_replica_is_created_observed_to_ready_rerouted_and_deleted() {
     let people = app.get_json("/api/v1/people").await;
     let deployer = people.as_array().expect("people").iter().find(|p| p["name"] == "ci-deployer").expect("the deployer was seen");
     let key = deployer["key"].as_str().expect("key");
-    let theirs = app.client.get(app.url("/api/v1/history")).query(&[("actor", key), ("limit", "1000")]).send().await.expect("get").json::<Value>().await.expect("json");
+    let theirs =
+        app.client.get(app.url("/api/v1/history")).query(&[("actor", key), ("limit", "1000")]).send().await.expect("get").json::<Value>().await.expect("json");
     let theirs = theirs.as_array().expect("events");
     assert!(!theirs.is_empty() && theirs.iter().all(|e| e["actor"] == key), "{theirs:?}");
     assert!(theirs.iter().any(|e| e["kind"] == "auth.denied"), "the refused delete is in their history");

@@ -116,14 +116,7 @@ async fn consolidating_contosowesteu_into_contoso_plans_copies_verifies_and_repo
     let tick_url = app.url(&format!("/api/v1/migrations/{id}/checklist/update-clients"));
     let r = app.as_app("ci-reader").await.put(&tick_url).json(&json!({"done": true})).send().await.expect("tick");
     assert_eq!(r.status(), 403);
-    let r = app
-        .as_app("ci-deployer")
-        .await
-        .put(&tick_url)
-        .json(&json!({"done": true, "actor": "frank"}))
-        .send()
-        .await
-        .expect("tick");
+    let r = app.as_app("ci-deployer").await.put(&tick_url).json(&json!({"done": true, "actor": "frank"})).send().await.expect("tick");
     assert_eq!(r.status(), 200);
     let d: Value = r.json().await.expect("json");
     let item = d["checklist"].as_array().expect("list").iter().find(|c| c["key"] == "update-clients").cloned().expect("item");

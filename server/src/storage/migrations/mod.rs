@@ -6,7 +6,7 @@ mod rows;
 use async_trait::async_trait;
 use regatlas_domain::{
     record::{ChecklistEntry, ItemFilter, Migration, MigrationItem, NewMigration, PlannedItem, RepositoryCounts},
-    ChecklistStatus, Principal, ItemAction, ItemState, MigrationState, Repository,
+    ChecklistStatus, ItemAction, ItemState, MigrationState, Principal, Repository,
 };
 use rows::{items_of, ChecklistRecord, ItemRecord, MigrationRecord, WITH_COUNTS};
 use sqlx::Row;
@@ -325,15 +325,17 @@ impl MigrationStore for SqliteStore {
     /// Ticks (or unticks) a manual checklist item. `false` if there is no
     /// such manual item.
     async fn tick_checklist(&self, id: &str, key: &str, done: bool, by: &Principal) -> Result<bool, StorageError> {
-        let r = sqlx::query("UPDATE migration_checklist SET status = ?, done_by = ?, done_by_key = ?, done_at = ? WHERE migration_id = ? AND key = ? AND kind = 'manual'")
-            .bind(if done { ChecklistStatus::Done } else { ChecklistStatus::Todo }.as_str())
-            .bind(done.then_some(by.name.as_str()))
-            .bind(done.then(|| by.key()))
-            .bind(done.then(now))
-            .bind(id)
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE migration_checklist SET status = ?, done_by = ?, done_by_key = ?, done_at = ? WHERE migration_id = ? AND key = ? AND kind = 'manual'",
+        )
+        .bind(if done { ChecklistStatus::Done } else { ChecklistStatus::Todo }.as_str())
+        .bind(done.then_some(by.name.as_str()))
+        .bind(done.then(|| by.key()))
+        .bind(done.then(now))
+        .bind(id)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 }
