@@ -484,8 +484,9 @@ impl Backend for Console {
 
     async fn migration_action(&self, who: &Identity, id: &str, action: MigrationAction) -> Result<MigrationView, ApiError> {
         let e = self.engine()?;
-        if action == MigrationAction::Start && e.is_force(id).await.map_err(migration_error)? {
-            self.require(who, Role::Admin, "start a Force migration (it overwrites tags)").await?;
+        // Starting, resuming or retrying a Force migration re-runs tag overwrites.
+        if matches!(action, MigrationAction::Start | MigrationAction::Resume | MigrationAction::RetryFailed) && e.is_force(id).await.map_err(migration_error)? {
+            self.require(who, Role::Admin, "start, resume or retry a Force migration (it overwrites tags)").await?;
         } else {
             self.require(who, Role::Operator, "control a migration").await?;
         }

@@ -43,6 +43,8 @@ struct Claims {
     #[serde(default)]
     roles: Vec<String>,
     app_displayname: Option<String>,
+    /// Only ID tokens carry one: an ID token is not an API credential.
+    nonce: Option<String>,
     azp: Option<String>,
     appid: Option<String>,
     name: Option<String>,
@@ -105,6 +107,9 @@ impl Verifier {
         v.leeway = 60;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &v).map_err(|e| BearerError::Invalid(e.to_string()))?;
         let c = data.claims;
+        if c.nonce.is_some() {
+            return Err(BearerError::Invalid("an ID token is not an access token".into()));
+        }
         let role = Role::highest(c.roles.iter().map(String::as_str)).ok_or(BearerError::NoRole)?;
         let name = c.app_displayname.or(c.name).or(c.azp).or(c.appid).unwrap_or_else(|| "application".into());
         Ok(Identity {

@@ -116,6 +116,8 @@ async fn bad_bearer_tokens_are_refused() {
         ("wrong audience", token_with(&app, json!({"aud": "api://someone-else"}))),
         ("wrong issuer", token_with(&app, json!({"iss": "https://login.microsoftonline.com/another-tenant/v2.0"}))),
         ("forged", forged),
+        // An ID token (it carries a nonce) is not an API credential.
+        ("an ID token", token_with(&app, json!({"aud": app.login.client_id, "nonce": "n"}))),
         ("garbage", "not.a.jwt".to_string()),
         ("unknown API token", format!("rgat_{}", "A".repeat(43))),
     ];
@@ -251,4 +253,24 @@ async fn the_audit_names_people_and_refusals() {
     let theirs = app.client.get(app.url("/api/v1/history")).query(&[("actor", vera.as_str())]).send().await.expect("get").json::<Value>().await.expect("json");
     let theirs: Vec<&str> = theirs.as_array().expect("events").iter().filter_map(|e| e["kind"].as_str()).collect();
     assert_eq!(theirs, vec!["auth.denied", "auth.sign-in"], "newest first");
+}
+
+#[tokio::test]
+async fn a_force_migration_is_started_resumed_or_retried_by_an_admin_only() {
+    let app = spawn_app().await;
+    crate::helpers::discovered(&app).await;
+    let body = json!({"source_registry": "contosowesteu", "target_registry": "contoso", "force": true, "dry_run": true});
+    let r = app.as_app("ci-deployer").await.post(app.url("/api/v1/migrations")).json(&body).send().await.expect("post");
+    assert_eq!(r.status(), 403, "an Operator may not plan a Force migration");
+    let r = app.client.post(app.url("/api/v1/migrations")).json(&body).send().await.expect("post");
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_string();
+    let operator = app.as_app("ci-deployer").await;
+    for action in ["start", "resume", "retry-failed"] {
+        let r = operator.post(app.url(&format!("/api/v1/migrations/{id}/{action}"))).send().await.expect("post");
+        assert_eq!(r.status(), 403, "{action}");
+    }
+    // Pausing or cancelling it stays an Operator's.
+    let r = operator.post(app.url(&format!("/api/v1/migrations/{id}/cancel"))).send().await.expect("post");
+    assert_ne!(r.status(), 403);
 }
