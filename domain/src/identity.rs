@@ -94,19 +94,10 @@ pub const LOCAL_ISSUER: &str = "regatlas";
 
 impl Principal {
     /// One key per person (or application, or token): issuer and subject.
+    /// Events are filtered by it.
     pub fn key(&self) -> String {
-        principal_key(&self.issuer, &self.subject)
+        format!("{}#{}", self.issuer, self.subject)
     }
-
-    /// The console itself (the poller, the engine's own steps).
-    pub fn system() -> Principal {
-        Principal { issuer: LOCAL_ISSUER.into(), subject: "system".into(), name: Actor::from_stored("regatlas".into()), via: Via::Local, token_id: None }
-    }
-}
-
-/// The key of issuer and subject, as events are filtered by.
-pub fn principal_key(issuer: &str, subject: &str) -> String {
-    format!("{issuer}#{subject}")
 }
 
 /// A principal with the role it holds now.
@@ -117,10 +108,6 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub fn name(&self) -> &Actor {
-        &self.principal.name
-    }
-
     pub fn allows(&self, need: Role) -> bool {
         self.role.allows(need)
     }

@@ -224,16 +224,14 @@ fn error_page(status: StatusCode, message: &str) -> Response {
 
 /// A redirect URI the emulated tenant accepts: http(s) on a loopback host.
 fn loopback_redirect(uri: &str) -> bool {
-    let Some(rest) = uri.strip_prefix("http://").or_else(|| uri.strip_prefix("https://")) else { return false };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.contains('@') {
-        return false;
-    }
-    let host = match authority.strip_prefix('[') {
-        Some(r) => r.split(']').next().unwrap_or(""),
-        None => authority.split(':').next().unwrap_or(""),
+    let Ok(u) = url::Url::parse(uri) else { return false };
+    let host_ok = match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     };
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    matches!(u.scheme(), "http" | "https") && u.username().is_empty() && u.password().is_none() && u.fragment().is_none() && host_ok
 }
 
 /// Checks what both the page and the choice need. `Err` is a page (for a
@@ -252,11 +250,11 @@ fn check(tenant: &str, shared: &Shared, p: &AuthorizeParams) -> Result<String, R
         return Err(error_page(StatusCode::BAD_REQUEST, "AADSTS50011: The redirect URI does not match the redirect URIs configured for the application."));
     }
     let fail = |error: &str, description: &str| {
-        let mut u = url_with(&redirect, &[("error", error), ("error_description", description)]);
+        let mut pairs = vec![("error", error), ("error_description", description)];
         if let Some(s) = &p.state {
-            u = url_with(&u, &[("state", s)]);
+            pairs.push(("state", s));
         }
-        Err(Redirect::to(&u).into_response())
+        Err(Redirect::to(&url_with(&redirect, &pairs)).into_response())
     };
     if p.response_type.as_deref() != Some("code") {
         return fail("unsupported_response_type", "AADSTS700054: response_type 'code' is the only one enabled.");
@@ -270,25 +268,16 @@ fn check(tenant: &str, shared: &Shared, p: &AuthorizeParams) -> Result<String, R
     Ok(redirect)
 }
 
-/// `base` with query pairs added.
+/// `base` with query pairs added (form-encoded by `url`).
 fn url_with(base: &str, pairs: &[(&str, &str)]) -> String {
-    let mut out = base.to_string();
-    for (k, v) in pairs {
-        out.push(if out.contains('?') { '&' } else { '?' });
-        out.push_str(k);
-        out.push('=');
-        out.push_str(&percent(v));
+    match url::Url::parse(base) {
+        Ok(mut u) => {
+            u.query_pairs_mut().extend_pairs(pairs);
+            u.to_string()
+        }
+        // Checked by `loopback_redirect` before any use; never reached.
+        Err(_) => base.to_string(),
     }
-    out
-}
-
-fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            b => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The sign-in page: the demo tenant's people.

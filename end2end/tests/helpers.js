@@ -23,9 +23,10 @@ export function freePort() {
   });
 }
 
-// Cookies of every server started so far, signed in as the demo Admin:
+// The session of the server started last, signed in as the demo Admin:
 // every context and page a test opens starts signed in (tests that want
-// someone else, or nobody, ask for it).
+// someone else, or nobody, ask for it). Cookies do not tell ports apart,
+// so a second server's session replaces the first's.
 const signedIn = { cookies: [], origins: [] };
 
 /// Signs `page` in through the console's own flow and the emulator's
@@ -66,7 +67,7 @@ export async function startServer(extraArgs = [], { env = {}, port: wanted, sign
       const ctx = await b.newContext();
       await signIn(await ctx.newPage(), url);
       const state = await ctx.storageState();
-      signedIn.cookies.push(...state.cookies);
+      signedIn.cookies = state.cookies;
       // An Admin API token for the test's own calls to /api/v1 (which takes
       // bearer tokens only), made through the page's server function.
       const r = await ctx.request.post(`${url}/api/sfn/create_api_token`, { form: { 'request[name]': 'browser tests', 'request[role]': 'admin' } });

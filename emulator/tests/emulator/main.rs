@@ -12,5 +12,6 @@ mod oci_tools;
 mod arm_behaviour;
 mod arm_examples;
 mod data_plane;
+mod entra;
 mod persistence;
 mod real_clients;

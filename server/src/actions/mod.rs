@@ -104,6 +104,15 @@ impl Console {
         Err(ApiError::new(ErrorKind::NotAllowed, "RoleRequired", format!("To {what} you need the {} role; you are {}.", need.title(), who.role.title())))
     }
 
+    /// A token just written, read back for the answer and the audit.
+    async fn token_view(&self, id: &str) -> Result<ApiTokenView, ApiError> {
+        self.storage
+            .api_token(id)
+            .await?
+            .map(crate::views::api_token)
+            .ok_or_else(|| ApiError::new(ErrorKind::Internal, "StorageError", "The token was written but cannot be read back."))
+    }
+
     /// Records an event caused by `who`.
     async fn audit(&self, who: &Identity, kind: EventKind, summary: String, mut data: serde_json::Value) {
         if let Some(o) = data.as_object_mut() {
@@ -545,14 +554,7 @@ impl Backend for Console {
                 expires_at,
             })
             .await?;
-        let token = self
-            .storage
-            .api_tokens()
-            .await?
-            .into_iter()
-            .find(|t| t.id == id)
-            .map(crate::views::api_token)
-            .ok_or_else(|| ApiError::new(ErrorKind::Internal, "StorageError", "The token was stored but cannot be read back."))?;
+        let token = self.token_view(&id).await?;
         tracing::info!(token = %id, role = %req.role, by = %who.principal.name, "API token created");
         self.audit(
             who,
@@ -569,14 +571,7 @@ impl Backend for Console {
         if !self.storage.revoke_api_token(id, &who.principal).await? {
             return Err(ApiError::new(ErrorKind::NotFound, "TokenNotFound", "No such API token, or it was already revoked."));
         }
-        let token = self
-            .storage
-            .api_tokens()
-            .await?
-            .into_iter()
-            .find(|t| t.id == id)
-            .map(crate::views::api_token)
-            .ok_or_else(|| ApiError::new(ErrorKind::Internal, "StorageError", "The token was revoked but cannot be read back."))?;
+        let token = self.token_view(id).await?;
         tracing::info!(token = %id, by = %who.principal.name, "API token revoked");
         self.audit(who, EventKind::AuthToken, format!("{} revoked API token '{}'", who.principal.name, token.name), json!({ "token": &token })).await;
         Ok(token)

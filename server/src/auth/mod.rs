@@ -69,6 +69,17 @@ pub struct Auth {
     pub bearer: Option<bearer::Verifier>,
     pub storage: Storage,
     pub hub: EventHub,
+    /// Principal keys recorded lately (see `note_use`).
+    recently_seen: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+/// How often a bearer identity's use is written down.
+const NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Auth {
+    pub fn new(mode: Mode, bearer: Option<bearer::Verifier>, storage: Storage, hub: EventHub) -> Auth {
+        Auth { mode, bearer, storage, hub, recently_seen: Default::default() }
+    }
 }
 
 /// Compares two secrets in time that depends on their lengths only.
@@ -125,9 +136,7 @@ impl Auth {
         };
         match verifier.verify(token).await {
             Ok(id) => {
-                if let Err(e) = self.storage.saw_principal(&id.principal, id.role).await {
-                    tracing::warn!(error = %e, "cannot record a principal");
-                }
+                self.note_use(&id).await;
                 Ok(id)
             }
             Err(bearer::BearerError::NoRole) => {
@@ -155,9 +164,6 @@ impl Auth {
             tracing::warn!(token = %t.id, revoked = t.revoked_at.is_some(), expired, "API token refused");
             return Err(refused());
         }
-        if let Err(e) = self.storage.api_token_used(&t.id).await {
-            tracing::warn!(error = %e, "cannot record an API token's use");
-        }
         let identity = Identity {
             principal: Principal {
                 issuer: regatlas_domain::identity::LOCAL_ISSUER.into(),
@@ -168,10 +174,42 @@ impl Auth {
             },
             role: t.role,
         };
-        if let Err(e) = self.storage.saw_principal(&identity.principal, identity.role).await {
+        self.note_use(&identity).await;
+        Ok(identity)
+    }
+
+    /// Records that a bearer identity was seen (and its API token used): at
+    /// most once a minute per principal, so an API call does not cost a
+    /// database write each.
+    async fn note_use(&self, id: &Identity) {
+        let key = id.principal.key();
+        let due = match self.recently_seen.lock() {
+            Ok(mut seen) => {
+                let now = std::time::Instant::now();
+                if seen.len() > 10_000 {
+                    seen.retain(|_, at| now.duration_since(*at) < NOTE_EVERY);
+                }
+                match seen.get(&key) {
+                    Some(at) if now.duration_since(*at) < NOTE_EVERY => false,
+                    _ => {
+                        seen.insert(key, now);
+                        true
+                    }
+                }
+            }
+            Err(_) => true,
+        };
+        if !due {
+            return;
+        }
+        if let Err(e) = self.storage.saw_principal(&id.principal, id.role).await {
             tracing::warn!(error = %e, "cannot record a principal");
         }
-        Ok(identity)
+        if let Some(token) = &id.principal.token_id {
+            if let Err(e) = self.storage.api_token_used(token).await {
+                tracing::warn!(error = %e, "cannot record an API token's use");
+            }
+        }
     }
 
     /// The identity of a browser's session.

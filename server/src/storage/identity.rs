@@ -114,6 +114,11 @@ impl IdentityStore for SqliteStore {
         row.map(ApiToken::try_from).transpose()
     }
 
+    async fn api_token(&self, id: &str) -> Result<Option<ApiToken>, StorageError> {
+        let row = sqlx::query_as::<_, TokenRecord>(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?")).bind(id).fetch_optional(&self.pool).await?;
+        row.map(ApiToken::try_from).transpose()
+    }
+
     async fn api_tokens(&self) -> Result<Vec<ApiToken>, StorageError> {
         let rows = sqlx::query_as::<_, TokenRecord>(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at DESC, id LIMIT 1000"))
             .fetch_all(&self.pool)

@@ -185,6 +185,7 @@ pub trait IdentityStore: Send + Sync {
     async fn people(&self) -> Result<Vec<Person>, StorageError>;
     async fn insert_api_token(&self, t: &NewApiToken) -> Result<(), StorageError>;
     async fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StorageError>;
+    async fn api_token(&self, id: &str) -> Result<Option<ApiToken>, StorageError>;
     /// Newest first, revoked ones too.
     async fn api_tokens(&self) -> Result<Vec<ApiToken>, StorageError>;
     /// `false` when there is no such token or it was already revoked.
