@@ -98,6 +98,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/migrations") view=pages::migrations::MigrationsPage ssr=SsrMode::Async/>
                     <Route path=path!("/migrations/:id") view=pages::migration::MigrationPage ssr=SsrMode::Async/>
                     <Route path=path!("/activity") view=pages::activity::ActivityPage ssr=SsrMode::Async/>
+                    <Route path=path!("/tokens") view=pages::tokens::TokensPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <shell::Footer/>

@@ -44,8 +44,9 @@ pub fn needs(need: Role) -> String {
 /// The signed-in person, their role and Sign out, in the header.
 #[component]
 pub fn MeBadge() -> impl IntoView {
+    use leptos::either::Either;
     match use_me() {
-        Some(me) => {
+        Some(me) => Either::Left({
             let role = me.role.title();
             view! {
                 <div class="me" id="me" data-role=me.role.as_str()>
@@ -58,8 +59,7 @@ pub fn MeBadge() -> impl IntoView {
                     })}
                 </div>
             }
-            .into_any()
-        }
-        None => view! { <a class="me" href="/auth/sign-in">"Sign in"</a> }.into_any(),
+        }),
+        None => Either::Right(view! { <a class="me" href="/auth/sign-in">"Sign in"</a> }),
     }
 }

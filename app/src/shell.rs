@@ -32,6 +32,7 @@ pub fn Header() -> impl IntoView {
                 <A href="/registries">"Registries"</A>
                 <A href="/migrations">"Migrations"</A>
                 <A href="/activity">"Activity"</A>
+                {crate::me::can(crate::model::Role::Admin).then(|| view! { <A href="/tokens">"API tokens"</A> })}
             </nav>
             <crate::live::LiveIndicator/>
             <crate::me::MeBadge/>

@@ -32,7 +32,7 @@ try {
   for (let i = 0; i < ROUNDS; i++) {
     const enabled = i % 2 === 1;
     const before = await page.evaluate(() => window.__changes.length);
-    const r = await fetch(`${server.url}/api/v1/registries/contoso/replicas/eastus/routing`, {
+    const r = await server.fetch(`/api/v1/registries/contoso/replicas/eastus/routing`, {
       method: 'PUT', headers: { 'content-type': 'application/json', 'x-regatlas-actor': 'bench' },
       body: JSON.stringify({ enabled }),
     });
@@ -44,7 +44,7 @@ try {
     latencies.push(shown - at);
     // Let the operation finish before the next toggle.
     for (;;) {
-      const ops = await (await fetch(`${server.url}/api/v1/operations?registry=contoso&state=running`)).json();
+      const ops = await (await server.fetch(`/api/v1/operations?registry=contoso&state=running`)).json();
       if (ops.length === 0) break;
       await new Promise((res) => setTimeout(res, 200));
     }

@@ -108,8 +108,9 @@ fn MigrationTable(list: Vec<MigrationView>) -> impl IntoView {
 fn NewMigration(names: Vec<String>) -> impl IntoView {
     use crate::model::Role;
     if !crate::me::can(Role::Operator) {
-        return view! { <h2>"New migration"</h2><p class="role-note" id="m-role-note">{crate::me::needs(Role::Operator)}" to plan a migration."</p> }
-            .into_any();
+        return leptos::either::Either::Left(
+            view! { <h2>"New migration"</h2><p class="role-note" id="m-role-note">{crate::me::needs(Role::Operator)}" to plan a migration."</p> },
+        );
     }
     let admin = crate::me::can(Role::Admin);
     let force_title = if admin { String::new() } else { crate::me::needs(Role::Admin) };
@@ -156,7 +157,7 @@ fn NewMigration(names: Vec<String>) -> impl IntoView {
     };
     let options = move || names.iter().map(|n| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view();
     let options2 = options.clone();
-    view! {
+    let form = view! {
         <h2>"New migration"</h2>
         <form class="new-migration" on:submit=submit>
             <label>"Source registry "
@@ -183,7 +184,8 @@ fn NewMigration(names: Vec<String>) -> impl IntoView {
             {move || error.get().map(|(code, message)| view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> })}
         </form>
     }
-    .into_any()
+    .erased();
+    leptos::either::Either::Right(form)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod migration;
 pub mod migrations;
 pub mod registries;
 pub mod registry;
+pub mod tokens;
 
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -1,6 +1,8 @@
 //! `regatlas migrate plan|start|status|report`: migrations for pipelines
-//! without a browser, on the same database and with the same engine as the
-//! dashboard. `plan` and `start` connect to ARM like the server does (use
+//! without a browser. With `--server URL` (and a token in
+//! `REGATLAS_API_TOKEN`) they drive a running console through its API
+//! ([`super::remote`]); without it they work on the same database and with
+//! the same engine as the dashboard. `plan` and `start` connect to ARM like the server does (use
 //! `--emulator-url` or `--source azure`; the built-in emulator would be a
 //! fresh demo world), refresh the registry list once, then run the engine
 //! in this process until the migration settles. `status` and `report` only
@@ -74,8 +76,19 @@ pub struct SpecArgs {
     pub actor: Option<String>,
 }
 
+/// Where the migration runs: a console's API, or this process.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RemoteArgs {
+    /// Drive the console at this URL through its API (the token in
+    /// `REGATLAS_API_TOKEN`) instead of a local database.
+    #[arg(long, env = "REGATLAS_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+}
+
 #[derive(Args, Debug)]
 pub struct PlanArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     #[command(flatten)]
     pub spec: SpecArgs,
     #[command(flatten)]
@@ -88,6 +101,8 @@ pub struct StartArgs {
     #[arg(long)]
     pub id: Option<String>,
     #[command(flatten)]
+    pub remote: RemoteArgs,
+    #[command(flatten)]
     pub spec: SpecArgs,
     #[command(flatten)]
     pub serve: ServeArgs,
@@ -96,6 +111,8 @@ pub struct StartArgs {
 #[derive(Args, Debug)]
 pub struct StatusArgs {
     pub id: Option<String>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -106,6 +123,8 @@ pub struct StatusArgs {
 #[derive(Args, Debug)]
 pub struct ReportArgs {
     pub id: String,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// json or csv.
     #[arg(long, default_value = "json")]
     pub format: String,
@@ -178,7 +197,7 @@ async fn engine(serve: &ServeArgs) -> Result<(Engine, Storage, tokio::sync::watc
     Ok((engine, storage, stop_tx, emulator))
 }
 
-fn line(m: &MigrationView) -> String {
+pub(super) fn line(m: &MigrationView) -> String {
     format!(
         "{:<9} {:>5.1}%  {} → {}  planned {} (copy {}, present {}, conflicts {})  imported {}  failed {}  verified {}  mismatched {}{}{}",
         m.state,
@@ -229,7 +248,97 @@ async fn follow(storage: &Storage, id: &str) -> Result<MigrationView, CliError> 
     }
 }
 
+/// `Err` unless the migration settled in `want`.
+fn settled_in(m: &MigrationView, want: regatlas_app::model::MigrationState) -> Result<(), CliError> {
+    if m.state == want {
+        Ok(())
+    } else {
+        Err(CliError::NotComplete(format!("{}: {}", m.state, m.error.clone().unwrap_or_default())))
+    }
+}
+
+/// The commands through a console's API.
+async fn run_remote(server: &str, cmd: MigrateCommand) -> Result<(), CliError> {
+    use regatlas_app::model::MigrationState;
+    let remote = super::remote::Remote::new(server)?;
+    match cmd {
+        MigrateCommand::Plan(a) => {
+            let m = remote.create(&request(&a.spec, true)?).await?;
+            let done = remote.follow(&m.id).await?;
+            println!("{}", serde_json::to_string_pretty(&remote.detail(&m.id).await?).unwrap_or_default());
+            settled_in(&done, MigrationState::Planned)?;
+            eprintln!("plan {}: start it with `regatlas migrate start --server {server} --id {}`", m.id, m.id);
+            Ok(())
+        }
+        MigrateCommand::Start(a) => {
+            let id = match &a.id {
+                Some(id) => {
+                    if !remote.view(id).await?.is_active() {
+                        remote.start(id).await?;
+                    }
+                    id.clone()
+                }
+                None => remote.create(&request(&a.spec, false)?).await?.id,
+            };
+            eprintln!("migration {id}");
+            let done = remote.follow(&id).await?;
+            println!("{}", serde_json::to_string_pretty(&done).unwrap_or_default());
+            settled_in(&done, MigrationState::Complete)
+        }
+        MigrateCommand::Status(a) => {
+            match a.id {
+                Some(id) => {
+                    let d = remote.detail(&id).await?;
+                    if a.json {
+                        println!("{d}");
+                    } else {
+                        let m: MigrationView = serde_json::from_value(d["migration"].clone()).map_err(|e| CliError::Migration(e.to_string()))?;
+                        println!("{}  {}", m.id, line(&m));
+                        let repos: Vec<regatlas_app::model::RepositoryProgress> = serde_json::from_value(d["repositories"].clone()).unwrap_or_default();
+                        for r in repos {
+                            println!("  {:<40} {:>4}/{:<4} copied  {} failed  {} conflicts", r.repository, r.done, r.to_copy, r.failed, r.conflicts);
+                        }
+                    }
+                }
+                None => {
+                    let all = remote.list().await?;
+                    if a.json {
+                        println!("{}", serde_json::to_string(&all).unwrap_or_default());
+                    } else {
+                        for m in all {
+                            println!("{}  {}", m.id, line(&m));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        MigrateCommand::Report(a) => {
+            if a.format != "json" && a.format != "csv" {
+                return Err(CliError::Migration(format!("UnknownFormat: '{}' is not json or csv", a.format)));
+            }
+            let text = remote.report(&a.id, &a.format).await?;
+            match a.output {
+                Some(path) => std::fs::write(&path, text).map_err(|source| CliError::Write { path, source }),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
 pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
+    let server = match &cmd {
+        MigrateCommand::Plan(a) => a.remote.server.clone(),
+        MigrateCommand::Start(a) => a.remote.server.clone(),
+        MigrateCommand::Status(a) => a.remote.server.clone(),
+        MigrateCommand::Report(a) => a.remote.server.clone(),
+    };
+    if let Some(server) = server {
+        return run_remote(&server, cmd).await;
+    }
     match cmd {
         MigrateCommand::Plan(a) => {
             let (engine, storage, stop, _emulator) = engine(&a.serve).await?;

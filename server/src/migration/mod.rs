@@ -25,6 +25,7 @@ pub mod copy;
 mod create;
 pub mod oci;
 pub mod plan;
+pub mod remote;
 mod report;
 mod size;
 pub mod verify;

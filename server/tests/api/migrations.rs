@@ -2,7 +2,7 @@
 //! `contosowesteu` consolidated into `contoso` (plan, copy, verify, report),
 //! a NoForce conflict, injected 429s and 5xx, and the failure threshold.
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{spawn_app, spawn_app_with};
 use serde_json::{json, Value};
 
 async fn emulator() -> regatlas_emulator::RunningEmulator {
@@ -399,4 +399,53 @@ async fn untagged_manifests_are_copied_on_request_without_an_index_platforms() {
     }
     app.stop().await;
     emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_cli_drives_a_running_console_through_its_api_as_its_token() {
+    let app = spawn_app().await;
+    crate::helpers::discovered(&app).await;
+    let r = app.client.post(app.url("/api/v1/tokens")).json(&json!({"name": "release pipeline", "role": "operator"})).send().await.expect("token");
+    let token = r.json::<Value>().await.expect("json")["secret"].as_str().expect("secret").to_string();
+    let run = |args: Vec<String>, token: Option<String>| {
+        let server = app.address.clone();
+        async move {
+            let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_regatlas"));
+            cmd.arg("migrate").args(&args).args(["--server", server.as_str()]).env("RUST_LOG", "warn").env_remove("REGATLAS_API_TOKEN");
+            if let Some(t) = token {
+                cmd.env("REGATLAS_API_TOKEN", t);
+            }
+            let out = cmd.output().await.expect("run regatlas migrate");
+            (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    // No token: a clear refusal before anything is sent.
+    let (ok, _, err) = run(s(&["status"]), None).await;
+    assert!(!ok);
+    assert!(err.contains("REGATLAS_API_TOKEN"), "{err}");
+
+    let (ok, out, err) =
+        run(s(&["plan", "--from", "contosowesteu", "--to", "contoso", "--include", "payments/*", "--actor", "someone-else"]), Some(token.clone())).await;
+    assert!(ok, "{err}");
+    let plan: Value = serde_json::from_str(&out).expect("plan JSON on stdout");
+    assert_eq!(plan["migration"]["state"], "PLANNED");
+    assert_eq!(plan["migration"]["actor"], "release pipeline (API token)", "the token's identity, not --actor");
+    let id = plan["migration"]["id"].as_str().expect("id").to_string();
+    let (ok, out, err) = run(s(&["start", "--id", &id]), Some(token.clone())).await;
+    assert!(ok, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).expect("JSON")["state"], "COMPLETE");
+    let (ok, out, _) = run(s(&["status"]), Some(token.clone())).await;
+    assert!(ok && out.contains(&id) && out.contains("COMPLETE"), "{out}");
+    let (ok, out, _) = run(s(&["report", &id, "--format", "csv"]), Some(token.clone())).await;
+    assert!(ok && out.contains("payments/worker"), "{out}");
+    // The server's refusal comes back as its code.
+    let (ok, _, err) = run(s(&["plan", "--from", "nosuch", "--to", "contoso"]), Some(token.clone())).await;
+    assert!(!ok && err.contains("RegistryNotFound"), "{err}");
+    // A revoked token is refused.
+    let list: Value = app.get_json("/api/v1/tokens").await;
+    let tid = list[0]["id"].as_str().expect("id");
+    app.client.delete(app.url(&format!("/api/v1/tokens/{tid}"))).send().await.expect("revoke");
+    let (ok, _, err) = run(s(&["status"]), Some(token)).await;
+    assert!(!ok && err.contains("InvalidToken"), "{err}");
 }
