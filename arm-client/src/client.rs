@@ -43,6 +43,9 @@ pub struct ArmClientConfig {
     pub retry: RetryPolicy,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// A CA certificate (PEM) to trust besides the system's: an emulator
+    /// serving ARM over https with its own CA (`regatlas emulator --tls`).
+    pub extra_root_pem: Option<String>,
 }
 
 impl ArmClientConfig {
@@ -52,6 +55,7 @@ impl ArmClientConfig {
             scope: "https://management.azure.com/.default".to_string(),
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
+            extra_root_pem: None,
         }
     }
 }
@@ -125,12 +129,12 @@ fn subscription_of(url: &str) -> String {
 
 impl ArmClient {
     pub fn new(config: ArmClientConfig, credential: Arc<dyn TokenCredential>) -> Result<ArmClient, ArmError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .no_proxy()
-            .user_agent(concat!("regatlas/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ArmError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let mut builder = reqwest::Client::builder().timeout(config.timeout).no_proxy().user_agent(concat!("regatlas/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &config.extra_root_pem {
+            let ca = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| ArmError::Config(format!("the CA certificate is not PEM: {e}")))?;
+            builder = builder.add_root_certificate(ca);
+        }
+        let http = builder.build().map_err(|e| ArmError::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(ArmClient { inner: Arc::new(Inner { http, credential, config, stats: Mutex::new(BTreeMap::new()), requests: AtomicU64::new(0) }) })
     }
 

@@ -43,6 +43,12 @@ pub struct EmulatorArgs {
     /// Set the same value for `regatlas serve --emulator-url` to use this emulator.
     #[arg(long, env = "REGATLAS_EMULATOR_IDENTITY_SECRET", value_name = "SECRET")]
     pub identity_secret: Option<String>,
+    /// Serve the ARM endpoint over HTTPS with a certificate from the
+    /// emulator's own CA (made at start; its PEM file is `ca_pem_path` in the
+    /// info line). The official Azure SDKs send bearer tokens over https only;
+    /// with that CA trusted they run against the emulator unchanged.
+    #[arg(long)]
+    pub tls: bool,
     /// Log as JSON lines (on stderr).
     #[arg(long)]
     pub log_json: bool,
@@ -145,6 +151,7 @@ impl EmulatorArgs {
         config.state_dir = self.state_dir.clone();
         config.list_page_size = self.list_page_size;
         config.identity_secret = self.identity_secret.clone();
+        config.tls = self.tls;
         apply_faults(&mut config.faults, &self.faults);
         for (k, spec) in &self.throttle {
             match k.as_str() {

@@ -79,6 +79,10 @@ pub struct EmulatorConfig {
     pub identity_secret: Option<String>,
     /// Instead of the demo world: (registries, replicas each) for benchmarks.
     pub bench_world: Option<(usize, usize)>,
+    /// Serve the ARM endpoint over HTTPS (the official Azure SDKs send bearer
+    /// tokens over https only), with a certificate from the emulator's own
+    /// CA; the CA's PEM is written to a file named in `EmulatorInfo`.
+    pub tls: bool,
     /// Extra single-platform images for load tests: (registry, count), added
     /// to the demo world as `load/appNN:vNN` (50 tags per repository).
     pub seed_artifacts: Option<(String, usize)>,
@@ -100,6 +104,7 @@ impl EmulatorConfig {
             identity_secret: None,
             bench_world: None,
             seed_artifacts: None,
+            tls: false,
         }
     }
 
@@ -126,6 +131,8 @@ pub struct Shared {
     pub login: std::sync::OnceLock<login::LoginEndpoint>,
     /// Emulated Entra ID's OpenID Connect provider (codes not yet redeemed).
     pub entra: entra::Entra,
+    /// Where the CA certificate was written (with `--tls`).
+    pub ca_pem_path: std::sync::OnceLock<Option<String>>,
     shutdown: watch::Receiver<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -226,8 +233,12 @@ pub struct EmulatorInfo {
     /// Entra ID's authority host, emulated: `https://127.0.0.1:PORT`, serving
     /// `POST /{tenant}/oauth2/v2.0/token` (client credentials).
     pub login_url: String,
-    /// The login endpoint's certificate (PEM), the only one to trust for it.
+    /// The emulator's CA certificate (PEM): the only one to trust for its
+    /// login endpoint, and for its ARM endpoint with `--tls`.
     pub login_certificate_pem: String,
+    /// With `--tls`: the file holding that CA certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_pem_path: Option<String>,
     /// The console's client id in the emulated tenant; its client secret is `token_header_value`.
     pub client_id: String,
     /// The OpenID Connect issuer (`{login_url}/{tenant}/v2.0`): sign-in for
@@ -265,6 +276,7 @@ impl RunningEmulator {
             login_url: self.shared.login.get().map(|l| l.url.clone()).unwrap_or_default(),
             login_certificate_pem: self.shared.login.get().map(|l| l.certificate_pem.clone()).unwrap_or_default(),
             client_id: login::CONSOLE_CLIENT_ID.to_string(),
+            ca_pem_path: self.shared.ca_pem_path.get().cloned().flatten(),
             oidc_issuer: format!("{}/{}/v2.0", self.shared.login.get().map(|l| l.url.as_str()).unwrap_or_default(), world.tenant_id),
             subscription_id: self.shared.subscription_id.clone(),
             tenant_id: world.tenant_id.clone(),
@@ -326,6 +338,20 @@ fn spawn_saver(shared: Arc<Shared>, dir: std::path::PathBuf, mut last: Option<Ve
     }
 }
 
+/// Writes the CA certificate for clients to trust: into the state
+/// directory when there is one, else the temporary directory.
+fn write_ca(pem: &str, state_dir: Option<&std::path::Path>, port: u16) -> Result<String, EmulatorError> {
+    let path = match state_dir {
+        Some(d) => d.join("emulator-ca.pem"),
+        None => std::env::temp_dir().join(format!("regatlas-emulator-{port}-ca.pem")),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| EmulatorError::Tls(format!("cannot write the CA certificate to {}: {e}", path.display())))?;
+    }
+    std::fs::write(&path, pem).map_err(|e| EmulatorError::Tls(format!("cannot write the CA certificate to {}: {e}", path.display())))?;
+    Ok(path.display().to_string())
+}
+
 /// Starts the emulator in-process.
 pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
     let listener = TcpListener::bind(config.listen).await.map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
@@ -340,16 +366,20 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         throttle: Throttle::new(config.throttle.clone()),
         subscription_id: config.subscription_id.clone(),
         clock: Clock::new(config.time_scale),
-        base_url: format!("http://{addr}"),
+        base_url: format!("{}://{addr}", if config.tls { "https" } else { "http" }),
         list_page_size: config.list_page_size.max(1),
         http: reqwest::Client::builder().no_proxy().build()?,
         login: std::sync::OnceLock::new(),
         entra: entra::Entra::default(),
+        ca_pem_path: std::sync::OnceLock::new(),
         shutdown: rx.clone(),
         tasks: Mutex::new(Vec::new()),
     });
     shared.world().faults = config.faults.clone();
-    let (endpoint, login_task) = login::serve(shared.clone(), addr.ip(), rx.clone()).await?;
+    let tls = login::Tls::new(addr.ip())?;
+    let ca_pem_path = if config.tls { Some(write_ca(&tls.ca_pem, config.state_dir.as_deref(), addr.port())?) } else { None };
+    let _ = shared.ca_pem_path.set(ca_pem_path);
+    let (endpoint, login_task) = login::serve(shared.clone(), addr.ip(), &tls, rx.clone()).await?;
     let _ = shared.login.set(endpoint);
     if let Ok(mut t) = shared.tasks.lock() {
         t.push(login_task);
@@ -373,13 +403,17 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
     }
     let app = entra::browser_router(shared.clone()).merge(arm::router(shared.clone())).merge(admin::router(shared.clone()));
     let mut rx2 = rx;
-    let main = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx2.wait_for(|v| *v).await;
-            })
-            .await;
-    });
+    let main = if config.tls {
+        login::serve_tls(listener, tls.acceptor.clone(), app, rx2)
+    } else {
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx2.wait_for(|v| *v).await;
+                })
+                .await;
+        })
+    };
     tracing::info!(arm = %shared.base_url, "ACR emulator started");
     Ok(RunningEmulator { shared, stop, main })
 }

@@ -5,10 +5,11 @@
 //! with the OpenID discovery document and keys.
 //!
 //! `azure_identity` accepts only https authority hosts, so this listener
-//! serves TLS with a certificate made at start for `127.0.0.1` and
-//! `localhost`. Clients trust that certificate alone (its PEM is in
-//! `EmulatorInfo` and at `/emulator-admin/login`); nothing here is a secret
-//! except the client secret, which is the emulator's identity secret.
+//! serves TLS with a certificate for `127.0.0.1` and `localhost` signed by
+//! the emulator's own CA, made at start ([`Tls`]; `--tls` serves ARM with
+//! it too). Clients trust that CA alone (its PEM is in `EmulatorInfo` and at
+//! `/emulator-admin/login`); nothing here is a secret except the client
+//! secret, which is the emulator's identity secret.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -35,11 +36,11 @@ pub const CONSOLE_CLIENT_ID: &str = "6f0c1b0e-5e1a-4c6b-9a51-7e6f9c0c0a11";
 /// How long issued tokens live (real seconds), like Entra's default hour.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// A TLS listener and the certificate it presents.
+/// A TLS listener and the CA its certificate chains to.
 pub struct LoginEndpoint {
     /// `https://127.0.0.1:PORT`: the authority host.
     pub url: String,
-    /// The certificate, PEM: what clients trust.
+    /// The emulator's CA certificate, PEM: what clients trust.
     pub certificate_pem: String,
 }
 
@@ -153,37 +154,49 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new().route("/{tenant}/oauth2/v2.0/token", post(token)).merge(crate::entra::login_routes()).with_state(shared)
 }
 
-/// Binds a port on `ip` (the ARM endpoint's address), makes the
-/// certificate and serves `router` over TLS until `stop` turns true.
-pub async fn serve(
-    shared: Arc<Shared>,
-    ip: std::net::IpAddr,
-    mut stop: watch::Receiver<bool>,
-) -> Result<(LoginEndpoint, tokio::task::JoinHandle<()>), EmulatorError> {
-    let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
-    if !ip.is_loopback() && !ip.is_unspecified() {
-        names.push(ip.to_string());
+/// The emulator's own certificate authority, made at start, and a
+/// certificate it signed for the emulator's TLS listeners (`127.0.0.1`,
+/// `localhost`, and the listen address). Clients trust the CA alone.
+pub struct Tls {
+    /// The CA certificate, PEM: what clients trust.
+    pub ca_pem: String,
+    pub acceptor: TlsAcceptor,
+}
+
+impl Tls {
+    pub fn new(ip: std::net::IpAddr) -> Result<Tls, EmulatorError> {
+        let err = |e: rcgen::Error| EmulatorError::Tls(format!("cannot make the emulator's certificates: {e}"));
+        let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        if !ip.is_loopback() && !ip.is_unspecified() {
+            names.push(ip.to_string());
+        }
+        let ca_key = rcgen::KeyPair::generate().map_err(err)?;
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Regatlas emulator CA");
+        ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+        let ca = ca_params.self_signed(&ca_key).map_err(err)?;
+        let leaf_key = rcgen::KeyPair::generate().map_err(err)?;
+        let leaf = rcgen::CertificateParams::new(names).map_err(err)?.signed_by(&leaf_key, &rcgen::Issuer::from_params(&ca_params, &ca_key)).map_err(err)?;
+        let key = PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_no_client_auth().with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key))
+            .map_err(|e| EmulatorError::Tls(format!("cannot set up TLS: {e}")))?;
+        Ok(Tls { ca_pem: ca.pem(), acceptor: TlsAcceptor::from(Arc::new(config)) })
     }
-    let certified = rcgen::generate_simple_self_signed(names).map_err(|e| EmulatorError::Tls(format!("cannot make the login certificate: {e}")))?;
-    let certificate_pem = certified.cert.pem();
-    let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(vec![certified.cert.der().clone()], key))
-        .map_err(|e| EmulatorError::Tls(format!("cannot set up TLS: {e}")))?;
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    let listen = SocketAddr::new(ip, 0);
-    let listener = TcpListener::bind(listen).await.map_err(|source| EmulatorError::Bind { addr: listen, source })?;
-    let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: listen, source })?;
-    let app = router(shared);
-    let task = tokio::spawn(async move {
+}
+
+/// Serves `app` over TLS on `listener` until `stop` turns true.
+pub fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         loop {
             let (tcp, _) = tokio::select! {
                 r = listener.accept() => match r {
                     Ok(c) => c,
                     Err(e) => {
-                        tracing::warn!(error = %e, "login endpoint: accept failed");
+                        tracing::warn!(error = %e, "TLS endpoint: accept failed");
                         continue;
                     }
                 },
@@ -194,7 +207,7 @@ pub async fn serve(
                 let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "login endpoint: TLS handshake failed");
+                        tracing::debug!(error = %e, "TLS endpoint: handshake failed");
                         return;
                     }
                     Err(_) => return,
@@ -202,10 +215,24 @@ pub async fn serve(
                 let service = hyper_util::service::TowerToHyperService::new(app);
                 let io = hyper_util::rt::TokioIo::new(tls);
                 if let Err(e) = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new()).serve_connection(io, service).await {
-                    tracing::debug!(error = %e, "login endpoint: connection ended with an error");
+                    tracing::debug!(error = %e, "TLS endpoint: connection ended with an error");
                 }
             });
         }
-    });
-    Ok((LoginEndpoint { url: format!("https://{addr}"), certificate_pem }, task))
+    })
+}
+
+/// Binds a port on `ip` (the ARM endpoint's address) and serves the login
+/// router over TLS until `stop` turns true.
+pub async fn serve(
+    shared: Arc<Shared>,
+    ip: std::net::IpAddr,
+    tls: &Tls,
+    stop: watch::Receiver<bool>,
+) -> Result<(LoginEndpoint, tokio::task::JoinHandle<()>), EmulatorError> {
+    let listen = SocketAddr::new(ip, 0);
+    let listener = TcpListener::bind(listen).await.map_err(|source| EmulatorError::Bind { addr: listen, source })?;
+    let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: listen, source })?;
+    let task = serve_tls(listener, tls.acceptor.clone(), router(shared), stop);
+    Ok((LoginEndpoint { url: format!("https://{addr}"), certificate_pem: tls.ca_pem.clone() }, task))
 }

@@ -119,14 +119,16 @@ async fn data_source(
             let detail = format!("built-in emulator at {}", info.arm_base_url);
             (arm, Some(emu), detail, Some(login))
         }
-        Source::ExternalEmulator { url, secret } => {
+        Source::ExternalEmulator { url, secret, ca_pem } => {
             let secret = secret.as_ref().ok_or_else(|| {
                 StartupError::Arm(regatlas_arm::ArmError::Config(
                     "--emulator-url needs --emulator-secret (or REGATLAS_EMULATOR_IDENTITY_SECRET): the secret that emulator was started with".into(),
                 ))
             })?;
-            let login = external_emulator_login(url, secret.expose()).await?;
-            (ArmClient::new(ArmClientConfig::new(url), credential::emulator(&login)?)?, None, format!("emulator at {url}"), Some(login))
+            let login = external_emulator_login(url, secret.expose(), ca_pem.as_deref()).await?;
+            let mut cc = ArmClientConfig::new(url);
+            cc.extra_root_pem = ca_pem.clone();
+            (ArmClient::new(cc, credential::emulator(&login)?)?, None, format!("emulator at {url}"), Some(login))
         }
         Source::Azure { endpoint, credential: c, authority_host } => {
             let cred = credential::build(c, authority_host.as_deref())?;
@@ -151,7 +153,7 @@ pub fn emulator_login(info: &regatlas_emulator::EmulatorInfo) -> regatlas_arm::c
 /// Asks an emulator at `url` (plain HTTP) where its Entra ID endpoint is
 /// and which certificate it presents. The endpoint must be on the
 /// emulator's own host: the answer cannot send the secret elsewhere.
-pub async fn external_emulator_login(url: &str, secret: &str) -> Result<regatlas_arm::credential::EmulatorLogin, StartupError> {
+pub async fn external_emulator_login(url: &str, secret: &str, ca_pem: Option<&str>) -> Result<regatlas_arm::credential::EmulatorLogin, StartupError> {
     #[derive(serde::Deserialize)]
     struct Login {
         login_url: String,
@@ -160,7 +162,11 @@ pub async fn external_emulator_login(url: &str, secret: &str) -> Result<regatlas
         client_id: String,
     }
     let failed = |e: String| StartupError::Arm(regatlas_arm::ArmError::Config(format!("cannot learn the emulator's login endpoint from {url}: {e}")));
-    let http = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(10)).build().map_err(|e| failed(e.to_string()))?;
+    let mut builder = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(10));
+    if let Some(pem) = ca_pem {
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| failed(e.to_string()))?);
+    }
+    let http = builder.build().map_err(|e| failed(e.to_string()))?;
     let resp = http.get(format!("{url}/emulator-admin/login")).send().await.map_err(|e| failed(e.to_string()))?;
     let mut resp = resp.error_for_status().map_err(|e| failed(e.to_string()))?;
     // A certificate and three names: 64 KiB is plenty, and the most it reads.

@@ -120,3 +120,41 @@ async fn the_code_grant_needs_pkce_is_single_use_and_its_id_token_verifies() {
     assert_eq!(claims["nonce"], "nn");
     assert_eq!(claims["roles"], serde_json::json!(["Regatlas.Operator"]));
 }
+
+#[tokio::test]
+async fn with_tls_arm_is_https_and_trusting_the_emulators_ca_alone_is_enough() {
+    let emu = regatlas_emulator::start(EmulatorConfig { tls: true, ..EmulatorConfig::demo() }).await.expect("emulator");
+    let info = emu.info();
+    assert!(info.arm_base_url.starts_with("https://"), "{}", info.arm_base_url);
+    let path = info.ca_pem_path.clone().expect("the CA's file is in the info");
+    let pem = std::fs::read_to_string(&path).expect("CA file");
+    assert_eq!(pem, info.login_certificate_pem, "one CA for ARM and the login endpoint");
+
+    // Only that CA (no system roots): the managed-identity token, then ARM.
+    let ca = reqwest::Certificate::from_pem(pem.as_bytes()).expect("pem");
+    let http = reqwest::Client::builder().no_proxy().tls_built_in_root_certs(false).add_root_certificate(ca).build().expect("client");
+    let tok: Value = http
+        .get(format!("{}?api-version=2019-08-01&resource=https://management.azure.com", info.token_endpoint))
+        .header(info.token_header.as_str(), info.token_header_value.as_str())
+        .send()
+        .await
+        .expect("token over https")
+        .json()
+        .await
+        .expect("json");
+    let token = tok["access_token"].as_str().expect("token");
+    let r = http
+        .get(format!("{}/subscriptions/{}/providers/Microsoft.ContainerRegistry/registries?api-version=2025-11-01", info.arm_base_url, info.subscription_id))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("ARM over https");
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.expect("json");
+    assert!(v["value"].as_array().is_some_and(|a| a.len() >= 3), "{v}");
+
+    // A client that does not trust the CA cannot talk to it.
+    let stranger = reqwest::Client::builder().no_proxy().build().expect("client");
+    assert!(stranger.get(format!("{}/emulator-admin/login", info.arm_base_url)).send().await.is_err());
+    emu.shutdown().await;
+}

@@ -51,6 +51,12 @@ pub const IDLE_TIMEOUT: time::Duration = time::Duration::hours(8);
 /// …and this long after sign-in, whatever happens.
 pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 3600;
 
+/// Whether a session signed in at `at` (Unix seconds) has outlived the
+/// absolute timeout at `now`, however active it was.
+fn past_absolute_timeout(at: i64, now: i64) -> bool {
+    now - at > ABSOLUTE_TIMEOUT_SECS
+}
+
 /// The session's record of who signed in.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct SignedIn {
@@ -219,7 +225,7 @@ impl Auth {
         }
         let session = session?;
         let signed_in: SignedIn = session.get(SIGNED_IN).await.ok().flatten()?;
-        if chrono::Utc::now().timestamp() - signed_in.at > ABSOLUTE_TIMEOUT_SECS {
+        if past_absolute_timeout(signed_in.at, chrono::Utc::now().timestamp()) {
             let _ = session.flush().await;
             return None;
         }
@@ -266,4 +272,25 @@ pub fn local_identity() -> Identity {
 pub fn local_principal(name: Option<&str>) -> Principal {
     let name = regatlas_domain::Actor::or_anonymous(name.or(Some("local user")));
     Principal { issuer: regatlas_domain::identity::LOCAL_ISSUER.into(), subject: format!("local:{name}"), name, via: Via::Local, token_id: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_ends_twelve_hours_after_sign_in() {
+        let at = 1_000_000;
+        assert!(!past_absolute_timeout(at, at + 11 * 3600));
+        assert!(!past_absolute_timeout(at, at + 12 * 3600));
+        assert!(past_absolute_timeout(at, at + 12 * 3600 + 1));
+    }
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert_eq!(local_path("/activity?person=x").as_deref(), Some("/activity?person=x"));
+        for bad in ["//evil.example/", "/\\evil.example", "https://evil.example/", "activity", "/a\nb"] {
+            assert_eq!(local_path(bad), None, "{bad:?}");
+        }
+    }
 }

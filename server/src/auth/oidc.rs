@@ -202,13 +202,18 @@ impl Provider {
             .or_else(|| claims.email().map(|e| e.to_string()))
             .unwrap_or_else(|| subject.clone());
         let principal = Principal { issuer: claims.issuer().to_string(), subject, name: Actor::or_anonymous(Some(&name)), via: Via::Session, token_id: None };
-        let from_groups = extra.groups.iter().filter_map(|g| self.settings.group_roles.iter().find(|(id, _)| id == g).map(|(_, r)| *r)).max();
-        let role = Role::highest(extra.roles.iter().map(String::as_str)).max(from_groups);
-        match role {
+        match role_of(&extra.roles, &extra.groups, &self.settings.group_roles) {
             Some(role) => Ok(Identity { principal, role }),
             None => Err(SignInError::NoRole { principal }),
         }
     }
+}
+
+/// The highest role the `roles` claim (app roles) or the `groups` claim
+/// (through the configured mapping) grants; none when neither grants one.
+fn role_of(roles: &[String], groups: &[String], mapping: &[(String, Role)]) -> Option<Role> {
+    let from_groups = groups.iter().filter_map(|g| mapping.iter().find(|(id, _)| id == g).map(|(_, r)| *r)).max();
+    Role::highest(roles.iter().map(String::as_str)).max(from_groups)
 }
 
 /// Claims outside the standard set.
@@ -225,4 +230,24 @@ fn payload(jwt: &str) -> Option<Extra> {
     let part = jwt.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn roles_come_from_app_roles_or_mapped_groups_whichever_is_higher() {
+        let mapping = vec![("g-ops".to_string(), Role::Operator), ("g-admins".to_string(), Role::Admin)];
+        assert_eq!(role_of(&v(&["Regatlas.Viewer"]), &[], &mapping), Some(Role::Viewer));
+        assert_eq!(role_of(&v(&["Regatlas.Viewer"]), &v(&["g-ops"]), &mapping), Some(Role::Operator));
+        assert_eq!(role_of(&[], &v(&["other", "g-admins"]), &mapping), Some(Role::Admin));
+        assert_eq!(role_of(&v(&["Regatlas.Admin"]), &v(&["g-ops"]), &mapping), Some(Role::Admin));
+        assert_eq!(role_of(&[], &v(&["g-ops"]), &[]), None, "groups count only through the mapping");
+        assert_eq!(role_of(&v(&["Something.Else"]), &v(&["other"]), &mapping), None);
+    }
 }

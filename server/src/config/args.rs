@@ -74,6 +74,12 @@ pub struct ServeArgs {
     #[arg(long, env = "REGATLAS_EMULATOR_IDENTITY_SECRET", value_name = "SECRET", hide_env_values = true)]
     pub emulator_secret: Option<crate::outbound::Secret>,
 
+    /// With an `https://` `--emulator-url` (`regatlas emulator --tls`): the
+    /// emulator's CA certificate file (`ca_pem_path` in its info line), the
+    /// only CA trusted for it besides the system's.
+    #[arg(long, env = "REGATLAS_EMULATOR_CA_FILE", value_name = "PATH")]
+    pub emulator_ca_file: Option<PathBuf>,
+
     /// Credential with `--source azure` when it needs no parameters:
     /// `managed-identity`, `workload-identity` (from AZURE_* variables) or
     /// `azure-cli`. Client secret and certificate are set in the file's

@@ -53,7 +53,7 @@ pub enum Source {
     /// An emulator already running (`regatlas emulator`), at its ARM base
     /// URL, with the secret it was started with (needed to connect, not to
     /// read a local database: `regatlas migrate status` runs without it).
-    ExternalEmulator { url: String, secret: Option<crate::outbound::Secret> },
+    ExternalEmulator { url: String, secret: Option<crate::outbound::Secret>, ca_pem: Option<String> },
     /// Azure Resource Manager, with an `azure_identity` credential.
     Azure { endpoint: String, credential: regatlas_arm::CredentialConfig, authority_host: Option<String> },
 }
@@ -303,7 +303,15 @@ fn source(args: &ServeArgs, file: &mut FileConfig) -> Result<Source, ConfigError
     };
     Ok(match (source, credential, args.emulator_url.clone().or(file.emulator_url.take())) {
         (DataSource::Emulator, _, Some(url)) => {
-            Source::ExternalEmulator { url: url.trim_end_matches('/').to_string(), secret: args.emulator_secret.clone().filter(|s| !s.expose().is_empty()) }
+            let ca_pem = match &args.emulator_ca_file {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile { path: path.clone(), source })?),
+                None => None,
+            };
+            Source::ExternalEmulator {
+                url: url.trim_end_matches('/').to_string(),
+                secret: args.emulator_secret.clone().filter(|s| !s.expose().is_empty()),
+                ca_pem,
+            }
         }
         (DataSource::Emulator, _, None) => Source::EmbeddedEmulator { time_scale: emulator_time_scale },
         (DataSource::Azure, Some(credential), _) => Source::Azure {

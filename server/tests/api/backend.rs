@@ -301,3 +301,26 @@ async fn the_topology_page_is_server_rendered_from_the_stored_picture() {
     assert!(html.contains("canadacentral") && html.contains("state-ready"), "replicas with their state");
     assert!(html.contains("on-prem: contosoOnPrem") || !html.contains("connected-registry"), "the connected registry hangs off its parent");
 }
+
+#[tokio::test]
+async fn an_emulator_serving_arm_over_https_is_reached_with_its_ca_file() {
+    let emu = regatlas_emulator::start(regatlas_emulator::EmulatorConfig { tls: true, time_scale: 20.0, ..regatlas_emulator::EmulatorConfig::demo() })
+        .await
+        .expect("emulator");
+    let ca = std::path::PathBuf::from(emu.info().ca_pem_path.expect("CA file"));
+    // Without the CA, the console cannot connect (and says so at start).
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut args = crate::helpers::test_args(&dir.path().join("regatlas.db"));
+    crate::helpers::use_emulator(&mut args, &emu);
+    let config = regatlas_server::config::Config::resolve(&args).expect("config");
+    let refused = regatlas_server::startup::Application::build(config).await.err().expect("an unknown CA is refused").to_string();
+    assert!(refused.contains("login endpoint") && refused.contains(&emu.info().arm_base_url), "{refused}");
+    // With it: discovery over https.
+    let app = spawn_app_with(|a| {
+        crate::helpers::use_emulator(a, &emu);
+        a.emulator_ca_file = Some(ca.clone());
+    })
+    .await;
+    discovered(&app).await;
+    emu.shutdown().await;
+}

@@ -144,7 +144,10 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, db_path: PathBuf, args: ServeA
     let address = format!("http://{}", app.addr());
     let login = match (app.emulator(), &args.emulator_url, &args.emulator_secret) {
         (Some(e), _, _) => regatlas_server::startup::emulator_login(&e.info()),
-        (None, Some(url), Some(secret)) => regatlas_server::startup::external_emulator_login(url, secret.expose()).await.expect("emulator login"),
+        (None, Some(url), Some(secret)) => {
+            let ca = args.emulator_ca_file.as_ref().map(|p| std::fs::read_to_string(p).expect("CA file"));
+            regatlas_server::startup::external_emulator_login(url, secret.expose(), ca.as_deref()).await.expect("emulator login")
+        }
         _ => panic!("tests run against an emulator"),
     };
     let (tx, rx) = oneshot::channel::<()>();

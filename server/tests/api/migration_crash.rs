@@ -45,7 +45,7 @@ fn server(dir: &std::path::Path, port: u16, emulator_url: &str) -> tokio::proces
 
 /// An Admin application's client for the console's API, by the emulator's Entra ID.
 pub async fn admin_client(arm: &str) -> reqwest::Client {
-    let login = regatlas_server::startup::external_emulator_login(arm, SECRET).await.expect("login");
+    let login = regatlas_server::startup::external_emulator_login(arm, SECRET, None).await.expect("login");
     let token = regatlas_server::auth::client::app_token(&login, "ci-admin").await.expect("token");
     let mut h = reqwest::header::HeaderMap::new();
     h.insert(reqwest::header::AUTHORIZATION, reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header"));
