@@ -69,6 +69,14 @@ pub const APPS: &[DemoApp] = &[
     DemoApp { client_id: "c3c3c3c3-0000-4000-8000-0000000000a3", name: "ci-reader", roles: &["Regatlas.Viewer"] },
 ];
 
+/// The demo tenant's federated credential on the console's app
+/// registration: a workload-identity token from this issuer (the emulator
+/// itself plays the cluster's issuer), for this Kubernetes service account,
+/// authenticates the console instead of its client secret.
+pub const FEDERATED_SUBJECT: &str = "system:serviceaccount:regatlas:regatlas";
+/// The audience Entra requires of federated tokens.
+pub const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
+
 /// The console API's application id URI (the audience of its access tokens).
 pub fn api_audience() -> String {
     format!("api://{CONSOLE_CLIENT_ID}")
@@ -154,6 +162,21 @@ pub fn app_access_token(shared: &Shared, app: &DemoApp) -> Result<String, String
     }))
 }
 
+/// Whether a client assertion is a federated token the console's app
+/// registration accepts: signed by this emulator's key, from its issuer,
+/// for [`FEDERATED_SUBJECT`] and [`FEDERATED_AUDIENCE`], unexpired.
+pub fn federated_assertion_ok(shared: &Shared, assertion: &str) -> bool {
+    let Ok(k) = signing_key() else { return false };
+    let Ok(jwk) = serde_json::from_value::<Jwk>(k.jwk.clone()) else { return false };
+    let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(&jwk) else { return false };
+    let mut v = jsonwebtoken::Validation::new(Algorithm::RS256);
+    v.set_issuer(&[issuer(shared)]);
+    v.set_audience(&[FEDERATED_AUDIENCE]);
+    v.sub = Some(FEDERATED_SUBJECT.to_string());
+    v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<Value>(assertion, &key, &v).is_ok()
+}
+
 /// The discovery document.
 async fn discovery(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>) -> Response {
     let tid = shared.world().tenant_id.clone();
@@ -171,7 +194,7 @@ async fn discovery(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "private_key_jwt"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nonce", "name", "preferred_username", "oid", "tid", "roles"],
         "tenant_region_scope": "EU",

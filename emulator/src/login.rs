@@ -53,6 +53,8 @@ struct TokenRequest {
     code: Option<String>,
     redirect_uri: Option<String>,
     code_verifier: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
 }
 
 /// `application/x-www-form-urlencoded` decoding of one component (Basic
@@ -107,8 +109,15 @@ async fn token(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, he
     if client != CONSOLE_CLIENT_ID && app.is_none() {
         return entra_error(StatusCode::BAD_REQUEST, "unauthorized_client", 700016, "Application not found in the directory.");
     }
-    // Every application of the demo tenant has the emulator's identity secret.
-    if !req.client_secret.as_deref().is_some_and(|s| same_secret(s.as_bytes(), shared.auth.identity_secret.as_bytes())) {
+    // Every application of the demo tenant has the emulator's identity
+    // secret; the console's also has a federated credential (workload identity).
+    let federated = req.client_assertion_type.as_deref() == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+    if federated {
+        let ok = client == CONSOLE_CLIENT_ID && req.client_assertion.as_deref().is_some_and(|a| crate::entra::federated_assertion_ok(&shared, a));
+        if !ok {
+            return entra_error(StatusCode::UNAUTHORIZED, "invalid_client", 700213, "No matching federated identity record found for presented assertion.");
+        }
+    } else if !req.client_secret.as_deref().is_some_and(|s| same_secret(s.as_bytes(), shared.auth.identity_secret.as_bytes())) {
         return entra_error(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, "Invalid client secret provided.");
     }
     match req.grant_type.as_deref() {

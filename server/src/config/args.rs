@@ -174,6 +174,12 @@ pub struct ServeArgs {
     #[arg(long, env = "REGATLAS_OIDC_GROUP_ROLES", value_name = "LIST", value_delimiter = ',')]
     pub oidc_group_roles: Option<Vec<String>>,
 
+    /// Instead of a client secret: a federated credential, the workload
+    /// identity token in this file (AKS projects it and names it in
+    /// `AZURE_FEDERATED_TOKEN_FILE`), sent as a client assertion.
+    #[arg(long, env = "AZURE_FEDERATED_TOKEN_FILE", value_name = "PATH")]
+    pub oidc_federated_token_file: Option<PathBuf>,
+
     /// A PEM file of a CA to trust for the identity provider besides the system's.
     #[arg(long, env = "REGATLAS_OIDC_CA_FILE", value_name = "PATH")]
     pub oidc_ca_file: Option<PathBuf>,

@@ -245,12 +245,12 @@ fn identity(args: &ServeArgs, file: &mut FileConfig, source: &Source) -> Result<
         .or(file.oidc_client_id.take())
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| invalid("--oidc-issuer needs --oidc-client-id (the console's application id)".into()))?;
-    let auth = match (std::env::var("REGATLAS_OIDC_CLIENT_SECRET").ok().filter(|s| !s.is_empty()), std::env::var_os("AZURE_FEDERATED_TOKEN_FILE")) {
+    let auth = match (std::env::var("REGATLAS_OIDC_CLIENT_SECRET").ok().filter(|s| !s.is_empty()), args.oidc_federated_token_file.clone()) {
         (Some(secret), _) => crate::auth::oidc::ClientAuth::Secret(crate::outbound::Secret::new(secret)),
-        (None, Some(path)) => crate::auth::oidc::ClientAuth::FederatedTokenFile(PathBuf::from(path)),
+        (None, Some(path)) => crate::auth::oidc::ClientAuth::FederatedTokenFile(path),
         (None, None) => {
             return Err(invalid(
-                "--oidc-issuer needs the client secret in REGATLAS_OIDC_CLIENT_SECRET, or a federated credential (AZURE_FEDERATED_TOKEN_FILE)".into(),
+                "--oidc-issuer needs the client secret in REGATLAS_OIDC_CLIENT_SECRET, or a federated credential (--oidc-federated-token-file, AZURE_FEDERATED_TOKEN_FILE)".into(),
             ))
         }
     };

@@ -275,3 +275,46 @@ async fn a_force_migration_is_started_resumed_or_retried_by_an_admin_only() {
     let r = operator.post(app.url(&format!("/api/v1/migrations/{id}/cancel"))).send().await.expect("post");
     assert_ne!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn a_federated_credential_signs_the_console_in_to_its_identity_provider() {
+    let emu = regatlas_emulator::start(regatlas_emulator::EmulatorConfig::demo()).await.expect("emulator");
+    let info = emu.info();
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = dir.path().join("idp-ca.pem");
+    std::fs::write(&ca, &info.login_certificate_pem).expect("ca");
+    // The workload-identity token AKS would project for the console's pod.
+    let now = chrono::Utc::now().timestamp();
+    let projected = |sub: &str| {
+        regatlas_emulator::entra::sign(&json!({
+            "iss": info.oidc_issuer, "sub": sub, "aud": regatlas_emulator::entra::FEDERATED_AUDIENCE, "iat": now, "exp": now + 600,
+        }))
+        .expect("sign")
+    };
+    let start = |file: std::path::PathBuf| {
+        let (info, ca) = (info.clone(), ca.clone());
+        let emu = &emu;
+        crate::helpers::spawn_app_with(move |a| {
+            crate::helpers::use_emulator(a, emu);
+            a.oidc_issuer = Some(info.oidc_issuer.clone());
+            a.oidc_client_id = Some(info.client_id.clone());
+            a.oidc_ca_file = Some(ca);
+            a.oidc_federated_token_file = Some(file);
+        })
+    };
+    let good = dir.path().join("token");
+    std::fs::write(&good, projected(regatlas_emulator::entra::FEDERATED_SUBJECT)).expect("token");
+    let app = start(good).await;
+    let cookie = app.sign_in("ada@contoso.example").await;
+    assert_eq!(session_client(&cookie).get(app.url("/registries")).send().await.expect("page").status(), 200);
+    drop(app);
+
+    // A token for another service account is no credential: nobody signs in.
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, projected("system:serviceaccount:default:other")).expect("token");
+    let app = start(wrong).await;
+    let refused = regatlas_server::auth::client::sign_in_as(&app.address, "ada@contoso.example").await.expect_err("refused");
+    assert!(refused.contains("/auth/refused"), "{refused}");
+    drop(app);
+    emu.shutdown().await;
+}
