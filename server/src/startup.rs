@@ -79,7 +79,7 @@ async fn identity(config: &Config, login: Option<&EmulatorLogin>, storage: &Stor
     let settings = match &config.identity {
         IdentitySetting::LocalOnly => {
             tracing::warn!("no identity provider: the console serves its local user only (loopback)");
-            return Ok(Auth::new(Mode::Local(crate::auth::local_identity()), None, storage.clone(), hub.clone()));
+            return Ok(Auth::new(Mode::Local(crate::auth::local_identity()), None, storage.clone(), hub.clone(), config.public_url.clone()));
         }
         IdentitySetting::Oidc(s) => s.clone(),
         IdentitySetting::Emulator => {
@@ -98,7 +98,7 @@ async fn identity(config: &Config, login: Option<&EmulatorLogin>, storage: &Stor
     let provider = oidc::Provider::discover(settings.clone(), redirect).await.map_err(|e| StartupError::Identity(e.to_string()))?;
     let verifier =
         bearer::Verifier::new(provider.jwks_uri().await, provider.http().clone(), bearer::accepted_issuers(&settings.issuer), settings.api_audiences.clone());
-    Ok(Auth::new(Mode::Oidc(Arc::new(provider)), Some(verifier), storage.clone(), hub.clone()))
+    Ok(Auth::new(Mode::Oidc(Arc::new(provider)), Some(verifier), storage.clone(), hub.clone(), config.public_url.clone()))
 }
 
 /// The ARM client for the configured source: through an emulator's

@@ -75,6 +75,9 @@ pub struct Auth {
     pub bearer: Option<bearer::Verifier>,
     pub storage: Storage,
     pub hub: EventHub,
+    /// Where the console is reached: sign-in starts there, so the session
+    /// cookie belongs to the host the provider redirects back to.
+    pub public: crate::config::PublicUrl,
     /// Principal keys recorded lately (see `note_use`).
     recently_seen: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
@@ -83,8 +86,8 @@ pub struct Auth {
 const NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Auth {
-    pub fn new(mode: Mode, bearer: Option<bearer::Verifier>, storage: Storage, hub: EventHub) -> Auth {
-        Auth { mode, bearer, storage, hub, recently_seen: Default::default() }
+    pub fn new(mode: Mode, bearer: Option<bearer::Verifier>, storage: Storage, hub: EventHub, public: crate::config::PublicUrl) -> Auth {
+        Auth { mode, bearer, storage, hub, public, recently_seen: Default::default() }
     }
 }
 

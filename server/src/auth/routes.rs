@@ -47,12 +47,20 @@ fn server_error(what: &str) -> Response {
     page(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", &format!("<p>{what}</p><p><a href=\"/auth/sign-in\">Try again</a></p>"))
 }
 
-async fn sign_in(State(auth): State<Arc<Auth>>, session: Session, Query(q): Query<SignInQuery>) -> Response {
+async fn sign_in(State(auth): State<Arc<Auth>>, session: Session, headers: axum::http::HeaderMap, Query(q): Query<SignInQuery>) -> Response {
     let next = q.next.as_deref().and_then(local_path).unwrap_or_else(|| "/".into());
     let provider = match &auth.mode {
         Mode::Local(_) => return Redirect::to(&next).into_response(),
         Mode::Oidc(p) => p.clone(),
     };
+    // Reached by another name (`localhost` for `127.0.0.1`): start again at
+    // the public URL, or the cookie set here would not come back with the
+    // provider's redirect to it.
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if crate::http::security::normal_authority(host, auth.public.https) != auth.public.host {
+        let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("next", &next).finish();
+        return Redirect::to(&format!("{}/auth/sign-in?{query}", auth.public.origin)).into_response();
+    }
     let (url, pending) = provider.start(next).await;
     if let Err(e) = session.insert(PENDING, pending).await {
         tracing::error!(error = %e, "cannot keep the sign-in in the session");

@@ -57,7 +57,7 @@ fn request_authority(req: &Request) -> Option<String> {
 }
 
 /// `host[:port]` lower case, without a trailing dot or the scheme's default port.
-fn normal_authority(authority: &str, https: bool) -> String {
+pub(crate) fn normal_authority(authority: &str, https: bool) -> String {
     let a = authority.trim().to_ascii_lowercase();
     let (host, port) = match a.rsplit_once(':') {
         Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) => {

@@ -177,6 +177,14 @@ async fn a_browser_signs_in_gets_a_new_session_id_and_signs_out() {
     assert_eq!(r.headers()["location"], "/auth/sign-in?next=%2Fregistries");
     assert_eq!(http.post(app.url("/api/sfn/registries")).send().await.expect("post").status(), 401);
 
+    // Reached by another name, sign-in starts over at the public URL (the
+    // cookie must belong to the host the provider sends the browser back to).
+    let port = app.address.rsplit(':').next().expect("port").to_string();
+    let r = http.get(app.url("/auth/sign-in?next=/activity")).header("host", format!("localhost:{port}")).send().await.expect("sign-in");
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"].to_str().expect("loc"), format!("{}/auth/sign-in?next=%2Factivity", app.address));
+    assert!(regatlas_server::auth::client::session_cookie(&r).is_none(), "no session on the wrong host");
+
     // The flow, step by step.
     let r = http.get(app.url("/auth/sign-in?next=/activity")).send().await.expect("sign-in");
     let before = regatlas_server::auth::client::session_cookie(&r).expect("cookie");
