@@ -8,6 +8,7 @@ fn run(args: &[&str]) -> (i32, String) {
         .env_remove("REGATLAS_CONFIG")
         .env_remove("REGATLAS_LISTEN")
         .env_remove("REGATLAS_DATABASE_URL")
+        .env_remove("REGATLAS_OIDC_ISSUER")
         .stdin(Stdio::null())
         .output()
         .expect("run regatlas");
@@ -62,4 +63,28 @@ fn help_explains_every_setting() {
     for flag in ["--listen", "REGATLAS_LISTEN", "--database", "REGATLAS_DATABASE_URL", "--config", "--log-json", "--source", "--site-root"] {
         assert!(help.contains(flag), "help mentions {flag}:\n{help}");
     }
+}
+
+#[test]
+fn a_network_address_without_an_identity_provider_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("r.db");
+    let args = [
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--public-url",
+        "https://regatlas.example.com",
+        "--database",
+        db.to_str().expect("utf8"),
+        "--source",
+        "azure",
+        "--credential",
+        "azure-cli",
+    ];
+    let (code, stderr) = run(&args);
+    assert_ne!(code, 0);
+    let lines = error_lines(&stderr);
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("needs an identity provider"), "{stderr}");
 }
