@@ -3,7 +3,7 @@
 # when everything is present. Sources: rustup (wasm target), crates.io
 # (wasm-bindgen-cli pinned to Cargo.lock), npm (binaryen's wasm-opt,
 # playwright-core, sass), Debian (chromium, chromium-driver, skopeo, libssl-dev, pkg-config,
-# docker-registry). Nothing downloads a browser or a binary from elsewhere.
+# docker-registry, prometheus's promtool). Nothing downloads a browser or a binary from elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '==> %s\n' "$*" >&2; }
@@ -44,6 +44,17 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# 3b. promtool (checks /metrics and the sample alert rules in the tests):
+# Debian's prometheus package, unpacked into .tools/ rather than installed,
+# so no Prometheus service is set up on this machine.
+if ! command -v promtool >/dev/null && [ ! -x .tools/prometheus/usr/bin/promtool ]; then
+  log "unpacking promtool from Debian's prometheus package into .tools/"
+  mkdir -p .tools
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  (cd .tools && { apt-get download prometheus 2>/dev/null || { $SUDO apt-get update -qq && apt-get download prometheus; }; } \
+    && dpkg -x prometheus_*.deb prometheus && rm -f prometheus_*.deb)
 fi
 
 # 4. npm packages (wasm-opt, sass, playwright-core, oidc-provider), pinned by end2end/package-lock.json.

@@ -62,6 +62,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn api_tokens(&self, who: &Identity) -> Result<Vec<ApiTokenView>, ApiError>;
     async fn create_api_token(&self, who: &Identity, req: crate::model::ApiTokenRequest) -> Result<CreatedApiToken, ApiError>;
     async fn revoke_api_token(&self, who: &Identity, id: &str) -> Result<ApiTokenView, ApiError>;
+    /// Which region serves which tag, lag per region, tracking settings.
+    async fn presence(&self, who: &Identity, registry: &str, q: crate::model::PresenceQuery) -> Result<crate::model::PresenceView, ApiError>;
+    /// Turns presence tracking on or off (Operator).
+    async fn set_tracking(&self, who: &Identity, registry: &str, req: crate::model::TrackingRequest) -> Result<Option<crate::model::TrackingView>, ApiError>;
 }
 
 /// A history query.
@@ -220,4 +224,16 @@ pub async fn create_api_token(request: crate::model::ApiTokenRequest) -> Result<
 pub async fn revoke_api_token(id: String) -> Result<ApiTokenView, ApiError> {
     let (b, who) = backend().map_err(err)?;
     b.revoke_api_token(&who, &id).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "presence")]
+pub async fn get_presence(registry: String, query: crate::model::PresenceQuery) -> Result<crate::model::PresenceView, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.presence(&who, &registry, query).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "set_tracking")]
+pub async fn set_tracking(registry: String, request: crate::model::TrackingRequest) -> Result<Option<crate::model::TrackingView>, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.set_tracking(&who, &registry, request).await.map_err(err)
 }

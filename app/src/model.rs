@@ -133,7 +133,8 @@ fn yes() -> bool {
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct RoutingRequest {
     pub enabled: bool,
-    /// Allow disabling routing on the last replica that still receives traffic.
+    /// Allow disabling routing on the last replica that still receives
+    /// traffic, or enabling it while the hot set is missing there (Admin).
     #[serde(default)]
     pub force: bool,
 }
@@ -452,4 +453,137 @@ pub struct ApiTokenRequest {
 pub struct CreatedApiToken {
     pub token: ApiTokenView,
     pub secret: String,
+}
+
+pub use regatlas_domain::presence::{CellState, PresenceSource};
+
+/// Turn presence tracking on or off for a registry, or change its settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TrackingRequest {
+    pub enabled: bool,
+    /// Objective: this share of arrivals (0.5–0.9999) within `objective_secs` (default 0.95).
+    #[serde(default)]
+    pub objective_share: Option<f64>,
+    /// Objective's time, 1 s to 1 day (default 300).
+    #[serde(default)]
+    pub objective_secs: Option<i64>,
+    /// Routing readiness gate: the last N pushed tags must be present (0–500, default 20; 0 turns the gate off).
+    #[serde(default)]
+    pub hot_last: Option<i64>,
+}
+
+/// A registry's presence tracking.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TrackingView {
+    pub enabled_at: String,
+    pub enabled_by: String,
+    pub objective_share: f64,
+    pub objective_secs: i64,
+    pub hot_last: i64,
+    /// The receiver base registries deliver to.
+    pub receiver: Option<String>,
+}
+
+/// One region of the presence view: what it serves, its lag, its webhook.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RegionPresenceView {
+    pub region: String,
+    pub display_name: String,
+    pub home: bool,
+    pub replica_state: ReplicaState,
+    pub routing: Option<bool>,
+    /// Tracked tags whose newest digest it serves.
+    pub present: i64,
+    pub present_bytes: i64,
+    /// `present` / all tracked tags.
+    pub ratio: f64,
+    /// Tags per minute over the last ten minutes, and the time left at that rate.
+    pub per_minute: f64,
+    pub eta_secs: Option<f64>,
+    /// Incomplete, and nothing arrived for this many minutes.
+    pub stalled_minutes: Option<i64>,
+    /// Lag over the window (seconds): samples, p50, p95, max.
+    pub lag_count: i64,
+    pub lag_p50: f64,
+    pub lag_p95: f64,
+    pub lag_max: f64,
+    /// Share of samples within the objective, and how much of the error budget is spent (1 = all).
+    pub within_objective: Option<f64>,
+    pub budget_spent: f64,
+    /// The presence webhook of this region: its ARM name and last delivery.
+    pub webhook: Option<String>,
+    pub last_event_at: Option<String>,
+}
+
+/// One tag in one region.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PresenceCell {
+    pub region: String,
+    pub state: CellState,
+    /// The digest the region serves (when it serves one).
+    pub digest: Option<String>,
+    /// When it arrived there.
+    pub at: Option<String>,
+    /// Seconds from the push to its arrival here (present cells).
+    pub lag_secs: Option<f64>,
+    pub source: Option<PresenceSource>,
+}
+
+/// One tag: its newest push and every region's cell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PresenceRow {
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
+    pub pushed_at: String,
+    pub first_region: String,
+    /// In how many of the registry's regions it is present.
+    pub present_in: i64,
+    pub cells: Vec<PresenceCell>,
+}
+
+/// The presence view of a registry: regions, a page of tags, lag.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PresenceView {
+    pub registry: String,
+    pub tracking: Option<TrackingView>,
+    /// All tracked tags (every page).
+    pub total_tags: i64,
+    /// Lag window, in minutes.
+    pub window_minutes: i64,
+    pub regions: Vec<RegionPresenceView>,
+    pub rows: Vec<PresenceRow>,
+    /// Cursor of the next page (`repository:tag`), if there is one.
+    pub next: Option<String>,
+    /// Incomplete tags pushed longer ago than the objective allows.
+    pub stragglers: Vec<PresenceRow>,
+}
+
+/// Which tags the presence view shows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema, utoipa::IntoParams))]
+pub struct PresenceQuery {
+    /// Only this repository.
+    #[serde(default)]
+    pub repository: Option<String>,
+    /// Text in `repository:tag`.
+    #[serde(default)]
+    pub q: Option<String>,
+    /// Only tags not yet in every region.
+    #[serde(default)]
+    pub incomplete: bool,
+    /// Cursor (`repository:tag`) from the previous page.
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// Lag window in minutes (default 60, at most 10080).
+    #[serde(default)]
+    pub window: Option<i64>,
 }

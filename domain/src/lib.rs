@@ -8,6 +8,8 @@
 //!   repository, tag, digest, actor — as newtypes that validate on parse.
 //! - [`identity`]: who asks (a principal), how (session, application,
 //!   API token, local) and what they may do (a role).
+//! - [`presence`]: which digest each region serves for each tag, and the
+//!   arrivals that replication lag is computed from.
 //! - [`record`]: what storage stores and returns. Storage speaks these, the
 //!   server maps them to the view models of `regatlas-app`.
 //!
@@ -17,6 +19,7 @@
 mod macros;
 pub mod identity;
 pub mod name;
+pub mod presence;
 pub mod record;
 pub mod state;
 

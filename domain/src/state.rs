@@ -214,6 +214,10 @@ string_enum! {
         AuthDenied => "auth.denied",
         /// An API token was created or revoked.
         AuthToken => "auth.token",
+        /// Presence tracking was turned on or off, or its webhooks changed.
+        PresenceTracking => "presence.tracking",
+        /// Arrivals were recorded (coalesced: at most one a second per registry).
+        PresenceProgress => "presence.progress",
     }
 }
 
@@ -227,6 +231,7 @@ string_enum! {
         Operation => "operation",
         Migration => "migration",
         Auth => "auth",
+        Presence => "presence",
     }
 }
 
@@ -241,12 +246,13 @@ impl EventKind {
             OperationUpdated => EventFamily::Operation,
             MigrationUpdated | MigrationProgress => EventFamily::Migration,
             AuthSignIn | AuthRefused | AuthSignOut | AuthDenied | AuthToken => EventFamily::Auth,
+            PresenceTracking | PresenceProgress => EventFamily::Presence,
         }
     }
 
     /// Frequent progress events the history lists leave out.
     pub fn is_progress(self) -> bool {
-        matches!(self, EventKind::OperationUpdated | EventKind::MigrationProgress)
+        matches!(self, EventKind::OperationUpdated | EventKind::MigrationProgress | EventKind::PresenceProgress)
     }
 }
 
@@ -307,6 +313,8 @@ string_enum! {
         Unauthenticated => "unauthenticated",
         /// The caller's role does not allow it.
         NotAllowed => "not-allowed",
+        /// The request's body is over the limit for it.
+        TooLarge => "too-large",
     }
 }
 

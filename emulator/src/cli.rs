@@ -28,6 +28,12 @@ pub struct EmulatorArgs {
     /// Simulated seconds before a push reaches the other replicas.
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub replication_delay: f64,
+    /// Random extra delay per region and push, as a share of the delay (0.5: up to +50 %).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub replication_jitter: f64,
+    /// A region that receives every push later than the others: `REGION=SECS` (simulated seconds added).
+    #[arg(long, value_name = "REGION=SECS", value_parser = parse_straggler)]
+    pub straggler: Option<(String, f64)>,
     /// Items per page of ARM list responses (more items give a nextLink).
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub list_page_size: usize,
@@ -68,6 +74,15 @@ pub enum FaultArg {
     ErrorRate(String, f64),
     StuckCreating(String),
     ImportFailureRate(f64),
+}
+
+fn parse_straggler(s: &str) -> Result<(String, f64), String> {
+    let (region, secs) = s.split_once('=').ok_or_else(|| format!("'{s}' is not REGION=SECS"))?;
+    let secs: f64 = secs.parse().map_err(|_| format!("'{secs}' is not a number of seconds"))?;
+    if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric()) || secs < 0.0 {
+        return Err(format!("'{s}' is not REGION=SECS"));
+    }
+    Ok((region.to_ascii_lowercase(), secs))
 }
 
 fn probability(s: &str) -> Result<f64, String> {
@@ -144,6 +159,8 @@ impl EmulatorArgs {
         config.listen = self.listen;
         config.time_scale = self.time_scale;
         config.timings.replication_delay = self.replication_delay;
+        config.timings.replication_jitter = self.replication_jitter.max(0.0);
+        config.timings.straggler = self.straggler.clone();
         if let Some(s) = self.import_latency {
             config.timings.import_base = s.max(0.0);
         }

@@ -204,7 +204,11 @@ impl Application {
         // A default public URL names the bound port, not port 0 (sign-in
         // redirects back to it).
         if config.listen.port() == 0 && config.public_url.origin == format!("http://{}", config.listen) {
-            config.public_url = crate::config::PublicUrl::parse(&format!("http://{addr}")).map_err(StartupError::Identity)?;
+            let bound = crate::config::PublicUrl::parse(&format!("http://{addr}")).map_err(StartupError::Identity)?;
+            if config.hooks_url == config.public_url {
+                config.hooks_url = bound.clone();
+            }
+            config.public_url = bound;
         }
         let (storage, arm, emulator, shell, login) = connect_with_login(&config).await?;
         let hub = EventHub::new(storage.clone(), 1024);
@@ -233,7 +237,20 @@ impl Application {
         if resumed > 0 {
             tracing::info!(resumed, "operations resumed");
         }
+        let presence = crate::presence::Presence::new(
+            storage.clone(),
+            arm.clone(),
+            hub.clone(),
+            crate::presence::PresenceSettings {
+                hooks_origin: Some(config.hooks_url.origin.clone()),
+                reconcile_every: std::time::Duration::from_secs(30),
+                catch_up_every: std::time::Duration::from_secs(600),
+            },
+        );
+        let console = console.with_presence(presence.clone());
         let backend = crate::actions::shared(console);
+        let scrape = crate::metrics::Scrape { storage: storage.clone(), arm: arm.clone() };
+        let _ = crate::metrics::handle();
 
         let leptos_options = LeptosOptions::builder()
             .output_name("regatlas")
@@ -243,7 +260,7 @@ impl Application {
             .build();
 
         let sse_slots = Arc::new(tokio::sync::Semaphore::new(config.sse_max_connections));
-        let state = AppState { leptos_options, storage, shell, config: Arc::new(config), backend, hub, sse_slots, auth };
+        let state = AppState { leptos_options, storage, shell, config: Arc::new(config), backend, hub, sse_slots, auth, presence, scrape };
         Ok(Application { listener, addr, state, emulator, poller: Some(poller), engine, stop: stop_tx })
     }
 
@@ -262,7 +279,32 @@ impl Application {
         let Application { listener, addr, state, emulator, poller, engine, stop: stop_tx } = self;
         let storage = state.storage.clone();
         let stop_rx = stop_tx.subscribe();
-        let poller_task = poller.map(|p| tokio::spawn(p.run(stop_rx)));
+        let poller_task = poller.map(|p| tokio::spawn(p.run(stop_rx.clone())));
+        let presence_task = tokio::spawn(state.presence.clone().run(stop_rx.clone()));
+        if let Some(addr) = state.config.metrics_listen {
+            let scrape = state.scrape.clone();
+            let mut stop = stop_rx.clone();
+            match TcpListener::bind(addr).await {
+                Ok(l) => {
+                    tracing::info!(%addr, "metrics listening on http://{addr}/metrics");
+                    let app = axum::Router::new().route(
+                        "/metrics",
+                        axum::routing::get(move || {
+                            let scrape = scrape.clone();
+                            async move { http::render_metrics(&scrape).await }
+                        }),
+                    );
+                    tokio::spawn(async move {
+                        let _ = axum::serve(l, app)
+                            .with_graceful_shutdown(async move {
+                                let _ = stop.wait_for(|s| *s).await;
+                            })
+                            .await;
+                    });
+                }
+                Err(e) => tracing::error!(%addr, error = %e, "cannot listen for metrics"),
+            }
+        }
         tracing::info!(%addr, source = %state.shell.data_source, "Regatlas listening on http://{addr}");
         let hub = state.hub.clone();
         let limits = http::serve::ServeLimits { header_read_timeout: state.config.header_read_timeout, max_connections: state.config.max_connections };
@@ -278,6 +320,7 @@ impl Application {
         if let Some(t) = poller_task {
             let _ = t.await;
         }
+        let _ = presence_task.await;
         engine.wait_idle(std::time::Duration::from_secs(10)).await;
         if let Some(emu) = emulator {
             emu.shutdown().await;

@@ -18,7 +18,7 @@ use crate::{
 
 /// The families of state changes the filter offers (operators' actions are listed by `OperationKind`).
 const CHANGE_FAMILIES: &[EventFamily] =
-    &[EventFamily::Registry, EventFamily::Replica, EventFamily::Child, EventFamily::Poll, EventFamily::Migration, EventFamily::Auth];
+    &[EventFamily::Registry, EventFamily::Replica, EventFamily::Child, EventFamily::Poll, EventFamily::Migration, EventFamily::Auth, EventFamily::Presence];
 
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Filter {

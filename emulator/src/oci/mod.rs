@@ -282,18 +282,27 @@ async fn manifest(ep: &Endpoint, region: &str, method: &Method, name: &str, refe
     }
 }
 
+/// How long a push takes to reach `region` from the receiving replica: the
+/// delay, a random share of it (jitter), and the straggler's extra time.
+fn replication_delay(clock: &crate::clock::Clock, t: &crate::world::Timings, region: &str) -> Duration {
+    let jitter = if t.replication_jitter > 0.0 { rand::random::<f64>() * t.replication_jitter } else { 0.0 };
+    let extra = t.straggler.as_ref().filter(|(r, _)| r == region).map(|(_, s)| *s).unwrap_or(0.0);
+    clock.real(t.replication_delay * (1.0 + jitter) + extra)
+}
+
 /// Stores a manifest arriving in `region` and schedules its arrival (and
 /// webhook events) in every other replica after the replication delay.
 pub fn push_manifest(shared: &Arc<Shared>, registry: &str, region: &str, repo: &str, media_type: &str, body: Bytes, tag: Option<&str>) -> String {
     let size = body.len();
     let (digest, arrivals) = {
         let mut world = shared.world();
-        let delay = world.clock.real(world.timings.replication_delay);
+        let timings = world.timings.clone();
+        let clock = world.clock;
         let Some(reg) = world.registries.get_mut(registry) else { return String::new() };
         let now = Instant::now();
         let mut landed = HashMap::new();
         for r in reg.replications.values() {
-            let t = if r.location == region { now } else { now + delay };
+            let t = if r.location == region { now } else { now + replication_delay(&clock, &timings, &r.location) };
             // A replica still syncing receives new content when its sync ends.
             let t = match r.synced_at {
                 Some(s) if s > t => s,

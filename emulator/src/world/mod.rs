@@ -38,6 +38,11 @@ pub struct Timings {
     pub import_bytes_per_sec: f64,
     /// Delay before a push reaches the other replicas.
     pub replication_delay: f64,
+    /// Up to this share of the delay is added at random per region and push (0.5: +0..50 %).
+    pub replication_jitter: f64,
+    /// One region that lags behind: it receives every push this many
+    /// simulated seconds later than the others.
+    pub straggler: Option<(String, f64)>,
     /// Simulated seconds a pipeline run takes from 0 to 100 %.
     pub pipeline_run: f64,
 }
@@ -57,6 +62,8 @@ impl Default for Timings {
             import_base: 2.0,
             import_bytes_per_sec: 20_000_000.0,
             replication_delay: 5.0,
+            replication_jitter: 0.0,
+            straggler: None,
             pipeline_run: 60.0,
         }
     }

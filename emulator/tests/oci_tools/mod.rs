@@ -18,7 +18,8 @@ pub fn sha(data: &[u8]) -> String {
 }
 
 pub fn tool(name: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
+    let unpacked = concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/prometheus/usr/bin");
+    for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin", unpacked] {
         let p = Path::new(dir).join(name);
         if p.exists() {
             return p;

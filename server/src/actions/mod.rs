@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+mod presence;
 mod rules;
 
 use async_trait::async_trait;
@@ -87,6 +88,8 @@ pub struct Console {
     shutdown: tokio::sync::watch::Receiver<bool>,
     /// The migration engine (`server/src/migration/`).
     engine: Option<crate::migration::Engine>,
+    /// Presence tracking (`server/src/presence/`).
+    presence: Option<crate::presence::Presence>,
 }
 
 /// Largest page any list returns.
@@ -133,7 +136,13 @@ impl Console {
         stale_after_secs: i64,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Console {
-        Console { storage, arm, hub, poller, stale_after: stale_after_secs, shutdown, engine: None }
+        Console { storage, arm, hub, poller, stale_after: stale_after_secs, shutdown, engine: None, presence: None }
+    }
+
+    /// Tracks presence through this service.
+    pub fn with_presence(mut self, presence: crate::presence::Presence) -> Console {
+        self.presence = Some(presence);
+        self
     }
 
     /// Serves migrations through this engine.
@@ -395,13 +404,16 @@ impl Backend for Console {
     }
 
     async fn set_routing(&self, who: &Identity, registry: &str, region: &str, req: RoutingRequest) -> Result<OperationView, ApiError> {
-        if req.force && !req.enabled {
-            self.require(who, Role::Admin, "force routing off the last routed replica").await?;
-        } else {
-            self.require(who, Role::Operator, "turn routing on or off").await?;
+        match (req.force, req.enabled) {
+            (true, false) => self.require(who, Role::Admin, "force routing off the last routed replica").await?,
+            (true, true) => self.require(who, Role::Admin, "force routing on before the hot set has arrived").await?,
+            _ => self.require(who, Role::Operator, "turn routing on or off").await?,
         }
         let reg = self.find(registry).await?;
         let rep = rules::routing(&reg, region, req.enabled, req.force)?;
+        if req.enabled && !req.force {
+            self.readiness_gate(&reg, region).await?;
+        }
         let (arm_id, name, location) = (Console::arm_id(&reg), rep.name.clone(), rep.location.clone());
         let arm = self.arm.clone();
         let enabled = req.enabled;
@@ -564,6 +576,19 @@ impl Backend for Console {
         )
         .await;
         Ok(CreatedApiToken { token, secret: minted.secret })
+    }
+
+    async fn presence(&self, who: &Identity, registry: &str, q: regatlas_app::model::PresenceQuery) -> Result<regatlas_app::model::PresenceView, ApiError> {
+        self.presence_view(who, registry, q).await
+    }
+
+    async fn set_tracking(
+        &self,
+        who: &Identity,
+        registry: &str,
+        req: regatlas_app::model::TrackingRequest,
+    ) -> Result<Option<regatlas_app::model::TrackingView>, ApiError> {
+        self.change_tracking(who, registry, req).await
     }
 
     async fn revoke_api_token(&self, who: &Identity, id: &str) -> Result<ApiTokenView, ApiError> {

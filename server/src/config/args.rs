@@ -126,6 +126,18 @@ pub struct ServeArgs {
     #[arg(long, env = "REGATLAS_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
 
+    /// The origin registries deliver webhook events to (presence tracking),
+    /// e.g. `https://hooks.regatlas.example.com`: its receivers are
+    /// `/hooks/acr/{registry}/{region}`. https unless it is a loopback
+    /// address [default: the public URL].
+    #[arg(long, env = "REGATLAS_HOOKS_URL", value_name = "URL")]
+    pub hooks_url: Option<String>,
+
+    /// Also serve `/metrics` without a token on this address (keep it on an
+    /// internal network); on the main address it takes a bearer token.
+    #[arg(long, env = "REGATLAS_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
     /// Hosts (`name`, `*.suffix`) and networks (CIDR) that request-driven
     /// fetches (migration sources, token realms) may reach even when they are
     /// private or loopback, comma-separated. Link-local, unspecified and
@@ -239,6 +251,8 @@ pub(super) struct FileConfig {
     pub(super) poll_concurrency: Option<usize>,
     pub(super) history_retention_days: Option<u64>,
     pub(super) public_url: Option<String>,
+    pub(super) hooks_url: Option<String>,
+    pub(super) metrics_listen: Option<std::net::SocketAddr>,
     pub(super) sse_max_connections: Option<usize>,
     pub(super) max_plan_artifacts: Option<usize>,
     pub(super) header_read_timeout_secs: Option<u64>,

@@ -101,6 +101,10 @@ pub struct Config {
     pub sse_replay_max: i64,
     /// How people sign in.
     pub identity: IdentitySetting,
+    /// Where registries deliver webhook events.
+    pub hooks_url: PublicUrl,
+    /// A second listener for `/metrics` without a token.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Who plays the identity provider.
@@ -173,6 +177,19 @@ impl Config {
             }
             None => PublicUrl::parse(&format!("http://{listen}")).map_err(|message| ConfigError::Invalid { name: "public_url", message })?,
         };
+        let hooks_url = match args.hooks_url.clone().or(file.hooks_url.take()) {
+            Some(u) => {
+                let h = PublicUrl::parse(&u).map_err(|message| ConfigError::Invalid { name: "hooks_url", message })?;
+                let host = h.host.rsplit_once(':').map(|(h, _)| h).unwrap_or(&h.host).trim_matches(|c| c == '[' || c == ']');
+                let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+                if !h.https && !loopback {
+                    return Err(ConfigError::Invalid { name: "hooks_url", message: format!("{u:?} must be https: webhook secrets travel in a header") });
+                }
+                h
+            }
+            None => public_url.clone(),
+        };
+        let metrics_listen = args.metrics_listen.or(file.metrics_listen);
         let outbound = {
             let allow = args.outbound_allow.clone().unwrap_or(file.outbound.allow);
             let loopback = file.outbound.allow_loopback.unwrap_or(source.kind() == DataSource::Emulator);
@@ -204,6 +221,8 @@ impl Config {
             });
         }
         Ok(Config {
+            hooks_url,
+            metrics_listen,
             identity,
             max_connections,
             sse_replay_max,

@@ -48,9 +48,17 @@ use super::AppState;
         list_people,
         list_tokens,
         create_token,
-        revoke_token
+        revoke_token,
+        get_presence,
+        put_tracking
     ),
     components(schemas(
+        regatlas_app::model::PresenceView,
+        regatlas_app::model::PresenceRow,
+        regatlas_app::model::PresenceCell,
+        regatlas_app::model::RegionPresenceView,
+        regatlas_app::model::TrackingView,
+        regatlas_app::model::TrackingRequest,
         MigrationRequest,
         MigrationView,
         MigrationDetail,
@@ -100,6 +108,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/registries/{name}/replicas", post(create_replica))
         .route("/api/v1/registries/{name}/replicas/{region}", axum::routing::delete(delete_replica))
         .route("/api/v1/registries/{name}/replicas/{region}/routing", put(set_routing))
+        .route("/api/v1/registries/{name}/presence", get(get_presence))
+        .route("/api/v1/registries/{name}/presence/tracking", put(put_tracking))
         .route("/api/v1/operations", get(list_operations))
         .route("/api/v1/history", get(list_history))
         .route("/api/v1/refresh", post(refresh))
@@ -288,6 +298,33 @@ async fn set_routing(
 ) -> Result<(StatusCode, Json<OperationView>), Failure> {
     names(&name, Some(&region))?;
     Ok((StatusCode::ACCEPTED, Json(s.backend.set_routing(&who, &name, &region, req).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/registries/{name}/presence", params(("name" = String, Path), regatlas_app::model::PresenceQuery),
+    responses((status = 200, body = regatlas_app::model::PresenceView, description = "Regions with lag and sync progress, a page of tags (`next` is the cursor for `after`), stragglers"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_presence(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+    Query(q): Query<regatlas_app::model::PresenceQuery>,
+) -> Result<Json<regatlas_app::model::PresenceView>, Failure> {
+    names(&name, None)?;
+    Ok(Json(s.backend.presence(&who, &name, q).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/registries/{name}/presence/tracking", request_body = regatlas_app::model::TrackingRequest,
+    params(("name" = String, Path)),
+    responses((status = 200, body = Option<regatlas_app::model::TrackingView>, description = "The tracking settings (null: tracking is off)"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn put_tracking(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+    Json(req): Json<regatlas_app::model::TrackingRequest>,
+) -> Result<Json<Option<regatlas_app::model::TrackingView>>, Failure> {
+    names(&name, None)?;
+    Ok(Json(s.backend.set_tracking(&who, &name, req).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

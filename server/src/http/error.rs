@@ -33,6 +33,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Misdirected => StatusCode::MISDIRECTED_REQUEST,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::NotAllowed => StatusCode::FORBIDDEN,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
     }
 }
 

@@ -45,6 +45,16 @@ pub struct AppState {
     pub sse_slots: Arc<tokio::sync::Semaphore>,
     /// Sign-in, sessions and bearer tokens.
     pub auth: Arc<crate::auth::Auth>,
+    /// Presence tracking (the webhook receiver).
+    pub presence: crate::presence::Presence,
+    /// What `/metrics` reads.
+    pub scrape: crate::metrics::Scrape,
+}
+
+impl FromRef<AppState> for crate::presence::Presence {
+    fn from_ref(state: &AppState) -> Self {
+        state.presence.clone()
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -67,7 +77,7 @@ pub fn router(state: AppState) -> Router {
     };
     let request_timeout = state.config.request_timeout;
     let body_limit = state.config.body_limit_bytes;
-    let guard = Arc::new(security::Guard { public: state.config.public_url.clone() });
+    let guard = Arc::new(security::Guard { public: state.config.public_url.clone(), hooks: Some(state.config.hooks_url.clone()) });
     let https = state.config.public_url.https;
     // `__Host-` over https: Secure, Path=/, no Domain. Lax, because Strict
     // would drop the cookie on the identity provider's redirect back.
@@ -83,6 +93,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics))
+        .route("/hooks/acr/{registry}/{region}", axum::routing::post(crate::presence::receiver::receive))
         .merge(api::router())
         .merge(crate::auth::router(auth.clone()))
         // Server functions are POST-only: a GET never changes anything.
@@ -100,6 +112,28 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(guard, security::guard))
         .layer(TraceLayer::new_for_http().make_span_with(DefaultMakeSpan::new().level(Level::INFO)).on_response(DefaultOnResponse::new().level(Level::INFO)))
         .with_state(state)
+}
+
+/// `/metrics`: Prometheus text format, for a bearer token of any role (or
+/// without one on `--metrics-listen`).
+pub async fn metrics(State(state): State<AppState>, identity: Option<axum::Extension<regatlas_domain::Identity>>) -> axum::response::Response {
+    if identity.is_none() {
+        return error::Failure(regatlas_app::model::ApiError::new(regatlas_domain::ErrorKind::Unauthenticated, "TokenRequired", "A bearer token is required."))
+            .into_response();
+    }
+    render_metrics(&state.scrape).await
+}
+
+pub async fn render_metrics(scrape: &crate::metrics::Scrape) -> axum::response::Response {
+    match scrape.render().await {
+        Some(text) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
+        None => error::Failure(regatlas_app::model::ApiError::new(
+            regatlas_domain::ErrorKind::Unavailable,
+            "MetricsUnavailable",
+            "Metrics are not recorded in this process.",
+        ))
+        .into_response(),
+    }
 }
 
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {

@@ -30,6 +30,8 @@ use crate::config::PublicUrl;
 #[derive(Clone, Debug)]
 pub struct Guard {
     pub public: PublicUrl,
+    /// Where webhooks are delivered (its host is served for `/hooks/` only).
+    pub hooks: Option<PublicUrl>,
 }
 
 fn refuse(kind: ErrorKind, code: &str, message: &str) -> Response {
@@ -75,8 +77,10 @@ pub(crate) fn normal_authority(authority: &str, https: bool) -> String {
 }
 
 impl Guard {
-    fn host_allowed(&self, authority: &str) -> bool {
-        normal_authority(authority, self.public.https) == self.public.host || is_loopback_host(authority)
+    fn host_allowed(&self, authority: &str, path: &str) -> bool {
+        normal_authority(authority, self.public.https) == self.public.host
+            || is_loopback_host(authority)
+            || (path.starts_with("/hooks/") && self.hooks.as_ref().is_some_and(|h| normal_authority(authority, h.https) == h.host))
     }
 
     /// `Ok` when a state-changing request may go on.
@@ -114,7 +118,7 @@ pub async fn guard(State(g): State<Arc<Guard>>, mut req: Request, next: Next) ->
     let authority = request_authority(&req).unwrap_or_default();
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let cross_origin = if changes_state { g.same_origin(req.headers(), &authority).err() } else { None };
-    let mut res = if !g.host_allowed(&authority) {
+    let mut res = if !g.host_allowed(&authority, req.uri().path()) {
         tracing::warn!(host = %crate::outbound::clean_text(&authority, 100), "request for an unknown host refused");
         refuse(ErrorKind::Misdirected, "UnknownHost", "This console is not served under that host name; use its public URL.")
     } else if let Some(why) = cross_origin {
@@ -165,7 +169,7 @@ mod tests {
     use super::*;
 
     fn guard(public: &str) -> Guard {
-        Guard { public: PublicUrl::parse(public).expect("url") }
+        Guard { public: PublicUrl::parse(public).expect("url"), hooks: None }
     }
 
     fn h(pairs: &[(&'static str, &str)]) -> HeaderMap {

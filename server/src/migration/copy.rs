@@ -183,6 +183,7 @@ impl CopyLoop<'_> {
                     if landed(target, &item).await {
                         tracing::info!(migration = %self.id, item = item.id, "an interrupted import had landed");
                         self.storage.item_finished(item.id, ItemState::Imported, None).await?;
+                        crate::metrics::import_finished("imported");
                     } else {
                         tracing::info!(migration = %self.id, item = item.id, "an interrupted import is sent again (same digest and tags: harmless)");
                         self.queue.push_back(item);
@@ -295,6 +296,7 @@ impl CopyLoop<'_> {
                 self.aimd.success_after(rtt);
                 self.finished_ok += 1;
                 self.storage.item_finished(item.id, ItemState::Imported, None).await?;
+                crate::metrics::import_finished("imported");
             }
             Turn::Throttled(wait) => {
                 // The window shrinks at once; the refused request waits out
@@ -314,6 +316,7 @@ impl CopyLoop<'_> {
                 if attempts >= self.settings.max_attempts {
                     self.finished_failed += 1;
                     self.storage.item_finished(item.id, ItemState::Failed, Some((&code, &message))).await?;
+                    crate::metrics::import_finished("failed");
                 } else {
                     self.storage.item_pending(item.id, Some((&code, &message))).await?;
                     let backoff = self.settings.retry_base.mul_f64((1u32 << attempts.min(6)) as f64 * (0.5 + rand::random::<f64>() / 2.0));
@@ -325,6 +328,7 @@ impl CopyLoop<'_> {
             Turn::Failed(code, message) => {
                 self.finished_failed += 1;
                 self.storage.item_finished(item.id, ItemState::Failed, Some((&code, &message))).await?;
+                crate::metrics::import_finished("failed");
             }
             Turn::Interrupted => {}
         }

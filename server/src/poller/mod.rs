@@ -288,6 +288,7 @@ impl Poller {
             ms = report.elapsed.as_millis() as u64,
             "poll cycle"
         );
+        crate::metrics::poll_cycle(report.elapsed, report.errors);
         Ok(report)
     }
 

@@ -13,7 +13,10 @@
 pub mod identity;
 pub mod migrations;
 pub mod operations;
+pub mod presence;
 pub mod topology;
+
+pub use presence::PresenceStore;
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
@@ -195,7 +198,7 @@ pub trait IdentityStore: Send + Sync {
 
 /// Everything the server stores, and the database's own health.
 #[async_trait]
-pub trait Store: TopologyStore + OperationStore + MigrationStore + IdentityStore + std::fmt::Debug {
+pub trait Store: TopologyStore + OperationStore + MigrationStore + IdentityStore + PresenceStore + std::fmt::Debug {
     /// A cheap round trip, used by `/readyz`.
     async fn ping(&self) -> Result<(), StorageError>;
     /// Version of the newest applied migration.

@@ -13,4 +13,5 @@ mod hostile_registry;
 mod migration_crash;
 mod migrations;
 mod poller_commit;
+mod presence;
 mod startup_failures;

@@ -6,6 +6,7 @@
 pub mod geo;
 pub mod map;
 pub mod panel;
+pub mod presence;
 
 use crate::Erase;
 use leptos::{either::Either, prelude::*};
@@ -58,7 +59,8 @@ pub fn RegistryPage() -> impl IntoView {
         // the server under load (leptos_meta reads it after rendering).
         <Title text=name.get_untracked()/>
         <section class="page page-registry">
-            <p class="crumbs"><A href="/registries">"Registries"</A>" / "<span>{name}</span></p>
+            <p class="crumbs"><A href="/registries">"Registries"</A>" / "<span>{name}</span>
+                " · "<A href=move || format!("/registries/{}/presence", name.get()) attr:id="presence-link">"Presence and lag"</A></p>
             <Transition fallback=|| view! { <p class="loading">"Loading the registry…"</p> }>
                 // Awaiting the resources makes the server render the page in
                 // place (readable without JavaScript) instead of streaming

@@ -1,0 +1,271 @@
+//! Presence behind the `Backend`: the view (regions, a page of tags, lag,
+//! stragglers), tracking on and off, and the routing readiness gate.
+
+use chrono::{Duration, Utc};
+use regatlas_app::model::{ApiError, PresenceCell, PresenceQuery, PresenceRow, PresenceView, RegionPresenceView, RegistryView, TrackingRequest, TrackingView};
+use regatlas_domain::{
+    presence::{CellState, PresenceFilter, TagPresence, Tracking},
+    ErrorKind, EventKind, Identity, Region, Role,
+};
+use serde_json::json;
+
+use super::{ActionError, Console};
+use crate::presence::{
+    event::stamp,
+    stats::{budget_spent, lag_by_region, progress, seconds_between},
+};
+
+/// Tags per page of the presence view.
+const DEFAULT_PAGE: i64 = 100;
+/// Lag samples read per view (newest first).
+const MAX_SAMPLES: i64 = 50_000;
+
+fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorKind::Invalid, code, message)
+}
+
+/// The registry's live regions, home first.
+fn regions_of(reg: &RegistryView) -> Vec<Region> {
+    let mut v: Vec<(bool, Region)> =
+        reg.replicas.iter().filter(|r| !r.gone).filter_map(|r| Region::parse(r.location.as_str()).ok().map(|x| (!r.home, x))).collect();
+    v.sort();
+    v.into_iter().map(|(_, r)| r).collect()
+}
+
+/// One tag's row: a cell per region.
+fn row(t: &TagPresence, regions: &[Region]) -> PresenceRow {
+    let cells: Vec<PresenceCell> = regions
+        .iter()
+        .map(|region| {
+            let (state, has) = t.cell(region);
+            PresenceCell {
+                region: region.as_str().to_string(),
+                state,
+                digest: has.and_then(|h| h.digest.as_ref().map(|d| d.as_str().to_string())),
+                at: has.map(|h| h.at.clone()),
+                lag_secs: (state == CellState::Present).then(|| has.map(|h| seconds_between(&t.pushed_at, &h.at))).flatten(),
+                source: has.map(|h| h.source),
+            }
+        })
+        .collect();
+    PresenceRow {
+        repository: t.repository.as_str().to_string(),
+        tag: t.tag.as_str().to_string(),
+        digest: t.digest.as_str().to_string(),
+        pushed_at: t.pushed_at.clone(),
+        first_region: t.first_region.as_str().to_string(),
+        present_in: cells.iter().filter(|c| c.state == CellState::Present).count() as i64,
+        cells,
+    }
+}
+
+fn tracking_view(t: &Tracking, receiver: Option<String>) -> TrackingView {
+    TrackingView {
+        enabled_at: t.enabled_at.clone(),
+        enabled_by: t.enabled_by.as_str().to_string(),
+        objective_share: t.objective_share,
+        objective_secs: t.objective_secs,
+        hot_last: t.hot_last,
+        receiver,
+    }
+}
+
+impl Console {
+    fn presence_service(&self) -> Result<&crate::presence::Presence, ApiError> {
+        self.presence.as_ref().ok_or_else(|| ApiError::new(ErrorKind::Unavailable, "PresenceUnavailable", "Presence tracking is not running in this process."))
+    }
+
+    pub(super) async fn presence_view(&self, who: &Identity, registry: &str, q: PresenceQuery) -> Result<PresenceView, ApiError> {
+        self.require(who, Role::Viewer, "read presence").await?;
+        let reg = self.find(registry).await?;
+        let storage = &self.storage;
+        let tracking = storage.tracking(&reg.id).await?;
+        let regions = regions_of(&reg);
+        let window = q.window.unwrap_or(60);
+        if !(1..=10_080).contains(&window) {
+            return Err(invalid("InvalidWindow", "window is in minutes, 1 to 10080 (a week)."));
+        }
+        let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=super::MAX_PAGE).contains(&limit) {
+            return Err(invalid("InvalidLimit", format!("limit is 1 to {}.", super::MAX_PAGE)));
+        }
+        let after = match q.after.as_deref().filter(|a| !a.is_empty()) {
+            Some(a) => {
+                Some(a.split_once(':').map(|(r, t)| (r.to_string(), t.to_string())).ok_or_else(|| invalid("InvalidCursor", "after is repository:tag."))?)
+            }
+            None => None,
+        };
+        let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(|t| t.chars().take(200).collect::<String>());
+        let repository = q.repository.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
+        let filter = PresenceFilter { repository, text, incomplete_in: q.incomplete.then(|| regions.clone()), after, limit: limit + 1 };
+        let mut tags = storage.presence(&reg.id, &filter).await?;
+        let next = (tags.len() as i64 > limit).then(|| {
+            tags.truncate(limit as usize);
+            tags.last().map(|t| format!("{}:{}", t.repository, t.tag))
+        });
+        let rows: Vec<PresenceRow> = tags.iter().map(|t| row(t, &regions)).collect();
+
+        let now = Utc::now();
+        let (total, counts) = storage.presence_counts(&reg.id, &stamp(now - Duration::minutes(10))).await?;
+        let (share, secs) = tracking.as_ref().map(|t| (t.objective_share, t.objective_secs)).unwrap_or((0.95, 300));
+        let samples = storage.lag_samples(&reg.id, &stamp(now - Duration::minutes(window)), MAX_SAMPLES).await?;
+        let lag = lag_by_region(&samples, secs as f64);
+        let hooks = storage.presence_hooks(&reg.id).await?;
+        let region_views = regions
+            .iter()
+            .map(|region| {
+                let rep = reg.replica_in(region.as_str());
+                let c = counts.get(region.as_str()).cloned().unwrap_or_default();
+                let p = progress(total, &c, now);
+                let l = lag.get(region.as_str()).cloned().unwrap_or_default();
+                let hook = hooks.iter().find(|h| &h.region == region);
+                RegionPresenceView {
+                    region: region.as_str().to_string(),
+                    display_name: regatlas_app::regions::find(region.as_str()).map(|r| r.display_name.clone()).unwrap_or_else(|| region.as_str().to_string()),
+                    home: rep.is_some_and(|r| r.home),
+                    replica_state: rep.map(|r| r.state).unwrap_or(regatlas_domain::ReplicaState::Unknown),
+                    routing: rep.and_then(|r| r.routing),
+                    present: c.present,
+                    present_bytes: c.present_bytes,
+                    ratio: p.share,
+                    per_minute: p.per_minute,
+                    eta_secs: p.eta_secs,
+                    stalled_minutes: p.stalled_minutes,
+                    lag_count: l.count as i64,
+                    lag_p50: l.p50,
+                    lag_p95: l.p95,
+                    lag_max: l.max,
+                    within_objective: (l.count > 0).then(|| l.within as f64 / l.count as f64),
+                    budget_spent: budget_spent(l.within, l.count, share),
+                    webhook: hook.map(|h| h.webhook.clone()),
+                    last_event_at: hook.and_then(|h| h.last_event_at.clone()),
+                }
+            })
+            .collect();
+        // Stragglers: incomplete tags older than the objective allows.
+        let cutoff = stamp(now - Duration::seconds(secs));
+        let stragglers = storage
+            .presence(&reg.id, &PresenceFilter { incomplete_in: Some(regions.clone()), limit: 1000, ..Default::default() })
+            .await?
+            .iter()
+            .filter(|t| t.pushed_at < cutoff)
+            .take(20)
+            .map(|t| row(t, &regions))
+            .collect();
+        let receiver = self.presence.as_ref().and_then(|p| p.settings().hooks_origin.clone());
+        Ok(PresenceView {
+            registry: reg.name.clone(),
+            tracking: tracking.as_ref().map(|t| tracking_view(t, receiver.clone())),
+            total_tags: total,
+            window_minutes: window,
+            regions: region_views,
+            rows,
+            next: next.flatten(),
+            stragglers,
+        })
+    }
+
+    pub(super) async fn change_tracking(&self, who: &Identity, registry: &str, req: TrackingRequest) -> Result<Option<TrackingView>, ApiError> {
+        self.require(who, Role::Operator, "turn presence tracking on or off").await?;
+        let presence = self.presence_service()?.clone();
+        let reg = self.find(registry).await?;
+        let storage = &self.storage;
+        let current = storage.tracking(&reg.id).await?;
+        if !req.enabled {
+            if current.is_none() {
+                return Ok(None);
+            }
+            storage.stop_tracking(&reg.id).await?;
+            let arm_id = Console::arm_id(&reg);
+            let removed = presence.remove_hooks(&reg.id, &arm_id).await?;
+            self.audit_on(who, &reg.id, format!("{} turned presence tracking off for {} ({removed} webhooks removed)", who.principal.name, reg.name)).await;
+            return Ok(None);
+        }
+        if !reg.is_premium() {
+            return Err(ApiError::new(
+                ErrorKind::Conflict,
+                "PremiumRequired",
+                format!("{} is {}: regional webhooks need geo-replication, which needs the Premium SKU.", reg.name, reg.sku),
+            ));
+        }
+        let share = req.objective_share.or(current.as_ref().map(|c| c.objective_share)).unwrap_or(0.95);
+        if !(0.5..=0.9999).contains(&share) {
+            return Err(invalid("InvalidObjective", "objective_share is between 0.5 and 0.9999."));
+        }
+        let secs = req.objective_secs.or(current.as_ref().map(|c| c.objective_secs)).unwrap_or(300);
+        if !(1..=86_400).contains(&secs) {
+            return Err(invalid("InvalidObjective", "objective_secs is between 1 and 86400."));
+        }
+        let hot_last = req.hot_last.or(current.as_ref().map(|c| c.hot_last)).unwrap_or(20);
+        if !(0..=500).contains(&hot_last) {
+            return Err(invalid("InvalidHotSet", "hot_last is between 0 and 500."));
+        }
+        let t = Tracking {
+            registry_id: reg.id.clone(),
+            enabled_at: current.as_ref().map(|c| c.enabled_at.clone()).unwrap_or_else(crate::storage::now),
+            enabled_by: current.as_ref().map(|c| c.enabled_by.clone()).unwrap_or_else(|| who.principal.name.clone()),
+            objective_share: share,
+            objective_secs: secs,
+            hot_last,
+        };
+        storage.set_tracking(&t, &who.principal).await?;
+        let what = if current.is_some() { "changed presence tracking of" } else { "turned presence tracking on for" };
+        self.audit_on(
+            who,
+            &reg.id,
+            format!("{} {what} {} (objective {:.2} % within {secs} s, hot set {hot_last})", who.principal.name, reg.name, share * 100.0),
+        )
+        .await;
+        if current.is_none() {
+            // Hooks now, not at the next reconcile: the team is watching.
+            if let Err(e) = presence.reconcile_registry(&reg.id).await {
+                tracing::warn!(registry = %reg.name, error = %e, "presence hooks not created yet (retried every 30 s)");
+            }
+        }
+        let receiver = presence.settings().hooks_origin.clone();
+        Ok(Some(tracking_view(&t, receiver)))
+    }
+
+    async fn audit_on(&self, who: &Identity, registry_id: &str, summary: String) {
+        let e = regatlas_domain::record::NewEvent {
+            kind: EventKind::PresenceTracking,
+            actor: Some(who.principal.key()),
+            registry_id: Some(registry_id.to_string()),
+            subject_id: None,
+            summary,
+            data: json!({ "principal": who.principal, "role": who.role }),
+        };
+        if let Err(err) = self.hub.record(e).await {
+            tracing::error!(error = %err, "cannot record a presence event");
+        }
+    }
+
+    /// The routing readiness gate: routing may be turned on for a replica
+    /// only when the tracked registry's hot set (its last N pushed tags) is
+    /// present there. Untracked registries, and a hot set of 0, pass.
+    pub(super) async fn readiness_gate(&self, reg: &RegistryView, region: &str) -> Result<(), ActionError> {
+        let Some(t) = self.storage.tracking(&reg.id).await? else { return Ok(()) };
+        if t.hot_last == 0 {
+            return Ok(());
+        }
+        let Ok(region) = Region::parse(region.to_ascii_lowercase()) else { return Ok(()) };
+        let hot = self.storage.hot_set(&reg.id, t.hot_last).await?;
+        let missing: Vec<String> =
+            hot.iter().filter(|tag| tag.cell(&region).0 != CellState::Present).map(|tag| format!("{}:{}", tag.repository, tag.tag)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
+        Err(ActionError::invalid(
+            ErrorKind::Conflict,
+            "HotSetMissing",
+            format!(
+                "{} of the {} most recently pushed tags are not in {region} yet: {}{}. Wait for replication, or an Admin can force it.",
+                missing.len(),
+                hot.len(),
+                shown.join(", "),
+                if missing.len() > shown.len() { ", …" } else { "" }
+            ),
+        ))
+    }
+}
