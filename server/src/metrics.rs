@@ -54,7 +54,7 @@ pub fn handle() -> Option<PrometheusHandle> {
                 .set_buckets_for_metric(Matcher::Full("regatlas_replication_lag_seconds".into()), LAG_BUCKETS)
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full("regatlas_poll_cycle_duration_seconds".into()), CYCLE_BUCKETS))
                 .map(|b| b.idle_timeout(metrics_util::MetricKindMask::GAUGE, Some(Duration::from_secs(600))));
-            match builder.and_then(|b| b.install_recorder().map_err(Into::into)) {
+            match builder.and_then(|b| b.install_recorder()) {
                 Ok(h) => {
                     describe();
                     Some(h)

@@ -202,17 +202,27 @@ mod tests {
     #[test]
     fn only_the_public_host_and_loopback_are_served() {
         let g = guard("https://regatlas.example.com");
-        assert!(g.host_allowed("regatlas.example.com"));
-        assert!(g.host_allowed("REGATLAS.example.com"));
-        assert!(g.host_allowed("regatlas.example.com:443"));
-        assert!(g.host_allowed("regatlas.example.com."));
-        assert!(!g.host_allowed("regatlas.example.com:8443"));
-        assert!(g.host_allowed("127.0.0.1:3000"));
-        assert!(g.host_allowed("[::1]:3000"));
-        assert!(g.host_allowed("localhost:3000"));
-        assert!(!g.host_allowed("attacker.example"));
-        assert!(!g.host_allowed("regatlas.example.com.attacker.example"));
-        assert!(!g.host_allowed("10.0.0.5:3000"));
-        assert!(!g.host_allowed(""));
+        assert!(g.host_allowed("regatlas.example.com", "/"));
+        assert!(g.host_allowed("REGATLAS.example.com", "/"));
+        assert!(g.host_allowed("regatlas.example.com:443", "/"));
+        assert!(g.host_allowed("regatlas.example.com.", "/"));
+        assert!(!g.host_allowed("regatlas.example.com:8443", "/"));
+        assert!(g.host_allowed("127.0.0.1:3000", "/"));
+        assert!(g.host_allowed("[::1]:3000", "/"));
+        assert!(g.host_allowed("localhost:3000", "/"));
+        assert!(!g.host_allowed("attacker.example", "/"));
+        assert!(!g.host_allowed("regatlas.example.com.attacker.example", "/"));
+        assert!(!g.host_allowed("10.0.0.5:3000", "/"));
+        assert!(!g.host_allowed("", "/"));
+    }
+
+    #[test]
+    fn the_hooks_host_is_served_for_hooks_only() {
+        let mut g = guard("https://regatlas.example.com");
+        g.hooks = Some(PublicUrl::parse("https://hooks.example.com").expect("url"));
+        assert!(g.host_allowed("hooks.example.com", "/hooks/acr/contoso/eastus"));
+        assert!(!g.host_allowed("hooks.example.com", "/"));
+        assert!(!g.host_allowed("hooks.example.com", "/api/v1/registries"));
+        assert!(!g.host_allowed("other.example.com", "/hooks/acr/contoso/eastus"));
     }
 }

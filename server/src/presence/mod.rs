@@ -203,7 +203,7 @@ impl Presence {
         // A hook delivering elsewhere (the receiver URL changed) is made again.
         let have: BTreeSet<Region> = hooks
             .iter()
-            .filter(|h| self.receiver_url(&topo.registry.name.as_str().to_string(), &h.region).as_deref() == Some(h.receiver.as_str()))
+            .filter(|h| self.receiver_url(topo.registry.name.as_str(), &h.region).as_deref() == Some(h.receiver.as_str()))
             .map(|h| h.region.clone())
             .collect();
         let arm_id = topo.registry.arm_id.clone();

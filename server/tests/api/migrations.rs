@@ -218,7 +218,7 @@ async fn bad_requests_are_refused_with_a_code_and_failures_stop_at_the_threshold
 }
 
 #[path = "../../../emulator/tests/oci_tools/mod.rs"]
-mod oci_tools;
+pub mod oci_tools;
 
 #[tokio::test]
 async fn a_plain_oci_registry_by_url_is_a_source() {

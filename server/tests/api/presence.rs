@@ -10,8 +10,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_in, spawn_app_with, test_args, use_emulator, TestApp};
 
-#[path = "../../../emulator/tests/oci_tools/mod.rs"]
-mod oci_tools;
+use crate::migrations::oci_tools;
 
 const STRAGGLER: &str = "canadacentral";
 
