@@ -127,7 +127,7 @@ fn body(v: PresenceView, q: PresenceQuery, toggle: impl Fn(bool) + Copy + Send +
     let objective = v.tracking.as_ref().map(|t| t.objective_secs as f64).unwrap_or(300.0);
     view! {
         {tracking}
-        <p class="presence-total" id="presence-total">{format!("{} tags tracked; lag over the last {} min.", v.total_tags, v.window_minutes)}</p>
+        <p class="presence-total" id="presence-total">{format!("{} tag{} tracked; lag over the last {} min.", v.total_tags, if v.total_tags == 1 { "" } else { "s" }, v.window_minutes)}</p>
         {regions_table(&v.regions, v.total_tags, now)}
         {lag_chart(&v.regions, objective)}
         {stragglers(&v.stragglers, now)}
@@ -201,7 +201,7 @@ fn lag_chart(regions: &[RegionPresenceView], objective: f64) -> impl IntoView {
     }
     let scale = with.iter().map(|r| r.lag_max).fold(objective, f64::max).max(1.0);
     let (label_w, width, bar_h) = (140.0, 600.0, 22.0);
-    let x = move |v: f64| label_w + (v / scale) * (width - label_w - 10.0);
+    let x = move |v: f64| label_w + (v / scale) * (width - label_w - 70.0);
     let height = bar_h * with.len() as f64 + 24.0;
     let bars = with
         .iter()
