@@ -126,7 +126,8 @@ impl Scrape {
             Ok(topology) => {
                 let since = crate::storage::now();
                 for t in topology {
-                    let registry = t.registry.name.as_str().to_string();
+                    // Lower case, as in the lag histogram (which has the ARM id's name).
+                    let registry = t.registry.name.as_str().to_ascii_lowercase();
                     for (r, seen) in t.replicas.iter().filter(|(_, s)| !s.gone) {
                         let _ = seen;
                         let now = r.state();

@@ -94,7 +94,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics))
-        .route("/hooks/acr/{registry}/{region}", axum::routing::post(crate::presence::receiver::receive))
+        .route(
+            "/hooks/acr/{registry}/{region}",
+            axum::routing::post(crate::presence::receiver::receive).layer(axum::extract::DefaultBodyLimit::max(crate::presence::event::MAX_EVENT_BYTES)),
+        )
         .merge(api::router())
         .merge(crate::auth::router(auth.clone()))
         // Server functions are POST-only: a GET never changes anything.

@@ -80,7 +80,7 @@ impl Guard {
     fn host_allowed(&self, authority: &str, path: &str) -> bool {
         normal_authority(authority, self.public.https) == self.public.host
             || is_loopback_host(authority)
-            || (path.starts_with("/hooks/") && self.hooks.as_ref().is_some_and(|h| normal_authority(authority, h.https) == h.host))
+            || (path.starts_with("/hooks/acr/") && self.hooks.as_ref().is_some_and(|h| normal_authority(authority, h.https) == h.host))
     }
 
     /// `Ok` when a state-changing request may go on.

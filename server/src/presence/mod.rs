@@ -82,6 +82,9 @@ struct Inner {
     settings: PresenceSettings,
     /// Arrivals not yet announced, per registry id.
     pending: Mutex<BTreeMap<String, Pending>>,
+    /// One reconcile (or removal) of hooks at a time, so a hook's stored
+    /// secret hash and the secret ARM holds are always the same pair.
+    hooks: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -112,6 +115,17 @@ pub fn secret_matches(presented: &str, stored_sha256: &str) -> bool {
     a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Whether `url` is on the same scheme, host and port as `base` (ARM's
+/// endpoint): the bearer token goes nowhere else.
+pub fn same_origin(url: &str, base: &str) -> bool {
+    match (url::Url::parse(url), url::Url::parse(base)) {
+        (Ok(a), Ok(b)) => {
+            a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default() && a.username().is_empty()
+        }
+        _ => false,
+    }
+}
+
 /// The ARM name of the hook of a region: `regatlas` + the region, letters
 /// and digits only (ARM: 5 to 50 alphanumerics).
 pub fn hook_name(region: &Region) -> String {
@@ -122,7 +136,7 @@ pub fn hook_name(region: &Region) -> String {
 
 impl Presence {
     pub fn new(storage: Storage, arm: ArmClient, hub: EventHub, settings: PresenceSettings) -> Presence {
-        Presence { inner: Arc::new(Inner { storage, arm, hub, settings, pending: Mutex::new(BTreeMap::new()) }) }
+        Presence { inner: Arc::new(Inner { storage, arm, hub, settings, pending: Mutex::new(BTreeMap::new()), hooks: tokio::sync::Mutex::new(()) }) }
     }
 
     pub fn storage(&self) -> &Storage {
@@ -197,6 +211,11 @@ impl Presence {
     /// replicas that are gone. Returns (created, removed).
     pub async fn reconcile_registry(&self, registry_id: &str) -> Result<(usize, usize), PresenceError> {
         let storage = &self.inner.storage;
+        let _one_at_a_time = self.inner.hooks.lock().await;
+        // Turned off meanwhile: nothing to make.
+        if storage.tracking(registry_id).await?.is_none() {
+            return Ok((0, 0));
+        }
         let Some(topo) = storage.registry_topology(registry_id).await? else { return Ok((0, 0)) };
         let regions: BTreeSet<Region> = topo.replicas.iter().filter(|(_, seen)| !seen.gone).map(|(r, _)| r.location.clone()).collect();
         let hooks = storage.presence_hooks(registry_id).await?;
@@ -242,8 +261,8 @@ impl Presence {
                 }
                 Err(e) => {
                     storage.delete_presence_hook(registry_id, region.as_str()).await?;
+                    // Logged, not recorded: this is tried again every 30 s (the page shows the region without a webhook).
                     tracing::warn!(registry = %name, region = %region, error = %e, "cannot create the presence webhook");
-                    self.note(registry_id, format!("the presence webhook for {region} could not be created: {e}"), None).await;
                 }
             }
         }
@@ -270,6 +289,7 @@ impl Presence {
 
     /// Deletes every hook of a registry (tracking turned off).
     pub async fn remove_hooks(&self, registry_id: &str, arm_id: &str) -> Result<usize, StorageError> {
+        let _one_at_a_time = self.inner.hooks.lock().await;
         let hooks = self.inner.storage.presence_hooks(registry_id).await?;
         for h in &hooks {
             self.delete_hook(arm_id, h).await;
@@ -305,8 +325,12 @@ impl Presence {
                     }
                 }
                 match page["nextLink"].as_str() {
-                    Some(next) if next.starts_with(self.inner.arm.endpoint()) => url = next.to_string(),
-                    _ => break,
+                    Some(next) if same_origin(next, self.inner.arm.endpoint()) => url = next.to_string(),
+                    Some(next) => {
+                        tracing::warn!(webhook = %h.webhook, next = %crate::outbound::clean_text(next, 200), "a nextLink off the ARM endpoint was not followed");
+                        break;
+                    }
+                    None => break,
                 }
             }
             news += self.ingest(&arrivals).await?;
@@ -384,6 +408,16 @@ mod tests {
         assert!(!secret_matches("wrong", &h));
         assert!(!secret_matches(&s, "not hex"));
         assert!(!secret_matches(&s, ""));
+    }
+
+    #[test]
+    fn next_links_are_followed_on_the_arm_endpoint_only() {
+        let arm = "https://management.azure.com";
+        assert!(same_origin("https://management.azure.com/subscriptions/x/listEvents?page=2", arm));
+        assert!(same_origin("https://management.azure.com:443/x", arm));
+        for bad in ["https://management.azure.com@evil.example/x", "https://management.azure.com.evil.example/x", "http://management.azure.com/x", "/x", ""] {
+            assert!(!same_origin(bad, arm), "{bad}");
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! Recording is idempotent: the same arrival from a webhook, from
 //! `listEvents` and from a probe is one row, and the earliest time wins; a
-//! region's digest for a tag follows the newest push that arrived there.
+//! region's digest for a tag is the newest event there (events carry the
+//! time they happened in that region), so a late delivery of an older push
+//! cannot move a tag back, and a re-push after a delete or a rollback can.
 
 use std::collections::BTreeMap;
 
@@ -293,9 +295,10 @@ impl PresenceStore for SqliteStore {
                     sqlx::query(
                         "INSERT INTO presence_heads (registry_id, repository, tag, digest, size, pushed_at, first_region) VALUES (?, ?, ?, ?, ?, ?, ?)
                          ON CONFLICT (registry_id, repository, tag) DO UPDATE SET digest = excluded.digest, size = excluded.size,
-                             pushed_at = excluded.pushed_at, first_region = excluded.first_region
-                         WHERE excluded.pushed_at > presence_heads.pushed_at
-                            OR (excluded.digest = presence_heads.digest AND excluded.pushed_at <> presence_heads.pushed_at)",
+                             pushed_at = CASE WHEN excluded.digest = presence_heads.digest THEN excluded.pushed_at ELSE ? END,
+                             first_region = CASE WHEN excluded.digest = presence_heads.digest THEN excluded.first_region ELSE ? END
+                         WHERE (excluded.digest <> presence_heads.digest AND ? > presence_heads.pushed_at)
+                            OR (excluded.digest = presence_heads.digest AND excluded.pushed_at < presence_heads.pushed_at)",
                     )
                     .bind(&a.registry_id)
                     .bind(a.repository.as_str())
@@ -304,6 +307,12 @@ impl PresenceStore for SqliteStore {
                     .bind(a.size)
                     .bind(&first_at)
                     .bind(&first_region)
+                    // Another digest newer than the head (a new push, or a
+                    // tag moved back to a digest seen before) takes over from
+                    // this event's time; a late event of an older push does not.
+                    .bind(&a.at)
+                    .bind(a.region.as_str())
+                    .bind(&a.at)
                     .execute(&mut *tx)
                     .await?;
                     // What the region serves: the newest push that arrived there.
@@ -311,7 +320,7 @@ impl PresenceStore for SqliteStore {
                         "INSERT INTO presence_tags (registry_id, repository, tag, region, digest, pushed_at, at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                          ON CONFLICT (registry_id, repository, tag, region) DO UPDATE SET digest = excluded.digest,
                              pushed_at = excluded.pushed_at, at = excluded.at, source = excluded.source
-                         WHERE excluded.pushed_at > presence_tags.pushed_at
+                         WHERE (excluded.digest <> presence_tags.digest AND excluded.at > presence_tags.at)
                             OR (excluded.digest = presence_tags.digest AND excluded.at < presence_tags.at)",
                     )
                     .bind(&a.registry_id)

@@ -35,6 +35,10 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, &'static str)> {
         (Method::POST, "/api/v1/tokens", Some(json!({"name": "route walk", "role": "viewer"})), "admin"),
         (Method::DELETE, "/api/v1/tokens/nosuch", None, "admin"),
         (Method::GET, "/api/v1/events", None, "viewer"),
+        (Method::GET, "/api/v1/registries/nosuchregistry/presence", None, "viewer"),
+        (Method::PUT, "/api/v1/registries/nosuchregistry/presence/tracking", Some(json!({"enabled": true})), "operator"),
+        (Method::PUT, "/api/v1/registries/nosuchregistry/replicas/eastus/routing", Some(json!({"enabled": true, "force": true})), "admin"),
+        (Method::GET, "/metrics", None, "viewer"),
     ]
 }
 
@@ -351,6 +355,9 @@ fn server_functions() -> Vec<(&'static str, &'static str, &'static str)> {
         ("api_tokens", "", "admin"),
         ("create_api_token", "request[name]=walk&request[role]=viewer", "admin"),
         ("revoke_api_token", "id=nosuch", "admin"),
+        ("presence", "registry=nosuchregistry&query[incomplete]=false", "viewer"),
+        ("set_tracking", "registry=nosuchregistry&request[enabled]=true", "operator"),
+        ("set_routing", "registry=nosuchregistry&region=eastus&enabled=true&force=true", "admin"),
     ]
 }
 
