@@ -516,6 +516,10 @@ pub struct RegionPresenceView {
     /// The presence webhook of this region: its ARM name and last delivery.
     pub webhook: Option<String>,
     pub last_event_at: Option<String>,
+    /// Probes of its regional endpoint: reads in the last hour, the budget per hour, tags waiting for a first look.
+    pub probe_reads_last_hour: i64,
+    pub probe_budget_per_hour: i64,
+    pub probe_backlog: i64,
 }
 
 /// One tag in one region.

@@ -1,5 +1,6 @@
 //! The emulator's admin API, under `/emulator-admin/` (never part of ARM):
-//! fault injection, throttle limits, counters. Also driven by the CLI.
+//! fault injection, throttle limits, counters, which region each regional
+//! endpoint serves. Also driven by the CLI.
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/emulator-admin/throttle", get(get_throttle).put(put_throttle))
         .route("/emulator-admin/counters", get(counters))
         .route("/emulator-admin/login", get(login))
+        .route("/emulator-admin/regional-endpoints", get(regional_endpoints))
         .with_state(shared)
 }
 
@@ -46,6 +48,16 @@ async fn login(State(s): State<Arc<Shared>>) -> Json<Value> {
         "tenant_id": tenant,
         "client_id": crate::login::CONSOLE_CLIENT_ID,
     }))
+}
+
+/// Which region each regional endpoint serves (`host:port` → region). In
+/// Azure the host name says it (`<registry>.<region>.geo.azurecr.io`); the
+/// emulator's endpoints are loopback ports, so it says it here.
+async fn regional_endpoints(State(s): State<Arc<Shared>>) -> Json<Value> {
+    let world = s.world();
+    let map: serde_json::Map<String, Value> =
+        world.registries.values().flat_map(|r| r.replications.values().map(|p| (p.endpoint.clone(), json!(p.location.clone())))).collect();
+    Json(Value::Object(map))
 }
 
 async fn counters(State(s): State<Arc<Shared>>) -> Json<Value> {

@@ -245,6 +245,13 @@ impl Application {
                 hooks_origin: Some(config.hooks_url.origin.clone()),
                 reconcile_every: std::time::Duration::from_secs(30),
                 catch_up_every: std::time::Duration::from_secs(600),
+                probe: crate::presence::probe::ProbeSettings {
+                    reads_per_hour: config.probe_reads_per_hour,
+                    tick: std::time::Duration::from_secs(2),
+                    relist_every: std::time::Duration::from_secs(3600),
+                },
+                outbound: config.outbound.clone(),
+                emulator: config.source.kind() == crate::config::DataSource::Emulator,
             },
         );
         let console = console.with_presence(presence.clone());

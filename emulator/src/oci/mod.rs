@@ -105,6 +105,10 @@ async fn handle(State(ep): State<Endpoint>, method: Method, uri: Uri, headers: H
     if let Err(r) = authorize(&ep, &method, &headers) {
         return r;
     }
+    // Reads of a regional endpoint, counted per region (the throttling unit).
+    if ep.region.is_some() && (method == Method::GET || method == Method::HEAD) {
+        ep.shared.world().count(&format!("oci read {region}"));
+    }
     if let Some(name) = path.strip_prefix("/acr/v1/").and_then(|p| p.strip_suffix("/_manifests")) {
         return acr_manifests(&ep, &region, name, &query);
     }

@@ -43,7 +43,10 @@ fn row(t: &TagPresence, regions: &[Region]) -> PresenceRow {
                 state,
                 digest: has.and_then(|h| h.digest.as_ref().map(|d| d.as_str().to_string())),
                 at: has.map(|h| h.at.clone()),
-                lag_secs: (state == CellState::Present).then(|| has.map(|h| seconds_between(&t.pushed_at, &h.at))).flatten(),
+                // A probe says when it looked, not when it arrived: no lag from it.
+                lag_secs: (state == CellState::Present)
+                    .then(|| has.filter(|h| h.source != regatlas_domain::presence::PresenceSource::Probe).map(|h| seconds_between(&t.pushed_at, &h.at)))
+                    .flatten(),
                 source: has.map(|h| h.source),
             }
         })
@@ -111,6 +114,7 @@ impl Console {
         let samples = storage.lag_samples(&reg.id, &stamp(now - Duration::minutes(window)), MAX_SAMPLES).await?;
         let lag = lag_by_region(&samples, secs as f64);
         let hooks = storage.presence_hooks(&reg.id).await?;
+        let probes = self.presence.as_ref().map(|p| p.probe_stats(&reg.id)).unwrap_or_default();
         let region_views = regions
             .iter()
             .map(|region| {
@@ -119,6 +123,7 @@ impl Console {
                 let p = progress(total, &c, now);
                 let l = lag.get(region.as_str()).cloned().unwrap_or_default();
                 let hook = hooks.iter().find(|h| &h.region == region);
+                let probe = probes.get(region.as_str()).cloned().unwrap_or_default();
                 RegionPresenceView {
                     region: region.as_str().to_string(),
                     display_name: regatlas_app::regions::find(region.as_str()).map(|r| r.display_name.clone()).unwrap_or_else(|| region.as_str().to_string()),
@@ -139,6 +144,9 @@ impl Console {
                     budget_spent: budget_spent(l.within, l.count, share),
                     webhook: hook.map(|h| h.webhook.clone()),
                     last_event_at: hook.and_then(|h| h.last_event_at.clone()),
+                    probe_reads_last_hour: probe.reads_last_hour as i64,
+                    probe_budget_per_hour: probe.budget_per_hour as i64,
+                    probe_backlog: probe.backlog as i64,
                 }
             })
             .collect();

@@ -138,6 +138,12 @@ pub struct ServeArgs {
     #[arg(long, env = "REGATLAS_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
 
+    /// Presence probes: the most HEAD requests per hour Regatlas sends to
+    /// each replica's regional endpoint (ACR throttles per replica); 0 turns
+    /// probing off [default: 3600].
+    #[arg(long, env = "REGATLAS_PROBE_READS_PER_HOUR", value_name = "N")]
+    pub probe_reads_per_hour: Option<u32>,
+
     /// Hosts (`name`, `*.suffix`) and networks (CIDR) that request-driven
     /// fetches (migration sources, token realms) may reach even when they are
     /// private or loopback, comma-separated. Link-local, unspecified and
@@ -253,6 +259,7 @@ pub(super) struct FileConfig {
     pub(super) public_url: Option<String>,
     pub(super) hooks_url: Option<String>,
     pub(super) metrics_listen: Option<std::net::SocketAddr>,
+    pub(super) probe_reads_per_hour: Option<u32>,
     pub(super) sse_max_connections: Option<usize>,
     pub(super) max_plan_artifacts: Option<usize>,
     pub(super) header_read_timeout_secs: Option<u64>,

@@ -105,6 +105,8 @@ pub struct Config {
     pub hooks_url: PublicUrl,
     /// A second listener for `/metrics` without a token.
     pub metrics_listen: Option<SocketAddr>,
+    /// Presence probes' reads per hour per replica (0: none).
+    pub probe_reads_per_hour: u32,
 }
 
 /// Who plays the identity provider.
@@ -221,6 +223,7 @@ impl Config {
             });
         }
         Ok(Config {
+            probe_reads_per_hour: args.probe_reads_per_hour.or(file.probe_reads_per_hour).unwrap_or(3600),
             hooks_url,
             metrics_listen,
             identity,

@@ -12,6 +12,7 @@
 //! per registry, so a burst of pushes is one refetch in the browsers.
 
 pub mod event;
+pub mod probe;
 pub mod receiver;
 pub mod stats;
 
@@ -58,6 +59,12 @@ pub struct PresenceSettings {
     pub reconcile_every: Duration,
     /// How often each hook's `listEvents` is read back.
     pub catch_up_every: Duration,
+    /// Regional probes and their read budget.
+    pub probe: probe::ProbeSettings,
+    /// What the probes may reach (the regional endpoints ARM names are trusted).
+    pub outbound: Arc<crate::outbound::OutboundPolicy>,
+    /// The data source is the emulator (it says which region each endpoint serves).
+    pub emulator: bool,
 }
 
 /// Why presence could not do something.
@@ -85,6 +92,10 @@ struct Inner {
     /// One reconcile (or removal) of hooks at a time, so a hook's stored
     /// secret hash and the secret ARM holds are always the same pair.
     hooks: tokio::sync::Mutex<()>,
+    probes: probe::Probes,
+    probe: probe::ProbeSettings,
+    outbound: Arc<crate::outbound::OutboundPolicy>,
+    probe_emulator: bool,
 }
 
 #[derive(Default)]
@@ -136,7 +147,21 @@ pub fn hook_name(region: &Region) -> String {
 
 impl Presence {
     pub fn new(storage: Storage, arm: ArmClient, hub: EventHub, settings: PresenceSettings) -> Presence {
-        Presence { inner: Arc::new(Inner { storage, arm, hub, settings, pending: Mutex::new(BTreeMap::new()), hooks: tokio::sync::Mutex::new(()) }) }
+        let (probe, outbound, probe_emulator) = (settings.probe.clone(), settings.outbound.clone(), settings.emulator);
+        Presence {
+            inner: Arc::new(Inner {
+                storage,
+                arm,
+                hub,
+                settings,
+                pending: Mutex::new(BTreeMap::new()),
+                hooks: tokio::sync::Mutex::new(()),
+                probes: probe::Probes::default(),
+                probe,
+                outbound,
+                probe_emulator,
+            }),
+        }
     }
 
     pub fn storage(&self) -> &Storage {
@@ -163,7 +188,8 @@ impl Presence {
             let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
             for (i, first_at, first_region) in &news {
                 let Some(a) = arrivals.get(*i) else { continue };
-                if a.action == PresenceAction::Push && a.region.as_str() != first_region {
+                // A probe says when it looked, not when the content arrived.
+                if a.action == PresenceAction::Push && a.source != PresenceSource::Probe && a.region.as_str() != first_region {
                     let registry = a.registry_id.rsplit('/').next().unwrap_or_default();
                     crate::metrics::lag(registry, a.region.as_str(), stats::seconds_between(first_at, &a.at));
                 }
@@ -358,9 +384,12 @@ impl Presence {
         let mut announce = tokio::time::interval(Duration::from_secs(1));
         let mut reconcile = tokio::time::interval(self.inner.settings.reconcile_every);
         let mut catch_up = tokio::time::interval(self.inner.settings.catch_up_every);
+        let mut probe = tokio::time::interval(self.inner.probe.tick);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
+                _ = probe.tick() => self.probe_all().await,
                 _ = announce.tick() => self.announce().await,
                 _ = reconcile.tick() => self.reconcile_all().await,
                 _ = catch_up.tick() => self.catch_up_all().await,

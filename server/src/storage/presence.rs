@@ -36,11 +36,24 @@ pub trait PresenceStore: Send + Sync {
     /// Records arrivals in one transaction; returns those that told
     /// something new: their index, and their push's first arrival (time, region).
     async fn record_arrivals(&self, arrivals: &[Arrival]) -> Result<Vec<(usize, String, String)>, StorageError>;
+    /// What a probe saw a region serve for a tag (`None`: nothing), when
+    /// that is not the tag's newest push: the region's record only, never
+    /// the tag's head. Newer observations win.
+    async fn observe_region_tag(
+        &self,
+        registry_id: &str,
+        repository: &Repository,
+        tag: &Tag,
+        region: &Region,
+        digest: Option<&Digest>,
+        at: &str,
+    ) -> Result<bool, StorageError>;
     /// Tags (newest push per tag) with what each region serves, by repository and tag.
     async fn presence(&self, registry_id: &str, f: &PresenceFilter) -> Result<Vec<TagPresence>, StorageError>;
     /// How many tags are tracked, and per region what it serves of them.
     async fn presence_counts(&self, registry_id: &str, recent_since: &str) -> Result<(i64, BTreeMap<String, RegionCounts>), StorageError>;
-    /// Arrivals since `since`, newest first.
+    /// Arrivals since `since`, newest first; probes are left out (a probe
+    /// says when it looked, not when the content arrived).
     async fn lag_samples(&self, registry_id: &str, since: &str, limit: i64) -> Result<Vec<LagSample>, StorageError>;
     /// The `n` most recently pushed tags with what each region serves.
     async fn hot_set(&self, registry_id: &str, n: i64) -> Result<Vec<TagPresence>, StorageError>;
@@ -374,6 +387,35 @@ impl PresenceStore for SqliteStore {
         Ok(news)
     }
 
+    async fn observe_region_tag(
+        &self,
+        registry_id: &str,
+        repository: &Repository,
+        tag: &Tag,
+        region: &Region,
+        digest: Option<&Digest>,
+        at: &str,
+    ) -> Result<bool, StorageError> {
+        let d = digest.map(|d| d.as_str()).unwrap_or("");
+        let r = sqlx::query(
+            "INSERT INTO presence_tags (registry_id, repository, tag, region, digest, pushed_at, at, source)
+             VALUES (?1, ?2, ?3, ?4, ?5,
+                     COALESCE((SELECT first_at FROM presence_pushes WHERE registry_id = ?1 AND repository = ?2 AND tag = ?3 AND digest = ?5), ?6), ?6, 'probe')
+             ON CONFLICT (registry_id, repository, tag, region) DO UPDATE SET digest = excluded.digest, pushed_at = excluded.pushed_at,
+                 at = excluded.at, source = excluded.source
+             WHERE excluded.digest <> presence_tags.digest AND excluded.at > presence_tags.at",
+        )
+        .bind(registry_id)
+        .bind(repository.as_str())
+        .bind(tag.as_str())
+        .bind(region.as_str())
+        .bind(d)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
     async fn presence(&self, registry_id: &str, f: &PresenceFilter) -> Result<Vec<TagPresence>, StorageError> {
         let regions = f.incomplete_in.as_ref().map(|r| serde_json::to_string(&r.iter().map(|x| x.as_str()).collect::<Vec<_>>()).unwrap_or_default());
         let (after_repo, after_tag) = f.after.clone().unwrap_or_default();
@@ -439,7 +481,7 @@ impl PresenceStore for SqliteStore {
     async fn lag_samples(&self, registry_id: &str, since: &str, limit: i64) -> Result<Vec<LagSample>, StorageError> {
         let rows: Vec<(String, String, String, String)> = sqlx::query_as(
             "SELECT a.region, p.first_region, p.first_at, a.at FROM presence_arrivals a JOIN presence_pushes p ON p.id = a.push_id
-             WHERE p.registry_id = ? AND a.at >= ? ORDER BY a.at DESC LIMIT ?",
+             WHERE p.registry_id = ? AND a.at >= ? AND a.source <> 'probe' ORDER BY a.at DESC LIMIT ?",
         )
         .bind(registry_id)
         .bind(since)

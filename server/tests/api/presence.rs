@@ -201,6 +201,8 @@ async fn events_missed_while_the_console_was_down_come_back_from_list_events() {
     let db = dir.path().join("regatlas.db");
     let mut args = test_args(&db);
     use_emulator(&mut args, &emu);
+    // No probes: what comes back here comes from listEvents alone.
+    args.probe_reads_per_hour = Some(0);
     // One port for both lives: the webhooks keep pointing at it.
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     args.listen = Some(format!("127.0.0.1:{port}").parse().expect("addr"));
@@ -220,6 +222,39 @@ async fn events_missed_while_the_console_was_down_come_back_from_list_events() {
         .await;
     let sources: Vec<&str> = row(&v, "offline/app:v1").expect("row")["cells"].as_array().expect("cells").iter().filter_map(|c| c["source"].as_str()).collect();
     assert!(sources.iter().all(|s| *s == "catch-up"), "{sources:?}");
+    app.stop().await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn tags_pushed_before_tracking_are_backfilled_by_probes_within_the_budget() {
+    let emu = emulator().await;
+    let per_hour = 7200u32;
+    let app = spawn_app_with(|a| {
+        use_emulator(a, &emu);
+        a.probe_reads_per_hour = Some(per_hour);
+    })
+    .await;
+    app.wait_until("/api/v1/registries", 30, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;
+    let started = std::time::Instant::now();
+    track(&app).await;
+    // The demo's images were there before tracking: probes of each region's endpoint find them.
+    let v = app
+        .wait_until("/api/v1/registries/contoso/presence?repository=hello-world", 30, |v| row(v, "hello-world:latest").is_some_and(|r| r["present_in"] == 4))
+        .await;
+    for c in row(&v, "hello-world:latest").expect("row")["cells"].as_array().expect("cells") {
+        assert_eq!(c["source"], "probe", "{c}");
+        assert!(c["lag_secs"].is_null(), "a probe says when it looked, not when it arrived: {c}");
+    }
+    let regions = v["regions"].as_array().expect("regions");
+    assert!(regions.iter().all(|r| r["probe_budget_per_hour"] == per_hour && r["probe_reads_last_hour"].as_i64().unwrap_or(0) > 0), "{v}");
+    // The emulator counted the reads per replica: within a minute's burst plus the rate since.
+    let counters: Value = reqwest::get(format!("{}/counters", emu.info().admin_url)).await.expect("counters").json().await.expect("json");
+    let allowed = (per_hour / 60) as f64 + started.elapsed().as_secs_f64() * per_hour as f64 / 3600.0 + 1.0;
+    for region in ["westus", "eastus", "westeurope", STRAGGLER] {
+        let reads = counters[format!("oci read {region}")].as_f64().unwrap_or(0.0);
+        assert!(reads > 0.0 && reads <= allowed, "{region}: {reads} reads, at most {allowed} allowed");
+    }
     app.stop().await;
     emu.shutdown().await;
 }

@@ -173,6 +173,9 @@ fn regions_table(regions: &[RegionPresenceView], total: i64, now: RwSignal<i64>)
                     <td class="progress">{progress}</td>
                     <td class="lag">{if r.lag_count == 0 { "—".to_string() } else { format!("{} / {} / {}", duration(r.lag_p50), duration(r.lag_p95), duration(r.lag_max)) }}</td>
                     <td class="objective">{r.within_objective.map(|w| format!("{} met, {} of budget", percent(w), percent(r.budget_spent.min(9.99)))).unwrap_or_else(|| "—".into())}</td>
+                    <td class="probes">{if r.probe_budget_per_hour == 0 { "off".to_string() } else {
+                        format!("{} of {}/h{}", r.probe_reads_last_hour, r.probe_budget_per_hour, if r.probe_backlog > 0 { format!(", {} to look at", r.probe_backlog) } else { String::new() })
+                    }}</td>
                     <td class="webhook">{match r.webhook.clone() {
                         Some(w) => format!("{w}, {}", last.as_deref().map(|l| ago(l, now.get_untracked())).unwrap_or_else(|| "no delivery yet".into())),
                         None => "none".into(),
@@ -186,7 +189,7 @@ fn regions_table(regions: &[RegionPresenceView], total: i64, now: RwSignal<i64>)
         <table class="presence-regions" aria-label="Regions">
             <thead><tr>
                 <th scope="col">"Region"</th><th scope="col">"Replica"</th><th scope="col">"Routing"</th><th scope="col">"Present"</th>
-                <th scope="col">"Sync progress"</th><th scope="col">"Lag p50 / p95 / max"</th><th scope="col">"Objective"</th><th scope="col">"Webhook"</th>
+                <th scope="col">"Sync progress"</th><th scope="col">"Lag p50 / p95 / max"</th><th scope="col">"Objective"</th><th scope="col">"Probes"</th><th scope="col">"Webhook"</th>
             </tr></thead>
             <tbody>{rows}</tbody>
         </table>
