@@ -520,6 +520,10 @@ pub struct RegionPresenceView {
     pub probe_reads_last_hour: i64,
     pub probe_budget_per_hour: i64,
     pub probe_backlog: i64,
+    /// Routing as the team last set it through Regatlas (create or toggle), if it did.
+    pub routing_set: Option<bool>,
+    /// The replica's routing differs from `routing_set` (changed outside Regatlas).
+    pub routing_drift: bool,
 }
 
 /// One tag in one region.

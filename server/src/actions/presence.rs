@@ -115,6 +115,7 @@ impl Console {
         let lag = lag_by_region(&samples, secs as f64);
         let hooks = storage.presence_hooks(&reg.id).await?;
         let probes = self.presence.as_ref().map(|p| p.probe_stats(&reg.id)).unwrap_or_default();
+        let routing_set = self.routing_as_set(&reg.id).await?;
         let region_views = regions
             .iter()
             .map(|region| {
@@ -124,12 +125,14 @@ impl Console {
                 let l = lag.get(region.as_str()).cloned().unwrap_or_default();
                 let hook = hooks.iter().find(|h| &h.region == region);
                 let probe = probes.get(region.as_str()).cloned().unwrap_or_default();
+                let set = routing_set.get(region.as_str()).copied();
+                let routing = rep.and_then(|r| r.routing);
                 RegionPresenceView {
                     region: region.as_str().to_string(),
                     display_name: regatlas_app::regions::find(region.as_str()).map(|r| r.display_name.clone()).unwrap_or_else(|| region.as_str().to_string()),
                     home: rep.is_some_and(|r| r.home),
                     replica_state: rep.map(|r| r.state).unwrap_or(regatlas_domain::ReplicaState::Unknown),
-                    routing: rep.and_then(|r| r.routing),
+                    routing,
                     present: c.present,
                     present_bytes: c.present_bytes,
                     ratio: p.share,
@@ -147,6 +150,9 @@ impl Console {
                     probe_reads_last_hour: probe.reads_last_hour as i64,
                     probe_budget_per_hour: probe.budget_per_hour as i64,
                     probe_backlog: probe.backlog as i64,
+                    routing_set: set,
+                    // Not while the replica is changing: its routing is on its way.
+                    routing_drift: matches!((set, routing), (Some(a), Some(b)) if a != b) && rep.is_some_and(|r| !r.state.is_transitional()),
                 }
             })
             .collect();
@@ -232,6 +238,29 @@ impl Console {
         }
         let receiver = presence.settings().hooks_origin.clone();
         Ok(Some(tracking_view(&t, receiver)))
+    }
+
+    /// Per region: the routing the newest create or toggle through Regatlas
+    /// asked for (succeeded, or still under way: the team's latest intent).
+    async fn routing_as_set(&self, registry_id: &str) -> Result<std::collections::HashMap<String, bool>, ApiError> {
+        let ops = self
+            .storage
+            .operations(&regatlas_domain::record::OperationFilter { registry_id: Some(registry_id.to_string()), limit: 500, ..Default::default() })
+            .await?;
+        let mut set = std::collections::HashMap::new();
+        // Newest first: the first word per region is the one that counts.
+        for op in ops.into_iter().filter(|op| op.state == regatlas_domain::OperationState::Succeeded || op.state.is_open()) {
+            let key = match op.kind {
+                regatlas_domain::OperationKind::ReplicaRouting => "enabled",
+                regatlas_domain::OperationKind::ReplicaCreate => "routing",
+                _ => continue,
+            };
+            let wanted = serde_json::from_str::<serde_json::Value>(&op.params).ok().and_then(|p| p[key].as_bool());
+            if let Some(w) = wanted {
+                set.entry(op.target.to_ascii_lowercase()).or_insert(w);
+            }
+        }
+        Ok(set)
     }
 
     async fn audit_on(&self, who: &Identity, registry_id: &str, summary: String) {

@@ -117,6 +117,45 @@ async fn pushes_fill_the_matrix_region_by_region_and_gate_routing() {
     assert!(straggler["budget_spent"].as_f64().unwrap_or(0.0) > 1.0, "every arrival missed the 5 s objective: {straggler}");
     let r = deployer.put(&routing).json(&json!({"enabled": true})).send().await.expect("routing on");
     assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let region_of = |v: &Value, name: &str| v["regions"].as_array().and_then(|a| a.iter().find(|r| r["region"] == name).cloned()).unwrap_or_default();
+    app.wait_until("/api/v1/registries/contoso/presence?limit=1", 60, |v| region_of(v, STRAGGLER)["routing"] == true).await;
+    // Someone turns it off outside Regatlas (the portal, the CLI): drift.
+    let info = emu.info();
+    let http = reqwest::Client::builder().no_proxy().build().expect("client");
+    let mi: Value = http
+        .get(&info.token_endpoint)
+        .query(&[("resource", info.arm_base_url.as_str()), ("api-version", "2019-08-01")])
+        .header(info.token_header.as_str(), info.token_header_value.as_str())
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let replica = format!(
+        "{}/subscriptions/{}/resourceGroups/contoso-rg/providers/Microsoft.ContainerRegistry/registries/contoso/replications/{STRAGGLER}?api-version=2025-11-01",
+        info.arm_base_url, info.subscription_id
+    );
+    // ARM answers 409 while the replica is still updating from the toggle above.
+    let mut tries = 0;
+    loop {
+        let r = http
+            .patch(&replica)
+            .bearer_auth(mi["access_token"].as_str().expect("token"))
+            .json(&json!({"properties": {"regionEndpointEnabled": false}}))
+            .send()
+            .await
+            .expect("patch");
+        if r.status().is_success() {
+            break;
+        }
+        tries += 1;
+        assert!(r.status() == 409 && tries < 100, "{}", r.status());
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let drifted = app.wait_until("/api/v1/registries/contoso/presence?limit=1", 60, |v| region_of(v, STRAGGLER)["routing_drift"] == true).await;
+    assert_eq!(region_of(&drifted, STRAGGLER)["routing_set"], true);
+    assert_eq!(region_of(&drifted, "eastus")["routing_drift"], false);
 
     // The tag overwritten: the straggler serves the old digest for a while.
     let first_digest = row(&done, tag).expect("row")["digest"].clone();

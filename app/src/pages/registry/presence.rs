@@ -168,7 +168,9 @@ fn regions_table(regions: &[RegionPresenceView], total: i64, now: RwSignal<i64>)
                 <tr data-region=r.region.clone() class:stalled=r.stalled_minutes.is_some()>
                     <th scope="row">{r.display_name.clone()}{r.home.then_some(" (home)")}</th>
                     <td><span class=format!("replica state-{}", r.replica_state.as_str())>{r.replica_state.as_str()}</span></td>
-                    <td>{match r.routing { Some(true) => "on", Some(false) => "off", None => "unknown" }}</td>
+                    <td class="routing" class:drift=r.routing_drift>{match r.routing { Some(true) => "on", Some(false) => "off", None => "unknown" }}
+                        {r.routing_drift.then(|| view! { <span class="drift-note">{format!(" (set {} through Regatlas: changed elsewhere)", if r.routing_set == Some(true) { "on" } else { "off" })}</span> })}
+                    </td>
                     <td class="present">{format!("{} of {} ({})", r.present, total, percent(r.ratio))}</td>
                     <td class="progress">{progress}</td>
                     <td class="lag">{if r.lag_count == 0 { "—".to_string() } else { format!("{} / {} / {}", duration(r.lag_p50), duration(r.lag_p95), duration(r.lag_max)) }}</td>
