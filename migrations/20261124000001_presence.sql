@@ -10,7 +10,8 @@ CREATE TABLE presence_tracking (
     enabled_by_key   TEXT NOT NULL,
     objective_share  REAL NOT NULL DEFAULT 0.95,
     objective_secs   INTEGER NOT NULL DEFAULT 300,
-    hot_last         INTEGER NOT NULL DEFAULT 20
+    hot_last         INTEGER NOT NULL DEFAULT 20,
+    hot_repositories TEXT NOT NULL DEFAULT '[]'   -- JSON array: every tag of these is in the hot set too
 );
 
 -- One regional webhook per replica location. Only the SHA-256 of the

@@ -468,9 +468,12 @@ pub struct TrackingRequest {
     /// Objective's time, 1 s to 1 day (default 300).
     #[serde(default)]
     pub objective_secs: Option<i64>,
-    /// Routing readiness gate: the last N pushed tags must be present (0–500, default 20; 0 turns the gate off).
+    /// Routing readiness gate: the last N pushed tags must be present (0–500, default 20),
     #[serde(default)]
     pub hot_last: Option<i64>,
+    /// and every tag of these repositories (at most 50; empty and `hot_last` 0 turn the gate off).
+    #[serde(default)]
+    pub hot_repositories: Option<Vec<String>>,
 }
 
 /// A registry's presence tracking.
@@ -482,6 +485,7 @@ pub struct TrackingView {
     pub objective_share: f64,
     pub objective_secs: i64,
     pub hot_last: i64,
+    pub hot_repositories: Vec<String>,
     /// The receiver base registries deliver to.
     pub receiver: Option<String>,
 }

@@ -127,8 +127,10 @@ pub struct Tracking {
     /// Objective: `share` of arrivals within `within_secs`.
     pub objective_share: f64,
     pub objective_secs: i64,
-    /// Hot set for the routing readiness gate: the last N pushed tags.
+    /// Hot set for the routing readiness gate: the last N pushed tags,
     pub hot_last: i64,
+    /// and every tag of these repositories.
+    pub hot_repositories: Vec<Repository>,
 }
 
 /// One regional webhook Regatlas made for a tracked registry.

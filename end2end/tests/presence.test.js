@@ -104,6 +104,11 @@ test('tracking on, a push with skopeo, the matrix fills region by region with th
   // The digest shown is the one pushed.
   assert.match(await page.locator(`${row} th .digest`).textContent(), new RegExp(digest.slice(0, 19)));
 
+  // An Operator's settings: the gate's hot set names a repository.
+  await page.locator('#hot-repositories').fill('e2e/app');
+  await page.locator('#tracking-save').click();
+  await page.waitForFunction(() => /every tag of e2e\/app/.test(document.querySelector('#hot-set')?.textContent ?? ''), null, { timeout: 15_000 });
+
   // "Only incomplete" leaves the complete tag out (a plain GET form: works without JavaScript).
   await page.locator('#presence-incomplete').check();
   await page.locator('form.presence-filters button[type="submit"]').click();

@@ -69,6 +69,7 @@ fn tracking_view(t: &Tracking, receiver: Option<String>) -> TrackingView {
         objective_share: t.objective_share,
         objective_secs: t.objective_secs,
         hot_last: t.hot_last,
+        hot_repositories: t.hot_repositories.iter().map(|r| r.as_str().to_string()).collect(),
         receiver,
     }
 }
@@ -214,6 +215,21 @@ impl Console {
         if !(0..=500).contains(&hot_last) {
             return Err(invalid("InvalidHotSet", "hot_last is between 0 and 500."));
         }
+        let hot_repositories = match req.hot_repositories {
+            Some(list) => {
+                if list.len() > 50 {
+                    return Err(invalid("InvalidHotSet", "hot_repositories names at most 50 repositories."));
+                }
+                let mut v = Vec::new();
+                for r in list.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
+                    v.push(regatlas_domain::Repository::parse(r).map_err(|e| invalid("InvalidHotSet", format!("hot_repositories: {e}")))?);
+                }
+                v.sort();
+                v.dedup();
+                v
+            }
+            None => current.as_ref().map(|c| c.hot_repositories.clone()).unwrap_or_default(),
+        };
         let t = Tracking {
             registry_id: reg.id.clone(),
             enabled_at: current.as_ref().map(|c| c.enabled_at.clone()).unwrap_or_else(crate::storage::now),
@@ -221,13 +237,24 @@ impl Console {
             objective_share: share,
             objective_secs: secs,
             hot_last,
+            hot_repositories,
         };
         storage.set_tracking(&t, &who.principal).await?;
         let what = if current.is_some() { "changed presence tracking of" } else { "turned presence tracking on for" };
         self.audit_on(
             who,
             &reg.id,
-            format!("{} {what} {} (objective {:.2} % within {secs} s, hot set {hot_last})", who.principal.name, reg.name, share * 100.0),
+            format!(
+                "{} {what} {} (objective {:.2} % within {secs} s, hot set: the last {hot_last} tags{})",
+                who.principal.name,
+                reg.name,
+                share * 100.0,
+                if t.hot_repositories.is_empty() {
+                    String::new()
+                } else {
+                    format!(" and every tag of {}", t.hot_repositories.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "))
+                }
+            ),
         )
         .await;
         if current.is_none() {
@@ -282,11 +309,18 @@ impl Console {
     /// present there. Untracked registries, and a hot set of 0, pass.
     pub(super) async fn readiness_gate(&self, reg: &RegistryView, region: &str) -> Result<(), ActionError> {
         let Some(t) = self.storage.tracking(&reg.id).await? else { return Ok(()) };
-        if t.hot_last == 0 {
+        if t.hot_last == 0 && t.hot_repositories.is_empty() {
             return Ok(());
         }
         let Ok(region) = Region::parse(region.to_ascii_lowercase()) else { return Ok(()) };
-        let hot = self.storage.hot_set(&reg.id, t.hot_last).await?;
+        let mut hot = self.storage.hot_set(&reg.id, t.hot_last).await?;
+        for repo in &t.hot_repositories {
+            let tags =
+                self.storage.presence(&reg.id, &PresenceFilter { repository: Some(repo.as_str().to_string()), limit: 1000, ..Default::default() }).await?;
+            hot.extend(tags);
+        }
+        hot.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
+        hot.dedup_by(|a, b| a.repository == b.repository && a.tag == b.tag);
         let missing: Vec<String> =
             hot.iter().filter(|tag| tag.cell(&region).0 != CellState::Present).map(|tag| format!("{}:{}", tag.repository, tag.tag)).collect();
         if missing.is_empty() {
@@ -297,7 +331,7 @@ impl Console {
             ErrorKind::Conflict,
             "HotSetMissing",
             format!(
-                "{} of the {} most recently pushed tags are not in {region} yet: {}{}. Wait for replication, or an Admin can force it.",
+                "{} of the {} tags of the hot set are not in {region} yet: {}{}. Wait for replication, or an Admin can force it.",
                 missing.len(),
                 hot.len(),
                 shown.join(", "),

@@ -67,18 +67,23 @@ struct TrackingRecord {
     objective_share: f64,
     objective_secs: i64,
     hot_last: i64,
+    hot_repositories: String,
 }
 
-impl From<TrackingRecord> for Tracking {
-    fn from(r: TrackingRecord) -> Tracking {
-        Tracking {
+impl TryFrom<TrackingRecord> for Tracking {
+    type Error = StorageError;
+    fn try_from(r: TrackingRecord) -> Result<Tracking, StorageError> {
+        let repos: Vec<String> = parsed("stored hot repositories", serde_json::from_str(&r.hot_repositories))?;
+        let hot_repositories = repos.into_iter().map(|x| parsed("stored hot repository", Repository::parse(x))).collect::<Result<_, _>>()?;
+        Ok(Tracking {
             registry_id: r.registry_id,
             enabled_at: r.enabled_at,
             enabled_by: Actor::from_stored(r.enabled_by),
             objective_share: r.objective_share,
             objective_secs: r.objective_secs,
             hot_last: r.hot_last,
-        }
+            hot_repositories,
+        })
     }
 }
 
@@ -162,28 +167,28 @@ fn like_literal(s: &str) -> String {
 impl PresenceStore for SqliteStore {
     async fn tracking(&self, registry_id: &str) -> Result<Option<Tracking>, StorageError> {
         let r: Option<TrackingRecord> = sqlx::query_as(
-            "SELECT registry_id, enabled_at, enabled_by, objective_share, objective_secs, hot_last FROM presence_tracking WHERE registry_id = ?",
+            "SELECT registry_id, enabled_at, enabled_by, objective_share, objective_secs, hot_last, hot_repositories FROM presence_tracking WHERE registry_id = ?",
         )
         .bind(registry_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(r.map(Tracking::from))
+        r.map(Tracking::try_from).transpose()
     }
 
     async fn tracked(&self) -> Result<Vec<Tracking>, StorageError> {
         let rows: Vec<TrackingRecord> =
-            sqlx::query_as("SELECT registry_id, enabled_at, enabled_by, objective_share, objective_secs, hot_last FROM presence_tracking ORDER BY registry_id")
+            sqlx::query_as("SELECT registry_id, enabled_at, enabled_by, objective_share, objective_secs, hot_last, hot_repositories FROM presence_tracking ORDER BY registry_id")
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows.into_iter().map(Tracking::from).collect())
+        rows.into_iter().map(Tracking::try_from).collect()
     }
 
     async fn set_tracking(&self, t: &Tracking, by: &Principal) -> Result<(), StorageError> {
         sqlx::query(
-            "INSERT INTO presence_tracking (registry_id, enabled_at, enabled_by, enabled_by_key, objective_share, objective_secs, hot_last)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO presence_tracking (registry_id, enabled_at, enabled_by, enabled_by_key, objective_share, objective_secs, hot_last, hot_repositories)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (registry_id) DO UPDATE SET objective_share = excluded.objective_share,
-                 objective_secs = excluded.objective_secs, hot_last = excluded.hot_last",
+                 objective_secs = excluded.objective_secs, hot_last = excluded.hot_last, hot_repositories = excluded.hot_repositories",
         )
         .bind(&t.registry_id)
         .bind(&t.enabled_at)
@@ -192,6 +197,7 @@ impl PresenceStore for SqliteStore {
         .bind(t.objective_share)
         .bind(t.objective_secs)
         .bind(t.hot_last)
+        .bind(serde_json::to_string(&t.hot_repositories.iter().map(|r| r.as_str()).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into()))
         .execute(&self.pool)
         .await?;
         Ok(())

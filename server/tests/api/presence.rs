@@ -74,9 +74,18 @@ async fn pushes_fill_the_matrix_region_by_region_and_gate_routing() {
     let std = app.client.put(app.url("/api/v1/registries/contosostd/presence/tracking")).json(&json!({"enabled": true})).send().await.expect("put");
     assert_eq!(std.status(), 409, "a Standard registry has no replicas to track");
     track(&app).await;
+    // The gate's hot set: every tag of one repository (and none of "the last N").
+    let deployer = app.as_app("ci-deployer").await;
+    let tracking = app.url("/api/v1/registries/contoso/presence/tracking");
+    let r = deployer.put(&tracking).json(&json!({"enabled": true, "hot_repositories": ["Bad Repo"]})).send().await.expect("put");
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.expect("json")["code"], "InvalidHotSet");
+    let r = deployer.put(&tracking).json(&json!({"enabled": true, "hot_last": 0, "hot_repositories": ["presence/app"]})).send().await.expect("put");
+    assert_eq!(r.status(), 200);
+    let t: Value = r.json().await.expect("json");
+    assert_eq!((t["hot_last"].clone(), t["hot_repositories"].clone()), (json!(0), json!(["presence/app"])), "{t}");
 
     // Routing off in the straggler, so the gate has something to guard.
-    let deployer = app.as_app("ci-deployer").await;
     let routing = app.url(&format!("/api/v1/registries/contoso/replicas/{STRAGGLER}/routing"));
     let r = deployer.put(&routing).json(&json!({"enabled": false})).send().await.expect("routing off");
     assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());

@@ -68,10 +68,10 @@ pub fn PresencePage() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
     let view_res = Resource::new_blocking(move || (name.get(), q.get(), live.version.get(), refresh.get()), |(n, q, _, _)| get_presence(n, q));
     let error = RwSignal::new(None::<(String, String)>);
-    let toggle = move |on: bool| {
+    let apply = move |request: TrackingRequest| {
         let registry = name.get_untracked();
         spawn_local(async move {
-            match set_tracking(registry, TrackingRequest { enabled: on, objective_share: None, objective_secs: None, hot_last: None }).await {
+            match set_tracking(registry, request).await {
                 Ok(_) => error.set(None),
                 Err(e) => error.set(Some(split_error(&e))),
             }
@@ -87,7 +87,7 @@ pub fn PresencePage() -> impl IntoView {
             {move || error.get().map(|(code, message)| view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> })}
             <Transition fallback=|| view! { <p class="loading">"Loading presence…"</p> }>
                 {move || view_res.get().map(|r| match r {
-                    Ok(v) => Either::Left(body(v, q.get_untracked(), toggle, live.now)),
+                    Ok(v) => Either::Left(body(v, q.get_untracked(), apply, live.now)),
                     Err(e) => {
                         let (code, message) = split_error(&e);
                         Either::Right(view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> })
@@ -99,14 +99,18 @@ pub fn PresencePage() -> impl IntoView {
     .erased()
 }
 
-fn body(v: PresenceView, q: PresenceQuery, toggle: impl Fn(bool) + Copy + Send + Sync + 'static, now: RwSignal<i64>) -> impl IntoView {
+fn switch(enabled: bool) -> TrackingRequest {
+    TrackingRequest { enabled, objective_share: None, objective_secs: None, hot_last: None, hot_repositories: None }
+}
+
+fn body(v: PresenceView, q: PresenceQuery, apply: impl Fn(TrackingRequest) + Copy + Send + Sync + 'static, now: RwSignal<i64>) -> impl IntoView {
     let operator = crate::me::can(Role::Operator);
     let tracking = match v.tracking.clone() {
         None => Either::Left(view! {
             <div class="tracking tracking-off" id="tracking">
                 <p>"Presence tracking is off. Turned on, Regatlas keeps one webhook per replica (push and delete) and records when each tag reaches each region."</p>
                 {if operator {
-                    Either::Left(view! { <button type="button" id="tracking-on" on:click=move |_| toggle(true)>"Turn tracking on"</button> })
+                    Either::Left(view! { <button type="button" id="tracking-on" on:click=move |_| apply(switch(true))>"Turn tracking on"</button> })
                 } else {
                     Either::Right(view! { <p class="role-note">{crate::me::needs(Role::Operator)}" to turn tracking on."</p> })
                 }}
@@ -117,10 +121,15 @@ fn body(v: PresenceView, q: PresenceQuery, toggle: impl Fn(bool) + Copy + Send +
                 <dl class="facts inline">
                     <dt>"Tracking since"</dt><dd>{crate::time::short(&t.enabled_at)}" by "{t.enabled_by.clone()}</dd>
                     <dt>"Objective"</dt><dd id="objective">{format!("{:.1} % within {}", t.objective_share * 100.0, duration(t.objective_secs as f64))}</dd>
-                    <dt>"Routing gate"</dt><dd>{if t.hot_last == 0 { "off".to_string() } else { format!("the last {} pushed tags", t.hot_last) }}</dd>
+                    <dt>"Routing gate"</dt><dd id="hot-set">{match (t.hot_last, t.hot_repositories.is_empty()) {
+                        (0, true) => "off".to_string(),
+                        (n, true) => format!("the last {n} pushed tags"),
+                        (n, false) => format!("the last {n} pushed tags and every tag of {}", t.hot_repositories.join(", ")),
+                    }}</dd>
                     <dt>"Receiver"</dt><dd><code>{t.receiver.clone().unwrap_or_default()}"/hooks/acr/…"</code></dd>
                 </dl>
-                {operator.then(|| view! { <button type="button" class="danger" id="tracking-off" on:click=move |_| toggle(false)>"Turn tracking off"</button> })}
+                {operator.then(|| settings_form(&t, apply))}
+                {operator.then(|| view! { <button type="button" class="danger" id="tracking-off" on:click=move |_| apply(switch(false))>"Turn tracking off"</button> })}
             </div>
         }),
     };
@@ -142,6 +151,34 @@ fn body(v: PresenceView, q: PresenceQuery, toggle: impl Fn(bool) + Copy + Send +
         })}
     }
     .erased()
+}
+
+/// The team's objective and the routing gate's hot set (Operator).
+fn settings_form(t: &crate::model::TrackingView, apply: impl Fn(TrackingRequest) + Copy + Send + Sync + 'static) -> impl IntoView {
+    let share = RwSignal::new(format!("{}", (t.objective_share * 1000.0).round() / 10.0));
+    let secs = RwSignal::new(t.objective_secs.to_string());
+    let last = RwSignal::new(t.hot_last.to_string());
+    let repos = RwSignal::new(t.hot_repositories.join(", "));
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let num = |s: RwSignal<String>| s.get_untracked().trim().parse::<f64>().ok();
+        apply(TrackingRequest {
+            enabled: true,
+            objective_share: num(share).map(|p| p / 100.0),
+            objective_secs: num(secs).map(|x| x as i64),
+            hot_last: num(last).map(|x| x as i64),
+            hot_repositories: Some(repos.get_untracked().split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect()),
+        });
+    };
+    view! {
+        <form class="tracking-settings" id="tracking-settings" on:submit=submit>
+            <label>"Objective " <input id="objective-share" type="number" min="50" max="99.99" step="0.01" prop:value=move || share.get() on:input=move |ev| share.set(event_target_value(&ev))/>" % within "</label>
+            <label><input id="objective-secs" type="number" min="1" max="86400" prop:value=move || secs.get() on:input=move |ev| secs.set(event_target_value(&ev))/>" s"</label>
+            <label>"Routing gate: the last " <input id="hot-last" type="number" min="0" max="500" prop:value=move || last.get() on:input=move |ev| last.set(event_target_value(&ev))/>" tags"</label>
+            <label>" and every tag of " <input id="hot-repositories" type="text" placeholder="web/frontend, tools/base" prop:value=move || repos.get() on:input=move |ev| repos.set(event_target_value(&ev))/></label>
+            <button type="submit" id="tracking-save">"Save"</button>
+        </form>
+    }
 }
 
 fn urlencode(s: &str) -> String {
