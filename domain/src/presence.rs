@@ -106,16 +106,20 @@ pub struct PresenceFilter {
     pub incomplete_in: Option<Vec<Region>>,
     /// After this `(repository, tag)` (cursor).
     pub after: Option<(String, String)>,
+    /// Only tags pushed before this time (stragglers).
+    pub pushed_before: Option<String>,
+    /// Oldest push first instead of by repository and tag.
+    pub oldest_first: bool,
     pub limit: i64,
 }
 
-/// One region's arrival of one push: the raw material of lag.
+/// One region's arrival of one push, after the receiving replica's: the
+/// raw material of lag.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LagSample {
     pub region: Region,
-    pub first_region: Region,
-    pub pushed_at: String,
-    pub arrived_at: String,
+    /// Seconds from the push's first arrival anywhere to this one.
+    pub lag_secs: f64,
 }
 
 /// The per-registry tracking settings.

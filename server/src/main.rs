@@ -45,6 +45,8 @@ enum BenchCommand {
     Ui(regatlas_server::bench::BenchUiArgs),
     /// A migration of N artifacts under import latency and ARM write throttling.
     Migrate(regatlas_server::bench::BenchMigrateArgs),
+    /// Presence: webhook ingest, the presence view at N tags x R regions, probe reads against the budget.
+    Presence(regatlas_server::bench::presence::BenchPresenceArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -67,6 +69,7 @@ fn main() -> std::process::ExitCode {
             Some(Command::Bench(BenchCommand::Poll(args))) => regatlas_server::bench::poll(args).await.map_err(anyhow::Error::from),
             Some(Command::Bench(BenchCommand::Ui(args))) => regatlas_server::bench::ui(args).await.map_err(anyhow::Error::from),
             Some(Command::Bench(BenchCommand::Migrate(args))) => regatlas_server::bench::migrate(args).await.map_err(anyhow::Error::from),
+            Some(Command::Bench(BenchCommand::Presence(args))) => regatlas_server::bench::presence::presence(args).await.map_err(anyhow::Error::from),
             None => serve(cli.serve).await,
         }
     });

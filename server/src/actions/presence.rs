@@ -18,7 +18,7 @@ use crate::presence::{
 /// Tags per page of the presence view.
 const DEFAULT_PAGE: i64 = 100;
 /// Lag samples read per view (newest first).
-const MAX_SAMPLES: i64 = 50_000;
+const MAX_SAMPLES: i64 = 20_000;
 
 fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::Invalid, code, message)
@@ -101,7 +101,7 @@ impl Console {
         };
         let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(|t| t.chars().take(200).collect::<String>());
         let repository = q.repository.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
-        let filter = PresenceFilter { repository, text, incomplete_in: q.incomplete.then(|| regions.clone()), after, limit: limit + 1 };
+        let filter = PresenceFilter { repository, text, incomplete_in: q.incomplete.then(|| regions.clone()), after, limit: limit + 1, ..Default::default() };
         let mut tags = storage.presence(&reg.id, &filter).await?;
         let next = (tags.len() as i64 > limit).then(|| {
             tags.truncate(limit as usize);
@@ -160,11 +160,12 @@ impl Console {
         // Stragglers: incomplete tags older than the objective allows.
         let cutoff = stamp(now - Duration::seconds(secs));
         let stragglers = storage
-            .presence(&reg.id, &PresenceFilter { incomplete_in: Some(regions.clone()), limit: 1000, ..Default::default() })
+            .presence(
+                &reg.id,
+                &PresenceFilter { incomplete_in: Some(regions.clone()), pushed_before: Some(cutoff), oldest_first: true, limit: 20, ..Default::default() },
+            )
             .await?
             .iter()
-            .filter(|t| t.pushed_at < cutoff)
-            .take(20)
             .map(|t| row(t, &regions))
             .collect();
         let receiver = self.presence.as_ref().and_then(|p| p.settings().hooks_origin.clone());

@@ -52,8 +52,9 @@ pub trait PresenceStore: Send + Sync {
     async fn presence(&self, registry_id: &str, f: &PresenceFilter) -> Result<Vec<TagPresence>, StorageError>;
     /// How many tags are tracked, and per region what it serves of them.
     async fn presence_counts(&self, registry_id: &str, recent_since: &str) -> Result<(i64, BTreeMap<String, RegionCounts>), StorageError>;
-    /// Arrivals since `since`, newest first; probes are left out (a probe
-    /// says when it looked, not when the content arrived).
+    /// Arrivals since `since` in other regions than the receiving one,
+    /// newest first; probes are left out (a probe says when it looked, not
+    /// when the content arrived).
     async fn lag_samples(&self, registry_id: &str, since: &str, limit: i64) -> Result<Vec<LagSample>, StorageError>;
     /// The `n` most recently pushed tags with what each region serves.
     async fn hot_set(&self, registry_id: &str, n: i64) -> Result<Vec<TagPresence>, StorageError>;
@@ -434,10 +435,11 @@ impl PresenceStore for SqliteStore {
                    AND (?4 = '' OR h.repository > ?4 OR (h.repository = ?4 AND h.tag > ?5))
                    AND (?6 IS NULL OR (SELECT COUNT(*) FROM presence_tags t WHERE t.registry_id = h.registry_id AND t.repository = h.repository
                           AND t.tag = h.tag AND t.digest = h.digest AND t.region IN (SELECT value FROM json_each(?6))) < json_array_length(?6))
-                 ORDER BY h.repository, h.tag LIMIT ?7)
+                   AND (?8 IS NULL OR h.pushed_at < ?8)
+                 ORDER BY CASE WHEN ?9 THEN h.pushed_at END, h.repository, h.tag LIMIT ?7)
              SELECT {CELL_COLUMNS} FROM page h
              LEFT JOIN presence_tags t ON t.registry_id = h.registry_id AND t.repository = h.repository AND t.tag = h.tag
-             ORDER BY h.repository, h.tag, t.region"
+             ORDER BY CASE WHEN ?9 THEN h.pushed_at END, h.repository, h.tag, t.region"
         );
         let rows: Vec<CellRecord> = sqlx::query_as(&sql)
             .bind(registry_id)
@@ -447,6 +449,8 @@ impl PresenceStore for SqliteStore {
             .bind(after_tag)
             .bind(regions)
             .bind(f.limit.clamp(1, 1000))
+            .bind(f.pushed_before.as_deref())
+            .bind(f.oldest_first)
             .fetch_all(&self.pool)
             .await?;
         group(rows)
@@ -485,9 +489,10 @@ impl PresenceStore for SqliteStore {
     }
 
     async fn lag_samples(&self, registry_id: &str, since: &str, limit: i64) -> Result<Vec<LagSample>, StorageError> {
-        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-            "SELECT a.region, p.first_region, p.first_at, a.at FROM presence_arrivals a JOIN presence_pushes p ON p.id = a.push_id
-             WHERE p.registry_id = ? AND a.at >= ? AND a.source <> 'probe' ORDER BY a.at DESC LIMIT ?",
+        let rows: Vec<(String, f64)> = sqlx::query_as(
+            "SELECT a.region, MAX(0.0, (julianday(a.at) - julianday(p.first_at)) * 86400.0) FROM presence_arrivals a
+             JOIN presence_pushes p ON p.id = a.push_id
+             WHERE p.registry_id = ? AND a.at >= ? AND a.source <> 'probe' AND a.region <> p.first_region ORDER BY a.at DESC LIMIT ?",
         )
         .bind(registry_id)
         .bind(since)
@@ -495,14 +500,7 @@ impl PresenceStore for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|(region, first_region, pushed_at, arrived_at)| {
-                Ok(LagSample {
-                    region: parsed("stored arrival", Region::parse(region))?,
-                    first_region: parsed("stored arrival", Region::parse(first_region))?,
-                    pushed_at,
-                    arrived_at,
-                })
-            })
+            .map(|(region, lag_secs)| Ok(LagSample { region: parsed("stored arrival", Region::parse(region))?, lag_secs: (lag_secs * 1000.0).round() / 1000.0 }))
             .collect()
     }
 

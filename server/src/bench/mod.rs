@@ -3,6 +3,8 @@
 //! registry plus discovery), wall time of a full cycle, SQLite rows written
 //! by a cycle that sees no change (goal: 0), and peak RSS.
 
+pub mod presence;
+
 use std::time::Duration;
 
 use clap::Args;
@@ -135,7 +137,7 @@ pub struct BenchUiArgs {
     pub site_root: std::path::PathBuf,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -143,92 +145,113 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn gzip_len(bytes: &[u8]) -> usize {
+pub(crate) fn gzip_len(bytes: &[u8]) -> usize {
     use std::io::Write;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     let _ = enc.write_all(bytes);
     enc.finish().map(|v| v.len()).unwrap_or(0)
 }
 
-pub async fn ui(args: BenchUiArgs) -> Result<(), BenchError> {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        serve: crate::config::ServeArgs,
-    }
-    let dir = tempfile::tempdir()?;
-    let db = dir.path().join("bench.db");
-    let argv = [
-        "regatlas".to_string(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--database".into(),
-        db.display().to_string(),
-        "--site-root".into(),
-        args.site_root.display().to_string(),
-        "--emulator-time-scale".into(),
-        "50".into(),
-        "--poll-fast-secs".into(),
-        "1".into(),
-        "--poll-slow-secs".into(),
-        "2".into(),
-    ];
-    let serve = Wrap::try_parse_from(argv).map_err(|e| BenchError::Setup(e.to_string()))?.serve;
-    let config = crate::config::Config::resolve(&serve).map_err(|e| BenchError::Setup(e.to_string()))?;
-    let app = crate::startup::Application::build(config).await.map_err(|e| BenchError::Setup(e.to_string()))?;
-    let base = format!("http://{}", app.addr());
-    let info = app.emulator().map(|e| e.info()).ok_or_else(|| BenchError::Setup("the benchmark needs the built-in emulator".into()))?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async move {
-        let _ = stop_rx.await;
-    }));
-    // Signed in as a person for the pages, and as an application for the API.
-    let cookie = crate::auth::client::sign_in_as(&base, "ada@contoso.example").await.map_err(BenchError::Setup)?;
-    let token = crate::auth::client::app_token(&crate::startup::emulator_login(&info), "ci-admin").await.map_err(BenchError::Setup)?;
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::COOKIE, reqwest::header::HeaderValue::from_str(&cookie).map_err(|e| BenchError::Setup(e.to_string()))?);
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| BenchError::Setup(e.to_string()))?,
-    );
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .default_headers(headers)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| BenchError::Setup(e.to_string()))?;
+/// A console on the built-in emulator for a benchmark: its base URL, a
+/// client signed in as a person (pages) and as an Admin application (API),
+/// its database file, and how to stop it.
+pub(crate) struct BenchConsole {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db: std::path::PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), crate::startup::StartupError>>,
+    _dir: tempfile::TempDir,
+}
 
-    // The registry grows to the wanted replica count through the real API.
-    let registry = "contoso";
-    let current: regatlas_app::model::RegistryView = wait_for_registry(&http, &base, registry, |_| true).await?;
-    let have: Vec<String> = current.replicas.iter().filter(|r| !r.gone).map(|r| r.location.clone()).collect();
-    let candidates = regatlas_app::regions::all().iter().filter(|r| r.can_host() && !have.contains(&r.name)).map(|r| r.name.clone());
-    for region in candidates.take(args.replicas.saturating_sub(have.len())) {
-        let r = http
-            .post(format!("{base}/api/v1/registries/{registry}/replicas"))
-            .json(&serde_json::json!({ "region": region }))
-            .send()
-            .await
-            .map_err(|e| BenchError::Setup(e.to_string()))?;
-        if !r.status().is_success() {
-            return Err(BenchError::Setup(format!("creating a replica in {region}: {}", r.status())));
+impl BenchConsole {
+    pub(crate) async fn start(site_root: &std::path::Path, extra: &[&str]) -> Result<BenchConsole, BenchError> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            serve: crate::config::ServeArgs,
         }
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("bench.db");
+        let mut argv = vec![
+            "regatlas".to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--database".into(),
+            db.display().to_string(),
+            "--site-root".into(),
+            site_root.display().to_string(),
+            "--emulator-time-scale".into(),
+            "50".into(),
+            "--poll-fast-secs".into(),
+            "1".into(),
+            "--poll-slow-secs".into(),
+            "2".into(),
+        ];
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        let serve = Wrap::try_parse_from(argv).map_err(|e| BenchError::Setup(e.to_string()))?.serve;
+        let config = crate::config::Config::resolve(&serve).map_err(|e| BenchError::Setup(e.to_string()))?;
+        let app = crate::startup::Application::build(config).await.map_err(|e| BenchError::Setup(e.to_string()))?;
+        let base = format!("http://{}", app.addr());
+        let info = app.emulator().map(|e| e.info()).ok_or_else(|| BenchError::Setup("the benchmark needs the built-in emulator".into()))?;
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = stop_rx.await;
+        }));
+        // Signed in as a person for the pages, and as an application for the API.
+        let cookie = crate::auth::client::sign_in_as(&base, "ada@contoso.example").await.map_err(BenchError::Setup)?;
+        let token = crate::auth::client::app_token(&crate::startup::emulator_login(&info), "ci-admin").await.map_err(BenchError::Setup)?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::COOKIE, reqwest::header::HeaderValue::from_str(&cookie).map_err(|e| BenchError::Setup(e.to_string()))?);
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| BenchError::Setup(e.to_string()))?,
+        );
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .default_headers(headers)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
+        Ok(BenchConsole { base, http, db, stop, server, _dir: dir })
     }
-    let want = args.replicas;
-    wait_for_registry(&http, &base, registry, |r| r.replicas.iter().filter(|p| !p.gone && p.state == regatlas_app::model::ReplicaState::Ready).count() >= want)
-        .await?;
-    let url = format!("{base}/registries/{registry}?region=westeurope");
-    println!("page: {url} ({} regions on the map, {want} replicas)", regatlas_app::regions::all().len());
 
-    // Warm-up, then the measured run.
-    let body = http.get(&url).send().await.map_err(|e| BenchError::Setup(e.to_string()))?.text().await.unwrap_or_default();
-    let html_bytes = body.len();
-    let per_client = args.requests.div_ceil(args.clients.max(1));
+    /// Grows the demo's `contoso` to `replicas` ready replicas through the API.
+    pub(crate) async fn grow(&self, registry: &str, replicas: usize) -> Result<(), BenchError> {
+        let (http, base) = (&self.http, &self.base);
+        let current: regatlas_app::model::RegistryView = wait_for_registry(http, base, registry, |_| true).await?;
+        let have: Vec<String> = current.replicas.iter().filter(|r| !r.gone).map(|r| r.location.clone()).collect();
+        let candidates = regatlas_app::regions::all().iter().filter(|r| r.can_host() && !have.contains(&r.name)).map(|r| r.name.clone());
+        for region in candidates.take(replicas.saturating_sub(have.len())) {
+            let r = http
+                .post(format!("{base}/api/v1/registries/{registry}/replicas"))
+                .json(&serde_json::json!({ "region": region }))
+                .send()
+                .await
+                .map_err(|e| BenchError::Setup(e.to_string()))?;
+            if !r.status().is_success() {
+                return Err(BenchError::Setup(format!("creating a replica in {region}: {}", r.status())));
+            }
+        }
+        wait_for_registry(http, base, registry, |r| r.replicas.iter().filter(|p| !p.gone && p.state == regatlas_app::model::ReplicaState::Ready).count() >= replicas)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+    }
+}
+
+/// Times `requests` GETs of `url` over `clients` connections: sorted milliseconds, failures, wall seconds.
+pub(crate) async fn load(http: &reqwest::Client, url: &str, clients: usize, requests: usize) -> (Vec<f64>, usize, f64) {
+    let per_client = requests.div_ceil(clients.max(1));
     let started = std::time::Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..args.clients.max(1) {
-        let (http, url) = (http.clone(), url.clone());
+    for _ in 0..clients.max(1) {
+        let (http, url) = (http.clone(), url.to_string());
         tasks.push(tokio::spawn(async move {
             let mut times = Vec::with_capacity(per_client);
             let mut failures = 0usize;
@@ -255,6 +278,24 @@ pub async fn ui(args: BenchUiArgs) -> Result<(), BenchError> {
     }
     let wall = started.elapsed().as_secs_f64();
     all.sort_by(|a, b| a.total_cmp(b));
+    (all, failures, wall)
+}
+
+pub async fn ui(args: BenchUiArgs) -> Result<(), BenchError> {
+    let console = BenchConsole::start(&args.site_root, &[]).await?;
+    let (http, base) = (console.http.clone(), console.base.clone());
+    // The registry grows to the wanted replica count through the real API.
+    let registry = "contoso";
+    console.grow(registry, args.replicas).await?;
+    let want = args.replicas;
+    let url = format!("{base}/registries/{registry}?region=westeurope");
+    println!("page: {url} ({} regions on the map, {want} replicas)", regatlas_app::regions::all().len());
+
+    // Warm-up, then the measured run.
+    let body = http.get(&url).send().await.map_err(|e| BenchError::Setup(e.to_string()))?.text().await.unwrap_or_default();
+    let html_bytes = body.len();
+    let per_client = args.requests.div_ceil(args.clients.max(1));
+    let (all, failures, wall) = load(&http, &url, args.clients, args.requests).await;
     println!();
     println!("clients x requests         {} x {} ({} done, {failures} failed)", args.clients, per_client, all.len());
     println!(
@@ -282,8 +323,7 @@ pub async fn ui(args: BenchUiArgs) -> Result<(), BenchError> {
     if let Ok(b) = std::fs::read(args.site_root.join("map/land-110m.svg")) {
         println!("map land layer (image)     {} bytes ({} KB gzipped)", b.len(), gzip_len(&b) / 1024);
     }
-    let _ = stop_tx.send(());
-    let _ = server.await;
+    console.stop().await;
     Ok(())
 }
 
