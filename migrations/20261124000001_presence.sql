@@ -43,13 +43,15 @@ CREATE TABLE presence_pushes (
 
 -- The first arrival of each push in each region.
 CREATE TABLE presence_arrivals (
-    push_id   INTEGER NOT NULL REFERENCES presence_pushes (id) ON DELETE CASCADE,
-    region    TEXT NOT NULL,
-    at        TEXT NOT NULL,
-    source    TEXT NOT NULL,        -- webhook | catch-up | probe
+    push_id      INTEGER NOT NULL REFERENCES presence_pushes (id) ON DELETE CASCADE,
+    registry_id  TEXT NOT NULL,      -- the push's, for the per-region and window reads
+    region       TEXT NOT NULL,
+    at           TEXT NOT NULL,
+    source       TEXT NOT NULL,      -- webhook | catch-up | probe
     PRIMARY KEY (push_id, region)
 );
-CREATE INDEX presence_arrivals_at ON presence_arrivals (at);
+CREATE INDEX presence_arrivals_region ON presence_arrivals (registry_id, region, at);
+CREATE INDEX presence_arrivals_window ON presence_arrivals (registry_id, at);
 
 -- Per tag: its newest push, what every region should serve.
 CREATE TABLE presence_heads (
@@ -76,3 +78,4 @@ CREATE TABLE presence_tags (
     source       TEXT NOT NULL,
     PRIMARY KEY (registry_id, repository, tag, region)
 );
+CREATE INDEX presence_tags_region ON presence_tags (registry_id, region);

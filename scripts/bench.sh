@@ -2,7 +2,7 @@
 # The `bench` command: installs what is missing, builds release binaries and
 # the front end, then prints every benchmark's figures (see BENCHMARKS.md).
 #   scripts/bench.sh            all benchmarks
-#   scripts/bench.sh poll|ui|latency|migrate
+#   scripts/bench.sh poll|ui|latency|migrate|presence
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -23,6 +23,10 @@ fi
 if [ "$what" = all ] || [ "$what" = migrate ]; then
   echo "==> bench migrate (2,000 artifacts, import latency 0.8 s, ARM writes 50/s)" >&2
   "$BIN" bench migrate
+fi
+if [ "$what" = all ] || [ "$what" = presence ]; then
+  echo "==> bench presence (webhook ingest; the view at 10,000 tags x 10 regions; probe reads)" >&2
+  "$BIN" bench presence --site-root target/site
 fi
 if [ "$what" = all ] || [ "$what" = latency ]; then
   echo "==> event-to-screen latency (browser)" >&2

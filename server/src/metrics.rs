@@ -137,7 +137,8 @@ impl Scrape {
                         }
                     }
                     if let Ok(Some(_)) = self.storage.tracking(&t.registry.id).await {
-                        if let Ok((total, per_region)) = self.storage.presence_counts(&t.registry.id, &since).await {
+                        let regions: Vec<regatlas_domain::Region> = t.replicas.iter().filter(|(_, s)| !s.gone).map(|(r, _)| r.location.clone()).collect();
+                        if let Ok((total, per_region)) = self.storage.presence_counts(&t.registry.id, &regions, &since).await {
                             gauge!("regatlas_presence_tags", "registry" => registry.clone()).set(total as f64);
                             for (r, _) in t.replicas.iter().filter(|(_, s)| !s.gone) {
                                 let present = per_region.get(r.location.as_str()).map(|c| c.present).unwrap_or(0);

@@ -90,6 +90,8 @@ pub struct Console {
     engine: Option<crate::migration::Engine>,
     /// Presence tracking (`server/src/presence/`).
     presence: Option<crate::presence::Presence>,
+    /// Presence summaries computed in the last seconds (many browsers refetch at once).
+    summaries: presence::SummaryCache,
 }
 
 /// Largest page any list returns.
@@ -136,7 +138,7 @@ impl Console {
         stale_after_secs: i64,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Console {
-        Console { storage, arm, hub, poller, stale_after: stale_after_secs, shutdown, engine: None, presence: None }
+        Console { storage, arm, hub, poller, stale_after: stale_after_secs, shutdown, engine: None, presence: None, summaries: Default::default() }
     }
 
     /// Tracks presence through this service.

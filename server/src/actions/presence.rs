@@ -74,7 +74,52 @@ fn tracking_view(t: &Tracking, receiver: Option<String>) -> TrackingView {
     }
 }
 
+/// What every viewer of a registry's presence shares: counts, lag and
+/// stragglers, computed at most every [`SUMMARY_TTL`] per registry, window
+/// and objective (a burst of live events makes every browser refetch at once).
+#[derive(Clone, Debug)]
+pub(super) struct Summary {
+    total: i64,
+    counts: std::collections::BTreeMap<String, regatlas_domain::presence::RegionCounts>,
+    lag: std::collections::BTreeMap<String, crate::presence::stats::LagStats>,
+    stragglers: Vec<TagPresence>,
+}
+
+type SummaryKey = (String, String, i64, i64);
+
+#[derive(Clone, Default)]
+pub(super) struct SummaryCache(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<SummaryKey, (std::time::Instant, Summary)>>>);
+
+const SUMMARY_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Console {
+    async fn summary(&self, registry_id: &str, regions: &[Region], window: i64, objective_secs: i64) -> Result<Summary, ApiError> {
+        let key: SummaryKey = (registry_id.to_string(), regions.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","), window, objective_secs);
+        if let Some((at, s)) = self.summaries.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            if at.elapsed() < SUMMARY_TTL {
+                return Ok(s.clone());
+            }
+        }
+        let storage = &self.storage;
+        let now = Utc::now();
+        let (total, counts) = storage.presence_counts(registry_id, regions, &stamp(now - Duration::minutes(10))).await?;
+        let samples = storage.lag_samples(registry_id, &stamp(now - Duration::minutes(window)), MAX_SAMPLES).await?;
+        let lag = lag_by_region(&samples, objective_secs as f64);
+        // Stragglers: incomplete tags older than the objective allows, oldest first.
+        let cutoff = stamp(now - Duration::seconds(objective_secs));
+        let stragglers = storage
+            .presence(
+                registry_id,
+                &PresenceFilter { incomplete_in: Some(regions.to_vec()), pushed_before: Some(cutoff), oldest_first: true, limit: 20, ..Default::default() },
+            )
+            .await?;
+        let s = Summary { total, counts, lag, stragglers };
+        let mut cache = self.summaries.0.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|_, (at, _)| at.elapsed() < SUMMARY_TTL);
+        cache.insert(key, (std::time::Instant::now(), s.clone()));
+        Ok(s)
+    }
+
     fn presence_service(&self) -> Result<&crate::presence::Presence, ApiError> {
         self.presence.as_ref().ok_or_else(|| ApiError::new(ErrorKind::Unavailable, "PresenceUnavailable", "Presence tracking is not running in this process."))
     }
@@ -110,10 +155,9 @@ impl Console {
         let rows: Vec<PresenceRow> = tags.iter().map(|t| row(t, &regions)).collect();
 
         let now = Utc::now();
-        let (total, counts) = storage.presence_counts(&reg.id, &stamp(now - Duration::minutes(10))).await?;
         let (share, secs) = tracking.as_ref().map(|t| (t.objective_share, t.objective_secs)).unwrap_or((0.95, 300));
-        let samples = storage.lag_samples(&reg.id, &stamp(now - Duration::minutes(window)), MAX_SAMPLES).await?;
-        let lag = lag_by_region(&samples, secs as f64);
+        let summary = self.summary(&reg.id, &regions, window, secs).await?;
+        let (total, counts, lag) = (summary.total, &summary.counts, &summary.lag);
         let hooks = storage.presence_hooks(&reg.id).await?;
         let probes = self.presence.as_ref().map(|p| p.probe_stats(&reg.id)).unwrap_or_default();
         let routing_set = self.routing_as_set(&reg.id).await?;
@@ -157,17 +201,7 @@ impl Console {
                 }
             })
             .collect();
-        // Stragglers: incomplete tags older than the objective allows.
-        let cutoff = stamp(now - Duration::seconds(secs));
-        let stragglers = storage
-            .presence(
-                &reg.id,
-                &PresenceFilter { incomplete_in: Some(regions.clone()), pushed_before: Some(cutoff), oldest_first: true, limit: 20, ..Default::default() },
-            )
-            .await?
-            .iter()
-            .map(|t| row(t, &regions))
-            .collect();
+        let stragglers = summary.stragglers.iter().map(|t| row(t, &regions)).collect();
         let receiver = self.presence.as_ref().and_then(|p| p.settings().hooks_origin.clone());
         Ok(PresenceView {
             registry: reg.name.clone(),

@@ -234,8 +234,10 @@ impl BenchConsole {
                 return Err(BenchError::Setup(format!("creating a replica in {region}: {}", r.status())));
             }
         }
-        wait_for_registry(http, base, registry, |r| r.replicas.iter().filter(|p| !p.gone && p.state == regatlas_app::model::ReplicaState::Ready).count() >= replicas)
-            .await?;
+        wait_for_registry(http, base, registry, |r| {
+            r.replicas.iter().filter(|p| !p.gone && p.state == regatlas_app::model::ReplicaState::Ready).count() >= replicas
+        })
+        .await?;
         Ok(())
     }
 

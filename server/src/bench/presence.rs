@@ -109,7 +109,12 @@ pub async fn presence(args: BenchPresenceArgs) -> Result<(), BenchError> {
             let Some(http) = http else { return (times, new, chunk.len()) };
             for (region, event) in chunk {
                 let t = Instant::now();
-                let r = http.post(format!("{base}/hooks/acr/contoso/{region}")).header(crate::presence::SECRET_HEADER, format!("bench-{region}")).json(&event).send().await;
+                let r = http
+                    .post(format!("{base}/hooks/acr/contoso/{region}"))
+                    .header(crate::presence::SECRET_HEADER, format!("bench-{region}"))
+                    .json(&event)
+                    .send()
+                    .await;
                 match r {
                     Ok(r) if r.status().is_success() => {
                         let v: serde_json::Value = r.json().await.unwrap_or_default();
@@ -136,7 +141,11 @@ pub async fn presence(args: BenchPresenceArgs) -> Result<(), BenchError> {
     times.sort_by(|a, b| a.total_cmp(b));
     println!();
     println!("webhook deliveries         {total} ({pushes} pushes x {} regions x 2), {} clients", regions.len(), args.clients);
-    println!("ingested                   {:.0} events/s over HTTP ({wall:.1} s); {new} new, {} duplicates, {failed} failed", total as f64 / wall, total - new - failed);
+    println!(
+        "ingested                   {:.0} events/s over HTTP ({wall:.1} s); {new} new, {} duplicates, {failed} failed",
+        total as f64 / wall,
+        total - new - failed
+    );
     println!("receiver latency           p50 {:.1} ms   p99 {:.1} ms", percentile(&times, 0.5), percentile(&times, 0.99));
 
     // 2. The view at N tags x R regions, seeded through storage.
@@ -173,7 +182,12 @@ pub async fn presence(args: BenchPresenceArgs) -> Result<(), BenchError> {
     let seeded = started.elapsed().as_secs_f64();
     let arrivals = args.tags * regions.len();
     println!();
-    println!("seeded                     {} tags x {} regions ({arrivals} arrivals) in {seeded:.1} s: {:.0} arrivals/s through storage", args.tags, regions.len(), arrivals as f64 / seeded);
+    println!(
+        "seeded                     {} tags x {} regions ({arrivals} arrivals) in {seeded:.1} s: {:.0} arrivals/s through storage",
+        args.tags,
+        regions.len(),
+        arrivals as f64 / seeded
+    );
     for (label, path) in [
         ("presence page (HTML)", "/registries/contoso/presence".to_string()),
         ("presence API, 100 tags", "/api/v1/registries/contoso/presence?limit=100".to_string()),

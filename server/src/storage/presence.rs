@@ -51,7 +51,7 @@ pub trait PresenceStore: Send + Sync {
     /// Tags (newest push per tag) with what each region serves, by repository and tag.
     async fn presence(&self, registry_id: &str, f: &PresenceFilter) -> Result<Vec<TagPresence>, StorageError>;
     /// How many tags are tracked, and per region what it serves of them.
-    async fn presence_counts(&self, registry_id: &str, recent_since: &str) -> Result<(i64, BTreeMap<String, RegionCounts>), StorageError>;
+    async fn presence_counts(&self, registry_id: &str, regions: &[Region], recent_since: &str) -> Result<(i64, BTreeMap<String, RegionCounts>), StorageError>;
     /// Arrivals since `since` in other regions than the receiving one,
     /// newest first; probes are left out (a probe says when it looked, not
     /// when the content arrived).
@@ -296,10 +296,11 @@ impl PresenceStore for SqliteStore {
                     .fetch_one(&mut *tx)
                     .await?;
                     let r = sqlx::query(
-                        "INSERT INTO presence_arrivals (push_id, region, at, source) VALUES (?, ?, ?, ?)
+                        "INSERT INTO presence_arrivals (push_id, registry_id, region, at, source) VALUES (?, ?, ?, ?, ?)
                          ON CONFLICT (push_id, region) DO UPDATE SET at = excluded.at, source = excluded.source WHERE excluded.at < presence_arrivals.at",
                     )
                     .bind(push_id)
+                    .bind(&a.registry_id)
                     .bind(a.region.as_str())
                     .bind(&a.at)
                     .bind(a.source.as_str())
@@ -426,6 +427,8 @@ impl PresenceStore for SqliteStore {
     async fn presence(&self, registry_id: &str, f: &PresenceFilter) -> Result<Vec<TagPresence>, StorageError> {
         let regions = f.incomplete_in.as_ref().map(|r| serde_json::to_string(&r.iter().map(|x| x.as_str()).collect::<Vec<_>>()).unwrap_or_default());
         let (after_repo, after_tag) = f.after.clone().unwrap_or_default();
+        // Both orders follow an index: (registry, repository, tag) or (registry, pushed_at).
+        let order = if f.oldest_first { "h.pushed_at, h.repository, h.tag" } else { "h.repository, h.tag" };
         let sql = format!(
             "WITH page AS (
                  SELECT * FROM presence_heads h
@@ -436,10 +439,10 @@ impl PresenceStore for SqliteStore {
                    AND (?6 IS NULL OR (SELECT COUNT(*) FROM presence_tags t WHERE t.registry_id = h.registry_id AND t.repository = h.repository
                           AND t.tag = h.tag AND t.digest = h.digest AND t.region IN (SELECT value FROM json_each(?6))) < json_array_length(?6))
                    AND (?8 IS NULL OR h.pushed_at < ?8)
-                 ORDER BY CASE WHEN ?9 THEN h.pushed_at END, h.repository, h.tag LIMIT ?7)
+                 ORDER BY {order} LIMIT ?7)
              SELECT {CELL_COLUMNS} FROM page h
              LEFT JOIN presence_tags t ON t.registry_id = h.registry_id AND t.repository = h.repository AND t.tag = h.tag
-             ORDER BY CASE WHEN ?9 THEN h.pushed_at END, h.repository, h.tag, t.region"
+             ORDER BY {order}, t.region"
         );
         let rows: Vec<CellRecord> = sqlx::query_as(&sql)
             .bind(registry_id)
@@ -450,13 +453,12 @@ impl PresenceStore for SqliteStore {
             .bind(regions)
             .bind(f.limit.clamp(1, 1000))
             .bind(f.pushed_before.as_deref())
-            .bind(f.oldest_first)
             .fetch_all(&self.pool)
             .await?;
         group(rows)
     }
 
-    async fn presence_counts(&self, registry_id: &str, recent_since: &str) -> Result<(i64, BTreeMap<String, RegionCounts>), StorageError> {
+    async fn presence_counts(&self, registry_id: &str, regions: &[Region], recent_since: &str) -> Result<(i64, BTreeMap<String, RegionCounts>), StorageError> {
         let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM presence_heads WHERE registry_id = ?").bind(registry_id).fetch_one(&self.pool).await?;
         let present: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
             "SELECT t.region, COUNT(*), SUM(h.size) FROM presence_heads h
@@ -466,14 +468,20 @@ impl PresenceStore for SqliteStore {
         .bind(registry_id)
         .fetch_all(&self.pool)
         .await?;
-        let arrivals: Vec<(String, i64, Option<String>)> = sqlx::query_as(
-            "SELECT a.region, SUM(CASE WHEN a.at >= ? THEN 1 ELSE 0 END), MAX(a.at) FROM presence_arrivals a
-             JOIN presence_pushes p ON p.id = a.push_id WHERE p.registry_id = ? GROUP BY a.region",
-        )
-        .bind(recent_since)
-        .bind(registry_id)
-        .fetch_all(&self.pool)
-        .await?;
+        // Per region, by the (registry, region, at) index: recent arrivals and the last one.
+        let mut arrivals: Vec<(String, i64, Option<String>)> = Vec::new();
+        for region in regions {
+            let (recent, last): (i64, Option<String>) = sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM presence_arrivals WHERE registry_id = ?1 AND region = ?2 AND at >= ?3),
+                        (SELECT MAX(at) FROM presence_arrivals WHERE registry_id = ?1 AND region = ?2)",
+            )
+            .bind(registry_id)
+            .bind(region.as_str())
+            .bind(recent_since)
+            .fetch_one(&self.pool)
+            .await?;
+            arrivals.push((region.as_str().to_string(), recent, last));
+        }
         let mut out: BTreeMap<String, RegionCounts> = BTreeMap::new();
         for (region, n, bytes) in present {
             let c = out.entry(region).or_default();
@@ -492,7 +500,7 @@ impl PresenceStore for SqliteStore {
         let rows: Vec<(String, f64)> = sqlx::query_as(
             "SELECT a.region, MAX(0.0, (julianday(a.at) - julianday(p.first_at)) * 86400.0) FROM presence_arrivals a
              JOIN presence_pushes p ON p.id = a.push_id
-             WHERE p.registry_id = ? AND a.at >= ? AND a.source <> 'probe' AND a.region <> p.first_region ORDER BY a.at DESC LIMIT ?",
+             WHERE a.registry_id = ? AND a.at >= ? AND a.source <> 'probe' AND a.region <> p.first_region ORDER BY a.at DESC LIMIT ?",
         )
         .bind(registry_id)
         .bind(since)
@@ -500,7 +508,9 @@ impl PresenceStore for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|(region, lag_secs)| Ok(LagSample { region: parsed("stored arrival", Region::parse(region))?, lag_secs: (lag_secs * 1000.0).round() / 1000.0 }))
+            .map(|(region, lag_secs)| {
+                Ok(LagSample { region: parsed("stored arrival", Region::parse(region))?, lag_secs: (lag_secs * 1000.0).round() / 1000.0 })
+            })
             .collect()
     }
 
