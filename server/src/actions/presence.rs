@@ -87,18 +87,28 @@ pub(super) struct Summary {
 
 type SummaryKey = (String, String, i64, i64);
 
+/// The cache, and one computation at a time: viewers that miss it together
+/// wait for the one computing instead of all computing at once.
 #[derive(Clone, Default)]
-pub(super) struct SummaryCache(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<SummaryKey, (std::time::Instant, Summary)>>>);
+pub(super) struct SummaryCache(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<SummaryKey, (std::time::Instant, Summary)>>>,
+    std::sync::Arc<tokio::sync::Mutex<()>>,
+);
 
 const SUMMARY_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Console {
     async fn summary(&self, registry_id: &str, regions: &[Region], window: i64, objective_secs: i64) -> Result<Summary, ApiError> {
         let key: SummaryKey = (registry_id.to_string(), regions.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","), window, objective_secs);
-        if let Some((at, s)) = self.summaries.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            if at.elapsed() < SUMMARY_TTL {
-                return Ok(s.clone());
-            }
+        let cached = || {
+            self.summaries.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key).filter(|(at, _)| at.elapsed() < SUMMARY_TTL).map(|(_, s)| s.clone())
+        };
+        if let Some(s) = cached() {
+            return Ok(s);
+        }
+        let _computing = self.summaries.1.lock().await;
+        if let Some(s) = cached() {
+            return Ok(s);
         }
         let storage = &self.storage;
         let now = Utc::now();
