@@ -100,9 +100,8 @@ const SUMMARY_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 impl Console {
     async fn summary(&self, registry_id: &str, regions: &[Region], window: i64, objective_secs: i64) -> Result<Summary, ApiError> {
         let key: SummaryKey = (registry_id.to_string(), regions.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","), window, objective_secs);
-        let cached = || {
-            self.summaries.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key).filter(|(at, _)| at.elapsed() < SUMMARY_TTL).map(|(_, s)| s.clone())
-        };
+        let cached =
+            || self.summaries.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key).filter(|(at, _)| at.elapsed() < SUMMARY_TTL).map(|(_, s)| s.clone());
         if let Some(s) = cached() {
             return Ok(s);
         }

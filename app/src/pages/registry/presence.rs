@@ -30,6 +30,17 @@ pub fn duration(secs: f64) -> String {
     }
 }
 
+/// `12.4 MB`, `830 KB`, `512 B`.
+fn bytes(n: i64) -> String {
+    let n = n.max(0) as f64;
+    match n {
+        x if x >= 1e9 => format!("{:.1} GB", x / 1e9),
+        x if x >= 1e6 => format!("{:.1} MB", x / 1e6),
+        x if x >= 1e3 => format!("{:.0} KB", x / 1e3),
+        x => format!("{x} B"),
+    }
+}
+
 fn percent(x: f64) -> String {
     format!("{:.0} %", (x * 100.0).clamp(0.0, 100.0))
 }
@@ -208,7 +219,8 @@ fn regions_table(regions: &[RegionPresenceView], total: i64, now: RwSignal<i64>)
                     <td class="routing" class:drift=r.routing_drift>{match r.routing { Some(true) => "on", Some(false) => "off", None => "unknown" }}
                         {r.routing_drift.then(|| view! { <span class="drift-note">{format!(" (set {} through Regatlas: changed elsewhere)", if r.routing_set == Some(true) { "on" } else { "off" })}</span> })}
                     </td>
-                    <td class="present">{format!("{} of {} ({})", r.present, total, percent(r.ratio))}</td>
+                    <td class="present">{format!("{} of {} ({})", r.present, total, percent(r.ratio))}
+                        {(r.present_bytes > 0).then(|| view! { <span class="bytes">{format!(", {}", bytes(r.present_bytes))}</span> })}</td>
                     <td class="progress">{progress}</td>
                     <td class="lag">{if r.lag_count == 0 { "—".to_string() } else { format!("{} / {} / {}", duration(r.lag_p50), duration(r.lag_p95), duration(r.lag_max)) }}</td>
                     <td class="objective">{r.within_objective.map(|w| format!("{} met, {} of budget", percent(w), percent(r.budget_spent.min(9.99)))).unwrap_or_else(|| "—".into())}</td>
