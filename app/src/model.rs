@@ -468,10 +468,10 @@ pub struct TrackingRequest {
     /// Objective's time, 1 s to 1 day (default 300).
     #[serde(default)]
     pub objective_secs: Option<i64>,
-    /// Routing readiness gate: the last N pushed tags must be present (0–500, default 20),
+    /// Routing readiness gate: the last N pushed tags (0–500, default 20) must be in a region before routing is turned on there.
     #[serde(default)]
     pub hot_last: Option<i64>,
-    /// and every tag of these repositories (at most 50; empty and `hot_last` 0 turn the gate off).
+    /// Every tag of these repositories must be there too (at most 50). `hot_last` 0 and no repositories turn the gate off.
     #[serde(default)]
     pub hot_repositories: Option<Vec<String>>,
 }

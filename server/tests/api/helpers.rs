@@ -201,3 +201,19 @@ pub fn use_emulator(args: &mut regatlas_server::config::ServeArgs, emu: &regatla
     args.emulator_url = Some(info.arm_base_url.clone());
     args.emulator_secret = Some(regatlas_server::outbound::Secret::new(info.token_header_value.clone()));
 }
+
+/// A managed-identity token for the emulator's ARM (a caller outside Regatlas: the portal, the CLI).
+pub async fn emulator_arm_token(info: &regatlas_emulator::EmulatorInfo) -> Option<String> {
+    let http = reqwest::Client::builder().no_proxy().build().ok()?;
+    let mi: serde_json::Value = http
+        .get(&info.token_endpoint)
+        .query(&[("resource", info.arm_base_url.as_str()), ("api-version", "2019-08-01")])
+        .header(info.token_header.as_str(), info.token_header_value.as_str())
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    mi["access_token"].as_str().map(str::to_string)
+}

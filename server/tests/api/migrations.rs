@@ -32,17 +32,8 @@ async fn digest(emu: &regatlas_emulator::RunningEmulator, registry: &str, repo: 
     let ep = info.registries.get(registry)?.login_server.clone();
     let http = reqwest::Client::builder().no_proxy().build().ok()?;
     // A managed-identity token from the emulator, then an ACR token for the data plane.
-    let mi: Value = http
-        .get(&info.token_endpoint)
-        .query(&[("resource", info.arm_base_url.as_str()), ("api-version", "2019-08-01")])
-        .header(info.token_header.as_str(), info.token_header_value.as_str())
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    let tok: Value = http.get(format!("http://{ep}/oauth2/token")).bearer_auth(mi["access_token"].as_str()?).send().await.ok()?.json().await.ok()?;
+    let mi = crate::helpers::emulator_arm_token(&info).await?;
+    let tok: Value = http.get(format!("http://{ep}/oauth2/token")).bearer_auth(mi).send().await.ok()?.json().await.ok()?;
     let t = tok["access_token"].as_str()?.to_string();
     let r = http
         .head(format!("http://{ep}/v2/{repo}/manifests/{tag}"))

@@ -137,16 +137,7 @@ async fn pushes_fill_the_matrix_region_by_region_and_gate_routing() {
     // Someone turns it off outside Regatlas (the portal, the CLI): drift.
     let info = emu.info();
     let http = reqwest::Client::builder().no_proxy().build().expect("client");
-    let mi: Value = http
-        .get(&info.token_endpoint)
-        .query(&[("resource", info.arm_base_url.as_str()), ("api-version", "2019-08-01")])
-        .header(info.token_header.as_str(), info.token_header_value.as_str())
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("json");
+    let mi = crate::helpers::emulator_arm_token(&info).await.expect("ARM token");
     let replica = format!(
         "{}/subscriptions/{}/resourceGroups/contoso-rg/providers/Microsoft.ContainerRegistry/registries/contoso/replications/{STRAGGLER}?api-version=2025-11-01",
         info.arm_base_url, info.subscription_id
@@ -154,13 +145,7 @@ async fn pushes_fill_the_matrix_region_by_region_and_gate_routing() {
     // ARM answers 409 while the replica is still updating from the toggle above.
     let mut tries = 0;
     loop {
-        let r = http
-            .patch(&replica)
-            .bearer_auth(mi["access_token"].as_str().expect("token"))
-            .json(&json!({"properties": {"regionEndpointEnabled": false}}))
-            .send()
-            .await
-            .expect("patch");
+        let r = http.patch(&replica).bearer_auth(&mi).json(&json!({"properties": {"regionEndpointEnabled": false}})).send().await.expect("patch");
         if r.status().is_success() {
             break;
         }
