@@ -318,20 +318,24 @@ impl Console {
             .storage
             .operations(&regatlas_domain::record::OperationFilter { registry_id: Some(registry_id.to_string()), limit: 500, ..Default::default() })
             .await?;
-        let mut set = std::collections::HashMap::new();
+        let mut set: std::collections::HashMap<String, Option<bool>> = std::collections::HashMap::new();
         // Newest first: the first word per region is the one that counts.
         for op in ops.into_iter().filter(|op| op.state == regatlas_domain::OperationState::Succeeded || op.state.is_open()) {
             let key = match op.kind {
                 regatlas_domain::OperationKind::ReplicaRouting => "enabled",
                 regatlas_domain::OperationKind::ReplicaCreate => "routing",
-                _ => continue,
+                // A delete ends what earlier actions asked of that replica.
+                regatlas_domain::OperationKind::ReplicaDelete => {
+                    set.entry(op.target.to_ascii_lowercase()).or_insert(None);
+                    continue;
+                }
             };
             let wanted = serde_json::from_str::<serde_json::Value>(&op.params).ok().and_then(|p| p[key].as_bool());
             if let Some(w) = wanted {
-                set.entry(op.target.to_ascii_lowercase()).or_insert(w);
+                set.entry(op.target.to_ascii_lowercase()).or_insert(Some(w));
             }
         }
-        Ok(set)
+        Ok(set.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
     }
 
     async fn audit_on(&self, who: &Identity, registry_id: &str, summary: String) {
@@ -359,9 +363,20 @@ impl Console {
         let Ok(region) = Region::parse(region.to_ascii_lowercase()) else { return Ok(()) };
         let mut hot = self.storage.hot_set(&reg.id, t.hot_last).await?;
         for repo in &t.hot_repositories {
-            let tags =
-                self.storage.presence(&reg.id, &PresenceFilter { repository: Some(repo.as_str().to_string()), limit: 1000, ..Default::default() }).await?;
-            hot.extend(tags);
+            // Every tag of the repository, a page at a time.
+            let mut after = None;
+            loop {
+                let page = self
+                    .storage
+                    .presence(&reg.id, &PresenceFilter { repository: Some(repo.as_str().to_string()), after: after.clone(), limit: 1000, ..Default::default() })
+                    .await?;
+                let full = page.len() == 1000;
+                after = page.last().map(|t| (t.repository.as_str().to_string(), t.tag.as_str().to_string()));
+                hot.extend(page);
+                if !full {
+                    break;
+                }
+            }
         }
         hot.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
         hot.dedup_by(|a, b| a.repository == b.repository && a.tag == b.tag);

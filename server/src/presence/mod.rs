@@ -384,17 +384,36 @@ impl Presence {
         let mut announce = tokio::time::interval(Duration::from_secs(1));
         let mut reconcile = tokio::time::interval(self.inner.settings.reconcile_every);
         let mut catch_up = tokio::time::interval(self.inner.settings.catch_up_every);
-        let mut probe = tokio::time::interval(self.inner.probe.tick);
-        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Probing in a task of its own: a long round (or a listing of many
+        // tags) never holds up announcements, webhook upkeep or shutdown.
+        let prober = {
+            let this = self.clone();
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                let mut probe = tokio::time::interval(this.inner.probe.tick);
+                probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = stop.changed() => break,
+                        _ = probe.tick() => {
+                            tokio::select! {
+                                _ = this.probe_all() => {}
+                                _ = stop.changed() => break,
+                            }
+                        }
+                    }
+                }
+            })
+        };
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
-                _ = probe.tick() => self.probe_all().await,
                 _ = announce.tick() => self.announce().await,
                 _ = reconcile.tick() => self.reconcile_all().await,
                 _ = catch_up.tick() => self.catch_up_all().await,
             }
         }
+        let _ = prober.await;
         self.announce().await;
     }
 

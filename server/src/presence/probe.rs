@@ -35,8 +35,10 @@ const REGIONAL_API_VERSION: &str = "2026-01-01-preview";
 const MAX_LISTED: usize = 100_000;
 /// A tag is confirmed by probe once it is this old and still not reported.
 const CONFIRM_AFTER: Duration = Duration::from_secs(60);
-/// The same tag in the same region is confirmed at most this often.
+/// The same tag in the same region is confirmed at most this often, then
+/// twice as long each time up to [`MAX_CONFIRM_WAIT`].
 const CONFIRM_EVERY: Duration = Duration::from_secs(60);
+const MAX_CONFIRM_WAIT: Duration = Duration::from_secs(3600);
 
 /// Probe settings.
 #[derive(Clone, Debug)]
@@ -111,8 +113,8 @@ struct RegistryProbes {
     listed_at: Option<Instant>,
     /// Audit: where the round-robin is, per region.
     audit_after: HashMap<Region, Option<(String, String)>>,
-    /// When a (region, repository:tag) was last confirmed.
-    confirmed: HashMap<(Region, String), Instant>,
+    /// When a (region, repository:tag) was last confirmed, and how long until the next look.
+    confirmed: HashMap<(Region, String), (Instant, Duration)>,
 }
 
 /// The prober's state, shared with the presence service.
@@ -200,6 +202,10 @@ impl Presence {
                 Vec::new()
             }
         };
+        let previous: BTreeMap<Region, OciClient> = {
+            let all = self.inner.probes.registries.lock().unwrap_or_else(|e| e.into_inner());
+            all.get(registry_id).map(|r| r.endpoints.clone()).unwrap_or_default()
+        };
         let mut endpoints = BTreeMap::new();
         for h in hosts {
             let region = match region_of_host(&h) {
@@ -210,6 +216,11 @@ impl Presence {
                 tracing::warn!(endpoint = %crate::outbound::clean_text(&h, 100), "a regional endpoint whose region is unknown is not probed");
                 continue;
             };
+            // The same host as before: the same client (its tokens stay).
+            if let Some(c) = previous.get(&region).filter(|c| c.base() == crate::migration::oci::base_url(&h)) {
+                endpoints.insert(region, c.clone());
+                continue;
+            }
             // A host name ARM reported for this registry (a private endpoint may resolve it privately).
             let policy = Arc::new(self.inner.outbound.trusting(&h));
             match OciClient::new(&h, OciAuth::Arm(arm.clone()), policy) {
@@ -251,17 +262,32 @@ impl Presence {
                 return;
             }
         }
+        // Tags already tracked are the audit's; the backlog gets the others, once.
+        let known = match self.storage().head_keys(registry_id).await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(error = %e, "tracked tags not read; backfill waits");
+                return;
+            }
+        };
+        tags.retain(|(r, t)| !known.contains(&(r.as_str().to_string(), t.as_str().to_string())));
         let mut all = self.inner.probes.registries.lock().unwrap_or_else(|e| e.into_inner());
         let r = all.entry(registry_id.to_string()).or_default();
         for region in regions {
-            r.backlog.insert(region.clone(), tags.iter().cloned().collect());
+            let backlog = r.backlog.entry(region.clone()).or_default();
+            let queued: std::collections::HashSet<(Repository, Tag)> = backlog.iter().cloned().collect();
+            backlog.extend(tags.iter().filter(|t| !queued.contains(*t)).cloned());
         }
         r.listed_at = Some(Instant::now());
-        tracing::info!(registry = %registry_id, tags = tags.len(), "tags listed for backfill");
+        tracing::info!(registry = %registry_id, tags = tags.len(), "untracked tags listed for backfill");
     }
 
-    /// One probe: what the region serves for the tag, recorded.
-    async fn look(&self, registry_id: &str, region: &Region, client: &OciClient, repository: &Repository, tag: &Tag) {
+    /// One probe: what the region serves for the tag, recorded. `first_seen`:
+    /// the time given to a tag Regatlas has never seen (a backfilled tag was
+    /// pushed before tracking began, not now).
+    async fn look(&self, registry_id: &str, region: &Region, client: &OciClient, repository: &Repository, tag: &Tag, first_seen: Option<&str>) {
+        // When it looked: taken before the request, so a slow answer is not newer than it is.
+        let now = stamp(Utc::now());
         let seen = match client.manifest(repository.as_str(), tag.as_str(), false).await {
             Ok(m) => m.and_then(|m| Digest::parse(m.digest.as_str()).ok()),
             Err(e) => {
@@ -270,24 +296,18 @@ impl Presence {
             }
         };
         let storage = self.storage();
-        let now = stamp(Utc::now());
-        let head = storage
-            .presence(
-                registry_id,
-                &PresenceFilter {
-                    repository: Some(repository.as_str().to_string()),
-                    text: Some(format!("{repository}:{tag}")),
-                    limit: 50,
-                    ..Default::default()
-                },
-            )
-            .await
-            .ok()
-            .and_then(|v| v.into_iter().find(|t| &t.repository == repository && &t.tag == tag));
+        let head = match storage.tag_presence(registry_id, repository, tag).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "probe result not recorded");
+                return;
+            }
+        };
         let result = match (&seen, &head) {
-            // The tag's newest push (or a tag not seen before): an arrival.
+            // The tag's newest push: an arrival in this region.
             (Some(d), Some(h)) if &h.digest == d => self.ingest(&[arrival(registry_id, region, repository, tag, d, &now)]).await.map(|_| ()),
-            (Some(d), None) => self.ingest(&[arrival(registry_id, region, repository, tag, d, &now)]).await.map(|_| ()),
+            // A tag not seen before: its first record.
+            (Some(d), None) => self.ingest(&[arrival(registry_id, region, repository, tag, d, first_seen.unwrap_or(&now))]).await.map(|_| ()),
             // Another digest, or none: what the region serves, not a push.
             (other, _) => storage.observe_region_tag(registry_id, repository, tag, region, other.as_ref(), &now).await.map(|_| ()),
         };
@@ -318,15 +338,28 @@ impl Presence {
             }
         }
         let confirm_cutoff = stamp(Utc::now() - chrono::Duration::from_std(CONFIRM_AFTER).unwrap_or_default());
-        let incomplete =
-            storage.presence(registry_id, &PresenceFilter { incomplete_in: Some(regions.clone()), limit: 200, ..Default::default() }).await.unwrap_or_default();
+        let incomplete = storage
+            .presence(
+                registry_id,
+                &PresenceFilter {
+                    incomplete_in: Some(regions.clone()),
+                    pushed_before: Some(confirm_cutoff),
+                    oldest_first: true,
+                    limit: 200,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_or_default();
+        let enabled_at = storage.tracking(registry_id).await.ok().flatten().map(|t| t.enabled_at);
         for (region, client) in &endpoints {
             // 1. Confirm what should be there by now.
-            for t in incomplete.iter().filter(|t| t.pushed_at < confirm_cutoff && t.cell(region).0 != CellState::Present) {
+            for t in incomplete.iter().filter(|t| t.cell(region).0 != CellState::Present) {
                 let key = (region.clone(), format!("{}:{}", t.repository, t.tag));
+                // Looked at again after a minute, then after twice as long each time (at most an hour).
                 let due = {
                     let all = self.inner.probes.registries.lock().unwrap_or_else(|e| e.into_inner());
-                    all.get(registry_id).and_then(|r| r.confirmed.get(&key)).is_none_or(|at| at.elapsed() >= CONFIRM_EVERY)
+                    all.get(registry_id).and_then(|r| r.confirmed.get(&key)).is_none_or(|(at, wait)| at.elapsed() >= *wait)
                 };
                 if !due {
                     continue;
@@ -334,11 +367,12 @@ impl Presence {
                 if !self.spend(registry_id, region) {
                     break;
                 }
-                self.look(registry_id, region, client, &t.repository, &t.tag).await;
+                self.look(registry_id, region, client, &t.repository, &t.tag, None).await;
                 let mut all = self.inner.probes.registries.lock().unwrap_or_else(|e| e.into_inner());
                 let r = all.entry(registry_id.to_string()).or_default();
-                r.confirmed.retain(|_, at| at.elapsed() < Duration::from_secs(600));
-                r.confirmed.insert(key, Instant::now());
+                r.confirmed.retain(|_, (at, wait)| at.elapsed() < *wait * 2);
+                let wait = r.confirmed.get(&key).map(|(_, w)| (*w * 2).min(MAX_CONFIRM_WAIT)).unwrap_or(CONFIRM_EVERY);
+                r.confirmed.insert(key, (Instant::now(), wait));
             }
             // 2. Backfill, 3. audit: while the budget lasts.
             loop {
@@ -346,6 +380,7 @@ impl Presence {
                     let mut all = self.inner.probes.registries.lock().unwrap_or_else(|e| e.into_inner());
                     all.get_mut(registry_id).and_then(|r| r.backlog.get_mut(region)).and_then(VecDeque::pop_front)
                 };
+                let backfill = next.is_some();
                 let work = match next {
                     Some(w) => Some(w),
                     None => self.next_audit(registry_id, region).await,
@@ -359,7 +394,9 @@ impl Presence {
                     }
                     break;
                 }
-                self.look(registry_id, region, client, &repository, &tag).await;
+                // A backfilled tag was there before tracking began.
+                let first_seen = if backfill { enabled_at.as_deref() } else { None };
+                self.look(registry_id, region, client, &repository, &tag, first_seen).await;
             }
         }
     }

@@ -56,6 +56,10 @@ pub trait PresenceStore: Send + Sync {
     /// newest first; probes are left out (a probe says when it looked, not
     /// when the content arrived).
     async fn lag_samples(&self, registry_id: &str, since: &str, limit: i64) -> Result<Vec<LagSample>, StorageError>;
+    /// One tag's newest push with what each region serves.
+    async fn tag_presence(&self, registry_id: &str, repository: &Repository, tag: &Tag) -> Result<Option<TagPresence>, StorageError>;
+    /// Every tracked `(repository, tag)` of a registry.
+    async fn head_keys(&self, registry_id: &str) -> Result<std::collections::HashSet<(String, String)>, StorageError>;
     /// The `n` most recently pushed tags with what each region serves.
     async fn hot_set(&self, registry_id: &str, n: i64) -> Result<Vec<TagPresence>, StorageError>;
 }
@@ -512,6 +516,22 @@ impl PresenceStore for SqliteStore {
                 Ok(LagSample { region: parsed("stored arrival", Region::parse(region))?, lag_secs: (lag_secs * 1000.0).round() / 1000.0 })
             })
             .collect()
+    }
+
+    async fn tag_presence(&self, registry_id: &str, repository: &Repository, tag: &Tag) -> Result<Option<TagPresence>, StorageError> {
+        let sql = format!(
+            "SELECT {CELL_COLUMNS} FROM presence_heads h
+             LEFT JOIN presence_tags t ON t.registry_id = h.registry_id AND t.repository = h.repository AND t.tag = h.tag
+             WHERE h.registry_id = ? AND h.repository = ? AND h.tag = ? ORDER BY t.region"
+        );
+        let rows: Vec<CellRecord> = sqlx::query_as(&sql).bind(registry_id).bind(repository.as_str()).bind(tag.as_str()).fetch_all(&self.pool).await?;
+        Ok(group(rows)?.into_iter().next())
+    }
+
+    async fn head_keys(&self, registry_id: &str) -> Result<std::collections::HashSet<(String, String)>, StorageError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT repository, tag FROM presence_heads WHERE registry_id = ?").bind(registry_id).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().collect())
     }
 
     async fn hot_set(&self, registry_id: &str, n: i64) -> Result<Vec<TagPresence>, StorageError> {
