@@ -64,6 +64,12 @@ pub trait Backend: Send + Sync + 'static {
     async fn revoke_api_token(&self, who: &Identity, id: &str) -> Result<ApiTokenView, ApiError>;
     /// Which region serves which tag, lag per region, tracking settings.
     async fn presence(&self, who: &Identity, registry: &str, q: crate::model::PresenceQuery) -> Result<crate::model::PresenceView, ApiError>;
+    /// A registry's webhooks, without their secrets.
+    async fn webhooks(&self, who: &Identity, registry: &str) -> Result<Vec<crate::model::WebhookView>, ApiError>;
+    /// A webhook's recent deliveries (`listEvents`, newest first).
+    async fn webhook_deliveries(&self, who: &Identity, registry: &str, webhook: &str) -> Result<Vec<crate::model::WebhookDeliveryView>, ApiError>;
+    /// Sends a ping event through a webhook (Operator).
+    async fn ping_webhook(&self, who: &Identity, registry: &str, webhook: &str) -> Result<(), ApiError>;
     /// Turns presence tracking on or off (Operator).
     async fn set_tracking(&self, who: &Identity, registry: &str, req: crate::model::TrackingRequest) -> Result<Option<crate::model::TrackingView>, ApiError>;
 }
@@ -236,4 +242,22 @@ pub async fn get_presence(registry: String, query: crate::model::PresenceQuery) 
 pub async fn set_tracking(registry: String, request: crate::model::TrackingRequest) -> Result<Option<crate::model::TrackingView>, ApiError> {
     let (b, who) = backend().map_err(err)?;
     b.set_tracking(&who, &registry, request).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "webhooks")]
+pub async fn list_webhooks(registry: String) -> Result<Vec<crate::model::WebhookView>, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.webhooks(&who, &registry).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "webhook_deliveries")]
+pub async fn webhook_deliveries(registry: String, webhook: String) -> Result<Vec<crate::model::WebhookDeliveryView>, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.webhook_deliveries(&who, &registry, &webhook).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "ping_webhook")]
+pub async fn ping_webhook(registry: String, webhook: String) -> Result<(), ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.ping_webhook(&who, &registry, &webhook).await.map_err(err)
 }

@@ -599,3 +599,37 @@ pub struct PresenceQuery {
     #[serde(default)]
     pub window: Option<i64>,
 }
+
+/// A registry's webhook as the Webhooks page shows it: never a secret (the
+/// service URI without credentials or query, custom header names only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct WebhookView {
+    pub name: String,
+    /// The replica whose events it delivers (regional webhooks).
+    pub location: String,
+    pub actions: Vec<String>,
+    pub scope: String,
+    pub status: String,
+    pub provisioning_state: Option<String>,
+    /// Scheme, host and path only.
+    pub service_uri: Option<String>,
+    /// Names of the custom headers it sends (their values are secrets).
+    pub header_names: Vec<String>,
+    /// One of the regional webhooks Regatlas keeps for presence tracking.
+    pub managed_by_regatlas: bool,
+}
+
+/// One delivery from a webhook's `listEvents`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct WebhookDeliveryView {
+    pub id: String,
+    pub timestamp: Option<String>,
+    pub action: String,
+    /// `repository:tag` or `repository@digest`, when the event names one.
+    pub target: Option<String>,
+    /// The response's status code (0: no answer) and reason.
+    pub status: i64,
+    pub reason: String,
+}

@@ -115,6 +115,20 @@ test('tracking on, a push with skopeo, the matrix fills region by region with th
   await page.waitForURL(/incomplete=on/);
   await page.waitForSelector('#presence-empty, table.presence-matrix');
   assert.equal(await page.locator(row).count(), 0);
+
+  // The registry's webhooks: the four presence webhooks, header names only; a ping shows in the deliveries.
+  await page.goto(`${server.url}/registries/contoso`);
+  await page.locator('#webhooks-link').click();
+  await page.waitForURL(/\/registries\/contoso\/webhooks$/);
+  await page.waitForSelector('table.webhooks tr[data-webhook="regatlaseastus"]');
+  assert.equal(await page.locator('table.webhooks tbody tr').count(), 4);
+  assert.equal(await page.locator('tr[data-webhook="regatlaseastus"] td.headers').textContent(), 'x-regatlas-hook-secret');
+  await page.locator('tr[data-webhook="regatlaseastus"] th a').click();
+  await page.waitForURL(/webhook=regatlaseastus/);
+  await page.waitForSelector('body[data-hydrated]');
+  await page.locator('#webhook-ping').click();
+  await page.waitForFunction(() => [...document.querySelectorAll('table.deliveries-log tbody tr')].some((tr) => tr.children[1]?.textContent === 'ping' && tr.querySelector('td.status')?.textContent.startsWith('200')),
+    null, { timeout: 15_000 });
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 mod presence;
 mod rules;
+pub mod webhooks;
 
 use async_trait::async_trait;
 use regatlas_app::{
@@ -582,6 +583,18 @@ impl Backend for Console {
 
     async fn presence(&self, who: &Identity, registry: &str, q: regatlas_app::model::PresenceQuery) -> Result<regatlas_app::model::PresenceView, ApiError> {
         self.presence_view(who, registry, q).await
+    }
+
+    async fn webhooks(&self, who: &Identity, registry: &str) -> Result<Vec<regatlas_app::model::WebhookView>, ApiError> {
+        self.webhook_list(who, registry).await
+    }
+
+    async fn webhook_deliveries(&self, who: &Identity, registry: &str, webhook: &str) -> Result<Vec<regatlas_app::model::WebhookDeliveryView>, ApiError> {
+        self.webhook_events(who, registry, webhook).await
+    }
+
+    async fn ping_webhook(&self, who: &Identity, registry: &str, webhook: &str) -> Result<(), ApiError> {
+        self.webhook_ping(who, registry, webhook).await
     }
 
     async fn set_tracking(

@@ -50,7 +50,10 @@ use super::AppState;
         create_token,
         revoke_token,
         get_presence,
-        put_tracking
+        put_tracking,
+        get_webhooks,
+        get_webhook_deliveries,
+        post_webhook_ping
     ),
     components(schemas(
         regatlas_app::model::PresenceView,
@@ -59,6 +62,8 @@ use super::AppState;
         regatlas_app::model::RegionPresenceView,
         regatlas_app::model::TrackingView,
         regatlas_app::model::TrackingRequest,
+        regatlas_app::model::WebhookView,
+        regatlas_app::model::WebhookDeliveryView,
         MigrationRequest,
         MigrationView,
         MigrationDetail,
@@ -110,6 +115,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/registries/{name}/replicas/{region}/routing", put(set_routing))
         .route("/api/v1/registries/{name}/presence", get(get_presence))
         .route("/api/v1/registries/{name}/presence/tracking", put(put_tracking))
+        .route("/api/v1/registries/{name}/webhooks", get(get_webhooks))
+        .route("/api/v1/registries/{name}/webhooks/{webhook}/deliveries", get(get_webhook_deliveries))
+        .route("/api/v1/registries/{name}/webhooks/{webhook}/ping", post(post_webhook_ping))
         .route("/api/v1/operations", get(list_operations))
         .route("/api/v1/history", get(list_history))
         .route("/api/v1/refresh", post(refresh))
@@ -325,6 +333,38 @@ async fn put_tracking(
 ) -> Result<Json<Option<regatlas_app::model::TrackingView>>, Failure> {
     names(&name, None)?;
     Ok(Json(s.backend.set_tracking(&who, &name, req).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/registries/{name}/webhooks", params(("name" = String, Path)),
+    responses((status = 200, body = [regatlas_app::model::WebhookView], description = "By location and name; service URIs without credentials or query, header names only"),
+        (status = 404, body = ErrorBody)))]
+async fn get_webhooks(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<regatlas_app::model::WebhookView>>, Failure> {
+    names(&name, None)?;
+    Ok(Json(s.backend.webhooks(&who, &name).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/registries/{name}/webhooks/{webhook}/deliveries", params(("name" = String, Path), ("webhook" = String, Path)),
+    responses((status = 200, body = [regatlas_app::model::WebhookDeliveryView], description = "The webhook's recent deliveries (listEvents), at most 50"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_webhook_deliveries(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path((name, webhook)): Path<(String, String)>,
+) -> Result<Json<Vec<regatlas_app::model::WebhookDeliveryView>>, Failure> {
+    names(&name, None)?;
+    Ok(Json(s.backend.webhook_deliveries(&who, &name, &webhook).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/registries/{name}/webhooks/{webhook}/ping", params(("name" = String, Path), ("webhook" = String, Path)),
+    responses((status = 202, description = "ARM sent a ping event through the webhook"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn post_webhook_ping(State(s): State<AppState>, Caller(who): Caller, Path((name, webhook)): Path<(String, String)>) -> Result<StatusCode, Failure> {
+    names(&name, None)?;
+    s.backend.ping_webhook(&who, &name, &webhook).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -39,6 +39,9 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, &'static str)> {
         (Method::PUT, "/api/v1/registries/nosuchregistry/presence/tracking", Some(json!({"enabled": true})), "operator"),
         (Method::PUT, "/api/v1/registries/nosuchregistry/replicas/eastus/routing", Some(json!({"enabled": true, "force": true})), "admin"),
         (Method::GET, "/metrics", None, "viewer"),
+        (Method::GET, "/api/v1/registries/nosuchregistry/webhooks", None, "viewer"),
+        (Method::GET, "/api/v1/registries/nosuchregistry/webhooks/nosuchhook/deliveries", None, "viewer"),
+        (Method::POST, "/api/v1/registries/nosuchregistry/webhooks/nosuchhook/ping", None, "operator"),
     ]
 }
 
@@ -358,6 +361,9 @@ fn server_functions() -> Vec<(&'static str, &'static str, &'static str)> {
         ("presence", "registry=nosuchregistry&query[incomplete]=false", "viewer"),
         ("set_tracking", "registry=nosuchregistry&request[enabled]=true", "operator"),
         ("set_routing", "registry=nosuchregistry&region=eastus&enabled=true&force=true", "admin"),
+        ("webhooks", "registry=nosuchregistry", "viewer"),
+        ("webhook_deliveries", "registry=nosuchregistry&webhook=nosuchhook", "viewer"),
+        ("ping_webhook", "registry=nosuchregistry&webhook=nosuchhook", "operator"),
     ]
 }
 

@@ -15,3 +15,4 @@ mod migrations;
 mod poller_commit;
 mod presence;
 mod startup_failures;
+mod webhooks;
