@@ -68,6 +68,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn webhooks(&self, who: &Identity, registry: &str) -> Result<Vec<crate::model::WebhookView>, ApiError>;
     /// A webhook's recent deliveries (`listEvents`, newest first).
     async fn webhook_deliveries(&self, who: &Identity, registry: &str, webhook: &str) -> Result<Vec<crate::model::WebhookDeliveryView>, ApiError>;
+    /// Creates or changes a webhook (Operator).
+    async fn put_webhook(&self, who: &Identity, registry: &str, webhook: &str, req: crate::model::WebhookRequest) -> Result<(), ApiError>;
+    /// Deletes a webhook (Operator); the presence webhooks only through tracking.
+    async fn delete_webhook(&self, who: &Identity, registry: &str, webhook: &str) -> Result<(), ApiError>;
     /// Sends a ping event through a webhook (Operator).
     async fn ping_webhook(&self, who: &Identity, registry: &str, webhook: &str) -> Result<(), ApiError>;
     /// Turns presence tracking on or off (Operator).
@@ -260,4 +264,16 @@ pub async fn webhook_deliveries(registry: String, webhook: String) -> Result<Vec
 pub async fn ping_webhook(registry: String, webhook: String) -> Result<(), ApiError> {
     let (b, who) = backend().map_err(err)?;
     b.ping_webhook(&who, &registry, &webhook).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "put_webhook")]
+pub async fn put_webhook(registry: String, webhook: String, request: crate::model::WebhookRequest) -> Result<(), ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.put_webhook(&who, &registry, &webhook, request).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "delete_webhook")]
+pub async fn delete_webhook(registry: String, webhook: String) -> Result<(), ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.delete_webhook(&who, &registry, &webhook).await.map_err(err)
 }

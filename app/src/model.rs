@@ -633,3 +633,28 @@ pub struct WebhookDeliveryView {
     pub status: i64,
     pub reason: String,
 }
+
+/// Create or change a webhook (Operator). On create, `location`,
+/// `service_uri` and `actions` are required; on change, what is left out
+/// stays as it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct WebhookRequest {
+    /// The replica whose events it sends (fixed once created).
+    #[serde(default)]
+    pub location: Option<String>,
+    /// https (http only to a loopback address), without credentials: secrets go in a header.
+    #[serde(default)]
+    pub service_uri: Option<String>,
+    /// Of push, delete, quarantine, chart_push, chart_delete.
+    #[serde(default)]
+    pub actions: Option<Vec<String>>,
+    /// `repository:tag`, `repository:*`, or empty for every repository.
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Sent with every delivery (at most 10; values are secrets: never shown again).
+    #[serde(default)]
+    pub custom_headers: Option<std::collections::BTreeMap<String, String>>,
+}

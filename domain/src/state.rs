@@ -198,6 +198,8 @@ string_enum! {
         ChildAppeared => "child.appeared",
         ChildChanged => "child.changed",
         ChildGone => "child.gone",
+        /// Someone created, changed, deleted or pinged a child resource (a webhook) through Regatlas.
+        ChildAction => "child.action",
         PollError => "poll.error",
         PollRecovered => "poll.recovered",
         /// An operator's action moved (its state or progress).
@@ -241,7 +243,7 @@ impl EventKind {
         match self {
             RegistryDiscovered | RegistryReturned | RegistryChanged | RegistryGone => EventFamily::Registry,
             ReplicaAppeared | ReplicaReturned | ReplicaChanged | ReplicaGone => EventFamily::Replica,
-            ChildAppeared | ChildChanged | ChildGone => EventFamily::Child,
+            ChildAppeared | ChildChanged | ChildGone | ChildAction => EventFamily::Child,
             PollError | PollRecovered => EventFamily::Poll,
             OperationUpdated => EventFamily::Operation,
             MigrationUpdated | MigrationProgress => EventFamily::Migration,

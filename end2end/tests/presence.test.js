@@ -129,6 +129,22 @@ test('tracking on, a push with skopeo, the matrix fills region by region with th
   await page.locator('#webhook-ping').click();
   await page.waitForFunction(() => [...document.querySelectorAll('table.deliveries-log tbody tr')].some((tr) => tr.children[1]?.textContent === 'ping' && tr.querySelector('td.status')?.textContent.startsWith('200')),
     null, { timeout: 15_000 });
+  // An Operator's own webhook: created through the form, listed with its header name only, then deleted.
+  await page.locator('#webhook-name').fill('e2ehook1');
+  await page.locator('#webhook-location').fill('westeurope');
+  await page.locator('#webhook-uri').fill('https://hooks.example.com/in');
+  await page.locator('#webhook-header').fill('X-Team-Token');
+  await page.locator('#webhook-header-value').fill('s3cret-e2e');
+  await page.locator('#webhook-create').click();
+  await page.waitForSelector('table.webhooks tr[data-webhook="e2ehook1"]', { timeout: 15_000 });
+  assert.equal(await page.locator('tr[data-webhook="e2ehook1"] td.headers').textContent(), 'X-Team-Token');
+  assert.ok(!(await page.content()).includes('s3cret-e2e'));
+  await page.locator('tr[data-webhook="e2ehook1"] button.webhook-delete').click();
+  // ARM deletes it in the background: the row says so, or is gone.
+  await page.waitForFunction(() => {
+    const row = document.querySelector('table.webhooks tr[data-webhook="e2ehook1"]');
+    return !row || /Deleting/.test(row.textContent);
+  }, null, { timeout: 30_000 });
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -593,6 +593,14 @@ impl Backend for Console {
         self.webhook_events(who, registry, webhook).await
     }
 
+    async fn put_webhook(&self, who: &Identity, registry: &str, webhook: &str, req: regatlas_app::model::WebhookRequest) -> Result<(), ApiError> {
+        self.webhook_put(who, registry, webhook, req).await
+    }
+
+    async fn delete_webhook(&self, who: &Identity, registry: &str, webhook: &str) -> Result<(), ApiError> {
+        self.webhook_delete(who, registry, webhook).await
+    }
+
     async fn ping_webhook(&self, who: &Identity, registry: &str, webhook: &str) -> Result<(), ApiError> {
         self.webhook_ping(who, registry, webhook).await
     }

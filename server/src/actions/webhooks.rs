@@ -5,10 +5,10 @@
 //! `getCallbackConfig` does, with the header values (secrets). Only the
 //! URI's scheme, host and path and the header names leave this module.
 
-use regatlas_app::model::{ApiError, WebhookDeliveryView, WebhookView};
-use regatlas_domain::{ErrorKind, Identity, Role};
+use regatlas_app::model::{ApiError, WebhookDeliveryView, WebhookRequest, WebhookView};
+use regatlas_domain::{ErrorKind, EventKind, Identity, Role};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::Console;
 use crate::outbound::clean_text;
@@ -29,6 +29,80 @@ pub fn shown_uri(uri: &str) -> Option<String> {
 /// An ARM webhook name: 5 to 50 letters and digits.
 fn valid_name(name: &str) -> bool {
     (5..=50).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+const ACTIONS: &[&str] = &["push", "delete", "quarantine", "chart_push", "chart_delete"];
+
+fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorKind::Invalid, code, message)
+}
+
+/// Where a webhook may deliver: http(s), no credentials in the URI, https
+/// unless the host is a loopback address.
+pub fn checked_service_uri(uri: &str) -> Result<String, ApiError> {
+    let u = url::Url::parse(uri.trim()).map_err(|_| invalid("InvalidServiceUri", "service_uri is not an absolute URL."))?;
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(invalid("InvalidServiceUri", "Put no credentials in service_uri: send them in a custom header."));
+    }
+    let host = u.host_str().ok_or_else(|| invalid("InvalidServiceUri", "service_uri has no host."))?;
+    let loopback = host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match u.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => return Err(invalid("InvalidServiceUri", "service_uri must be https (custom headers carry secrets).")),
+    }
+    if uri.len() > 2000 {
+        return Err(invalid("InvalidServiceUri", "service_uri is at most 2000 characters."));
+    }
+    Ok(u.to_string())
+}
+
+/// The actions a webhook may send.
+pub fn checked_actions(actions: &[String]) -> Result<Vec<String>, ApiError> {
+    let mut out: Vec<String> = Vec::new();
+    for a in actions {
+        let a = a.trim().to_ascii_lowercase();
+        if !ACTIONS.contains(&a.as_str()) {
+            return Err(invalid("InvalidActions", format!("actions are among {}.", ACTIONS.join(", "))));
+        }
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    if out.is_empty() {
+        return Err(invalid("InvalidActions", "A webhook sends at least one action."));
+    }
+    Ok(out)
+}
+
+/// Custom headers: at most 10, token names, plain values.
+pub fn checked_headers(h: &std::collections::BTreeMap<String, String>) -> Result<(), ApiError> {
+    if h.len() > 10 {
+        return Err(invalid("InvalidHeaders", "At most 10 custom headers."));
+    }
+    for (k, v) in h {
+        if k.is_empty() || k.len() > 64 || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(invalid("InvalidHeaders", "A header name is 1 to 64 letters, digits and dashes."));
+        }
+        if v.len() > 1024 || v.chars().any(|c| c.is_control()) {
+            return Err(invalid("InvalidHeaders", "A header value is at most 1024 characters, without control characters."));
+        }
+    }
+    Ok(())
+}
+
+/// `repository:tag`, `repository:*` or a repository; empty: every repository.
+pub fn checked_scope(scope: &str) -> Result<String, ApiError> {
+    let scope = scope.trim();
+    if scope.is_empty() {
+        return Ok(String::new());
+    }
+    let (repo, tag) = scope.split_once(':').unwrap_or((scope, ""));
+    regatlas_domain::Repository::parse(repo).map_err(|e| invalid("InvalidScope", format!("scope: {e}")))?;
+    if !tag.is_empty() && tag != "*" {
+        regatlas_domain::Tag::parse(tag).map_err(|e| invalid("InvalidScope", format!("scope: {e}")))?;
+    }
+    Ok(scope.to_string())
 }
 
 fn text(v: &Value, max: usize) -> String {
@@ -129,6 +203,92 @@ impl Console {
             .collect())
     }
 
+    /// Refuses a change to one of the presence webhooks (tracking owns them).
+    async fn not_managed(&self, registry_id: &str, webhook: &str) -> Result<(), ApiError> {
+        if self.storage.presence_hooks(registry_id).await?.iter().any(|h| h.webhook.eq_ignore_ascii_case(webhook)) {
+            return Err(ApiError::new(
+                ErrorKind::Conflict,
+                "ManagedByPresence",
+                format!("{webhook} is one of the webhooks presence tracking keeps; turn tracking off to remove it."),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn webhook_put(&self, who: &Identity, registry: &str, webhook: &str, req: WebhookRequest) -> Result<(), ApiError> {
+        self.require(who, Role::Operator, "create or change a webhook").await?;
+        Console::checked_name(webhook)?;
+        let reg = self.find(registry).await?;
+        self.not_managed(&reg.id, webhook).await?;
+        let arm_id = Console::arm_id(&reg);
+        let url = self.webhook_url(&arm_id, webhook, None);
+        let exists = match self.arm.send(Method::GET, &url, None).await {
+            Ok(_) => true,
+            Err(regatlas_arm::ArmError::Api { status: 404, .. }) => false,
+            Err(e) => return Err(super::ActionError::from(e).into()),
+        };
+        let mut props = serde_json::Map::new();
+        if let Some(u) = &req.service_uri {
+            props.insert("serviceUri".into(), json!(checked_service_uri(u)?));
+        }
+        if let Some(a) = &req.actions {
+            props.insert("actions".into(), json!(checked_actions(a)?));
+        }
+        if let Some(s) = &req.scope {
+            props.insert("scope".into(), json!(checked_scope(s)?));
+        }
+        if let Some(e) = req.enabled {
+            props.insert("status".into(), json!(if e { "enabled" } else { "disabled" }));
+        }
+        if let Some(h) = &req.custom_headers {
+            checked_headers(h)?;
+            props.insert("customHeaders".into(), json!(h));
+        }
+        let what = if exists {
+            if req.location.is_some() {
+                return Err(invalid("LocationFixed", "A webhook's location is fixed once it is created."));
+            }
+            self.arm.send(Method::PATCH, &url, Some(&json!({ "properties": props }))).await.map_err(super::ActionError::from)?;
+            "changed"
+        } else {
+            let location = req.location.as_deref().map(str::trim).unwrap_or_default().to_ascii_lowercase();
+            if reg.replica_in(&location).is_none() {
+                return Err(invalid("InvalidLocation", format!("location must be one of {}'s replica regions.", reg.name)));
+            }
+            if !props.contains_key("serviceUri") || !props.contains_key("actions") {
+                return Err(invalid("MissingField", "A new webhook needs service_uri and actions."));
+            }
+            props.entry("status").or_insert(json!("enabled"));
+            props.entry("scope").or_insert(json!(""));
+            self.arm.send(Method::PUT, &url, Some(&json!({ "location": location, "properties": props }))).await.map_err(super::ActionError::from)?;
+            "created"
+        };
+        self.audit(
+            who,
+            EventKind::ChildAction,
+            format!("{} {what} webhook {webhook} of {}", who.principal.name, reg.name),
+            json!({ "registry": reg.name, "webhook": webhook, "what": what, "headers": req.custom_headers.as_ref().map(|h| h.keys().collect::<Vec<_>>()) }),
+        )
+        .await;
+        Ok(())
+    }
+
+    pub(super) async fn webhook_delete(&self, who: &Identity, registry: &str, webhook: &str) -> Result<(), ApiError> {
+        self.require(who, Role::Operator, "delete a webhook").await?;
+        Console::checked_name(webhook)?;
+        let reg = self.find(registry).await?;
+        self.not_managed(&reg.id, webhook).await?;
+        self.arm.send(Method::DELETE, &self.webhook_url(&Console::arm_id(&reg), webhook, None), None).await.map_err(super::ActionError::from)?;
+        self.audit(
+            who,
+            EventKind::ChildAction,
+            format!("{} deleted webhook {webhook} of {}", who.principal.name, reg.name),
+            json!({ "registry": reg.name, "webhook": webhook, "what": "deleted" }),
+        )
+        .await;
+        Ok(())
+    }
+
     pub(super) async fn webhook_ping(&self, who: &Identity, registry: &str, webhook: &str) -> Result<(), ApiError> {
         self.require(who, Role::Operator, "ping a webhook").await?;
         Console::checked_name(webhook)?;
@@ -146,6 +306,25 @@ mod tests {
     fn a_service_uri_is_shown_without_its_secrets() {
         assert_eq!(shown_uri("https://user:pw@hooks.example.com:8443/in?token=s3cret#x").as_deref(), Some("https://hooks.example.com:8443/in"));
         assert_eq!(shown_uri("not a uri"), None);
+    }
+
+    #[test]
+    fn what_a_webhook_may_be_given_is_checked() {
+        assert!(checked_service_uri("https://hooks.example.com/in").is_ok());
+        assert!(checked_service_uri("http://127.0.0.1:3000/in").is_ok());
+        for bad in ["http://hooks.example.com/in", "https://u:p@hooks.example.com/", "ftp://x/", "relative/path"] {
+            assert!(checked_service_uri(bad).is_err(), "{bad}");
+        }
+        assert_eq!(checked_actions(&["Push".into(), "push".into(), "delete".into()]).expect("ok"), vec!["push", "delete"]);
+        assert!(checked_actions(&[]).is_err());
+        assert!(checked_actions(&["pull".into()]).is_err());
+        assert_eq!(checked_scope(" web/frontend:* ").expect("ok"), "web/frontend:*");
+        assert!(checked_scope("Bad Repo:1").is_err());
+        let mut h = std::collections::BTreeMap::new();
+        h.insert("Authorization".to_string(), "Bearer x".to_string());
+        assert!(checked_headers(&h).is_ok());
+        h.insert("bad header".to_string(), "x".to_string());
+        assert!(checked_headers(&h).is_err());
     }
 
     #[test]

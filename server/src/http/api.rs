@@ -53,7 +53,9 @@ use super::AppState;
         put_tracking,
         get_webhooks,
         get_webhook_deliveries,
-        post_webhook_ping
+        post_webhook_ping,
+        put_webhook,
+        delete_webhook
     ),
     components(schemas(
         regatlas_app::model::PresenceView,
@@ -64,6 +66,7 @@ use super::AppState;
         regatlas_app::model::TrackingRequest,
         regatlas_app::model::WebhookView,
         regatlas_app::model::WebhookDeliveryView,
+        regatlas_app::model::WebhookRequest,
         MigrationRequest,
         MigrationView,
         MigrationDetail,
@@ -116,6 +119,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/registries/{name}/presence", get(get_presence))
         .route("/api/v1/registries/{name}/presence/tracking", put(put_tracking))
         .route("/api/v1/registries/{name}/webhooks", get(get_webhooks))
+        .route("/api/v1/registries/{name}/webhooks/{webhook}", put(put_webhook).delete(delete_webhook))
         .route("/api/v1/registries/{name}/webhooks/{webhook}/deliveries", get(get_webhook_deliveries))
         .route("/api/v1/registries/{name}/webhooks/{webhook}/ping", post(post_webhook_ping))
         .route("/api/v1/operations", get(list_operations))
@@ -364,6 +368,28 @@ async fn get_webhook_deliveries(
 async fn post_webhook_ping(State(s): State<AppState>, Caller(who): Caller, Path((name, webhook)): Path<(String, String)>) -> Result<StatusCode, Failure> {
     names(&name, None)?;
     s.backend.ping_webhook(&who, &name, &webhook).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(put, path = "/api/v1/registries/{name}/webhooks/{webhook}", request_body = regatlas_app::model::WebhookRequest,
+    params(("name" = String, Path), ("webhook" = String, Path)),
+    responses((status = 202, description = "ARM accepted the webhook (created or changed)"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn put_webhook(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path((name, webhook)): Path<(String, String)>,
+    Json(req): Json<regatlas_app::model::WebhookRequest>,
+) -> Result<StatusCode, Failure> {
+    names(&name, None)?;
+    s.backend.put_webhook(&who, &name, &webhook, req).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(delete, path = "/api/v1/registries/{name}/webhooks/{webhook}", params(("name" = String, Path), ("webhook" = String, Path)),
+    responses((status = 202, description = "ARM is deleting the webhook"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn delete_webhook(State(s): State<AppState>, Caller(who): Caller, Path((name, webhook)): Path<(String, String)>) -> Result<StatusCode, Failure> {
+    names(&name, None)?;
+    s.backend.delete_webhook(&who, &name, &webhook).await?;
     Ok(StatusCode::ACCEPTED)
 }
 

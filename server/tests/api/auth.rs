@@ -42,6 +42,8 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, &'static str)> {
         (Method::GET, "/api/v1/registries/nosuchregistry/webhooks", None, "viewer"),
         (Method::GET, "/api/v1/registries/nosuchregistry/webhooks/nosuchhook/deliveries", None, "viewer"),
         (Method::POST, "/api/v1/registries/nosuchregistry/webhooks/nosuchhook/ping", None, "operator"),
+        (Method::PUT, "/api/v1/registries/nosuchregistry/webhooks/nosuchhook", Some(json!({"enabled": false})), "operator"),
+        (Method::DELETE, "/api/v1/registries/nosuchregistry/webhooks/nosuchhook", None, "operator"),
     ]
 }
 
@@ -364,6 +366,8 @@ fn server_functions() -> Vec<(&'static str, &'static str, &'static str)> {
         ("webhooks", "registry=nosuchregistry", "viewer"),
         ("webhook_deliveries", "registry=nosuchregistry&webhook=nosuchhook", "viewer"),
         ("ping_webhook", "registry=nosuchregistry&webhook=nosuchhook", "operator"),
+        ("put_webhook", "registry=nosuchregistry&webhook=nosuchhook&request[enabled]=false", "operator"),
+        ("delete_webhook", "registry=nosuchregistry&webhook=nosuchhook", "operator"),
     ]
 }
 
