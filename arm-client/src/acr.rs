@@ -9,7 +9,7 @@ use crate::{
     client::ArmClient,
     lro::LroHandle,
     models::{ConnectedRegistry, ImportImageParameters, PipelineRun, Registry, Replication, Subscription, Webhook},
-    ArmError, ACR_API_VERSION, ACR_PREVIEW_API_VERSION, SUBSCRIPTIONS_API_VERSION,
+    ArmError, ACR_API_VERSION, ACR_PREVIEW_API_VERSION, ACR_REGIONAL_API_VERSION, SUBSCRIPTIONS_API_VERSION,
 };
 
 /// How long an operation may run before the client gives up polling.
@@ -58,6 +58,22 @@ impl ArmClient {
 
     pub async fn list_webhooks(&self, registry_id: &str) -> Result<Vec<Webhook>, ArmError> {
         self.list(&self.url(&format!("{registry_id}/webhooks"), ACR_API_VERSION)).await
+    }
+
+    /// A webhook's URL, or one of its actions' (`ping`, `listEvents`, `getCallbackConfig`).
+    pub fn webhook_url(&self, registry_id: &str, name: &str, action: Option<&str>) -> String {
+        match action {
+            Some(a) => self.url(&format!("{registry_id}/webhooks/{name}/{a}"), ACR_API_VERSION),
+            None => self.url(&format!("{registry_id}/webhooks/{name}"), ACR_API_VERSION),
+        }
+    }
+
+    /// The registry's regional endpoints (`regionalEndpointHostNames`,
+    /// api-version 2026-01-01-preview), at most 100. An ARM that does not
+    /// describe them answers an error or an empty list.
+    pub async fn regional_endpoint_host_names(&self, registry_id: &str) -> Result<Vec<String>, ArmError> {
+        let doc: Value = self.get(&self.url(registry_id, ACR_REGIONAL_API_VERSION)).await?;
+        Ok(doc["properties"]["regionalEndpointHostNames"].as_array().into_iter().flatten().filter_map(|h| h.as_str().map(str::to_string)).take(100).collect())
     }
 
     pub async fn list_connected_registries(&self, registry_id: &str) -> Result<Vec<ConnectedRegistry>, ArmError> {

@@ -34,6 +34,8 @@ pub use lro::{LroHandle, LroPoll, PollMode};
 
 /// api-version for `Microsoft.ContainerRegistry` registries, replications, webhooks, imports.
 pub const ACR_API_VERSION: &str = "2025-11-01";
+/// The preview that describes regional endpoints (`regionalEndpointHostNames`).
+pub const ACR_REGIONAL_API_VERSION: &str = "2026-01-01-preview";
 /// api-version for connected registries and transfer pipelines (preview resources).
 pub const ACR_PREVIEW_API_VERSION: &str = "2025-06-01-preview";
 /// api-version for `/subscriptions` and `/locations`.

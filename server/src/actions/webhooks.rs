@@ -13,7 +13,6 @@ use serde_json::{json, Value};
 use super::Console;
 use crate::outbound::clean_text;
 
-const WEBHOOK_API_VERSION: &str = regatlas_arm::ACR_API_VERSION;
 /// At most this many webhooks are described, and deliveries listed.
 const MAX_WEBHOOKS: usize = 100;
 const MAX_DELIVERIES: usize = 50;
@@ -111,11 +110,7 @@ fn text(v: &Value, max: usize) -> String {
 
 impl Console {
     fn webhook_url(&self, arm_id: &str, name: &str, action: Option<&str>) -> String {
-        let path = match action {
-            Some(a) => format!("{arm_id}/webhooks/{name}/{a}"),
-            None => format!("{arm_id}/webhooks/{name}"),
-        };
-        self.arm.url(&path, WEBHOOK_API_VERSION)
+        self.arm.webhook_url(arm_id, name, action)
     }
 
     fn checked_name(name: &str) -> Result<(), ApiError> {

@@ -228,11 +228,16 @@ async fn failed_items(storage: &Storage, id: &str) -> Result<Vec<regatlas_app::m
     Ok(storage.migration_items(id, &f).await?.into_iter().map(crate::views::item).collect())
 }
 
-/// Waits until the migration leaves the engine's hands, printing progress.
-async fn follow(storage: &Storage, id: &str) -> Result<MigrationView, CliError> {
+/// Waits until the migration leaves the engine's hands, printing progress
+/// as `view` reads it every `every`; Ctrl-C stops waiting with `interrupted`.
+pub(super) async fn follow_with<F, Fut>(view: F, every: Duration, interrupted: &str) -> Result<MigrationView, CliError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<MigrationView, CliError>>,
+{
     let mut last = String::new();
     loop {
-        let m = view_of(storage, id).await?;
+        let m = view().await?;
         let l = line(&m);
         if l != last {
             eprintln!("{l}");
@@ -242,8 +247,24 @@ async fn follow(storage: &Storage, id: &str) -> Result<MigrationView, CliError> 
             return Ok(m);
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = tokio::signal::ctrl_c() => return Err(CliError::Migration("interrupted: the migration stays where it is; `regatlas migrate start --id` resumes it".into())),
+            _ = tokio::time::sleep(every) => {}
+            _ = tokio::signal::ctrl_c() => return Err(CliError::Migration(interrupted.into())),
+        }
+    }
+}
+
+async fn follow(storage: &Storage, id: &str) -> Result<MigrationView, CliError> {
+    follow_with(|| view_of(storage, id), Duration::from_millis(500), "interrupted: the migration stays where it is; `regatlas migrate start --id` resumes it")
+        .await
+}
+
+/// Migrations a line each, or as JSON.
+fn print_list(all: &[MigrationView], json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(all).unwrap_or_default());
+    } else {
+        for m in all {
+            println!("{}  {}", m.id, line(m));
         }
     }
 }
@@ -301,14 +322,7 @@ async fn run_remote(server: &str, cmd: MigrateCommand) -> Result<(), CliError> {
                     }
                 }
                 None => {
-                    let all = remote.list().await?;
-                    if a.json {
-                        println!("{}", serde_json::to_string(&all).unwrap_or_default());
-                    } else {
-                        for m in all {
-                            println!("{}  {}", m.id, line(&m));
-                        }
-                    }
+                    print_list(&remote.list().await?, a.json);
                 }
             }
             Ok(())
@@ -404,13 +418,7 @@ pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
                 None => {
                     let now = chrono::Utc::now();
                     let all: Vec<MigrationView> = storage.migrations(100, None).await?.into_iter().map(|m| crate::views::migration(m, now)).collect();
-                    if a.json {
-                        println!("{}", serde_json::to_string(&all).unwrap_or_default());
-                    } else {
-                        for m in all {
-                            println!("{}  {}", m.id, line(&m));
-                        }
-                    }
+                    print_list(&all, a.json);
                 }
             }
             Ok(())

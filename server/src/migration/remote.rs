@@ -107,21 +107,6 @@ impl Remote {
 
     /// Waits until the migration leaves the engine's hands, printing progress.
     pub async fn follow(&self, id: &str) -> Result<MigrationView, CliError> {
-        let mut last = String::new();
-        loop {
-            let m = self.view(id).await?;
-            let l = super::cli::line(&m);
-            if l != last {
-                eprintln!("{l}");
-                last = l;
-            }
-            if !m.is_active() {
-                return Ok(m);
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = tokio::signal::ctrl_c() => return Err(CliError::Migration("interrupted: the migration goes on on the server".into())),
-            }
-        }
+        super::cli::follow_with(|| self.view(id), Duration::from_secs(1), "interrupted: the migration goes on on the server").await
     }
 }

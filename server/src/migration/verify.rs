@@ -16,9 +16,6 @@ use super::{
 };
 use regatlas_domain::record::MigrationItem as ItemRow;
 
-/// The ARM api-version that describes regional endpoints.
-const REGIONAL_API_VERSION: &str = "2026-01-01-preview";
-
 enum Check {
     Ok,
     /// Not there (yet).
@@ -46,10 +43,8 @@ async fn check(client: &OciClient, item: &ItemRow, where_: &str) -> Result<Check
 
 /// The target's regional endpoints, when ARM lists them.
 async fn regional_endpoints(engine: &Engine, target: &regatlas_app::model::RegistryView) -> Vec<String> {
-    let arm = &engine.inner.arm;
-    let url = arm.url(&arm_id(target), REGIONAL_API_VERSION);
-    match arm.get::<serde_json::Value>(&url).await {
-        Ok(doc) => doc["properties"]["regionalEndpointHostNames"].as_array().into_iter().flatten().filter_map(|h| h.as_str().map(str::to_string)).collect(),
+    match engine.inner.arm.regional_endpoint_host_names(&arm_id(target)).await {
+        Ok(hosts) => hosts,
         Err(e) => {
             tracing::info!(error = %e, "no regional endpoints to verify (the registry or this ARM does not describe them)");
             Vec::new()

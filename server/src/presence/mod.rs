@@ -44,9 +44,6 @@ use crate::{
 /// The header that carries a hook's secret.
 pub const SECRET_HEADER: &str = "x-regatlas-hook-secret";
 
-/// The api-version for webhooks (create, delete, listEvents).
-const WEBHOOK_API_VERSION: &str = regatlas_arm::ACR_API_VERSION;
-
 /// At most this many `listEvents` pages per hook and catch-up.
 const MAX_EVENT_PAGES: usize = 20;
 
@@ -112,8 +109,9 @@ fn new_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
+/// What is stored of a hook's secret: the same hash as an API token's.
 pub fn secret_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    crate::auth::tokens::hash(secret)
 }
 
 /// Compares a presented secret with the stored hash in constant time.
@@ -130,9 +128,7 @@ pub fn secret_matches(presented: &str, stored_sha256: &str) -> bool {
 /// endpoint): the bearer token goes nowhere else.
 pub fn same_origin(url: &str, base: &str) -> bool {
     match (url::Url::parse(url), url::Url::parse(base)) {
-        (Ok(a), Ok(b)) => {
-            a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default() && a.username().is_empty()
-        }
+        (Ok(a), Ok(b)) => a.username().is_empty() && crate::migration::oci::same_origin(&a, &b),
         _ => false,
     }
 }
@@ -278,7 +274,7 @@ impl Presence {
                     "scope": "",
                 },
             });
-            let url = self.inner.arm.url(&format!("{arm_id}/webhooks/{}", hook.webhook), WEBHOOK_API_VERSION);
+            let url = self.inner.arm.webhook_url(&arm_id, &hook.webhook, None);
             match self.inner.arm.send(Method::PUT, &url, Some(&body)).await {
                 Ok(_) => {
                     crate::metrics::presence_hook_created();
@@ -303,7 +299,7 @@ impl Presence {
     }
 
     async fn delete_hook(&self, arm_id: &str, h: &PresenceHook) {
-        let url = self.inner.arm.url(&format!("{arm_id}/webhooks/{}", h.webhook), WEBHOOK_API_VERSION);
+        let url = self.inner.arm.webhook_url(arm_id, &h.webhook, None);
         match self.inner.arm.send(Method::DELETE, &url, None).await {
             Ok(_) | Err(ArmError::Api { status: 404, .. }) => {}
             Err(e) => tracing::warn!(webhook = %h.webhook, error = %e, "cannot delete the presence webhook (the record goes anyway)"),
@@ -331,7 +327,7 @@ impl Presence {
         let Some(topo) = storage.registry_topology(registry_id).await? else { return Ok(0) };
         let mut news = 0;
         for h in storage.presence_hooks(registry_id).await? {
-            let mut url = self.inner.arm.url(&format!("{}/webhooks/{}/listEvents", topo.registry.arm_id, h.webhook), WEBHOOK_API_VERSION);
+            let mut url = self.inner.arm.webhook_url(&topo.registry.arm_id, &h.webhook, Some("listEvents"));
             let mut arrivals = Vec::new();
             let received = Utc::now();
             for _ in 0..MAX_EVENT_PAGES {

@@ -29,8 +29,6 @@ use regatlas_domain::{
 use super::{event::stamp, Presence};
 use crate::migration::oci::{OciAuth, OciClient};
 
-/// The ARM api-version that lists regional endpoints.
-const REGIONAL_API_VERSION: &str = "2026-01-01-preview";
 /// At most this many tags are listed for a backfill.
 const MAX_LISTED: usize = 100_000;
 /// A tag is confirmed by probe once it is this old and still not reported.
@@ -189,14 +187,8 @@ impl Presence {
             }
         }
         let arm = &self.inner.arm;
-        let hosts: Vec<String> = match arm.get::<serde_json::Value>(&arm.url(arm_id, REGIONAL_API_VERSION)).await {
-            Ok(doc) => doc["properties"]["regionalEndpointHostNames"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|h| h.as_str().map(str::to_string))
-                .take(100)
-                .collect(),
+        let hosts: Vec<String> = match arm.regional_endpoint_host_names(arm_id).await {
+            Ok(h) => h,
             Err(e) => {
                 tracing::info!(error = %e, "no regional endpoints to probe");
                 Vec::new()

@@ -158,7 +158,8 @@ fn challenge_params(v: &str) -> HashMap<String, String> {
     out
 }
 
-fn same_origin(a: &Url, b: &Url) -> bool {
+/// Scheme, host (without case) and port are the same.
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
         && a.port_or_known_default() == b.port_or_known_default()
