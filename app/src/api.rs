@@ -74,6 +74,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn delete_webhook(&self, who: &Identity, registry: &str, webhook: &str) -> Result<(), ApiError>;
     /// Sends a ping event through a webhook (Operator).
     async fn ping_webhook(&self, who: &Identity, registry: &str, webhook: &str) -> Result<(), ApiError>;
+    /// A registry's settings, read from ARM now, with the doctor's findings.
+    async fn registry_settings(&self, who: &Identity, registry: &str) -> Result<crate::model::RegistrySettingsView, ApiError>;
+    /// Applies one of the doctor's fixes (Admin); a replica fix answers its delete operation.
+    async fn doctor_fix(&self, who: &Identity, registry: &str, req: crate::model::DoctorFixRequest) -> Result<Option<crate::model::OperationView>, ApiError>;
     /// Turns presence tracking on or off (Operator).
     async fn set_tracking(&self, who: &Identity, registry: &str, req: crate::model::TrackingRequest) -> Result<Option<crate::model::TrackingView>, ApiError>;
 }
@@ -276,4 +280,16 @@ pub async fn put_webhook(registry: String, webhook: String, request: crate::mode
 pub async fn delete_webhook(registry: String, webhook: String) -> Result<(), ApiError> {
     let (b, who) = backend().map_err(err)?;
     b.delete_webhook(&who, &registry, &webhook).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "registry_settings")]
+pub async fn registry_settings(registry: String) -> Result<crate::model::RegistrySettingsView, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.registry_settings(&who, &registry).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "doctor_fix")]
+pub async fn doctor_fix(registry: String, request: crate::model::DoctorFixRequest) -> Result<Option<crate::model::OperationView>, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.doctor_fix(&who, &registry, request).await.map_err(err)
 }

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 pub use regatlas_domain::{
-    Actor, Cadence, ChecklistKind, ChecklistStatus, ChildKind, Digest, ErrorKind, EventFamily, EventKind, Health, ItemAction, ItemState, MigrationAction,
-    MigrationState, OperationKind, OperationState, Region, RegistryName, ReplicaState, Repository, Role, Tag, Via,
+    Actor, Cadence, ChecklistKind, ChecklistStatus, ChildKind, Digest, DoctorFix, ErrorKind, EventFamily, EventKind, Health, ItemAction, ItemState,
+    MigrationAction, MigrationState, OperationKind, OperationState, Region, RegistryName, ReplicaState, Repository, Role, Severity, Tag, Via,
 };
 
 #[cfg(feature = "ssr")]
@@ -657,4 +657,126 @@ pub struct WebhookRequest {
     /// Sent with every delivery (at most 10; values are secrets: never shown again).
     #[serde(default)]
     pub custom_headers: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// What a relocation must carry and an operator checks, read from ARM when
+/// asked, with the doctor's findings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RegistrySettingsView {
+    pub registry: String,
+    pub sku: String,
+    pub location: String,
+    pub provisioning_state: Option<String>,
+    /// `Enabled` or `Disabled`.
+    pub public_network_access: String,
+    /// The firewall's default action (`Allow` or `Deny`).
+    pub default_action: String,
+    /// IPv4 addresses and CIDR ranges allowed through the firewall.
+    pub ip_rules: Vec<String>,
+    /// Subnet resource ids allowed through the firewall (older api-versions
+    /// return them; newer registries use private endpoints instead).
+    pub virtual_network_rules: Vec<String>,
+    /// `AzureServices` or `None`: whether trusted Azure services pass the firewall.
+    pub network_rule_bypass: String,
+    pub bypass_for_tasks: bool,
+    pub private_endpoints: Vec<PrivateEndpointView>,
+    pub data_endpoint_enabled: bool,
+    pub data_endpoints: Vec<EndpointView>,
+    pub regional_endpoints_enabled: bool,
+    pub regional_endpoints: Vec<EndpointView>,
+    /// Registry-level zone redundancy (the home replica; create-time only).
+    pub zone_redundancy: bool,
+    pub replicas: Vec<ReplicaZonesView>,
+    pub encryption: EncryptionView,
+    /// `SystemAssigned`, `UserAssigned`, both, or `None`.
+    pub identity_type: String,
+    /// Resource ids of the user-assigned identities.
+    pub user_identities: Vec<String>,
+    pub admin_user_enabled: bool,
+    pub anonymous_pull_enabled: bool,
+    /// Days untagged manifests are kept, when the retention policy is on.
+    pub retention_days: Option<i64>,
+    /// Days deleted artifacts can be restored, when soft delete is on.
+    pub soft_delete_days: Option<i64>,
+    pub quarantine_enabled: bool,
+    pub trust_enabled: bool,
+    pub export_enabled: bool,
+    pub role_assignment_mode: String,
+    pub findings: Vec<FindingView>,
+    /// When ARM was read.
+    pub read_at: String,
+}
+
+/// A private endpoint connection and its approval state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PrivateEndpointView {
+    pub name: String,
+    /// The private endpoint's resource id.
+    pub endpoint: String,
+    /// `Approved`, `Pending`, `Rejected` or `Disconnected`.
+    pub status: String,
+    pub description: String,
+}
+
+/// A host name and the region it serves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct EndpointView {
+    pub host: String,
+    pub region: Option<String>,
+}
+
+/// One replica's zones: whether it is zone redundant and whether its region could be.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ReplicaZonesView {
+    pub region: String,
+    pub home: bool,
+    pub state: ReplicaState,
+    pub zone_redundancy: bool,
+    pub region_has_zones: bool,
+}
+
+/// Encryption at rest: a customer-managed key and the identity that reads it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct EncryptionView {
+    pub customer_managed_key: bool,
+    pub key_id: Option<String>,
+    /// The client id of the identity that reads the key.
+    pub identity_client_id: Option<String>,
+    pub key_rotation: bool,
+}
+
+/// Something the doctor found, with its fix.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct FindingView {
+    pub severity: Severity,
+    /// Stable code (`ZoneRedundancyMissing`, `ReplicaStuck`, …).
+    pub code: String,
+    /// The replica it is about, if one.
+    pub region: Option<String>,
+    pub title: String,
+    /// What it means and its likely cause.
+    pub detail: String,
+    /// What to do.
+    pub remedy: String,
+    /// A fix Regatlas can apply (by the role it names).
+    pub fix: Option<DoctorFix>,
+}
+
+/// Apply one of the doctor's fixes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct DoctorFixRequest {
+    pub fix: DoctorFix,
+    /// The replica's region, for replica fixes.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The registry's name for a registry fix, the region for a replica
+    /// fix: typed by the person, so a destructive fix is never one click.
+    pub confirm: String,
 }

@@ -76,6 +76,18 @@ impl ArmClient {
         Ok(doc["properties"]["regionalEndpointHostNames"].as_array().into_iter().flatten().filter_map(|h| h.as_str().map(str::to_string)).take(100).collect())
     }
 
+    /// The registry as ARM returns it at the newest api-version that
+    /// describes every setting (regional endpoints, soft delete), as JSON.
+    pub async fn registry_document(&self, registry_id: &str) -> Result<Value, ArmError> {
+        self.get(&self.url(registry_id, ACR_REGIONAL_API_VERSION)).await
+    }
+
+    /// PATCH a registry's properties (`RegistryUpdateParameters`).
+    pub async fn begin_update_registry(&self, registry_id: &str, properties: Value) -> Result<Accepted, ArmError> {
+        let url = self.url(registry_id, ACR_API_VERSION);
+        self.begin(Method::PATCH, url.clone(), url, Some(json!({ "properties": properties }))).await
+    }
+
     pub async fn list_connected_registries(&self, registry_id: &str) -> Result<Vec<ConnectedRegistry>, ArmError> {
         self.list(&self.url(&format!("{registry_id}/connectedRegistries"), ACR_PREVIEW_API_VERSION)).await
     }

@@ -268,6 +268,31 @@ string_enum! {
 }
 
 string_enum! {
+    /// How much a doctor's finding matters.
+    pub enum Severity {
+        /// Something is broken or will break: act now.
+        Critical => "critical",
+        /// Works today, but not as the guides advise.
+        Warning => "warning",
+        Info => "info",
+    }
+}
+
+string_enum! {
+    /// A fix the doctor can apply for a finding.
+    pub enum DoctorFix {
+        /// Delete a replica and create it again with zone redundancy
+        /// (zone redundancy is set only when a replica is created).
+        RecreateWithZones => "recreate-with-zones",
+        /// Delete a replica stuck in Creating or Updating (its running
+        /// operation is given up) and create it again.
+        RecreateStuck => "recreate-stuck",
+        /// Turn on dedicated data endpoints (`dataEndpointEnabled`).
+        EnableDataEndpoints => "enable-data-endpoints",
+    }
+}
+
+string_enum! {
     /// A line of the cut-over checklist: compared by Regatlas, or ticked by someone.
     pub enum ChecklistKind {
         Setting => "setting",

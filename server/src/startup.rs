@@ -228,7 +228,8 @@ impl Application {
             crate::migration::Engine::new(storage.clone(), hub.clone(), arm.clone(), crate::migration::EngineSettings::from_config(&config), stop_rx.clone())?;
         let console =
             Console::new(storage.clone(), arm.clone(), hub.clone(), poller.handle(), (config.poller.slow_interval.as_secs() * 3 + 30) as i64, stop_rx)
-                .with_engine(engine.clone());
+                .with_engine(engine.clone())
+                .with_stuck_after(config.stuck_after);
         let migrations = engine.resume_all().await?;
         if migrations > 0 {
             tracing::info!(migrations, "migrations resumed");

@@ -77,8 +77,13 @@ pub fn render(world: &World, reg: &Registry) -> Value {
     props["creationDate"] = json!(reg.created_at.to_rfc3339());
     props["provisioningState"] = json!(state);
     props["status"] = Value::Null;
-    let data_endpoints: Vec<Value> =
-        if props["dataEndpointEnabled"] == json!(true) { reg.replications.values().map(|r| json!(r.endpoint)).collect() } else { vec![] };
+    // Dedicated data endpoints are named `<registry>.<region>.data.azurecr.io`
+    // (shown, not served: the emulator serves layers from its own endpoints).
+    let data_endpoints: Vec<Value> = if props["dataEndpointEnabled"] == json!(true) {
+        reg.replications.values().map(|r| json!(format!("{}.{}.data.azurecr.io", reg.name.to_ascii_lowercase(), r.location))).collect()
+    } else {
+        vec![]
+    };
     props["dataEndpointHostNames"] = json!(data_endpoints);
     // Regional endpoints (2026-01-01-preview): one host per geo-replica when
     // the registry enables them.
@@ -87,7 +92,11 @@ pub fn render(world: &World, reg: &Registry) -> Value {
         props["regionalEndpoints"] = json!("Disabled");
     }
     props["regionalEndpointHostNames"] = json!(if regional { reg.replications.values().map(|r| json!(r.endpoint)).collect::<Vec<_>>() } else { vec![] });
-    props["privateEndpointConnections"] = json!([]);
+    // Private endpoint connections are made on the network side; the demo
+    // world sets them, and ARM returns them read-only.
+    if !props["privateEndpointConnections"].is_array() {
+        props["privateEndpointConnections"] = json!([]);
+    }
     let mut v = json!({
         "id": reg.arm_id(&world.subscription_id),
         "name": reg.name,

@@ -29,6 +29,10 @@ pub async fn build(shared: &Arc<Shared>) {
     let regions_of = |r: &Registry| r.replications.values().map(|p| p.location.clone()).collect::<Vec<_>>();
     if let Some(r) = world.registries.get_mut("contoso") {
         r.props.insert("regionalEndpoints".into(), json!("Enabled"));
+        r.props.insert("dataEndpointEnabled".into(), json!(true));
+        if let Some(p) = r.replications.get_mut("westeurope") {
+            p.zone_redundancy = "Enabled".into();
+        }
         let regions = regions_of(r);
         fill(&mut r.content, &regions, &[("hello-world", &["latest", "v1"]), ("web/frontend", &["1.0.0", "1.1.0", "latest"]), ("tools/base", &["2024.10"])]);
         let token = format!("{}/tokens/syncToken", r.arm_id(&sub));
@@ -56,6 +60,7 @@ pub async fn build(shared: &Arc<Shared>) {
         );
     }
     if let Some(r) = world.registries.get_mut("contosowesteu") {
+        locked_down(r, &sub);
         let regions = regions_of(r);
         fill(
             &mut r.content,
@@ -71,6 +76,55 @@ pub async fn build(shared: &Arc<Shared>) {
     if let Some(r) = world.registries.get_mut("contosostd") {
         let regions = regions_of(r);
         fill(&mut r.content, &regions, &[("batch/job", &["1.0"])]);
+    }
+}
+
+/// The settings a relocation must carry, on the registry to be moved: a
+/// firewall with IP and virtual network rules, private endpoints (one
+/// approved, one waiting), a customer-managed key with its identity,
+/// retention and soft delete.
+fn locked_down(r: &mut Registry, sub: &str) {
+    let vnet = format!("/subscriptions/{sub}/resourceGroups/network-rg/providers/Microsoft.Network/virtualNetworks/contoso-weu-vnet");
+    let identity = format!("/subscriptions/{sub}/resourceGroups/{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/contoso-acr-cmk");
+    let client_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, identity.as_bytes()).to_string();
+    r.identity = Some(json!({ "type": "UserAssigned", "userAssignedIdentities": { identity.clone(): { "principalId": client_id, "clientId": client_id } } }));
+    r.props.insert(
+        "networkRuleSet".into(),
+        json!({
+            "defaultAction": "Deny",
+            "ipRules": [{ "action": "Allow", "value": "203.0.113.0/24" }, { "action": "Allow", "value": "198.51.100.7" }],
+            "virtualNetworkRules": [{ "action": "Allow", "id": format!("{vnet}/subnets/build-agents") }]
+        }),
+    );
+    r.props.insert("networkRuleBypassOptions".into(), json!("AzureServices"));
+    let pe = |name: &str, status: &str, description: &str| {
+        json!({
+            "id": format!("{}/privateEndpointConnections/{name}", r.arm_id(sub)),
+            "name": name,
+            "type": "Microsoft.ContainerRegistry/registries/privateEndpointConnections",
+            "properties": {
+                "privateEndpoint": { "id": format!("/subscriptions/{sub}/resourceGroups/network-rg/providers/Microsoft.Network/privateEndpoints/{name}") },
+                "privateLinkServiceConnectionState": { "status": status, "description": description, "actionsRequired": "None" },
+                "provisioningState": "Succeeded"
+            }
+        })
+    };
+    r.props.insert(
+        "privateEndpointConnections".into(),
+        json!([pe("contosoweu-pe-build", "Approved", "Auto-approved"), pe("contosoweu-pe-aks", "Pending", "Waiting for the network team")]),
+    );
+    r.props.insert(
+        "encryption".into(),
+        json!({ "status": "enabled", "keyVaultProperties": {
+            "keyIdentifier": "https://contoso-kv.vault.azure.net/keys/acr-cmk",
+            "versionedKeyIdentifier": "https://contoso-kv.vault.azure.net/keys/acr-cmk/0f6e3c5a1b2d4e7f",
+            "identity": client_id,
+            "keyRotationEnabled": true
+        }}),
+    );
+    if let Some(p) = r.props.get_mut("policies") {
+        p["retentionPolicy"] = json!({ "days": 30, "lastUpdatedTime": chrono::Utc::now().to_rfc3339(), "status": "enabled" });
+        p["softDeletePolicy"] = json!({ "retentionDays": 7, "lastUpdatedTime": chrono::Utc::now().to_rfc3339(), "status": "enabled" });
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 mod presence;
 mod rules;
+mod settings;
 pub mod webhooks;
 
 use async_trait::async_trait;
@@ -93,6 +94,8 @@ pub struct Console {
     presence: Option<crate::presence::Presence>,
     /// Presence summaries computed in the last seconds (many browsers refetch at once).
     summaries: presence::SummaryCache,
+    /// How long a replica may be Creating or Updating before it is stuck.
+    stuck_after: std::time::Duration,
 }
 
 /// Largest page any list returns.
@@ -139,12 +142,29 @@ impl Console {
         stale_after_secs: i64,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Console {
-        Console { storage, arm, hub, poller, stale_after: stale_after_secs, shutdown, engine: None, presence: None, summaries: Default::default() }
+        Console {
+            storage,
+            arm,
+            hub,
+            poller,
+            stale_after: stale_after_secs,
+            shutdown,
+            engine: None,
+            presence: None,
+            summaries: Default::default(),
+            stuck_after: std::time::Duration::from_secs(1800),
+        }
     }
 
     /// Tracks presence through this service.
     pub fn with_presence(mut self, presence: crate::presence::Presence) -> Console {
         self.presence = Some(presence);
+        self
+    }
+
+    /// Calls a replica stuck after this long in Creating or Updating.
+    pub fn with_stuck_after(mut self, after: std::time::Duration) -> Console {
+        self.stuck_after = after;
         self
     }
 
@@ -298,6 +318,11 @@ impl Console {
                     return;
                 }
                 match me.arm.poll(&handle).await {
+                    Ok(LroPoll::InProgress { .. }) if me.given_up(&id).await => {
+                        tracing::info!(operation = %id, "the operation was given up; no longer following it");
+                        me.poller.nudge();
+                        return;
+                    }
                     Ok(LroPoll::InProgress { retry_after, percent }) => {
                         if let Some(p) = percent {
                             if me.storage.operation_progress(&id, p).await.unwrap_or(false) {
@@ -333,9 +358,18 @@ impl Console {
                     None => format!("{} {}/{} succeeded", op.kind, op.registry_name, op.target),
                     Some((c, m)) => format!("{} {}/{} failed: {c}: {m}", op.kind, op.registry_name, op.target),
                 };
-                me.publish_op(op, summary).await;
+                let follow_up = err.is_none() && op.kind == OperationKind::ReplicaDelete;
+                me.publish_op(op.clone(), summary).await;
+                if follow_up {
+                    me.recreate_after(&op).await;
+                }
             }
         });
+    }
+
+    /// Whether a running operation was given up (its row no longer open).
+    async fn given_up(&self, id: &str) -> bool {
+        matches!(self.storage.operation(id).await, Ok(Some(op)) if !op.state.is_open())
     }
 
     /// Resumes tracking operations left running by a previous process.
@@ -397,6 +431,9 @@ impl Backend for Console {
         self.require(who, Role::Admin, "delete a replica").await?;
         let reg = self.find(registry).await?;
         let rep = rules::delete(&reg, region)?;
+        // A replica stuck in Creating or Updating: its operation never ends,
+        // and must not block the delete that unsticks it.
+        self.give_up_stuck(who, &reg, &rep.location).await?;
         let (arm_id, name, location) = (Console::arm_id(&reg), rep.name.clone(), rep.location.clone());
         let arm = self.arm.clone();
         Ok(self
@@ -603,6 +640,14 @@ impl Backend for Console {
 
     async fn ping_webhook(&self, who: &Identity, registry: &str, webhook: &str) -> Result<(), ApiError> {
         self.webhook_ping(who, registry, webhook).await
+    }
+
+    async fn registry_settings(&self, who: &Identity, registry: &str) -> Result<regatlas_app::model::RegistrySettingsView, ApiError> {
+        self.settings_view(who, registry).await
+    }
+
+    async fn doctor_fix(&self, who: &Identity, registry: &str, req: regatlas_app::model::DoctorFixRequest) -> Result<Option<OperationView>, ApiError> {
+        self.apply_fix(who, registry, req).await
     }
 
     async fn set_tracking(

@@ -144,6 +144,12 @@ pub struct ServeArgs {
     #[arg(long, env = "REGATLAS_PROBE_READS_PER_HOUR", value_name = "N")]
     pub probe_reads_per_hour: Option<u32>,
 
+    /// The doctor calls a replica stuck when it has been Creating or
+    /// Updating this many seconds; a stuck replica's running operation no
+    /// longer blocks deleting it [default: 1800].
+    #[arg(long, env = "REGATLAS_STUCK_AFTER_SECS", value_name = "SECS")]
+    pub stuck_after_secs: Option<u64>,
+
     /// Hosts (`name`, `*.suffix`) and networks (CIDR) that request-driven
     /// fetches (migration sources, token realms) may reach even when they are
     /// private or loopback, comma-separated. Link-local, unspecified and
@@ -260,6 +266,7 @@ pub(super) struct FileConfig {
     pub(super) hooks_url: Option<String>,
     pub(super) metrics_listen: Option<std::net::SocketAddr>,
     pub(super) probe_reads_per_hour: Option<u32>,
+    pub(super) stuck_after_secs: Option<u64>,
     pub(super) sse_max_connections: Option<usize>,
     pub(super) max_plan_artifacts: Option<usize>,
     pub(super) header_read_timeout_secs: Option<u64>,

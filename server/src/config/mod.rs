@@ -107,6 +107,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Presence probes' reads per hour per replica (0: none).
     pub probe_reads_per_hour: u32,
+    /// Seconds in Creating or Updating after which a replica is stuck.
+    pub stuck_after: std::time::Duration,
 }
 
 /// Who plays the identity provider.
@@ -224,6 +226,7 @@ impl Config {
         }
         Ok(Config {
             probe_reads_per_hour: args.probe_reads_per_hour.or(file.probe_reads_per_hour).unwrap_or(3600),
+            stuck_after: std::time::Duration::from_secs(args.stuck_after_secs.or(file.stuck_after_secs).unwrap_or(1800).max(1)),
             hooks_url,
             metrics_listen,
             identity,

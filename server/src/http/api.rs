@@ -55,7 +55,9 @@ use super::AppState;
         get_webhook_deliveries,
         post_webhook_ping,
         put_webhook,
-        delete_webhook
+        delete_webhook,
+        get_settings,
+        post_doctor_fix
     ),
     components(schemas(
         regatlas_app::model::PresenceView,
@@ -67,6 +69,15 @@ use super::AppState;
         regatlas_app::model::WebhookView,
         regatlas_app::model::WebhookDeliveryView,
         regatlas_app::model::WebhookRequest,
+        regatlas_app::model::RegistrySettingsView,
+        regatlas_app::model::PrivateEndpointView,
+        regatlas_app::model::EndpointView,
+        regatlas_app::model::ReplicaZonesView,
+        regatlas_app::model::EncryptionView,
+        regatlas_app::model::FindingView,
+        regatlas_app::model::DoctorFixRequest,
+        regatlas_app::model::Severity,
+        regatlas_app::model::DoctorFix,
         MigrationRequest,
         MigrationView,
         MigrationDetail,
@@ -122,6 +133,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/registries/{name}/webhooks/{webhook}", put(put_webhook).delete(delete_webhook))
         .route("/api/v1/registries/{name}/webhooks/{webhook}/deliveries", get(get_webhook_deliveries))
         .route("/api/v1/registries/{name}/webhooks/{webhook}/ping", post(post_webhook_ping))
+        .route("/api/v1/registries/{name}/settings", get(get_settings))
+        .route("/api/v1/registries/{name}/doctor/fix", post(post_doctor_fix))
         .route("/api/v1/operations", get(list_operations))
         .route("/api/v1/history", get(list_history))
         .route("/api/v1/refresh", post(refresh))
@@ -391,6 +404,31 @@ async fn delete_webhook(State(s): State<AppState>, Caller(who): Caller, Path((na
     names(&name, None)?;
     s.backend.delete_webhook(&who, &name, &webhook).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(get, path = "/api/v1/registries/{name}/settings", params(("name" = String, Path)),
+    responses((status = 200, body = regatlas_app::model::RegistrySettingsView, description = "The registry's settings read from ARM now, with the doctor's findings"),
+        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn get_settings(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<regatlas_app::model::RegistrySettingsView>, Failure> {
+    names(&name, None)?;
+    Ok(Json(s.backend.registry_settings(&who, &name).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/registries/{name}/doctor/fix", request_body = regatlas_app::model::DoctorFixRequest, params(("name" = String, Path)),
+    responses((status = 202, body = Option<OperationView>, description = "ARM accepted the fix; a replica fix answers its delete operation (the replica is created again when it ends)"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn post_doctor_fix(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+    Json(req): Json<regatlas_app::model::DoctorFixRequest>,
+) -> Result<(StatusCode, Json<Option<OperationView>>), Failure> {
+    names(&name, None)?;
+    Ok((StatusCode::ACCEPTED, Json(s.backend.doctor_fix(&who, &name, req).await?)))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -44,6 +44,8 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, &'static str)> {
         (Method::POST, "/api/v1/registries/nosuchregistry/webhooks/nosuchhook/ping", None, "operator"),
         (Method::PUT, "/api/v1/registries/nosuchregistry/webhooks/nosuchhook", Some(json!({"enabled": false})), "operator"),
         (Method::DELETE, "/api/v1/registries/nosuchregistry/webhooks/nosuchhook", None, "operator"),
+        (Method::GET, "/api/v1/registries/nosuchregistry/settings", None, "viewer"),
+        (Method::POST, "/api/v1/registries/nosuchregistry/doctor/fix", Some(json!({"fix": "enable-data-endpoints", "confirm": "nosuchregistry"})), "admin"),
     ]
 }
 
@@ -368,6 +370,8 @@ fn server_functions() -> Vec<(&'static str, &'static str, &'static str)> {
         ("ping_webhook", "registry=nosuchregistry&webhook=nosuchhook", "operator"),
         ("put_webhook", "registry=nosuchregistry&webhook=nosuchhook&request[enabled]=false", "operator"),
         ("delete_webhook", "registry=nosuchregistry&webhook=nosuchhook", "operator"),
+        ("registry_settings", "registry=nosuchregistry", "viewer"),
+        ("doctor_fix", "registry=nosuchregistry&request[fix]=enable-data-endpoints&request[confirm]=nosuchregistry", "admin"),
     ]
 }
 

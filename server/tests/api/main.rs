@@ -14,5 +14,6 @@ mod migration_crash;
 mod migrations;
 mod poller_commit;
 mod presence;
+mod settings;
 mod startup_failures;
 mod webhooks;

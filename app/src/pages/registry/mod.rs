@@ -7,6 +7,7 @@ pub mod geo;
 pub mod map;
 pub mod panel;
 pub mod presence;
+pub mod settings;
 pub mod webhooks;
 
 use crate::Erase;
@@ -62,7 +63,8 @@ pub fn RegistryPage() -> impl IntoView {
         <section class="page page-registry">
             <p class="crumbs"><A href="/registries">"Registries"</A>" / "<span>{name}</span>
                 " · "<A href=move || format!("/registries/{}/presence", name.get()) attr:id="presence-link">"Presence and lag"</A>
-                " · "<A href=move || format!("/registries/{}/webhooks", name.get()) attr:id="webhooks-link">"Webhooks"</A></p>
+                " · "<A href=move || format!("/registries/{}/webhooks", name.get()) attr:id="webhooks-link">"Webhooks"</A>
+                " · "<A href=move || format!("/registries/{}/settings", name.get()) attr:id="settings-link">"Settings and doctor"</A></p>
             <Transition fallback=|| view! { <p class="loading">"Loading the registry…"</p> }>
                 // Awaiting the resources makes the server render the page in
                 // place (readable without JavaScript) instead of streaming

@@ -1,0 +1,64 @@
+// The guides' systems in a real browser against the embedded demo world:
+// a registry's settings and the doctor (a fix applied by the demo Admin,
+// who types the registry's name), what a Viewer is offered.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { startServer, launchBrowser, watchErrors, signIn, OUTPUT_DIR } from './helpers.js';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('settings show what a relocation carries; the doctor fixes a finding when the Admin types the name', async () => {
+  const page = await browser.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${server.url}/registries/contosowesteu`);
+  await page.locator('#settings-link').click();
+  await page.waitForURL(/\/registries\/contosowesteu\/settings$/);
+  await page.waitForSelector('body[data-hydrated]');
+  assert.equal(await page.locator('#default-action').textContent(), 'Deny');
+  assert.match(await page.locator('#ip-rules').textContent(), /203\.0\.113\.0\/24/);
+  assert.match(await page.locator('#vnet-rules').textContent(), /subnets\/build-agents/);
+  assert.match(await page.locator('#private-endpoints tr[data-pe="contosoweu-pe-aks"]').textContent(), /Pending/);
+  assert.equal(await page.locator('#cmk').textContent(), 'yes');
+  assert.equal(await page.locator('#soft-delete').textContent(), '7 days');
+  const finding = 'li[data-finding="PrivateEndpointWithoutDataEndpoints"]';
+  await page.waitForSelector(finding);
+  await page.screenshot({ path: join(OUTPUT_DIR, 'settings-doctor.png'), fullPage: true });
+  // The wrong name is refused with its code; the right one applies the fix.
+  await page.locator(`${finding} input.fix-confirm`).fill('contoso');
+  await page.locator(`${finding} button.fix-apply`).click();
+  await page.waitForSelector('.error code.error-code');
+  assert.equal(await page.locator('.error code.error-code').textContent(), 'ConfirmationMismatch');
+  await page.locator(`${finding} input.fix-confirm`).fill('contosowesteu');
+  await page.locator(`${finding} button.fix-apply`).click();
+  await page.waitForSelector('#fix-accepted');
+  await page.waitForFunction(() => document.querySelector('#data-endpoint-enabled')?.textContent === 'yes', null, { timeout: 15_000 });
+  assert.equal(await page.locator(finding).count(), 0);
+  assert.match(await page.locator('#data-endpoints').textContent(), /contosowesteu\.westeurope\.data\.azurecr\.io \(westeurope\)/);
+  // The refused confirmation is the one failed request.
+  assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), []);
+  await page.close();
+});
+
+test('a Viewer reads the settings and the findings, and is not offered fixes', async () => {
+  const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
+  const page = await context.newPage();
+  await signIn(page, server.url, 'vera@contoso.example');
+  await page.goto(`${server.url}/registries/contoso/settings`);
+  await page.waitForSelector('li[data-finding="ZoneRedundancyMissing"][data-region="eastus"]');
+  assert.equal(await page.locator('form.fix').count(), 0);
+  assert.match(await page.locator('li[data-finding="ZoneRedundancyMissing"][data-region="eastus"]').textContent(), /Admin/);
+  assert.equal(await page.locator('tr[data-zone-region="westeurope"] td.zr-on').count(), 1);
+  await context.close();
+});
