@@ -516,7 +516,7 @@ mod tests {
     #[test]
     fn the_doctor_finds_what_the_guides_name() {
         let reg = registry(vec![
-            replica("westus", true, ReplicaState::Ready, false),
+            replica("westus2", true, ReplicaState::Ready, false),
             replica("eastus", false, ReplicaState::Ready, false),
             replica("westeurope", false, ReplicaState::Ready, true),
             replica("brazilsouth", false, ReplicaState::Provisioning, false),
@@ -541,7 +541,7 @@ mod tests {
         assert!(c.contains(&("PrivateEndpointWithoutDataEndpoints".into(), None)));
         assert!(c.contains(&("PrivateEndpointNotApproved".into(), None)));
         assert_eq!(f[0].severity, Severity::Critical, "critical first");
-        let home = f.iter().find(|x| x.code == "ZoneRedundancyMissing" && x.region.as_deref() == Some("westus")).expect("home finding");
+        let home = f.iter().find(|x| x.code == "ZoneRedundancyMissing" && x.region.as_deref() == Some("westus2")).expect("home finding");
         assert_eq!(home.fix, None, "the home region's zones are create-time only: no recreate");
 
         // Not stuck yet: no finding.
