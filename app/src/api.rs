@@ -78,6 +78,12 @@ pub trait Backend: Send + Sync + 'static {
     async fn registry_settings(&self, who: &Identity, registry: &str) -> Result<crate::model::RegistrySettingsView, ApiError>;
     /// Applies one of the doctor's fixes (Admin); a replica fix answers its delete operation.
     async fn doctor_fix(&self, who: &Identity, registry: &str, req: crate::model::DoctorFixRequest) -> Result<Option<crate::model::OperationView>, ApiError>;
+    /// A registry's connected registries, read from ARM now.
+    async fn connected_registries(&self, who: &Identity, registry: &str) -> Result<Vec<crate::model::ConnectedRegistryView>, ApiError>;
+    /// Creates a connected registry with its sync scope map and token, or changes one (Operator).
+    async fn put_connected_registry(&self, who: &Identity, registry: &str, name: &str, req: crate::model::ConnectedRegistryRequest) -> Result<(), ApiError>;
+    /// Deactivates a connected registry (Admin): its on-premises instance must be activated again.
+    async fn deactivate_connected_registry(&self, who: &Identity, registry: &str, name: &str) -> Result<(), ApiError>;
     /// Turns presence tracking on or off (Operator).
     async fn set_tracking(&self, who: &Identity, registry: &str, req: crate::model::TrackingRequest) -> Result<Option<crate::model::TrackingView>, ApiError>;
 }
@@ -292,4 +298,22 @@ pub async fn registry_settings(registry: String) -> Result<crate::model::Registr
 pub async fn doctor_fix(registry: String, request: crate::model::DoctorFixRequest) -> Result<Option<crate::model::OperationView>, ApiError> {
     let (b, who) = backend().map_err(err)?;
     b.doctor_fix(&who, &registry, request).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "connected_registries")]
+pub async fn connected_registries(registry: String) -> Result<Vec<crate::model::ConnectedRegistryView>, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.connected_registries(&who, &registry).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "put_connected_registry")]
+pub async fn put_connected_registry(registry: String, name: String, request: crate::model::ConnectedRegistryRequest) -> Result<(), ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.put_connected_registry(&who, &registry, &name, request).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "deactivate_connected_registry")]
+pub async fn deactivate_connected_registry(registry: String, name: String) -> Result<(), ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.deactivate_connected_registry(&who, &registry, &name).await.map_err(err)
 }

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 pub use regatlas_domain::{
-    Actor, Cadence, ChecklistKind, ChecklistStatus, ChildKind, Digest, DoctorFix, ErrorKind, EventFamily, EventKind, Health, ItemAction, ItemState,
-    MigrationAction, MigrationState, OperationKind, OperationState, Region, RegistryName, ReplicaState, Repository, Role, Severity, Tag, Via,
+    Actor, Cadence, ChecklistKind, ChecklistStatus, ChildKind, ConnectedFlag, Digest, DoctorFix, ErrorKind, EventFamily, EventKind, Health, ItemAction,
+    ItemState, MigrationAction, MigrationState, OperationKind, OperationState, Region, RegistryName, ReplicaState, Repository, Role, Severity, Tag, Via,
 };
 
 #[cfg(feature = "ssr")]
@@ -43,6 +43,9 @@ pub struct ChildView {
     pub name: String,
     pub state: Option<String>,
     pub detail: Option<String>,
+    /// A connected registry that needs attention (offline, sync overdue, …).
+    #[serde(default)]
+    pub flag: Option<ConnectedFlag>,
     pub confirmed_at: String,
     pub gone: bool,
 }
@@ -779,4 +782,83 @@ pub struct DoctorFixRequest {
     /// The registry's name for a registry fix, the region for a replica
     /// fix: typed by the person, so a destructive fix is never one click.
     pub confirm: String,
+}
+
+/// A connected registry (on premises or at the edge) of a parent registry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ConnectedRegistryView {
+    pub name: String,
+    /// `ReadOnly`, `ReadWrite` (or `Registry`, `Mirror` in older api-versions).
+    pub mode: String,
+    /// The connected registry it syncs from; none: the cloud registry itself.
+    pub parent: Option<String>,
+    /// `Active` once the on-premises instance has started with its settings.
+    pub activation: String,
+    /// `Online`, `Offline`, `Syncing` or `Unhealthy`.
+    pub connection_state: String,
+    pub provisioning_state: Option<String>,
+    pub version: Option<String>,
+    pub last_activity: Option<String>,
+    pub login_server: Option<String>,
+    pub sync: SyncView,
+    /// Repositories its sync token's scope map reaches.
+    pub repositories: Vec<String>,
+    /// Names of the tokens its clients pull (and push) with.
+    pub client_tokens: Vec<String>,
+    pub notifications: Vec<String>,
+    pub log_level: String,
+    pub audit_log: bool,
+    pub status_details: Vec<StatusDetailView>,
+    pub flag: Option<ConnectedFlag>,
+    /// Why it is flagged, in words.
+    pub flag_reason: Option<String>,
+}
+
+/// How a connected registry syncs with its parent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SyncView {
+    /// Five-field cron, in UTC.
+    pub schedule: String,
+    /// ISO 8601 duration each sync may run (none: continuous).
+    pub window: Option<String>,
+    pub message_ttl: String,
+    pub last_sync: Option<String>,
+    /// The sync token's name.
+    pub token: Option<String>,
+    /// The next sync the schedule allows.
+    pub next_sync: Option<String>,
+}
+
+/// One of a connected registry's status details.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct StatusDetailView {
+    pub kind: String,
+    pub code: String,
+    pub description: String,
+    pub timestamp: Option<String>,
+}
+
+/// Create a connected registry (mode and repositories required), or change
+/// one (schedule, window, message TTL, repositories).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ConnectedRegistryRequest {
+    /// `ReadOnly` or `ReadWrite` (fixed once created).
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The repositories it syncs (1 to 100).
+    #[serde(default)]
+    pub repositories: Option<Vec<String>>,
+    /// Five-field cron in UTC; `* * * * *` syncs continuously.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// ISO 8601 duration, 1 hour to 7 days; required unless continuous.
+    #[serde(default)]
+    pub sync_window: Option<String>,
+    /// ISO 8601 duration, 1 to 90 days [default: P1D].
+    #[serde(default)]
+    pub message_ttl: Option<String>,
 }

@@ -96,6 +96,42 @@ impl ArmClient {
         self.list(&self.url(&format!("{registry_id}/pipelineRuns"), ACR_PREVIEW_API_VERSION)).await
     }
 
+    /// A child resource's URL (`connectedRegistries`, `tokens`, `scopeMaps`,
+    /// `exportPipelines`, …), the list's when `name` is none, or one of its
+    /// actions'. Pipelines and their runs exist only in preview api-versions.
+    pub fn child_url(&self, registry_id: &str, kind: &str, name: Option<&str>, action: Option<&str>) -> String {
+        let version = if matches!(kind, "exportPipelines" | "importPipelines" | "pipelineRuns") { ACR_PREVIEW_API_VERSION } else { ACR_API_VERSION };
+        let mut path = format!("{registry_id}/{kind}");
+        for part in [name, action].into_iter().flatten() {
+            path.push('/');
+            path.push_str(part);
+        }
+        self.url(&path, version)
+    }
+
+    /// Sends a request that may start a long-running operation on `url`.
+    pub async fn begin_at(&self, method: Method, url: &str, body: Option<Value>) -> Result<Accepted, ArmError> {
+        self.begin(method, url.to_string(), url.to_string(), body).await
+    }
+
+    /// Waits for an accepted operation to end, at most `limit`.
+    pub async fn settle(&self, accepted: Accepted, limit: Duration) -> Result<(), ArmError> {
+        let Some(handle) = accepted.handle else { return Ok(()) };
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            match self.poll(&handle).await? {
+                crate::LroPoll::Succeeded { .. } => return Ok(()),
+                crate::LroPoll::Failed { code, message } => return Err(ArmError::Api { status: 409, code, message, retry_after_ms: None }),
+                crate::LroPoll::InProgress { retry_after, .. } => {
+                    if std::time::Instant::now() + retry_after.min(Duration::from_secs(5)) > deadline {
+                        return Err(ArmError::Deadline { url: handle.poll_url.clone() });
+                    }
+                    tokio::time::sleep(retry_after.min(Duration::from_secs(5))).await;
+                }
+            }
+        }
+    }
+
     async fn begin(&self, method: Method, resource_url: String, send_url: String, body: Option<Value>) -> Result<Accepted, ArmError> {
         let r = self.send(method.clone(), &send_url, body.as_ref()).await?;
         let handle = LroHandle::from_response(&method, &resource_url, &r, DEFAULT_LRO_TIMEOUT);

@@ -268,6 +268,19 @@ string_enum! {
 }
 
 string_enum! {
+    /// Why a connected registry needs attention.
+    pub enum ConnectedFlag {
+        /// Activated, but not connected to its parent.
+        Offline => "offline",
+        Unhealthy => "unhealthy",
+        /// No successful sync for longer than its schedule and window allow.
+        SyncOverdue => "sync-overdue",
+        /// Activated and never synced.
+        NeverSynced => "never-synced",
+    }
+}
+
+string_enum! {
     /// How much a doctor's finding matters.
     pub enum Severity {
         /// Something is broken or will break: act now.

@@ -62,3 +62,46 @@ test('a Viewer reads the settings and the findings, and is not offered fixes', a
   assert.equal(await page.locator('tr[data-zone-region="westeurope"] td.zr-on').count(), 1);
   await context.close();
 });
+
+test('connected registries: flagged on the list and the map, created, changed and deactivated from the page', async () => {
+  const page = await browser.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${server.url}/registries`);
+  await page.waitForSelector('li.connected.flagged[data-connected="contosoFactory"] .badge.flag');
+  assert.equal(await page.locator('li.connected.flagged[data-connected="contosoFactory"] .badge.flag').textContent(), 'offline');
+  await page.goto(`${server.url}/registries/contoso`);
+  await page.waitForSelector('g.onprem.flagged[data-connected="contosoFactory"]');
+  assert.equal(await page.locator('g.onprem.flagged').count(), 1);
+  await page.locator('#connected-link').click();
+  await page.waitForURL(/\/registries\/contoso\/connected$/);
+  await page.waitForSelector('body[data-hydrated]');
+  assert.equal(await page.locator('table.connected tbody tr').count(), 4);
+  assert.match(await page.locator('tr[data-connected="contosoFactory"] td.flag').textContent(), /offline/);
+  assert.match(await page.locator('tr[data-connected="contosoFloor"]').textContent(), /contosoFactory/);
+  // One connected registry's details, and a change of its repositories.
+  await page.locator('tr[data-connected="contosoOnPrem"] th a').click();
+  await page.waitForURL(/connected=contosoOnPrem/);
+  await page.waitForSelector('#connected-detail');
+  assert.equal(await page.locator('#sync-token').textContent(), 'contosoOnPrem-sync-token');
+  assert.equal(await page.locator('#client-tokens').textContent(), 'onprem-pull');
+  await page.locator('#change-repositories').fill('hello-world, web/frontend, tools/base');
+  await page.locator('#connected-save').click();
+  await page.waitForFunction(() => /tools\/base/.test(document.querySelector('#detail-repositories')?.textContent ?? ''), null, { timeout: 15_000 });
+  // A new one, through the form: a scheduled sync without a window is refused with its code first.
+  await page.locator('#connected-name').fill('edge02');
+  await page.locator('#connected-repositories').fill('hello-world');
+  await page.locator('#connected-schedule').fill('0 9 * * *');
+  await page.locator('#connected-create').click();
+  await page.waitForSelector('.error code.error-code');
+  assert.equal(await page.locator('.error code.error-code').textContent(), 'InvalidSyncWindow');
+  await page.locator('#connected-window').fill('PT3H');
+  await page.locator('#connected-create').click();
+  await page.waitForSelector('tr[data-connected="edge02"]', { timeout: 15_000 });
+  assert.match(await page.locator('tr[data-connected="edge02"] td.activation').textContent(), /Inactive/);
+  // The Admin deactivates the on-premises one.
+  await page.locator('#connected-deactivate').click();
+  await page.waitForFunction(() => document.querySelector('tr[data-connected="contosoOnPrem"] td.activation')?.textContent === 'Inactive', null, { timeout: 15_000 });
+  await page.screenshot({ path: join(OUTPUT_DIR, 'connected-registries.png'), fullPage: true });
+  assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), []);
+  await page.close();
+});

@@ -9,7 +9,7 @@ use regatlas_app::model::{
 };
 use regatlas_domain::{
     record::{ApiToken, ChecklistEntry, ChildRow, Event, Migration, MigrationItem, Operation, Person, RegistryTopology, ReplicaRow, RepositoryCounts, Seen},
-    MigrationState,
+    ChildKind, MigrationState,
 };
 use serde_json::Value;
 
@@ -71,7 +71,22 @@ fn child(c: &ChildRow, seen: &Seen) -> ChildView {
         let p = &v["properties"];
         p["mode"].as_str().map(|m| format!("mode {m}")).or_else(|| p["serviceUri"].as_str().map(str::to_string))
     });
-    ChildView { id: c.id.clone(), kind: c.kind, name: c.name.clone(), state: c.state.clone(), detail, confirmed_at: seen.confirmed_at.clone(), gone: seen.gone }
+    let flag = match c.kind {
+        ChildKind::ConnectedRegistry => {
+            serde_json::from_str::<Value>(&c.doc).ok().and_then(|v| crate::actions::connected::attention(&v["properties"], chrono::Utc::now()).map(|(f, _)| f))
+        }
+        _ => None,
+    };
+    ChildView {
+        id: c.id.clone(),
+        kind: c.kind,
+        name: c.name.clone(),
+        state: c.state.clone(),
+        detail,
+        flag,
+        confirmed_at: seen.confirmed_at.clone(),
+        gone: seen.gone,
+    }
 }
 
 pub fn event(e: Event) -> EventView {

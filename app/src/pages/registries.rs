@@ -226,7 +226,15 @@ fn RegistryTable(registries: Vec<RegistryView>, total: usize, q: ListQuery) -> i
                             .children
                             .iter()
                             .filter(|c| c.kind == ChildKind::ConnectedRegistry && !c.gone)
-                            .map(|c| view! { <li class="connected">{format!("on-prem: {} ({})", c.name, c.state.clone().unwrap_or_default())}</li> })
+                            .map(|c| {
+                                let flag = c.flag.map(|f| f.as_str());
+                                view! {
+                                    <li class="connected" class:flagged=flag.is_some() data-connected=c.name.clone()>
+                                        {format!("on-prem: {} ({})", c.name, c.state.clone().unwrap_or_default())}
+                                        {flag.map(|f| view! { " "<span class="badge flag">{f}</span> })}
+                                    </li>
+                                }
+                            })
                             .collect_view();
                         let confirmed = r.confirmed_at.clone();
                         let summary = format!("{} ready · {} syncing · {} failed{} · {} routing off", c.ready, c.syncing, c.failed, if c.other > 0 { format!(" · {} changing", c.other) } else { String::new() }, c.routing_off);

@@ -75,7 +75,9 @@ pub fn render(world: &World, reg: &Registry, c: &Child) -> Value {
                 p["loginServer"] = json!({ "host": format!("{}.{}.connected.local", c.name, reg.name), "tls": { "status": "Enabled" } });
             }
             p["version"] = json!("2.0.0");
-            p["statusDetails"] = json!([]);
+            if !p["statusDetails"].is_array() {
+                p["statusDetails"] = json!([]);
+            }
         }
         "exportpipelines" | "importpipelines" => {
             let tenant = world.tenant_id.clone();
@@ -246,8 +248,22 @@ fn checked_body(world: &World, r: &ChildRef, body: &Value) -> Result<(Value, Val
             }
         }
         "connectedregistries" => {
-            if body["properties"]["mode"].as_str().is_none() {
-                return Err(ArmError::bad_request("InvalidRequestContent", "properties.mode is required."));
+            let mode = body["properties"]["mode"].as_str().unwrap_or_default();
+            if !["ReadWrite", "ReadOnly", "Registry", "Mirror"].contains(&mode) {
+                return Err(ArmError::bad_request("InvalidRequestContent", "properties.mode must be one of ReadWrite, ReadOnly, Registry, Mirror."));
+            }
+            let reg = registries::find_any(world, r.name).ok_or_else(|| r.not_found())?;
+            if !reg.is_premium() {
+                return Err(ArmError::bad_request(
+                    "SkuNotSupported",
+                    format!("Connected registries require the Premium SKU; registry '{}' is {}.", reg.name, reg.sku),
+                ));
+            }
+            if reg.props.get("dataEndpointEnabled") != Some(&json!(true)) {
+                return Err(ArmError::bad_request(
+                    "DataEndpointNotEnabled",
+                    format!("Connected registries require a dedicated data endpoint; enable dataEndpointEnabled on registry '{}'.", reg.name),
+                ));
             }
             if body["properties"]["parent"]["syncProperties"].is_null() {
                 return Err(ArmError::bad_request("InvalidRequestContent", "properties.parent.syncProperties is required."));

@@ -35,27 +35,72 @@ pub async fn build(shared: &Arc<Shared>) {
         }
         let regions = regions_of(r);
         fill(&mut r.content, &regions, &[("hello-world", &["latest", "v1"]), ("web/frontend", &["1.0.0", "1.1.0", "latest"]), ("tools/base", &["2024.10"])]);
-        let token = format!("{}/tokens/syncToken", r.arm_id(&sub));
-        r.children.insert(
-            ("connectedregistries".into(), "contosoonprem".into()),
-            Child {
-                kind: "connectedregistries".into(),
-                name: "contosoOnPrem".into(),
-                body: json!({ "properties": {
-                    "mode": "ReadOnly",
-                    "parent": { "syncProperties": { "tokenId": token, "schedule": "0 */2 * * *", "syncWindow": "PT1H", "messageTtl": "P2D", "lastSyncTime": chrono::Utc::now().to_rfc3339() } },
-                    "activation": { "status": "Active" },
-                    "connectionState": "Online",
-                    "lastActivityTime": chrono::Utc::now().to_rfc3339(),
-                    "clientTokenIds": [],
-                    "notificationsList": ["hello-world:*:*"],
-                    "garbageCollection": { "enabled": true, "schedule": "0 5 * * *" }
-                }}),
-                secrets: json!({}),
-                created_at: chrono::Utc::now(),
-                ready_at: Instant::now(),
-                deleting_at: None,
-                events: vec![],
+        // Connected registries in several states and modes, each with the
+        // sync token and scope map `az acr connected-registry create` makes.
+        let now = chrono::Utc::now();
+        let ago = |secs: i64| (now - chrono::Duration::seconds(secs)).to_rfc3339();
+        connected(
+            r,
+            &sub,
+            Connected {
+                name: "contosoOnPrem",
+                mode: "ReadOnly",
+                state: "Online",
+                active: true,
+                last_sync: Some(ago(600)),
+                schedule: "0 */2 * * *",
+                window: Some("PT1H"),
+                repos: &["hello-world", "web/frontend"],
+                parent: None,
+                client_tokens: &["onprem-pull"],
+            },
+        );
+        connected(
+            r,
+            &sub,
+            Connected {
+                name: "contosoFactory",
+                mode: "ReadWrite",
+                state: "Offline",
+                active: true,
+                last_sync: Some(ago(2 * 86_400)),
+                schedule: "0 * * * *",
+                window: Some("PT30M"),
+                repos: &["tools/base"],
+                parent: None,
+                client_tokens: &[],
+            },
+        );
+        connected(
+            r,
+            &sub,
+            Connected {
+                name: "contosoFloor",
+                mode: "ReadOnly",
+                state: "Syncing",
+                active: true,
+                last_sync: Some(ago(120)),
+                schedule: "* * * * *",
+                window: None,
+                repos: &["tools/base"],
+                parent: Some("contosoFactory"),
+                client_tokens: &[],
+            },
+        );
+        connected(
+            r,
+            &sub,
+            Connected {
+                name: "contosoEdge",
+                mode: "ReadOnly",
+                state: "Offline",
+                active: false,
+                last_sync: None,
+                schedule: "0 9 * * *",
+                window: Some("PT3H"),
+                repos: &["hello-world"],
+                parent: None,
+                client_tokens: &[],
             },
         );
     }
@@ -77,6 +122,100 @@ pub async fn build(shared: &Arc<Shared>) {
         let regions = regions_of(r);
         fill(&mut r.content, &regions, &[("batch/job", &["1.0"])]);
     }
+}
+
+struct Connected<'a> {
+    name: &'a str,
+    mode: &'a str,
+    state: &'a str,
+    active: bool,
+    last_sync: Option<String>,
+    schedule: &'a str,
+    window: Option<&'a str>,
+    repos: &'a [&'a str],
+    parent: Option<&'a str>,
+    client_tokens: &'a [&'a str],
+}
+
+fn child(kind: &str, name: &str, body: serde_json::Value) -> ((String, String), Child) {
+    (
+        (kind.to_string(), name.to_ascii_lowercase()),
+        Child {
+            kind: kind.into(),
+            name: name.into(),
+            body,
+            secrets: json!({}),
+            created_at: chrono::Utc::now(),
+            ready_at: Instant::now(),
+            deleting_at: None,
+            events: vec![],
+        },
+    )
+}
+
+/// A connected registry with its sync scope map and token (and client tokens).
+fn connected(r: &mut Registry, sub: &str, c: Connected) {
+    let id = r.arm_id(sub);
+    let write = c.mode == "ReadWrite";
+    let mut actions: Vec<String> = Vec::new();
+    for repo in c.repos {
+        actions.push(format!("repositories/{repo}/content/read"));
+        actions.push(format!("repositories/{repo}/metadata/read"));
+        if write {
+            actions.extend([
+                format!("repositories/{repo}/content/write"),
+                format!("repositories/{repo}/metadata/write"),
+                format!("repositories/{repo}/content/delete"),
+            ]);
+        }
+    }
+    for a in ["config/read", "config/write", "message/read", "message/write"] {
+        actions.push(format!("gateway/{}/{a}", c.name));
+    }
+    let scope = format!("{}-sync-scope-map", c.name);
+    let token = format!("{}-sync-token", c.name);
+    let (k, v) = child("scopemaps", &scope, json!({ "properties": { "description": format!("Sync scope map of {}", c.name), "actions": actions } }));
+    r.children.insert(k, v);
+    let (k, v) = child("tokens", &token, json!({ "properties": { "scopeMapId": format!("{id}/scopeMaps/{scope}"), "status": "enabled" } }));
+    r.children.insert(k, v);
+    let mut client_ids = Vec::new();
+    for t in c.client_tokens {
+        let (k, v) = child("tokens", t, json!({ "properties": { "scopeMapId": format!("{id}/scopeMaps/_repositories_pull"), "status": "enabled" } }));
+        r.children.insert(k, v);
+        client_ids.push(format!("{id}/tokens/{t}"));
+    }
+    let mut sync = json!({ "tokenId": format!("{id}/tokens/{token}"), "schedule": c.schedule, "messageTtl": "P2D" });
+    if let Some(w) = c.window {
+        sync["syncWindow"] = json!(w);
+    }
+    if let Some(t) = &c.last_sync {
+        sync["lastSyncTime"] = json!(t);
+    }
+    let mut parent = json!({ "syncProperties": sync });
+    if let Some(p) = c.parent {
+        parent["id"] = json!(format!("{id}/connectedRegistries/{p}"));
+    }
+    let mut status_details = json!([]);
+    if c.state == "Offline" && c.active {
+        status_details = json!([{ "type": "Connectivity", "code": "ParentUnreachable", "description": "The connected registry cannot reach its parent's data endpoint.",
+            "timestamp": c.last_sync.clone().unwrap_or_default(), "correlationId": uuid::Uuid::new_v4().to_string() }]);
+    }
+    let mut props = json!({
+        "mode": c.mode,
+        "parent": parent,
+        "activation": { "status": if c.active { "Active" } else { "Inactive" } },
+        "connectionState": c.state,
+        "clientTokenIds": client_ids,
+        "notificationsList": c.repos.iter().map(|r| format!("{r}:*:*")).collect::<Vec<_>>(),
+        "logging": { "logLevel": "Information", "auditLogStatus": if write { "Enabled" } else { "Disabled" } },
+        "garbageCollection": { "enabled": true, "schedule": "0 5 * * *" },
+        "statusDetails": status_details,
+    });
+    if let Some(t) = &c.last_sync {
+        props["lastActivityTime"] = json!(t);
+    }
+    let (k, v) = child("connectedregistries", c.name, json!({ "properties": props }));
+    r.children.insert(k, v);
 }
 
 /// The settings a relocation must carry, on the registry to be moved: a

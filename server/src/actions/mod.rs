@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+pub mod connected;
 mod presence;
 mod rules;
 mod settings;
@@ -648,6 +649,24 @@ impl Backend for Console {
 
     async fn doctor_fix(&self, who: &Identity, registry: &str, req: regatlas_app::model::DoctorFixRequest) -> Result<Option<OperationView>, ApiError> {
         self.apply_fix(who, registry, req).await
+    }
+
+    async fn connected_registries(&self, who: &Identity, registry: &str) -> Result<Vec<regatlas_app::model::ConnectedRegistryView>, ApiError> {
+        self.connected_list(who, registry).await
+    }
+
+    async fn put_connected_registry(
+        &self,
+        who: &Identity,
+        registry: &str,
+        name: &str,
+        req: regatlas_app::model::ConnectedRegistryRequest,
+    ) -> Result<(), ApiError> {
+        self.connected_put(who, registry, name, req).await
+    }
+
+    async fn deactivate_connected_registry(&self, who: &Identity, registry: &str, name: &str) -> Result<(), ApiError> {
+        self.connected_deactivate(who, registry, name).await
     }
 
     async fn set_tracking(

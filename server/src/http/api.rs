@@ -57,7 +57,10 @@ use super::AppState;
         put_webhook,
         delete_webhook,
         get_settings,
-        post_doctor_fix
+        post_doctor_fix,
+        get_connected,
+        put_connected,
+        post_connected_deactivate
     ),
     components(schemas(
         regatlas_app::model::PresenceView,
@@ -78,6 +81,11 @@ use super::AppState;
         regatlas_app::model::DoctorFixRequest,
         regatlas_app::model::Severity,
         regatlas_app::model::DoctorFix,
+        regatlas_app::model::ConnectedRegistryView,
+        regatlas_app::model::SyncView,
+        regatlas_app::model::StatusDetailView,
+        regatlas_app::model::ConnectedRegistryRequest,
+        regatlas_app::model::ConnectedFlag,
         MigrationRequest,
         MigrationView,
         MigrationDetail,
@@ -135,6 +143,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/registries/{name}/webhooks/{webhook}/ping", post(post_webhook_ping))
         .route("/api/v1/registries/{name}/settings", get(get_settings))
         .route("/api/v1/registries/{name}/doctor/fix", post(post_doctor_fix))
+        .route("/api/v1/registries/{name}/connected-registries", get(get_connected))
+        .route("/api/v1/registries/{name}/connected-registries/{connected}", put(put_connected))
+        .route("/api/v1/registries/{name}/connected-registries/{connected}/deactivate", post(post_connected_deactivate))
         .route("/api/v1/operations", get(list_operations))
         .route("/api/v1/history", get(list_history))
         .route("/api/v1/refresh", post(refresh))
@@ -429,6 +440,44 @@ async fn post_doctor_fix(
 ) -> Result<(StatusCode, Json<Option<OperationView>>), Failure> {
     names(&name, None)?;
     Ok((StatusCode::ACCEPTED, Json(s.backend.doctor_fix(&who, &name, req).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/registries/{name}/connected-registries", params(("name" = String, Path)),
+    responses((status = 200, body = [regatlas_app::model::ConnectedRegistryView], description = "Read from ARM now, by name, with the repositories of each sync token's scope map and why one needs attention"),
+        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn get_connected(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<regatlas_app::model::ConnectedRegistryView>>, Failure> {
+    names(&name, None)?;
+    Ok(Json(s.backend.connected_registries(&who, &name).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/registries/{name}/connected-registries/{connected}", request_body = regatlas_app::model::ConnectedRegistryRequest,
+    params(("name" = String, Path), ("connected" = String, Path)),
+    responses((status = 202, description = "ARM accepted: created (scope map, sync token, connected registry) or changed"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn put_connected(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path((name, connected)): Path<(String, String)>,
+    Json(req): Json<regatlas_app::model::ConnectedRegistryRequest>,
+) -> Result<StatusCode, Failure> {
+    names(&name, None)?;
+    s.backend.put_connected_registry(&who, &name, &connected, req).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(post, path = "/api/v1/registries/{name}/connected-registries/{connected}/deactivate", params(("name" = String, Path), ("connected" = String, Path)),
+    responses((status = 202, description = "ARM is deactivating the connected registry"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn post_connected_deactivate(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path((name, connected)): Path<(String, String)>,
+) -> Result<StatusCode, Failure> {
+    names(&name, None)?;
+    s.backend.deactivate_connected_registry(&who, &name, &connected).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -45,6 +45,9 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, &'static str)> {
         (Method::PUT, "/api/v1/registries/nosuchregistry/webhooks/nosuchhook", Some(json!({"enabled": false})), "operator"),
         (Method::DELETE, "/api/v1/registries/nosuchregistry/webhooks/nosuchhook", None, "operator"),
         (Method::GET, "/api/v1/registries/nosuchregistry/settings", None, "viewer"),
+        (Method::GET, "/api/v1/registries/nosuchregistry/connected-registries", None, "viewer"),
+        (Method::PUT, "/api/v1/registries/nosuchregistry/connected-registries/nosuchedge", Some(json!({"schedule": "* * * * *"})), "operator"),
+        (Method::POST, "/api/v1/registries/nosuchregistry/connected-registries/nosuchedge/deactivate", None, "admin"),
         (Method::POST, "/api/v1/registries/nosuchregistry/doctor/fix", Some(json!({"fix": "enable-data-endpoints", "confirm": "nosuchregistry"})), "admin"),
     ]
 }
@@ -371,6 +374,9 @@ fn server_functions() -> Vec<(&'static str, &'static str, &'static str)> {
         ("put_webhook", "registry=nosuchregistry&webhook=nosuchhook&request[enabled]=false", "operator"),
         ("delete_webhook", "registry=nosuchregistry&webhook=nosuchhook", "operator"),
         ("registry_settings", "registry=nosuchregistry", "viewer"),
+        ("connected_registries", "registry=nosuchregistry", "viewer"),
+        ("put_connected_registry", "registry=nosuchregistry&name=nosuchedge&request[schedule]=x", "operator"),
+        ("deactivate_connected_registry", "registry=nosuchregistry&name=nosuchedge", "admin"),
         ("doctor_fix", "registry=nosuchregistry&request[fix]=enable-data-endpoints&request[confirm]=nosuchregistry", "admin"),
     ]
 }

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod backend;
+mod connected;
 mod contract;
 mod cross_site;
 mod emulator_cli;

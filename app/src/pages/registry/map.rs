@@ -169,10 +169,11 @@ fn connected_registries(r: &RegistryView) -> Vec<impl IntoView> {
         .enumerate()
         .map(|(i, c)| {
             let (x, y) = (home.x - 14.0 + 16.0 * i as f64, home.y + 30.0);
-            let label = format!("On-premises connected registry {} ({}), parent {}", c.name, c.state.clone().unwrap_or_else(|| "unknown".into()), r.name);
+            let flag = c.flag.map(|f| format!(", needs attention: {}", f.as_str())).unwrap_or_default();
+            let label = format!("On-premises connected registry {} ({}), parent {}{flag}", c.name, c.state.clone().unwrap_or_else(|| "unknown".into()), r.name);
             let (aria, cname) = (label.clone(), c.name.clone());
             view! {
-                <g class="onprem" role="img" aria-label=aria data-connected=cname>
+                <g class="onprem" class:flagged=c.flag.is_some() role="img" aria-label=aria data-connected=cname data-flag=c.flag.map(|f| f.as_str())>
                     <title>{label}</title>
                     <line class="onprem-link" x1=format!("{:.1}", home.x) y1=format!("{:.1}", home.y + geo::HEX_R) x2=format!("{:.1}", x) y2=format!("{:.1}", y - 4.0)></line>
                     <rect x=format!("{:.1}", x - 4.0) y=format!("{:.1}", y - 4.0) width="8" height="8"></rect>

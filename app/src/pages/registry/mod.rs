@@ -3,6 +3,7 @@
 //! side panel for the region in `?region=` (so a selection is a link, and
 //! the panel renders on the server too).
 
+pub mod connected;
 pub mod geo;
 pub mod map;
 pub mod panel;
@@ -64,7 +65,8 @@ pub fn RegistryPage() -> impl IntoView {
             <p class="crumbs"><A href="/registries">"Registries"</A>" / "<span>{name}</span>
                 " · "<A href=move || format!("/registries/{}/presence", name.get()) attr:id="presence-link">"Presence and lag"</A>
                 " · "<A href=move || format!("/registries/{}/webhooks", name.get()) attr:id="webhooks-link">"Webhooks"</A>
-                " · "<A href=move || format!("/registries/{}/settings", name.get()) attr:id="settings-link">"Settings and doctor"</A></p>
+                " · "<A href=move || format!("/registries/{}/settings", name.get()) attr:id="settings-link">"Settings and doctor"</A>
+                " · "<A href=move || format!("/registries/{}/connected", name.get()) attr:id="connected-link">"Connected registries"</A></p>
             <Transition fallback=|| view! { <p class="loading">"Loading the registry…"</p> }>
                 // Awaiting the resources makes the server render the page in
                 // place (readable without JavaScript) instead of streaming
