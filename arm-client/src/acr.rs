@@ -121,7 +121,7 @@ impl ArmClient {
         loop {
             match self.poll(&handle).await? {
                 crate::LroPoll::Succeeded { .. } => return Ok(()),
-                crate::LroPoll::Failed { code, message } => return Err(ArmError::Api { status: 409, code, message, retry_after_ms: None }),
+                crate::LroPoll::Failed { code, message } => return Err(ArmError::OperationFailed { code, message }),
                 crate::LroPoll::InProgress { retry_after, .. } => {
                     if std::time::Instant::now() + retry_after.min(Duration::from_secs(5)) > deadline {
                         return Err(ArmError::Deadline { url: handle.poll_url.clone() });

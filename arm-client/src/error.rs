@@ -24,6 +24,9 @@ pub enum ArmError {
     /// A response that is not what the ARM contract says.
     #[error("unexpected response from {url}: {message}")]
     Decode { url: String, message: String },
+    /// A long-running operation ARM accepted ended in failure.
+    #[error("ARM operation failed: {code}: {message}")]
+    OperationFailed { code: String, message: String },
     /// A long-running operation was still running at its deadline.
     #[error("operation {url} still running at its deadline")]
     Deadline { url: String },
@@ -33,7 +36,7 @@ impl ArmError {
     /// The ARM error code, when ARM gave one.
     pub fn code(&self) -> Option<&str> {
         match self {
-            ArmError::Api { code, .. } => Some(code),
+            ArmError::Api { code, .. } | ArmError::OperationFailed { code, .. } => Some(code),
             _ => None,
         }
     }

@@ -396,3 +396,29 @@ pub struct ApiToken {
     pub revoked_at: Option<String>,
     pub last_used_at: Option<String>,
 }
+
+// ---- Transfers ----
+
+/// One pipeline run a transfer planned: its name and what it carries.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PlannedRun {
+    pub run: String,
+    /// The artifacts an export run carries (`repo`, `repo:tag`, `repo@digest`).
+    #[serde(default)]
+    pub artifacts: Vec<String>,
+    /// The blob it writes (export) or reads (import).
+    pub blob: String,
+}
+
+/// A transfer: pipeline runs started together, tracked as one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transfer {
+    pub id: String,
+    pub registry_id: String,
+    pub pipeline: String,
+    pub kind: crate::PipelineKind,
+    pub runs: Vec<PlannedRun>,
+    pub actor: Actor,
+    pub actor_key: String,
+    pub created_at: String,
+}

@@ -268,6 +268,52 @@ string_enum! {
 }
 
 string_enum! {
+    /// Which way a transfer pipeline moves artifacts.
+    pub enum PipelineKind {
+        /// Registry → storage blob.
+        Export => "export",
+        /// Storage blob → registry.
+        Import => "import",
+    }
+}
+
+string_enum! {
+    /// Where a pipeline run is (ARM's `response.status` is free text; this is what it says).
+    pub enum RunState {
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        /// Not created in ARM (its request was refused), or deleted since.
+        Missing => "missing",
+        /// A status this version does not know.
+        Unknown => "unknown",
+    }
+}
+
+impl RunState {
+    /// From ARM's `response.status`.
+    pub fn from_status(s: Option<&str>) -> RunState {
+        match s.map(str::to_ascii_lowercase).as_deref() {
+            Some("running") | Some("inprogress") | Some("started") | Some("queued") => RunState::Running,
+            Some("succeeded") | Some("completed") => RunState::Succeeded,
+            Some("failed") | Some("canceled") | Some("cancelled") => RunState::Failed,
+            _ => RunState::Unknown,
+        }
+    }
+}
+
+string_enum! {
+    /// Where a transfer (one or more pipeline runs started together) is.
+    pub enum TransferState {
+        Running => "running",
+        Succeeded => "succeeded",
+        /// Some runs failed or are missing, others succeeded.
+        PartlyFailed => "partly-failed",
+        Failed => "failed",
+    }
+}
+
+string_enum! {
     /// Why a connected registry needs attention.
     pub enum ConnectedFlag {
         /// Activated, but not connected to its parent.

@@ -103,29 +103,7 @@ pub fn render(world: &World, reg: &Registry, c: &Child) -> Value {
             }
         }
         "pipelineruns" => {
-            let total = world.timings.pipeline_run;
-            let elapsed = world.clock.sim_since(c.ready_at).max(0.0);
-            let pct = if now < c.ready_at { 0.0 } else { (elapsed / total * 100.0).min(100.0) };
-            let done = pct >= 100.0;
-            let artifacts = v["properties"]["request"]["artifacts"].clone();
-            v["properties"]["response"] = json!({
-                "status": if done { "Succeeded" } else { "Running" },
-                "progress": { "percentage": format!("{}", pct.floor() as u64) },
-                "startTime": c.created_at.to_rfc3339(),
-                "importedArtifacts": if done { artifacts } else { json!([]) },
-                "catalogDigest": v["properties"]["request"]["catalogDigest"].as_str().map(str::to_string)
-                    .unwrap_or_else(|| crate::oci::store::sha256_digest(c.name.as_bytes())),
-            });
-            // The pipeline's storage side, as the run reports it.
-            let pipeline = v["properties"]["request"]["pipelineResourceId"].as_str().unwrap_or("").rsplit('/').next().unwrap_or("").to_ascii_lowercase();
-            for (kind, side) in [("exportpipelines", "target"), ("importpipelines", "source")] {
-                if let Some(p) = reg.children.get(&(kind.to_string(), pipeline.clone())) {
-                    v["properties"]["response"][side] = p.body["properties"][side].clone();
-                }
-            }
-            if done {
-                v["properties"]["response"]["finishTime"] = json!(chrono::Utc::now().to_rfc3339());
-            }
+            v["properties"]["response"] = super::pipelines::response(world, reg, c);
         }
         "scopemaps" => {
             v["properties"]["type"] = json!("UserDefined");
@@ -282,8 +260,22 @@ fn put(shared: &Arc<Shared>, world: &mut World, r: &ChildRef, req: &Req) -> Resu
     if !name_ok(&r.kind, r.child) {
         return Err(ArmError::bad_request("InvalidResourceName", format!("Resource name '{}' is invalid.", r.child)));
     }
-    let (body, secrets) = checked_body(world, r, &req.body)?;
+    let (body, mut secrets) = checked_body(world, r, &req.body)?;
     let exists = r.exists(world);
+    // A pipeline run starts when it is created, and again when its
+    // forceUpdateTag changes; otherwise a PUT of the same run changes nothing.
+    let mut import_job = None;
+    let mut restart = false;
+    if r.kind == "pipelineruns" {
+        let old_tag = world.registries.get(&r.reg_key).and_then(|g| g.children.get(&r.key)).map(|c| c.body["properties"]["forceUpdateTag"].clone());
+        restart = !exists || old_tag.as_ref() != Some(&body["properties"]["forceUpdateTag"]);
+        if !restart {
+            return Ok((StatusCode::OK, Json(r.rendered(world)?)).into_response());
+        }
+        let (run_secrets, job) = super::pipelines::start(world, &r.reg_key, &body)?;
+        secrets = run_secrets;
+        import_job = job;
+    }
     let ready_at = if exists { Instant::now() } else { world.clock.after(world.timings.child_create) };
     let op = world.new_operation(r.op_prefix(), PollStyle::AsyncOperation, Some(ready_at), Some(Outcome::Succeeded));
     let path = r.path(world)?;
@@ -302,7 +294,14 @@ fn put(shared: &Arc<Shared>, world: &mut World, r: &ChildRef, req: &Req) -> Resu
     if !secrets.as_object().is_none_or(|o| o.is_empty()) {
         entry.secrets = secrets;
     }
+    if restart && exists {
+        entry.created_at = chrono::Utc::now();
+        entry.ready_at = Instant::now();
+    }
     let body = r.rendered(world)?;
+    if let Some(job) = import_job {
+        super::pipelines::spawn_import(shared.clone(), r.child.to_string(), job);
+    }
     if exists {
         Ok((StatusCode::OK, Json(body)).into_response())
     } else {

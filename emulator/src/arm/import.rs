@@ -98,7 +98,7 @@ pub async fn start(shared: &Arc<Shared>, rg: &str, name: &str, req: &Req) -> Res
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run(
+pub(crate) async fn run(
     shared: &Arc<Shared>,
     target: &str,
     source_image: &str,

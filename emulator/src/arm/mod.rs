@@ -10,6 +10,7 @@
 pub mod children;
 pub mod error;
 pub mod import;
+pub mod pipelines;
 pub mod registries;
 pub mod replications;
 

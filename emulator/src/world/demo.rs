@@ -104,6 +104,7 @@ pub async fn build(shared: &Arc<Shared>) {
             },
         );
     }
+    transfer_demo(&mut world, &sub);
     if let Some(r) = world.registries.get_mut("contosowesteu") {
         locked_down(r, &sub);
         let regions = regions_of(r);
@@ -216,6 +217,87 @@ fn connected(r: &mut Registry, sub: &str, c: Connected) {
     }
     let (k, v) = child("connectedregistries", c.name, json!({ "properties": props }));
     r.children.insert(k, v);
+}
+
+/// Transfer: an export pipeline on `contoso` with runs that succeeded,
+/// failed and are still running; an import pipeline on `contosowesteu`
+/// reading the same container, whose run imported the first export's blob.
+fn transfer_demo(world: &mut crate::world::World, sub: &str) {
+    let container = "https://contosotransfer.blob.core.windows.net/transfer";
+    let long_ago = Instant::now().checked_sub(std::time::Duration::from_secs(3600)).unwrap_or_else(Instant::now);
+    let started = chrono::Utc::now() - chrono::Duration::hours(1);
+    let run = |name: &str, body: serde_json::Value, secrets: serde_json::Value, ready_at: Instant, created_at: chrono::DateTime<chrono::Utc>| {
+        let (k, mut v) = child("pipelineruns", name, body);
+        v.secrets = secrets;
+        v.ready_at = ready_at;
+        v.created_at = created_at;
+        (k, v)
+    };
+    if let Some(r) = world.registries.get_mut("contoso") {
+        let id = r.arm_id(sub);
+        let (k, v) = child(
+            "exportpipelines",
+            "contosoexport",
+            json!({
+                "location": r.location,
+                "identity": { "type": "SystemAssigned" },
+                "properties": {
+                    "target": { "type": "AzureStorageBlobContainer", "uri": container, "keyVaultUri": "https://contoso-kv.vault.azure.net/secrets/acrexportsas", "storageAccessMode": "SasToken" },
+                    "options": ["OverwriteBlobs"]
+                }
+            }),
+        );
+        r.children.insert(k, v);
+        let pipeline = format!("{id}/exportPipelines/contosoexport");
+        let export = |artifacts: &[&str], blob: &str| json!({ "properties": { "request": { "pipelineResourceId": pipeline, "artifacts": artifacts, "target": { "type": "AzureStorageBlob", "name": blob } }, "forceUpdateTag": "demo" } });
+        let done = ["hello-world:v1", "web/frontend:1.1.0"];
+        let (k, v) = run("exportrun01", export(&done, "release-2026-11"), json!({ "failure": null, "artifacts": done }), long_ago, started);
+        r.children.insert(k, v);
+        let (k, v) = run(
+            "exportrun02",
+            export(&["legacy/app:0.9"], "legacy-2026-11"),
+            json!({ "failure": "Artifact 'legacy/app:0.9' was not found in registry 'contoso'.", "artifacts": [] }),
+            long_ago,
+            started,
+        );
+        r.children.insert(k, v);
+        let (k, v) = run(
+            "exportrun03",
+            export(&["tools/base:2024.10"], "tools-nightly"),
+            json!({ "failure": null, "artifacts": ["tools/base:2024.10"], "duration": 864_000.0 }),
+            Instant::now(),
+            chrono::Utc::now(),
+        );
+        r.children.insert(k, v);
+    }
+    world.transfer_blobs.insert(
+        format!("{container}/release-2026-11"),
+        crate::world::TransferBlob {
+            source_registry: "contoso".into(),
+            artifacts: vec!["hello-world:v1".into(), "web/frontend:1.1.0".into()],
+            ready_at: long_ago,
+        },
+    );
+    if let Some(r) = world.registries.get_mut("contosowesteu") {
+        let id = r.arm_id(sub);
+        let (k, v) = child(
+            "importpipelines",
+            "contosoimport",
+            json!({
+                "location": r.location,
+                "identity": { "type": "UserAssigned", "userAssignedIdentities": { format!("/subscriptions/{sub}/resourceGroups/{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/contoso-transfer"): {} } },
+                "properties": {
+                    "source": { "type": "AzureStorageBlobContainer", "uri": container, "keyVaultUri": "https://contoso-kv.vault.azure.net/secrets/acrimportsas", "storageAccessMode": "SasToken" },
+                    "trigger": { "sourceTrigger": { "status": "Enabled" } },
+                    "options": ["OverwriteTags", "DeleteSourceBlobOnSuccess", "ContinueOnErrors"]
+                }
+            }),
+        );
+        r.children.insert(k, v);
+        let body = json!({ "properties": { "request": { "pipelineResourceId": format!("{id}/importPipelines/contosoimport"), "source": { "type": "AzureStorageBlob", "name": "release-2026-11" } }, "forceUpdateTag": "demo" } });
+        let (k, v) = run("importrun01", body, json!({ "failure": null, "artifacts": ["hello-world:v1", "web/frontend:1.1.0"] }), long_ago, started);
+        r.children.insert(k, v);
+    }
 }
 
 /// The settings a relocation must carry, on the registry to be moved: a

@@ -101,6 +101,19 @@ pub struct World {
     pub operations: HashMap<String, Operation>,
     /// Counters for tests and the admin API: requests seen by operation kind.
     pub counters: BTreeMap<String, u64>,
+    /// Blobs written by export pipeline runs, by lower-case
+    /// `{container uri}/{blob}`: the storage transfer pipelines share.
+    pub transfer_blobs: HashMap<String, TransferBlob>,
+}
+
+/// A blob an export run wrote: the artifacts it holds and where from.
+#[derive(Clone, Debug)]
+pub struct TransferBlob {
+    pub source_registry: String,
+    /// `repo:tag` or `repo@digest`.
+    pub artifacts: Vec<String>,
+    /// When the export run that writes it ends.
+    pub ready_at: Instant,
 }
 
 pub struct Registry {
@@ -273,6 +286,7 @@ impl World {
             registries: BTreeMap::new(),
             operations: HashMap::new(),
             counters: BTreeMap::new(),
+            transfer_blobs: HashMap::new(),
         }
     }
 

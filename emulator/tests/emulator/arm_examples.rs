@@ -191,7 +191,10 @@ async fn every_example_replays_with_its_status_and_shape() {
     replay(&emu, s, "WebhookListEvents.json", &mut failures).await;
     replay(&emu, s, "WebhookDelete.json", &mut failures).await;
 
-    // Scope maps, tokens, connected registries.
+    // Scope maps, tokens, connected registries (which need the parent's dedicated data endpoints).
+    let r = emu.call(Method::PATCH, &format!("{rg}/registries/myRegistry"), Some(&json!({"properties": {"dataEndpointEnabled": true}}))).await;
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     replay(&emu, s, "ScopeMapCreate.json", &mut failures).await;
     let r = emu
         .call(

@@ -25,7 +25,8 @@ use crate::outbound::clean_text;
 /// At most this many connected registries, tokens and scope maps are read.
 const MAX_LIST: usize = 200;
 /// How long a step of a create (scope map, token) may take in ARM.
-const STEP_LIMIT: Duration = Duration::from_secs(120);
+/// (Each step is quick in ARM; both fit in the request's time limit.)
+const STEP_LIMIT: Duration = Duration::from_secs(10);
 /// A sync may start this late before it counts as missed.
 const GRACE: chrono::Duration = chrono::Duration::minutes(15);
 /// The continuous schedule.
@@ -114,7 +115,11 @@ pub fn attention(p: &Value, now: DateTime<Utc>) -> Option<(ConnectedFlag, String
         return Some((ConnectedFlag::NeverSynced, "Activated and never synced.".into()));
     };
     let schedule = sync["schedule"].as_str().unwrap_or(CONTINUOUS);
-    let window = sync["syncWindow"].as_str().and_then(iso_duration_secs).map(chrono::Duration::seconds).unwrap_or_default();
+    // A window that cannot be read counts as the longest one allowed: never flagged too early.
+    let window = match sync["syncWindow"].as_str() {
+        None => chrono::Duration::zero(),
+        Some(w) => chrono::Duration::seconds(iso_duration_secs(w).unwrap_or(7 * 86_400)),
+    };
     let next = next_sync(schedule, last)?;
     let due = next + window + GRACE;
     (now > due).then(|| {
@@ -144,7 +149,7 @@ pub fn sync_actions(name: &str, mode: &str, repos: &[String]) -> Vec<String> {
     for r in repos {
         out.push(format!("repositories/{r}/content/read"));
         out.push(format!("repositories/{r}/metadata/read"));
-        if mode.eq_ignore_ascii_case("ReadWrite") {
+        if writes(mode) {
             out.push(format!("repositories/{r}/content/write"));
             out.push(format!("repositories/{r}/metadata/write"));
             out.push(format!("repositories/{r}/content/delete"));
@@ -157,11 +162,30 @@ pub fn sync_actions(name: &str, mode: &str, repos: &[String]) -> Vec<String> {
 }
 
 fn checked_name(name: &str) -> Result<(), ApiError> {
-    if (5..=40).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric()) {
+    // 35 so that `{name}-sync-scope-map` stays within ARM's 50 characters.
+    if (5..=35).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric()) {
         Ok(())
     } else {
-        Err(invalid("InvalidConnectedRegistryName", "A connected registry's name is 5 to 40 letters and digits."))
+        Err(invalid("InvalidConnectedRegistryName", "A connected registry's name is 5 to 35 letters and digits."))
     }
+}
+
+/// The name of a child resource an ARM id points at, only when the id is
+/// under this registry's `kind` and the name is one ARM allows: a name from
+/// ARM never reaches a URL unchecked.
+fn child_name(arm_id: &str, kind: &str, id: &str) -> Option<String> {
+    let prefix = format!("{arm_id}/{kind}/").to_ascii_lowercase();
+    if !id.to_ascii_lowercase().starts_with(&prefix) {
+        return None;
+    }
+    let name = &id[prefix.len()..];
+    ((5..=50).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')).then(|| name.to_string())
+}
+
+/// A connected registry's mode, as its sync scope map needs it (the older
+/// `Registry` mode reads and writes, `Mirror` only reads).
+fn writes(mode: &str) -> bool {
+    mode.eq_ignore_ascii_case("ReadWrite") || mode.eq_ignore_ascii_case("Registry")
 }
 
 fn checked_repositories(repos: &[String]) -> Result<Vec<String>, ApiError> {
@@ -323,11 +347,41 @@ impl Console {
                 let repos = checked_repositories(req.repositories.as_deref().unwrap_or_default())?;
                 let schedule = req.schedule.as_deref().unwrap_or(CONTINUOUS);
                 let mut sync = checked_sync(schedule, req.sync_window.as_deref(), req.message_ttl.as_deref().unwrap_or("P1D"))?;
+                // What ARM would refuse last, checked first: nothing is made for a registry that cannot have one.
+                let doc = self.arm.registry_document(&arm_id).await.map_err(ActionError::from)?;
+                if !doc["sku"]["name"].as_str().is_some_and(|s| s.eq_ignore_ascii_case("premium")) {
+                    return Err(ApiError::new(
+                        ErrorKind::Conflict,
+                        "PremiumRequired",
+                        format!("{} is not Premium; connected registries need the Premium SKU.", reg.name),
+                    ));
+                }
+                if doc["properties"]["dataEndpointEnabled"] != json!(true) {
+                    return Err(ApiError::new(
+                        ErrorKind::Conflict,
+                        "DataEndpointRequired",
+                        format!("{} has no dedicated data endpoints; connected registries need them (the settings page's doctor can turn them on).", reg.name),
+                    ));
+                }
                 // As `az acr connected-registry create`: a scope map, a sync token, then the connected registry.
                 let scope = format!("{name}-sync-scope-map");
                 let token = format!("{name}-sync-token");
-                let actions = sync_actions(name, mode, &repos);
                 let scope_url = self.arm.child_url(&arm_id, "scopeMaps", Some(&scope), None);
+                let token_url = self.arm.child_url(&arm_id, "tokens", Some(&token), None);
+                for (what, u) in [("scope map", &scope_url), ("token", &token_url)] {
+                    match self.arm.send(Method::GET, u, None).await {
+                        Err(regatlas_arm::ArmError::Api { status: 404, .. }) => {}
+                        Ok(_) => {
+                            return Err(ApiError::new(
+                                ErrorKind::Conflict,
+                                "SyncResourceExists",
+                                format!("The {what} this connected registry's sync needs already exists; Regatlas does not take over an existing one."),
+                            ))
+                        }
+                        Err(e) => return Err(ActionError::from(e).into()),
+                    }
+                }
+                let actions = sync_actions(name, mode, &repos);
                 let acc = self
                     .arm
                     .begin_at(
@@ -338,7 +392,6 @@ impl Console {
                     .await
                     .map_err(ActionError::from)?;
                 self.arm.settle(acc, STEP_LIMIT).await.map_err(ActionError::from)?;
-                let token_url = self.arm.child_url(&arm_id, "tokens", Some(&token), None);
                 let acc = self
                     .arm
                     .begin_at(
@@ -357,7 +410,15 @@ impl Console {
                     "notificationsList": repos.iter().map(|r| format!("{r}:*:*")).collect::<Vec<_>>(),
                     "logging": { "logLevel": "Information", "auditLogStatus": "Disabled" },
                 }});
-                self.arm.begin_at(Method::PUT, &url, Some(body)).await.map_err(ActionError::from)?;
+                if let Err(e) = self.arm.begin_at(Method::PUT, &url, Some(body)).await {
+                    // Nothing left behind: the token and scope map made for it go too.
+                    for u in [&token_url, &scope_url] {
+                        if let Err(d) = self.arm.send(Method::DELETE, u, None).await {
+                            tracing::warn!(error = %d, "a connected registry's sync resource could not be removed after ARM refused the registry");
+                        }
+                    }
+                    return Err(ActionError::from(e).into());
+                }
                 "created"
             }
             Some(doc) => {
@@ -366,34 +427,52 @@ impl Console {
                 }
                 let p = &doc["properties"];
                 let current = &p["parent"]["syncProperties"];
-                if req.schedule.is_some() || req.sync_window.is_some() || req.message_ttl.is_some() {
+                // Everything is checked before anything is written.
+                let sync = if req.schedule.is_some() || req.sync_window.is_some() || req.message_ttl.is_some() {
                     let schedule = req.schedule.clone().unwrap_or_else(|| current["schedule"].as_str().unwrap_or(CONTINUOUS).to_string());
                     let window = req.sync_window.clone().or_else(|| current["syncWindow"].as_str().map(str::to_string));
                     let ttl = req.message_ttl.clone().unwrap_or_else(|| current["messageTtl"].as_str().unwrap_or("P1D").to_string());
-                    let sync = checked_sync(&schedule, window.as_deref(), &ttl)?;
+                    Some(checked_sync(&schedule, window.as_deref(), &ttl)?)
+                } else {
+                    None
+                };
+                let scope_change = match &req.repositories {
+                    None => None,
+                    Some(r) => {
+                        let repos = checked_repositories(r)?;
+                        let mode = p["mode"].as_str().unwrap_or("ReadOnly").to_string();
+                        let token_id = current["tokenId"].as_str().unwrap_or_default().to_string();
+                        let conflict = |m: String| ApiError::new(ErrorKind::Conflict, "SyncScopeMapUnusable", m);
+                        let token =
+                            child_name(&arm_id, "tokens", &token_id).ok_or_else(|| conflict(format!("{name}'s sync token is not a token of {}.", reg.name)))?;
+                        let token_doc: Value = self.arm.get(&self.arm.child_url(&arm_id, "tokens", Some(&token), None)).await.map_err(ActionError::from)?;
+                        let scope_id = token_doc["properties"]["scopeMapId"].as_str().unwrap_or_default().to_string();
+                        let scope = child_name(&arm_id, "scopeMaps", &scope_id)
+                            .ok_or_else(|| conflict(format!("{name}'s sync token has no scope map of {}.", reg.name)))?;
+                        // A scope map other tokens use is not rewritten for one connected registry.
+                        let (_, tokens) = self.scopes_and_tokens(&arm_id).await?;
+                        if tokens.iter().any(|(t, m)| *m == scope_id.to_ascii_lowercase() && *t != token_id.to_ascii_lowercase()) {
+                            return Err(conflict(format!("{scope} is shared with other tokens; give {name} a scope map of its own.")));
+                        }
+                        let scope_url = self.arm.child_url(&arm_id, "scopeMaps", Some(&scope), None);
+                        let map: Value = self.arm.get(&scope_url).await.map_err(ActionError::from)?;
+                        let old: Vec<String> =
+                            map["properties"]["actions"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+                        if repositories(&old) == repos {
+                            None
+                        } else {
+                            let gateway = format!("gateway/{}/", name.to_ascii_lowercase());
+                            let mut actions: Vec<String> =
+                                old.into_iter().filter(|a| !a.starts_with("repositories/") && !a.to_ascii_lowercase().starts_with(&gateway)).collect();
+                            actions.extend(sync_actions(name, &mode, &repos));
+                            Some((scope_url, actions))
+                        }
+                    }
+                };
+                if let Some(sync) = sync {
                     self.arm.begin_at(Method::PATCH, &url, Some(json!({ "properties": { "syncProperties": sync } }))).await.map_err(ActionError::from)?;
                 }
-                if let Some(r) = &req.repositories {
-                    let repos = checked_repositories(r)?;
-                    let mode = p["mode"].as_str().unwrap_or("ReadOnly");
-                    // The sync token's scope map gets the new repositories; its other actions stay.
-                    let token_id = current["tokenId"].as_str().unwrap_or_default();
-                    let token: Value = self.arm.get(&self.arm.child_url(&arm_id, "tokens", Some(&id_name(token_id)), None)).await.map_err(ActionError::from)?;
-                    let scope = id_name(token["properties"]["scopeMapId"].as_str().unwrap_or_default());
-                    if scope.is_empty() {
-                        return Err(ApiError::new(ErrorKind::Conflict, "NoSyncScopeMap", format!("{name}'s sync token has no scope map to change.")));
-                    }
-                    let scope_url = self.arm.child_url(&arm_id, "scopeMaps", Some(&scope), None);
-                    let map: Value = self.arm.get(&scope_url).await.map_err(ActionError::from)?;
-                    let mut actions: Vec<String> = map["properties"]["actions"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .filter(|a| !a.starts_with("repositories/") && !a.starts_with(&format!("gateway/{name}/")))
-                        .map(str::to_string)
-                        .collect();
-                    actions.extend(sync_actions(name, mode, &repos));
+                if let Some((scope_url, actions)) = scope_change {
                     self.arm.begin_at(Method::PATCH, &scope_url, Some(json!({ "properties": { "actions": actions } }))).await.map_err(ActionError::from)?;
                 }
                 "changed"
@@ -492,6 +571,23 @@ mod tests {
         assert_eq!(late.as_ref().map(|a| a.0), Some(ConnectedFlag::SyncOverdue));
         assert!(late.is_some_and(|a| a.1.contains("2026-11-23T11:15:00")));
         assert_eq!(attention(&doc("Syncing", "Active", Some("2026-11-23T11:58:00Z"), CONTINUOUS, None), now), None);
+    }
+
+    #[test]
+    fn names_from_arm_ids_are_checked_before_they_reach_a_url() {
+        let reg = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/contoso";
+        assert_eq!(child_name(reg, "tokens", &format!("{reg}/tokens/edge01-sync-token")).as_deref(), Some("edge01-sync-token"));
+        assert_eq!(child_name(reg, "tokens", &format!("{}/TOKENS/edge01-sync-token", reg.to_uppercase())).as_deref(), Some("edge01-sync-token"));
+        for bad in [
+            format!("{reg}/tokens/../scopeMaps/x"),
+            format!("{reg}/tokens/abc?api-version=1"),
+            format!("{reg}/tokens/a%2Fb12"),
+            format!("{reg}x/tokens/other-token"),
+            format!("{reg}/scopeMaps/edge01-sync-token"),
+            "/other/tokens/edge01-sync-token".to_string(),
+        ] {
+            assert_eq!(child_name(reg, "tokens", &bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -62,6 +62,9 @@ impl From<ActionError> for ApiError {
             ActionError::Invalid { kind, code, message } => ApiError::new(kind, code, message),
             // ARM's own refusal reaches the user verbatim, with its code.
             ActionError::Arm(ArmError::Api { status, code, message, .. }) => ApiError::upstream(status, code, message),
+            ActionError::Arm(ArmError::OperationFailed { code, message }) => {
+                ApiError::new(ErrorKind::Upstream, "ArmOperationFailed", format!("{code}: {message}"))
+            }
             ActionError::Arm(other) => ApiError::new(ErrorKind::Upstream, "ArmUnavailable", other.to_string()),
             ActionError::Storage(s) => {
                 tracing::error!(error = %s, "storage failure in an action");
@@ -283,6 +286,9 @@ impl Console {
                     None => {
                         self.storage.operation_finished(&id, OperationState::Succeeded, None).await?;
                         self.poller.operation_ended();
+                        if kind == OperationKind::ReplicaDelete {
+                            self.follow_up_delete(id.clone());
+                        }
                     }
                 }
                 let op = self.storage.operation(&id).await?.unwrap_or(op);
@@ -350,8 +356,14 @@ impl Console {
                 }
             };
             let (state, err) = outcome;
-            if let Err(e) = me.storage.operation_finished(&id, state, err.as_ref().map(|(c, m)| (c.as_str(), m.as_str()))).await {
-                tracing::error!(operation = %id, error = %e, "cannot record an operation's outcome");
+            match me.storage.operation_finished(&id, state, err.as_ref().map(|(c, m)| (c.as_str(), m.as_str()))).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Given up meanwhile: its outcome and count were settled then.
+                    tracing::info!(operation = %id, "the operation had been given up; its late outcome is not recorded");
+                    return;
+                }
+                Err(e) => tracing::error!(operation = %id, error = %e, "cannot record an operation's outcome"),
             }
             me.poller.operation_ended();
             if let Ok(Some(op)) = me.storage.operation(&id).await {
@@ -368,6 +380,16 @@ impl Console {
         });
     }
 
+    /// A delete that ended at once: its follow-up (a doctor's recreate) in the background.
+    fn follow_up_delete(&self, id: String) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Ok(Some(op)) = me.storage.operation(&id).await {
+                me.recreate_after(&op).await;
+            }
+        });
+    }
+
     /// Whether a running operation was given up (its row no longer open).
     async fn given_up(&self, id: &str) -> bool {
         matches!(self.storage.operation(id).await, Ok(Some(op)) if !op.state.is_open())
@@ -376,6 +398,7 @@ impl Console {
     /// Resumes tracking operations left running by a previous process.
     pub async fn resume(&self) -> Result<usize, StorageError> {
         let mut n = 0;
+        self.resume_recreates().await?;
         for op in self.storage.unfinished_operations().await? {
             match op.lro.as_deref().and_then(|l| serde_json::from_str::<LroHandle>(l).ok()) {
                 Some(h) => {

@@ -329,11 +329,22 @@ impl Console {
             return Ok(false);
         }
         let message = format!("Given up after {} minutes by {}: the replica was stuck and is being deleted.", age.num_minutes(), who.principal.name);
-        self.storage.operation_finished(&op.id, regatlas_app::model::OperationState::Failed, Some(("Superseded", &message))).await?;
-        self.poller.operation_ended();
-        if let Some(op) = self.storage.operation(&op.id).await? {
-            self.publish_op(op, format!("{} {}/{} given up: stuck", OperationKind::ReplicaCreate, reg.name, rep.location)).await;
+        // Only if it is still open: an outcome the tracker recorded meanwhile stays.
+        if !self.storage.operation_finished(&op.id, regatlas_app::model::OperationState::Failed, Some(("Superseded", &message))).await? {
+            return Ok(false);
         }
+        self.poller.operation_ended();
+        let kind = op.kind;
+        if let Some(op) = self.storage.operation(&op.id).await? {
+            self.publish_op(op, format!("{kind} {}/{} given up: stuck", reg.name, rep.location)).await;
+        }
+        self.audit(
+            who,
+            EventKind::ChildAction,
+            format!("{} gave up {kind} of {}/{} after {} minutes stuck", who.principal.name, reg.name, rep.location, age.num_minutes()),
+            json!({ "registry": reg.name, "region": rep.location, "operation": op.id, "what": "gave-up" }),
+        )
+        .await;
         tracing::warn!(registry = %reg.name, region = %rep.location, operation = %op.id, "a stuck replica's operation was given up");
         Ok(true)
     }
@@ -390,9 +401,35 @@ impl Console {
                         arm.begin_delete_replication(&arm_id, &name).await
                     })
                     .await?;
+                self.audit(
+                    who,
+                    EventKind::ChildAction,
+                    format!("{} applied {} to {}/{location}: delete, then create again", who.principal.name, req.fix, reg.name),
+                    json!({ "registry": reg.name, "region": location, "fix": req.fix, "operation": op.id }),
+                )
+                .await;
                 Ok(Some(op))
             }
         }
+    }
+
+    /// At start-up: a doctor's delete that succeeded without its create
+    /// (the process stopped in between) gets it now.
+    pub(super) async fn resume_recreates(&self) -> Result<(), crate::storage::StorageError> {
+        use regatlas_domain::record::OperationFilter;
+        let filter = |kind| OperationFilter { registry_id: None, kind: Some(kind), state: None, limit: 200, before: None };
+        let deletes = self.storage.operations(&filter(OperationKind::ReplicaDelete)).await?;
+        let creates = self.storage.operations(&filter(OperationKind::ReplicaCreate)).await?;
+        let day_ago = (Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+        for d in deletes.iter().filter(|d| d.state == regatlas_app::model::OperationState::Succeeded && d.created_at > day_ago) {
+            let planned = serde_json::from_str::<Value>(&d.params).is_ok_and(|p| !p["recreate"].is_null());
+            let done = creates.iter().any(|c| serde_json::from_str::<Value>(&c.params).is_ok_and(|p| p["recreate_of"] == json!(d.id)));
+            if planned && !done {
+                tracing::info!(operation = %d.id, "a doctor's delete ended without its create; creating the replica again now");
+                self.recreate_after(d).await;
+            }
+        }
+        Ok(())
     }
 
     /// After a doctor's delete succeeded: the replica is created again, as

@@ -15,8 +15,10 @@ pub mod migrations;
 pub mod operations;
 pub mod presence;
 pub mod topology;
+pub mod transfers;
 
 pub use presence::PresenceStore;
+pub use transfers::TransferStore;
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
@@ -120,7 +122,8 @@ pub trait OperationStore: Send + Sync {
     /// Progress of a running operation; `true` only when the percentage moved.
     async fn operation_progress(&self, id: &str, percent: f64) -> Result<bool, StorageError>;
     /// Final state, with ARM's code and message when it failed.
-    async fn operation_finished(&self, id: &str, state: OperationState, error: Option<(&str, &str)>) -> Result<(), StorageError>;
+    /// Ends an open operation; `false` when it had already ended (its first outcome stays).
+    async fn operation_finished(&self, id: &str, state: OperationState, error: Option<(&str, &str)>) -> Result<bool, StorageError>;
     /// Operations still pending or running (resumed at start-up), oldest first.
     async fn unfinished_operations(&self) -> Result<Vec<Operation>, StorageError>;
     async fn operations(&self, f: &OperationFilter) -> Result<Vec<Operation>, StorageError>;
@@ -198,7 +201,7 @@ pub trait IdentityStore: Send + Sync {
 
 /// Everything the server stores, and the database's own health.
 #[async_trait]
-pub trait Store: TopologyStore + OperationStore + MigrationStore + IdentityStore + PresenceStore + std::fmt::Debug {
+pub trait Store: TopologyStore + OperationStore + MigrationStore + IdentityStore + PresenceStore + TransferStore + std::fmt::Debug {
     /// A cheap round trip, used by `/readyz`.
     async fn ping(&self) -> Result<(), StorageError>;
     /// Version of the newest applied migration.

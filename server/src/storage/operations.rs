@@ -124,10 +124,11 @@ impl OperationStore for SqliteStore {
     }
 
     /// Final state: `succeeded`, `failed` (with ARM's code and message) or `unknown`.
-    async fn operation_finished(&self, id: &str, state: OperationState, error: Option<(&str, &str)>) -> Result<(), StorageError> {
+    async fn operation_finished(&self, id: &str, state: OperationState, error: Option<(&str, &str)>) -> Result<bool, StorageError> {
         let state = state.as_str();
         let at = now();
-        sqlx::query("UPDATE operations SET state = ?, percent = CASE WHEN ? = 'succeeded' THEN 100 ELSE percent END, error_code = ?, error_message = ?, updated_at = ?, finished_at = ? WHERE id = ?")
+        // Only an open operation ends: the first outcome recorded stays.
+        let done = sqlx::query("UPDATE operations SET state = ?, percent = CASE WHEN ? = 'succeeded' THEN 100 ELSE percent END, error_code = ?, error_message = ?, updated_at = ?, finished_at = ? WHERE id = ? AND state IN ('pending', 'running')")
             .bind(state)
             .bind(state)
             .bind(error.map(|e| e.0))
@@ -137,7 +138,7 @@ impl OperationStore for SqliteStore {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// Operations still pending or running (resumed at start-up), with their handles.

@@ -78,10 +78,36 @@ async fn connected_registries_are_shown_created_changed_and_deactivated_by_role(
     let r = deployer.put(&url).json(&json!({ "mode": "ReadWrite" })).send().await.expect("put");
     assert_eq!(r.json::<Value>().await.expect("json")["code"], "ModeFixed");
 
-    // ARM's refusal, with its code: connected registries need Premium.
+    // What ARM would refuse last is checked first, so nothing is left behind.
     let r = deployer.put(app.url("/api/v1/registries/contosostd/connected-registries/edge02")).json(&create).send().await.expect("put");
-    assert!(r.status().is_client_error() || r.status().is_server_error());
-    assert_eq!(r.json::<Value>().await.expect("json")["code"], "SkuNotSupported");
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.json::<Value>().await.expect("json")["code"], "PremiumRequired");
+    let r = deployer.put(app.url("/api/v1/registries/contosowesteu/connected-registries/edge03")).json(&create).send().await.expect("put");
+    assert_eq!(r.json::<Value>().await.expect("json")["code"], "DataEndpointRequired");
+    assert!(list(&app, "contosowesteu").await.as_array().is_some_and(Vec::is_empty));
+    // A token someone made by hand with the sync token's name is not taken over.
+    let info = emu.info();
+    let token = crate::helpers::emulator_arm_token(&info).await.expect("token");
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .put(format!(
+            "{}/subscriptions/{}/resourceGroups/contoso-rg/providers/Microsoft.ContainerRegistry/registries/contoso/tokens/edge09-sync-token?api-version=2025-11-01",
+            info.arm_base_url, info.subscription_id
+        ))
+        .bearer_auth(token)
+        .json(&json!({ "properties": { "status": "enabled" } }))
+        .send()
+        .await
+        .expect("put token");
+    assert!(r.status().is_success());
+    let r = deployer.put(app.url("/api/v1/registries/contoso/connected-registries/edge09")).json(&create).send().await.expect("put");
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.json::<Value>().await.expect("json")["code"], "SyncResourceExists");
+    // ARM's own refusal reaches the user with its code.
+    let r = admin.post(app.url("/api/v1/registries/contoso/connected-registries/nosuchedge/deactivate")).send().await.expect("post");
+    assert_eq!(r.json::<Value>().await.expect("json")["code"], "ResourceNotFound");
 
     // Deactivate: Admins only.
     let deactivate = app.url("/api/v1/registries/contoso/connected-registries/contosoOnPrem/deactivate");

@@ -108,7 +108,11 @@ fn table(list: Vec<ConnectedRegistryView>, selected: Option<String>) -> impl Int
             let flagged = flag.is_some();
             view! {
                 <tr data-connected=c.name.clone() class:selected=current class:flagged=flagged>
-                    <th scope="row"><a href=format!("?connected={}", c.name)>{c.name.clone()}</a></th>
+                    <th scope="row">{if c.name.chars().all(|x| x.is_ascii_alphanumeric()) {
+                        Either::Left(view! { <a href=format!("?connected={}", c.name)>{c.name.clone()}</a> })
+                    } else {
+                        Either::Right(c.name.clone())
+                    }}</th>
                     <td>{c.mode.clone()}</td>
                     <td>{c.parent.clone().unwrap_or_else(|| "the registry".into())}</td>
                     <td class="activation">{c.activation.clone()}</td>
