@@ -84,6 +84,14 @@ pub trait Backend: Send + Sync + 'static {
     async fn put_connected_registry(&self, who: &Identity, registry: &str, name: &str, req: crate::model::ConnectedRegistryRequest) -> Result<(), ApiError>;
     /// Deactivates a connected registry (Admin): its on-premises instance must be activated again.
     async fn deactivate_connected_registry(&self, who: &Identity, registry: &str, name: &str) -> Result<(), ApiError>;
+    /// A registry's transfer pipelines, their runs and the transfers started here.
+    async fn transfers(&self, who: &Identity, registry: &str) -> Result<crate::model::TransferOverview, ApiError>;
+    /// Starts a transfer through a pipeline (Operator): runs of at most 50 artifacts, or one per blob.
+    async fn start_transfer(&self, who: &Identity, registry: &str, req: crate::model::TransferRequest) -> Result<crate::model::TransferView, ApiError>;
+    /// Starts a pipeline run again with a new forceUpdateTag (Operator).
+    async fn rerun_pipeline_run(&self, who: &Identity, registry: &str, run: &str) -> Result<(), ApiError>;
+    /// Deletes a pipeline run (Operator).
+    async fn delete_pipeline_run(&self, who: &Identity, registry: &str, run: &str) -> Result<(), ApiError>;
     /// Turns presence tracking on or off (Operator).
     async fn set_tracking(&self, who: &Identity, registry: &str, req: crate::model::TrackingRequest) -> Result<Option<crate::model::TrackingView>, ApiError>;
 }
@@ -316,4 +324,28 @@ pub async fn put_connected_registry(registry: String, name: String, request: cra
 pub async fn deactivate_connected_registry(registry: String, name: String) -> Result<(), ApiError> {
     let (b, who) = backend().map_err(err)?;
     b.deactivate_connected_registry(&who, &registry, &name).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "transfers")]
+pub async fn transfers(registry: String) -> Result<crate::model::TransferOverview, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.transfers(&who, &registry).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "start_transfer")]
+pub async fn start_transfer(registry: String, request: crate::model::TransferRequest) -> Result<crate::model::TransferView, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.start_transfer(&who, &registry, request).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "rerun_pipeline_run")]
+pub async fn rerun_pipeline_run(registry: String, run: String) -> Result<(), ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.rerun_pipeline_run(&who, &registry, &run).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "delete_pipeline_run")]
+pub async fn delete_pipeline_run(registry: String, run: String) -> Result<(), ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.delete_pipeline_run(&who, &registry, &run).await.map_err(err)
 }

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 pub use regatlas_domain::{
     Actor, Cadence, ChecklistKind, ChecklistStatus, ChildKind, ConnectedFlag, Digest, DoctorFix, ErrorKind, EventFamily, EventKind, Health, ItemAction,
-    ItemState, MigrationAction, MigrationState, OperationKind, OperationState, Region, RegistryName, ReplicaState, Repository, Role, Severity, Tag, Via,
+    ItemState, MigrationAction, MigrationState, OperationKind, OperationState, PipelineKind, Region, RegistryName, ReplicaState, Repository, Role, RunState,
+    Severity, Tag, TransferState, Via,
 };
 
 #[cfg(feature = "ssr")]
@@ -861,4 +862,110 @@ pub struct ConnectedRegistryRequest {
     /// ISO 8601 duration, 1 to 90 days [default: P1D].
     #[serde(default)]
     pub message_ttl: Option<String>,
+}
+
+/// A registry's transfer pipelines, their runs and the transfers started here.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TransferOverview {
+    pub pipelines: Vec<PipelineView>,
+    /// Newest first.
+    pub runs: Vec<PipelineRunView>,
+    /// Newest first.
+    pub transfers: Vec<TransferView>,
+    /// At most this many artifacts go in one run; more become several runs.
+    pub artifacts_per_run: usize,
+}
+
+/// An export or import pipeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PipelineView {
+    pub name: String,
+    pub kind: PipelineKind,
+    pub location: String,
+    /// The storage container (scheme, host and path only).
+    pub storage_uri: Option<String>,
+    /// The Key Vault secret holding the storage SAS (scheme, host and path only).
+    pub key_vault_uri: Option<String>,
+    /// `SasToken` or `ManagedIdentity`.
+    pub storage_access: String,
+    /// `SystemAssigned`, `UserAssigned`, …, with the principal ids ARM gives.
+    pub identity: String,
+    pub identity_principals: Vec<String>,
+    /// Of OverwriteTags, OverwriteBlobs, DeleteSourceBlobOnSuccess, ContinueOnErrors.
+    pub options: Vec<String>,
+    /// Import pipelines: whether a new blob starts a run (`Enabled`/`Disabled`).
+    pub source_trigger: Option<String>,
+    pub provisioning_state: Option<String>,
+}
+
+/// A pipeline run as ARM reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PipelineRunView {
+    pub name: String,
+    pub pipeline: String,
+    pub kind: Option<PipelineKind>,
+    pub state: RunState,
+    /// ARM's own words for it.
+    pub status: String,
+    pub percent: Option<f64>,
+    /// What the run was asked to export.
+    pub artifacts: Vec<String>,
+    /// What it has transferred.
+    pub imported: Vec<String>,
+    /// The blob it writes or reads.
+    pub blob: Option<String>,
+    pub started: Option<String>,
+    pub finished: Option<String>,
+    pub error: Option<String>,
+    pub force_update_tag: Option<String>,
+    pub provisioning_state: Option<String>,
+    /// The transfer it belongs to, when started here.
+    pub transfer: Option<String>,
+}
+
+/// Runs started together and tracked as one, with their combined progress.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TransferView {
+    pub id: String,
+    pub pipeline: String,
+    pub kind: PipelineKind,
+    pub state: TransferState,
+    /// Mean progress of its runs (a missing or failed run counts as done).
+    pub percent: f64,
+    pub artifacts: usize,
+    pub runs: Vec<TransferRunView>,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+/// One run of a transfer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TransferRunView {
+    pub run: String,
+    pub blob: String,
+    pub artifacts: usize,
+    pub state: RunState,
+    pub percent: Option<f64>,
+}
+
+/// Start a transfer through a pipeline: artifacts for an export (split into
+/// runs of at most 50), blobs for an import (one run each).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TransferRequest {
+    pub pipeline: String,
+    /// `repository`, `repository:tag` or `repository@sha256:…` (export).
+    #[serde(default)]
+    pub artifacts: Vec<String>,
+    /// Blob names in the pipeline's container (import).
+    #[serde(default)]
+    pub blobs: Vec<String>,
+    /// Export: the blobs are named `{prefix}-01`, `{prefix}-02`, … [default: `regatlas-{transfer}`].
+    #[serde(default)]
+    pub blob_prefix: Option<String>,
 }

@@ -105,3 +105,37 @@ test('connected registries: flagged on the list and the map, created, changed an
   assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), []);
   await page.close();
 });
+
+test('transfer: pipelines and runs in their states; a transfer of more than 50 artifacts started from the page is several runs', async () => {
+  const page = await browser.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${server.url}/registries/contoso`);
+  await page.locator('#transfer-link').click();
+  await page.waitForURL(/\/registries\/contoso\/transfer$/);
+  await page.waitForSelector('body[data-hydrated]');
+  assert.match(await page.locator('tr[data-pipeline="contosoexport"]').textContent(), /contosotransfer\.blob\.core\.windows\.net\/transfer/);
+  assert.equal(await page.locator('tr[data-run="exportrun01"] td.state').textContent(), 'succeeded');
+  assert.equal(await page.locator('tr[data-run="exportrun02"] td.state').textContent(), 'failed');
+  assert.match(await page.locator('tr[data-run="exportrun02"] td.run-error').textContent(), /legacy\/app:0\.9/);
+  assert.equal(await page.locator('tr[data-run="exportrun03"] td.state').textContent(), 'running');
+  // 60 artifacts: two runs, tracked as one transfer.
+  const artifacts = Array.from({ length: 59 }, (_, i) => `hello-world:v${i + 2}`).concat(['hello-world:v1']);
+  await page.locator('#transfer-items').fill(artifacts.join('\n'));
+  await page.locator('#transfer-prefix').fill('e2e-bulk');
+  await page.locator('#transfer-start').click();
+  await page.waitForSelector('#transfer-notice');
+  assert.match(await page.locator('#transfer-notice').textContent(), /2 runs/);
+  await page.waitForSelector('table.transfers tbody tr');
+  const row = page.locator('table.transfers tbody tr').first();
+  assert.equal(await row.locator('td.count').textContent(), '60');
+  assert.equal(await row.locator('td.runs-count').textContent(), '2');
+  // The runs end (59 of the tags do not exist: failed with ARM's message), and the transfer says so.
+  await page.waitForFunction(() => /failed/.test(document.querySelector('table.transfers tbody tr td.state')?.textContent ?? ''), null, { timeout: 30_000 });
+  assert.match(await page.locator('table.runs').textContent(), /e2e-bulk-02/);
+  // Run again: the failed demo run starts over.
+  await page.locator('tr[data-run="exportrun02"] button.run-again').click();
+  await page.waitForFunction(() => document.querySelector('tr[data-run="exportrun02"] td.state')?.textContent === 'running', null, { timeout: 15_000 });
+  await page.screenshot({ path: join(OUTPUT_DIR, 'transfer.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});

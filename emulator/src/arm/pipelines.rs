@@ -94,7 +94,13 @@ pub fn start(world: &mut World, reg_key: &str, body: &Value) -> Result<(Value, O
             let mut failure = None;
             for a in &artifacts {
                 match resolve(reg, a) {
-                    Ok(mut r) => resolved.append(&mut r),
+                    Ok(r) => {
+                        for x in r {
+                            if !resolved.contains(&x) {
+                                resolved.push(x);
+                            }
+                        }
+                    }
                     Err(e) => {
                         failure = Some(e);
                         break;

@@ -16,6 +16,7 @@ pub mod connected;
 mod presence;
 mod rules;
 mod settings;
+pub mod transfer;
 pub mod webhooks;
 
 use async_trait::async_trait;
@@ -690,6 +691,27 @@ impl Backend for Console {
 
     async fn deactivate_connected_registry(&self, who: &Identity, registry: &str, name: &str) -> Result<(), ApiError> {
         self.connected_deactivate(who, registry, name).await
+    }
+
+    async fn transfers(&self, who: &Identity, registry: &str) -> Result<regatlas_app::model::TransferOverview, ApiError> {
+        self.transfer_overview(who, registry).await
+    }
+
+    async fn start_transfer(
+        &self,
+        who: &Identity,
+        registry: &str,
+        req: regatlas_app::model::TransferRequest,
+    ) -> Result<regatlas_app::model::TransferView, ApiError> {
+        self.transfer_start(who, registry, req).await
+    }
+
+    async fn rerun_pipeline_run(&self, who: &Identity, registry: &str, run: &str) -> Result<(), ApiError> {
+        self.run_again(who, registry, run).await
+    }
+
+    async fn delete_pipeline_run(&self, who: &Identity, registry: &str, run: &str) -> Result<(), ApiError> {
+        self.run_delete(who, registry, run).await
     }
 
     async fn set_tracking(

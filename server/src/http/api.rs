@@ -60,7 +60,11 @@ use super::AppState;
         post_doctor_fix,
         get_connected,
         put_connected,
-        post_connected_deactivate
+        post_connected_deactivate,
+        get_transfers,
+        post_transfer,
+        post_run_again,
+        delete_run
     ),
     components(schemas(
         regatlas_app::model::PresenceView,
@@ -86,6 +90,15 @@ use super::AppState;
         regatlas_app::model::StatusDetailView,
         regatlas_app::model::ConnectedRegistryRequest,
         regatlas_app::model::ConnectedFlag,
+        regatlas_app::model::TransferOverview,
+        regatlas_app::model::PipelineView,
+        regatlas_app::model::PipelineRunView,
+        regatlas_app::model::TransferView,
+        regatlas_app::model::TransferRunView,
+        regatlas_app::model::TransferRequest,
+        regatlas_app::model::PipelineKind,
+        regatlas_app::model::RunState,
+        regatlas_app::model::TransferState,
         MigrationRequest,
         MigrationView,
         MigrationDetail,
@@ -146,6 +159,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/registries/{name}/connected-registries", get(get_connected))
         .route("/api/v1/registries/{name}/connected-registries/{connected}", put(put_connected))
         .route("/api/v1/registries/{name}/connected-registries/{connected}/deactivate", post(post_connected_deactivate))
+        .route("/api/v1/registries/{name}/transfers", get(get_transfers).post(post_transfer))
+        .route("/api/v1/registries/{name}/pipeline-runs/{run}", axum::routing::delete(delete_run))
+        .route("/api/v1/registries/{name}/pipeline-runs/{run}/rerun", post(post_run_again))
         .route("/api/v1/operations", get(list_operations))
         .route("/api/v1/history", get(list_history))
         .route("/api/v1/refresh", post(refresh))
@@ -477,6 +493,47 @@ async fn post_connected_deactivate(
 ) -> Result<StatusCode, Failure> {
     names(&name, None)?;
     s.backend.deactivate_connected_registry(&who, &name, &connected).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(get, path = "/api/v1/registries/{name}/transfers", params(("name" = String, Path)),
+    responses((status = 200, body = regatlas_app::model::TransferOverview, description = "Pipelines and runs read from ARM now; transfers started here with their combined progress"),
+        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn get_transfers(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<regatlas_app::model::TransferOverview>, Failure> {
+    names(&name, None)?;
+    Ok(Json(s.backend.transfers(&who, &name).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/registries/{name}/transfers", request_body = regatlas_app::model::TransferRequest, params(("name" = String, Path)),
+    responses((status = 202, body = regatlas_app::model::TransferView, description = "The transfer's runs were accepted by ARM (more than 50 artifacts: several runs)"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn post_transfer(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+    Json(req): Json<regatlas_app::model::TransferRequest>,
+) -> Result<(StatusCode, Json<regatlas_app::model::TransferView>), Failure> {
+    names(&name, None)?;
+    Ok((StatusCode::ACCEPTED, Json(s.backend.start_transfer(&who, &name, req).await?)))
+}
+
+#[utoipa::path(post, path = "/api/v1/registries/{name}/pipeline-runs/{run}/rerun", params(("name" = String, Path), ("run" = String, Path)),
+    responses((status = 202, description = "ARM runs it again (a new forceUpdateTag); a planned run ARM never created is created"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn post_run_again(State(s): State<AppState>, Caller(who): Caller, Path((name, run)): Path<(String, String)>) -> Result<StatusCode, Failure> {
+    names(&name, None)?;
+    s.backend.rerun_pipeline_run(&who, &name, &run).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(delete, path = "/api/v1/registries/{name}/pipeline-runs/{run}", params(("name" = String, Path), ("run" = String, Path)),
+    responses((status = 202, description = "ARM is deleting the run"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_run(State(s): State<AppState>, Caller(who): Caller, Path((name, run)): Path<(String, String)>) -> Result<StatusCode, Failure> {
+    names(&name, None)?;
+    s.backend.delete_pipeline_run(&who, &name, &run).await?;
     Ok(StatusCode::ACCEPTED)
 }
 

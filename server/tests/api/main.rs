@@ -17,4 +17,5 @@ mod poller_commit;
 mod presence;
 mod settings;
 mod startup_failures;
+mod transfer;
 mod webhooks;
