@@ -380,6 +380,10 @@ pub struct MigrationDetail {
     /// grammar, content over the limits), at most about a hundred.
     #[serde(default)]
     pub findings: Vec<String>,
+    /// When the checklist's setting rows were read from ARM (they are
+    /// evaluated whenever the migration is shown, at most every 30 s).
+    #[serde(default)]
+    pub checklist_evaluated_at: Option<String>,
 }
 
 /// The signed-in identity, as the header shows it.

@@ -38,5 +38,15 @@ pub const ACR_API_VERSION: &str = "2025-11-01";
 pub const ACR_REGIONAL_API_VERSION: &str = "2026-01-01-preview";
 /// api-version for connected registries and transfer pipelines (preview resources).
 pub const ACR_PREVIEW_API_VERSION: &str = "2025-06-01-preview";
+/// ACR Tasks (`registries/{name}/tasks`).
+pub const TASKS_API_VERSION: &str = "2019-06-01-preview";
+/// `Microsoft.Resources` (a resource group's `exportTemplate`).
+pub const RESOURCES_API_VERSION: &str = "2021-04-01";
+/// `Microsoft.Authorization` role assignments.
+pub const AUTHORIZATION_API_VERSION: &str = "2022-04-01";
+/// `Microsoft.Insights` diagnostic settings.
+pub const INSIGHTS_API_VERSION: &str = "2021-05-01-preview";
+/// `Microsoft.ContainerService` managed clusters (AKS).
+pub const AKS_API_VERSION: &str = "2024-05-01";
 /// api-version for `/subscriptions` and `/locations`.
 pub const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";

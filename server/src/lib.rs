@@ -15,6 +15,7 @@ pub mod migration;
 pub mod outbound;
 pub mod poller;
 pub mod presence;
+pub mod relocation;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

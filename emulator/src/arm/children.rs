@@ -26,6 +26,7 @@ const KINDS: &[(&str, &str, &str)] = &[
     ("exportpipelines", "exportPipelines", "exportpipelines"),
     ("importpipelines", "importPipelines", "importpipelines"),
     ("pipelineruns", "pipelineRuns", "pipelineruns"),
+    ("tasks", "tasks", "tasks"),
 ];
 
 pub fn is_kind(seg: &str) -> bool {
@@ -40,6 +41,7 @@ fn name_ok(kind: &str, name: &str) -> bool {
     match kind {
         "scopemaps" => valid_arm_name_with(name, &['-', '_']),
         "tokens" => valid_arm_name_with(name, &['-']),
+        "tasks" => valid_arm_name_with(name, &['-', '_']),
         _ => valid_arm_name(name),
     }
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod import;
 pub mod pipelines;
 pub mod registries;
+pub mod relocation;
 pub mod replications;
 
 use std::{sync::Arc, time::Duration};
@@ -37,7 +38,21 @@ use crate::{
 
 /// api-versions the emulator answers.
 /// (`2022-12-01` is `Microsoft.Resources` for `/subscriptions` and `/locations`.)
-pub const API_VERSIONS: &[&str] = &["2022-12-01", "2023-07-01", "2025-04-01", "2025-11-01", "2025-06-01-preview", "2026-01-01-preview"];
+/// ACR's api-versions, and those of the other providers a relocation reads
+/// (ACR Tasks, Resources' exportTemplate, Authorization, Insights, ContainerService).
+pub const API_VERSIONS: &[&str] = &[
+    "2022-12-01",
+    "2023-07-01",
+    "2025-04-01",
+    "2025-11-01",
+    "2025-06-01-preview",
+    "2026-01-01-preview",
+    "2019-06-01-preview",
+    "2021-04-01",
+    "2022-04-01",
+    "2021-05-01-preview",
+    "2024-05-01",
+];
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new().route("/msi/token", get(msi_token)).fallback(dispatch).with_state(shared)
@@ -239,6 +254,8 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Response, ArmError> {
         ["locations"] if m == Method::GET => Ok(locations(shared, &req.api_version)),
         ["providers", "microsoft.containerregistry", "registries"] if m == Method::GET => registries::list(shared, None, req),
         ["providers", "microsoft.containerregistry", "checknameavailability"] if m == Method::POST => registries::check_name(shared, req),
+        ["providers", "microsoft.containerservice", "managedclusters"] if m == Method::GET => relocation::managed_clusters(shared, req),
+        ["resourcegroups", _rg, "exporttemplate"] if m == Method::POST => relocation::export_template(shared, &req.segs[3], req),
         ["resourcegroups", _rg, "providers", "microsoft.containerregistry", tail @ ..] => {
             let rg = req.segs[3].clone();
             let t: Vec<&str> = tail.to_vec();
@@ -247,6 +264,13 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Response, ArmError> {
                 (["registries"], &Method::GET) => registries::list(shared, Some(&rg), req),
                 (["registries", _], _) => registries::handle(shared, &rg, &orig[1], req).await,
                 (["registries", _, "operationstatuses", _], &Method::GET) => operation(shared, &orig[3]),
+                (["registries", _, "providers", "microsoft.insights", "diagnosticsettings"], &Method::GET) => {
+                    relocation::diagnostic_settings(shared, &orig[1], req)
+                }
+                (["registries", _, "providers", "microsoft.authorization", "roleassignments"], _) => relocation::role_assignments(shared, &orig[1], None, req),
+                (["registries", _, "providers", "microsoft.authorization", "roleassignments", _], _) => {
+                    relocation::role_assignments(shared, &orig[1], Some(&orig[5]), req)
+                }
                 (["registries", _, "importimage"], &Method::POST) => import::start(shared, &rg, &orig[1], req).await,
                 (["registries", _, "listcredentials"], &Method::POST) => registries::list_credentials(shared, &orig[1]),
                 (["registries", _, "listusages"], &Method::GET) => registries::list_usages(shared, &orig[1]),

@@ -26,7 +26,7 @@ pub const MAX_ARTIFACTS: usize = 50;
 /// The share of a failing run's time after which it fails.
 const FAIL_AT: f64 = 0.3;
 
-fn blob_key(container: &str, blob: &str) -> String {
+pub fn blob_key(container: &str, blob: &str) -> String {
     format!("{}/{}", container.trim_end_matches('/'), blob).to_ascii_lowercase()
 }
 
@@ -61,6 +61,8 @@ fn resolve(reg: &Registry, artifact: &str) -> Result<Vec<String>, String> {
 /// What an import run copies when it completes.
 pub struct ImportJob {
     pub target: String,
+    /// The run's generation: a job whose run was restarted or deleted does nothing.
+    pub generation: String,
     pub source_registry: String,
     pub artifacts: Vec<String>,
     pub overwrite_tags: bool,
@@ -127,14 +129,17 @@ pub fn start(world: &mut World, reg_key: &str, body: &Value) -> Result<(Value, O
             match found {
                 None => Ok((json!({ "failure": format!("The blob '{blob}' was not found in the source container '{container}'."), "artifacts": [] }), None)),
                 Some(b) => {
+                    let generation = uuid::Uuid::new_v4().to_string();
                     let job = ImportJob {
                         target: reg_key.to_string(),
+                        generation: generation.clone(),
                         source_registry: b.source_registry.clone(),
                         artifacts: b.artifacts.clone(),
                         overwrite_tags,
                         after: world.clock.real(total),
                     };
-                    Ok((json!({ "failure": null, "artifacts": b.artifacts }), Some(job)))
+                    // The run ends when its copy has ended ("copied").
+                    Ok((json!({ "failure": null, "artifacts": b.artifacts, "generation": generation, "copied": false }), Some(job)))
                 }
             }
         }
@@ -147,13 +152,43 @@ pub fn start(world: &mut World, reg_key: &str, body: &Value) -> Result<(Value, O
 
 /// Copies an import run's artifacts into its registry when the run ends.
 pub fn spawn_import(shared: Arc<Shared>, run: String, job: ImportJob) {
+    let key = ("pipelineruns".to_string(), run.to_ascii_lowercase());
+    let current = {
+        let shared = shared.clone();
+        let (key, target, generation) = (key.clone(), job.target.clone(), job.generation.clone());
+        move || {
+            let world = shared.world();
+            world
+                .registries
+                .get(&target)
+                .and_then(|r| r.children.get(&key))
+                .is_some_and(|c| c.deleting_at.is_none() && c.secrets["generation"] == json!(generation))
+        }
+    };
     tokio::spawn(async move {
         tokio::time::sleep(job.after).await;
+        let mut failed = None;
         for a in &job.artifacts {
+            if !current() {
+                tracing::info!(run = %run, "import pipeline run restarted or deleted; its old copy stops");
+                return;
+            }
             if let Err(e) =
                 super::import::run(&shared, &job.target, a, Some(job.source_registry.clone()), None, (None, None), job.overwrite_tags, vec![], vec![]).await
             {
                 tracing::warn!(run = %run, artifact = %a, error = %e.message, "an import pipeline run could not import an artifact");
+                failed.get_or_insert_with(|| format!("Importing '{a}' failed: {}", e.message));
+            }
+        }
+        if !current() {
+            return;
+        }
+        let mut world = shared.world();
+        if let Some(c) = world.registries.get_mut(&job.target).and_then(|r| r.children.get_mut(&key)) {
+            c.secrets["copied"] = json!(true);
+            if let Some(f) = failed {
+                c.secrets["failure"] = json!(f);
+                c.secrets["artifacts"] = json!([]);
             }
         }
         tracing::info!(run = %run, artifacts = job.artifacts.len(), "import pipeline run finished");
@@ -167,8 +202,10 @@ pub fn response(world: &World, reg: &Registry, c: &crate::world::Child) -> Value
     let elapsed = world.clock.sim_since(c.ready_at).max(0.0);
     let failure = c.secrets["failure"].as_str();
     let stop = if failure.is_some() { FAIL_AT } else { 1.0 };
-    let pct = ((elapsed / total).min(stop) * 100.0).floor();
-    let ended = elapsed >= total * stop;
+    // An import ends when its copy has ended.
+    let copying = c.secrets["copied"] == json!(false);
+    let pct = ((elapsed / total).min(stop) * 100.0).floor().min(if copying { 99.0 } else { 100.0 });
+    let ended = elapsed >= total * stop && !copying;
     let status = match (ended, failure) {
         (false, _) => "Running",
         (true, Some(_)) => "Failed",

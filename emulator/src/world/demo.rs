@@ -105,6 +105,7 @@ pub async fn build(shared: &Arc<Shared>) {
         );
     }
     transfer_demo(&mut world, &sub);
+    relocation_demo(&mut world, &sub);
     if let Some(r) = world.registries.get_mut("contosowesteu") {
         locked_down(r, &sub);
         let regions = regions_of(r);
@@ -224,7 +225,8 @@ fn connected(r: &mut Registry, sub: &str, c: Connected) {
 /// reading the same container, whose run imported the first export's blob.
 fn transfer_demo(world: &mut crate::world::World, sub: &str) {
     let container = "https://contosotransfer.blob.core.windows.net/transfer";
-    let long_ago = Instant::now().checked_sub(std::time::Duration::from_secs(3600)).unwrap_or_else(Instant::now);
+    // Finished runs take no time at all (their start is shown an hour ago).
+    let long_ago = Instant::now();
     let started = chrono::Utc::now() - chrono::Duration::hours(1);
     let run = |name: &str, body: serde_json::Value, secrets: serde_json::Value, ready_at: Instant, created_at: chrono::DateTime<chrono::Utc>| {
         let (k, mut v) = child("pipelineruns", name, body);
@@ -251,12 +253,12 @@ fn transfer_demo(world: &mut crate::world::World, sub: &str) {
         let pipeline = format!("{id}/exportPipelines/contosoexport");
         let export = |artifacts: &[&str], blob: &str| json!({ "properties": { "request": { "pipelineResourceId": pipeline, "artifacts": artifacts, "target": { "type": "AzureStorageBlob", "name": blob } }, "forceUpdateTag": "demo" } });
         let done = ["hello-world:v1", "web/frontend:1.1.0"];
-        let (k, v) = run("exportrun01", export(&done, "release-2026-11"), json!({ "failure": null, "artifacts": done }), long_ago, started);
+        let (k, v) = run("exportrun01", export(&done, "release-2026-11"), json!({ "failure": null, "artifacts": done, "duration": 0.001 }), long_ago, started);
         r.children.insert(k, v);
         let (k, v) = run(
             "exportrun02",
             export(&["legacy/app:0.9"], "legacy-2026-11"),
-            json!({ "failure": "Artifact 'legacy/app:0.9' was not found in registry 'contoso'.", "artifacts": [] }),
+            json!({ "failure": "Artifact 'legacy/app:0.9' was not found in registry 'contoso'.", "artifacts": [], "duration": 0.001 }),
             long_ago,
             started,
         );
@@ -271,7 +273,7 @@ fn transfer_demo(world: &mut crate::world::World, sub: &str) {
         r.children.insert(k, v);
     }
     world.transfer_blobs.insert(
-        format!("{container}/release-2026-11"),
+        crate::arm::pipelines::blob_key(container, "release-2026-11"),
         crate::world::TransferBlob {
             source_registry: "contoso".into(),
             artifacts: vec!["hello-world:v1".into(), "web/frontend:1.1.0".into()],
@@ -295,8 +297,68 @@ fn transfer_demo(world: &mut crate::world::World, sub: &str) {
         );
         r.children.insert(k, v);
         let body = json!({ "properties": { "request": { "pipelineResourceId": format!("{id}/importPipelines/contosoimport"), "source": { "type": "AzureStorageBlob", "name": "release-2026-11" } }, "forceUpdateTag": "demo" } });
-        let (k, v) = run("importrun01", body, json!({ "failure": null, "artifacts": ["hello-world:v1", "web/frontend:1.1.0"] }), long_ago, started);
+        let (k, v) =
+            run("importrun01", body, json!({ "failure": null, "artifacts": ["hello-world:v1", "web/frontend:1.1.0"], "duration": 0.001 }), long_ago, started);
         r.children.insert(k, v);
+    }
+}
+
+/// What a relocation of `contosowesteu` touches outside the registry: a
+/// diagnostic setting, an ACR task, and two AKS clusters whose kubelet
+/// identities have AcrPull on it (and a CI identity with AcrPush).
+fn relocation_demo(world: &mut crate::world::World, sub: &str) {
+    let Some(r) = world.registries.get_mut("contosowesteu") else { return };
+    let scope = r.arm_id(sub);
+    let (k, v) = child(
+        "tasks",
+        "nightly-base-rebuild",
+        json!({ "location": r.location, "properties": { "status": "Enabled", "platform": { "os": "Linux", "architecture": "amd64" },
+            "step": { "type": "Docker", "dockerFilePath": "Dockerfile", "imageNames": ["payments/api:{{.Run.ID}}"], "contextPath": "https://github.com/contoso/payments.git" },
+            "trigger": { "timerTriggers": [{ "name": "nightly", "schedule": "0 2 * * *", "status": "Enabled" }] } } }),
+    );
+    r.children.insert(k, v);
+    world.diagnostic_settings.insert(
+        "contosowesteu".into(),
+        vec![json!({ "name": "send-to-law", "properties": {
+            "workspaceId": format!("/subscriptions/{sub}/resourceGroups/monitoring-rg/providers/Microsoft.OperationalInsights/workspaces/contoso-law"),
+            "logs": [{ "category": "ContainerRegistryRepositoryEvents", "enabled": true }, { "category": "ContainerRegistryLoginEvents", "enabled": true }],
+            "metrics": [{ "category": "AllMetrics", "enabled": true }] } })],
+    );
+    let kubelet = |cluster: &str| uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("kubelet/{cluster}").as_bytes()).to_string();
+    for cluster in ["aks-weu-prod", "aks-weu-batch"] {
+        let object = kubelet(cluster);
+        world.aks_clusters.push(json!({
+            "id": format!("/subscriptions/{sub}/resourceGroups/aks-rg/providers/Microsoft.ContainerService/managedClusters/{cluster}"),
+            "name": cluster,
+            "type": "Microsoft.ContainerService/ManagedClusters",
+            "location": "westeurope",
+            "properties": { "provisioningState": "Succeeded", "kubernetesVersion": "1.31.2",
+                "identityProfile": { "kubeletidentity": {
+                    "resourceId": format!("/subscriptions/{sub}/resourceGroups/MC_aks-rg_{cluster}_westeurope/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{cluster}-agentpool"),
+                    "clientId": object, "objectId": object } } }
+        }));
+        let guid = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{scope}/{cluster}").as_bytes()).to_string();
+        world.role_assignments.push(crate::arm::relocation::assignment_doc(sub, &scope, &guid, crate::arm::relocation::ACR_PULL, &object));
+    }
+    // A cluster elsewhere that pulls from contoso, not from the registry being moved.
+    let object = kubelet("aks-wus-web");
+    world.aks_clusters.push(json!({
+        "id": format!("/subscriptions/{sub}/resourceGroups/aks-rg/providers/Microsoft.ContainerService/managedClusters/aks-wus-web"),
+        "name": "aks-wus-web", "type": "Microsoft.ContainerService/ManagedClusters", "location": "westus",
+        "properties": { "provisioningState": "Succeeded", "identityProfile": { "kubeletidentity": { "clientId": object, "objectId": object } } }
+    }));
+    let ci = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, b"ci-push").to_string();
+    world.role_assignments.push(crate::arm::relocation::assignment_doc(
+        sub,
+        &scope,
+        &uuid::Uuid::new_v4().to_string(),
+        "8311e382-0749-4cb8-b61a-304f252e45ec",
+        &ci,
+    ));
+    if let Some(c) = world.registries.get("contoso") {
+        let scope = c.arm_id(sub);
+        let guid = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{scope}/aks-wus-web").as_bytes()).to_string();
+        world.role_assignments.push(crate::arm::relocation::assignment_doc(sub, &scope, &guid, crate::arm::relocation::ACR_PULL, &object));
     }
 }
 

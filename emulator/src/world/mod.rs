@@ -104,6 +104,12 @@ pub struct World {
     /// Blobs written by export pipeline runs, by lower-case
     /// `{container uri}/{blob}`: the storage transfer pipelines share.
     pub transfer_blobs: HashMap<String, TransferBlob>,
+    /// Diagnostic settings (Microsoft.Insights) by lower-case registry name.
+    pub diagnostic_settings: HashMap<String, Vec<Value>>,
+    /// Role assignments (Microsoft.Authorization), each with its scope.
+    pub role_assignments: Vec<Value>,
+    /// AKS clusters (Microsoft.ContainerService/managedClusters) in the subscription.
+    pub aks_clusters: Vec<Value>,
 }
 
 /// A blob an export run wrote: the artifacts it holds and where from.
@@ -287,6 +293,9 @@ impl World {
             operations: HashMap::new(),
             counters: BTreeMap::new(),
             transfer_blobs: HashMap::new(),
+            diagnostic_settings: HashMap::new(),
+            role_assignments: Vec::new(),
+            aks_clusters: Vec::new(),
         }
     }
 

@@ -26,8 +26,9 @@ use crate::outbound::clean_text;
 /// At most this many artifacts per pipeline run (the transfer guide's
 /// limit); a transfer of more becomes several runs.
 pub const ARTIFACTS_PER_RUN: usize = 50;
-/// At most this many artifacts, or blobs, in one transfer.
-const MAX_TRANSFER: usize = 5000;
+/// At most this many runs in one transfer: each is one ARM write, and all
+/// are sent within the request (1,000 artifacts, or 20 blobs).
+const MAX_RUNS: usize = 20;
 /// At most this many pipelines and runs are read.
 const MAX_LIST: usize = 500;
 
@@ -76,7 +77,7 @@ pub fn plan(id: &str, kind: PipelineKind, items: &[String], prefix: &str) -> Vec
         PipelineKind::Export => items
             .chunks(ARTIFACTS_PER_RUN)
             .enumerate()
-            .map(|(i, chunk)| PlannedRun { run: format!("t{id}{:03}", i + 1), artifacts: chunk.to_vec(), blob: format!("{prefix}-{:02}", i + 1) })
+            .map(|(i, chunk)| PlannedRun { run: format!("t{id}{:03}", i + 1), artifacts: chunk.to_vec(), blob: format!("{prefix}-{id}-{:02}", i + 1) })
             .collect(),
         PipelineKind::Import => {
             items.iter().enumerate().map(|(i, b)| PlannedRun { run: format!("t{id}{:03}", i + 1), artifacts: Vec::new(), blob: b.clone() }).collect()
@@ -126,10 +127,18 @@ fn run_view(r: &Value, transfers: &HashMap<String, String>) -> PipelineRunView {
     let list = |v: &Value| v.as_array().into_iter().flatten().take(200).filter_map(Value::as_str).map(|s| clean_text(s, 300)).collect::<Vec<_>>();
     let name = text(&r["name"], 60);
     let status = response["status"].as_str();
+    let provisioning = props["provisioningState"].as_str().unwrap_or_default();
+    // A run ARM could not provision has no response: it failed.
+    let state = if status.is_none() && (provisioning.eq_ignore_ascii_case("failed") || provisioning.eq_ignore_ascii_case("canceled")) {
+        RunState::Failed
+    } else {
+        RunState::from_status(status)
+    };
+    let original = request["pipelineResourceId"].as_str().unwrap_or_default();
     PipelineRunView {
-        pipeline: clean_text(pipeline_id.rsplit('/').next().unwrap_or_default(), 60),
+        pipeline: clean_text(original.rsplit('/').next().unwrap_or_default(), 60),
         kind,
-        state: RunState::from_status(status),
+        state,
         status: status.map(|s| clean_text(s, 40)).unwrap_or_else(|| "—".into()),
         percent: response["progress"]["percentage"].as_str().and_then(|p| p.trim().parse::<f64>().ok()).filter(|p| p.is_finite()).map(|p| p.clamp(0.0, 100.0)),
         artifacts: list(&request["artifacts"]),
@@ -212,10 +221,13 @@ impl Console {
         let runs: Vec<Value> = self.arm.list(&self.arm.child_url(&arm_id, "pipelineRuns", None, None)).await.map_err(ActionError::from)?;
         let transfers = self.storage.transfers(&reg.id, 50).await?;
         let of_run: HashMap<String, String> = transfers.iter().flat_map(|t| t.runs.iter().map(|r| (r.run.to_ascii_lowercase(), t.id.clone()))).collect();
-        let mut runs: Vec<PipelineRunView> = runs.iter().take(MAX_LIST).map(|r| run_view(r, &of_run)).collect();
+        let mut runs: Vec<PipelineRunView> = runs.iter().take(MAX_LIST * 10).map(|r| run_view(r, &of_run)).collect();
         runs.sort_by(|a, b| b.started.cmp(&a.started).then_with(|| a.name.cmp(&b.name)));
-        let by_name: HashMap<String, &PipelineRunView> = runs.iter().map(|r| (r.name.to_ascii_lowercase(), r)).collect();
-        let transfers = transfers.iter().map(|t| transfer_view(t, &by_name)).collect();
+        let transfers = {
+            let by_name: HashMap<String, &PipelineRunView> = runs.iter().map(|r| (r.name.to_ascii_lowercase(), r)).collect();
+            transfers.iter().map(|t| transfer_view(t, &by_name)).collect()
+        };
+        runs.truncate(MAX_LIST);
         let mut pipelines: Vec<PipelineView> = pipelines.iter().map(|(p, k)| pipeline_view(p, *k)).collect();
         pipelines.sort_by(|a, b| (a.kind.as_str(), &a.name).cmp(&(b.kind.as_str(), &b.name)));
         Ok(TransferOverview { pipelines, runs, transfers, artifacts_per_run: ARTIFACTS_PER_RUN })
@@ -291,8 +303,18 @@ impl Console {
                 out
             }
         };
-        if items.is_empty() || items.len() > MAX_TRANSFER {
-            return Err(invalid("InvalidTransferSize", format!("A transfer carries 1 to {MAX_TRANSFER} artifacts (export) or blobs (import).")));
+        let most = match kind {
+            PipelineKind::Export => MAX_RUNS * ARTIFACTS_PER_RUN,
+            PipelineKind::Import => MAX_RUNS,
+        };
+        if items.is_empty() || items.len() > most {
+            return Err(invalid(
+                "InvalidTransferSize",
+                format!(
+                    "A transfer carries 1 to {} artifacts (export) or 1 to {MAX_RUNS} blobs (import); start more transfers for more.",
+                    MAX_RUNS * ARTIFACTS_PER_RUN
+                ),
+            ));
         }
         let prefix = match req.blob_prefix.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
             Some(p) => {
@@ -335,9 +357,16 @@ impl Console {
             if let Err(e) = self.arm.begin_at(Method::PUT, &url, Some(Console::run_body(&arm_id, &pipeline, kind, p, &id))).await {
                 tracing::warn!(transfer = %id, run = %p.run, error = %e, "ARM refused a transfer's run");
                 let (code, message) = match &e {
-                    regatlas_arm::ArmError::Api { code, message, .. } => (code.clone(), message.clone()),
+                    regatlas_arm::ArmError::Api { code, message, .. } => (clean_text(code, 80), message.clone()),
                     other => ("ArmUnavailable".to_string(), other.to_string()),
                 };
+                self.audit(
+                    who,
+                    EventKind::ChildAction,
+                    format!("ARM refused run {} of transfer {id} ({}): {code}", i + 1, p.run),
+                    json!({ "registry": reg.name, "transfer": id, "run": p.run, "code": code }),
+                )
+                .await;
                 return Err(ApiError::new(
                     ErrorKind::Upstream,
                     "TransferRunRefused",
@@ -374,29 +403,48 @@ impl Console {
         let arm_id = Console::arm_id(&reg);
         let url = self.arm.child_url(&arm_id, "pipelineRuns", Some(run), None);
         let force = uuid::Uuid::new_v4().to_string();
-        let body = match self.arm.send(Method::GET, &url, None).await {
-            Ok(r) => {
-                let doc: Value = r.json().map_err(ActionError::from)?;
-                let request = doc["properties"]["request"].clone();
-                // Only what ARM accepts back: the request and a new tag.
-                json!({ "properties": { "request": request, "forceUpdateTag": force } })
-            }
-            Err(regatlas_arm::ArmError::Api { status: 404, .. }) => {
-                let t = self.storage.transfer_of_run(&reg.id, run).await?.ok_or_else(|| {
-                    ApiError::new(ErrorKind::NotFound, "RunNotFound", format!("{} has no pipeline run {run}, and no transfer planned one.", reg.name))
-                })?;
-                let p = t
-                    .runs
-                    .iter()
-                    .find(|p| p.run.eq_ignore_ascii_case(run))
-                    .cloned()
-                    .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "RunNotFound", "Not planned."))?;
+        // A transfer's run is sent again from its stored plan; any other run
+        // from what ARM holds, each part checked as a new request would be.
+        let planned = self.storage.transfer_of_run(&reg.id, run).await?;
+        let body = match planned.as_ref().and_then(|t| t.runs.iter().find(|p| p.run.eq_ignore_ascii_case(run)).map(|p| (t, p.clone()))) {
+            Some((t, p)) => {
                 if !arm_name(&t.pipeline) {
                     return Err(ApiError::new(ErrorKind::Internal, "StoredPlanInvalid", "The stored plan names a pipeline ARM would not accept."));
                 }
                 Console::run_body(&arm_id, &t.pipeline, t.kind, &p, &force)
             }
-            Err(e) => return Err(ActionError::from(e).into()),
+            None => {
+                let doc: Value = match self.arm.send(Method::GET, &url, None).await {
+                    Ok(r) => r.json().map_err(ActionError::from)?,
+                    Err(regatlas_arm::ArmError::Api { status: 404, .. }) => {
+                        return Err(ApiError::new(
+                            ErrorKind::NotFound,
+                            "RunNotFound",
+                            format!("{} has no pipeline run {run}, and no transfer planned one.", reg.name),
+                        ))
+                    }
+                    Err(e) => return Err(ActionError::from(e).into()),
+                };
+                let request = &doc["properties"]["request"];
+                let unusable = |m: &str| ApiError::new(ErrorKind::Conflict, "RunNotRepeatable", format!("{run} cannot be started again: {m}"));
+                let id = request["pipelineResourceId"].as_str().unwrap_or_default();
+                let (kind, pipeline) = [("exportPipelines", PipelineKind::Export), ("importPipelines", PipelineKind::Import)]
+                    .iter()
+                    .find_map(|(seg, k)| {
+                        let prefix = format!("{arm_id}/{seg}/").to_ascii_lowercase();
+                        id.to_ascii_lowercase().starts_with(&prefix).then(|| (*k, id[prefix.len()..].to_string()))
+                    })
+                    .filter(|(_, p)| arm_name(p))
+                    .ok_or_else(|| unusable("its pipeline is not one of this registry's"))?;
+                let artifacts = request["artifacts"].as_array().cloned().unwrap_or_default();
+                if artifacts.len() > ARTIFACTS_PER_RUN {
+                    return Err(unusable("it names more artifacts than a run may carry"));
+                }
+                let artifacts = artifacts.iter().map(|a| checked_artifact(a.as_str().unwrap_or_default())).collect::<Result<Vec<_>, _>>()?;
+                let blob = request["target"]["name"].as_str().or_else(|| request["source"]["name"].as_str()).unwrap_or_default();
+                let p = PlannedRun { run: run.to_string(), artifacts, blob: checked_blob(blob)? };
+                Console::run_body(&arm_id, &pipeline, kind, &p, &force)
+            }
         };
         self.arm.begin_at(Method::PUT, &url, Some(body)).await.map_err(ActionError::from)?;
         self.audit(
@@ -442,7 +490,7 @@ mod tests {
         let runs = plan("abc12345", PipelineKind::Export, &items, "nightly");
         assert_eq!(runs.iter().map(|r| r.artifacts.len()).collect::<Vec<_>>(), vec![50, 50, 20]);
         assert_eq!(runs[0].run, "tabc12345001");
-        assert_eq!(runs[2].blob, "nightly-03");
+        assert_eq!(runs[2].blob, "nightly-abc12345-03");
         assert!(runs.iter().all(|r| arm_name(&r.run)));
         let imports = plan("abc12345", PipelineKind::Import, &["b1".into(), "b2".into()], "x");
         assert_eq!(imports.iter().map(|r| r.blob.as_str()).collect::<Vec<_>>(), vec!["b1", "b2"]);

@@ -162,6 +162,8 @@ struct Inner {
     settings: EngineSettings,
     shutdown: watch::Receiver<bool>,
     controls: Mutex<HashMap<String, watch::Sender<Control>>>,
+    /// Checklists evaluated lately: when, as what time, the setting rows.
+    checklists: std::sync::Mutex<HashMap<String, (std::time::Instant, String, Vec<regatlas_domain::record::ChecklistEntry>)>>,
 }
 
 fn arm_id(reg: &RegistryView) -> String {
@@ -171,7 +173,9 @@ fn arm_id(reg: &RegistryView) -> String {
 impl Engine {
     pub fn new(storage: Storage, hub: EventHub, arm: ArmClient, settings: EngineSettings, shutdown: watch::Receiver<bool>) -> Result<Engine, MigrationError> {
         let import_arm = arm.with_retry(regatlas_arm::client::RetryPolicy { max_attempts: 1, ..arm.retry_policy().clone() })?;
-        Ok(Engine { inner: Arc::new(Inner { storage, hub, arm, import_arm, settings, shutdown, controls: Mutex::new(HashMap::new()) }) })
+        Ok(Engine {
+            inner: Arc::new(Inner { storage, hub, arm, import_arm, settings, shutdown, controls: Mutex::new(HashMap::new()), checklists: Default::default() }),
+        })
     }
 
     async fn registry(&self, name: &str) -> Result<RegistryView, MigrationError> {
@@ -235,7 +239,11 @@ impl Engine {
         let mut problems = s.migration_items(id, &items(Some(ItemState::Failed), None)).await?;
         problems.extend(s.migration_items(id, &items(Some(ItemState::Mismatch), None)).await?);
         let verified_clean = migration.state == MigrationState::Complete && migration.failed == 0 && migration.mismatched == 0;
-        let mut checklist = s.checklist(id).await?;
+        let (live, evaluated_at) = self.live_checklist(id).await;
+        let mut checklist = match &live {
+            Some(rows) => plan::merge_live(s.checklist(id).await?, rows),
+            None => s.checklist(id).await?,
+        };
         for c in checklist.iter_mut().filter(|c| c.key == "delete-source") {
             if !verified_clean && c.status != ChecklistStatus::Done {
                 c.status = ChecklistStatus::Unsafe;
@@ -248,8 +256,27 @@ impl Engine {
             problems: problems.into_iter().map(crate::views::item).collect(),
             checklist: checklist.into_iter().map(crate::views::checklist).collect(),
             source_delete_safe: verified_clean,
+            checklist_evaluated_at: evaluated_at,
             migration,
         })
+    }
+
+    /// The checklist's setting rows evaluated against ARM now (at most
+    /// every 30 s per migration: the page is read again on every live
+    /// event). `None` before the plan exists (no target known yet).
+    async fn live_checklist(&self, id: &str) -> (Option<Vec<regatlas_domain::record::ChecklistEntry>>, Option<String>) {
+        const FRESH: Duration = Duration::from_secs(30);
+        if let Some((at, when, rows)) = self.inner.checklists.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned() {
+            if at.elapsed() < FRESH {
+                return (Some(rows), Some(when));
+            }
+        }
+        let req = plan::spec_of(self.inner.storage.migration_spec(id).await.ok().flatten());
+        let Ok(target) = self.registry(&req.target_registry).await else { return (None, None) };
+        let rows = plan::checklist(self, &req, &target).await;
+        let when = chrono::Utc::now().to_rfc3339();
+        self.inner.checklists.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), (std::time::Instant::now(), when.clone(), rows.clone()));
+        (Some(rows), Some(when))
     }
 
     /// Starts the background driver for a migration unless one runs.

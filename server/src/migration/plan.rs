@@ -405,60 +405,39 @@ fn manual(key: &str, title: &str) -> ChecklistEntry {
     }
 }
 
-/// Settings of the target compared with the source (from ARM), then the
-/// manual steps of the relocation guide.
+/// Settings of the target compared with the source, read from ARM now
+/// (`crate::relocation`), then the manual steps of the relocation guide.
 pub(super) async fn checklist(engine: &Engine, req: &MigrationRequest, target: &RegistryView) -> Vec<ChecklistEntry> {
     let arm = &engine.inner.arm;
-    let facts = |doc: &serde_json::Value, replications: &[String], webhooks: &[String]| -> Vec<(&'static str, &'static str, Option<String>)> {
-        let p = &doc["properties"];
-        let s = |v: &serde_json::Value| if v.is_null() { None } else { Some(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())) };
-        vec![
-            ("sku", "SKU", s(&doc["sku"]["name"])),
-            ("zone-redundancy", "Zone redundancy", s(&p["zoneRedundancy"]).or(Some("Disabled".into()))),
-            ("public-network-access", "Public network access", s(&p["publicNetworkAccess"])),
-            (
-                "network-rules",
-                "Network rules (default action, IP rules)",
-                Some(format!(
-                    "{} / {} IP rules",
-                    p["networkRuleSet"]["defaultAction"].as_str().unwrap_or("Allow"),
-                    p["networkRuleSet"]["ipRules"].as_array().map(|a| a.len()).unwrap_or(0)
-                )),
-            ),
-            ("encryption", "Encryption with a customer-managed key", s(&p["encryption"]["status"]).or(Some("disabled".into()))),
-            ("admin-user", "Admin user", s(&p["adminUserEnabled"])),
-            ("replications", "Replications (regions)", Some(replications.join(", "))),
-            ("webhooks", "Webhooks", Some(webhooks.join(", "))),
-        ]
-    };
-    let read = |id: String| async move {
-        let doc = arm.get::<serde_json::Value>(&arm.url(&id, regatlas_arm::ACR_API_VERSION)).await.ok();
-        let mut reps: Vec<String> =
-            arm.list_replications(&id).await.map(|v| v.into_iter().map(|r| r.location.unwrap_or_default().to_ascii_lowercase()).collect()).unwrap_or_default();
-        reps.sort();
-        let mut hooks: Vec<String> = arm.list_webhooks(&id).await.map(|v| v.into_iter().map(|w| w.name).collect()).unwrap_or_default();
-        hooks.sort();
-        (doc, reps, hooks)
-    };
-    let (tdoc, treps, thooks) = read(arm_id(target)).await;
-    let target_facts = facts(&tdoc.unwrap_or_default(), &treps, &thooks);
-    let source_facts = match &req.source_registry {
+    let clusters = crate::relocation::clusters(arm, &target.subscription_id).await;
+    let t = crate::relocation::read(arm, &arm_id(target), &clusters).await;
+    let source = match &req.source_registry {
         Some(name) => match engine.registry(name).await {
-            Ok(src) => {
-                let (sdoc, sreps, shooks) = read(arm_id(&src)).await;
-                Some(facts(&sdoc.unwrap_or_default(), &sreps, &shooks))
-            }
+            Ok(src) => Some(crate::relocation::read(arm, &arm_id(&src), &clusters).await),
             Err(_) => None,
         },
         None => None,
     };
-    let mut out: Vec<ChecklistEntry> =
-        target_facts.into_iter().enumerate().map(|(i, (key, title, t))| setting(key, title, source_facts.as_ref().and_then(|s| s[i].2.clone()), t)).collect();
+    let mut out: Vec<ChecklistEntry> = crate::relocation::compare(source.as_ref(), &t).into_iter().map(|(k, title, s, t)| setting(&k, &title, s, t)).collect();
     out.push(manual("update-clients", "Update clients, CI pipelines and deployment manifests to the target login server"));
     out.push(manual("firewall", "Update firewall rules, private endpoints and DNS for the target"));
+    out.push(manual("dns", "Create the private DNS records of the target's private endpoints and data endpoints"));
     out.push(manual("identities", "Grant pull/push roles, tokens and scope maps on the target"));
+    out.push(manual("aks-attach", "Grant AcrPull on the target to the AKS clusters that pull from the source (az aks update --attach-acr)"));
+    out.push(manual(
+        "connected-reactivate",
+        "Create and activate the connected registries again under the target (their on-premises instances need new settings)",
+    ));
     out.push(manual("webhooks-move", "Re-create webhooks and event subscriptions on the target"));
     out.push(manual("delete-source", "Delete the source registry (never automated; unsafe until verification passes)"));
+    out
+}
+
+/// The setting rows evaluated now, merged with the stored manual ticks:
+/// a setting row always says what ARM says at this moment.
+pub(super) fn merge_live(stored: Vec<ChecklistEntry>, live: &[ChecklistEntry]) -> Vec<ChecklistEntry> {
+    let mut out: Vec<ChecklistEntry> = live.iter().filter(|e| e.kind == ChecklistKind::Setting).cloned().collect();
+    out.extend(stored.into_iter().filter(|e| e.kind == ChecklistKind::Manual));
     out
 }
 

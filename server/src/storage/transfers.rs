@@ -76,13 +76,14 @@ impl TransferStore for SqliteStore {
     }
 
     async fn transfer_of_run(&self, registry_id: &str, run: &str) -> Result<Option<Transfer>, StorageError> {
-        // Run names are letters and digits, so a LIKE on the JSON cannot be
-        // tricked; the match is confirmed on the parsed plan.
-        let rows = sqlx::query_as::<_, TransferRecord>(&format!("{SELECT} WHERE registry_id = ? AND runs LIKE ? ORDER BY created_at DESC LIMIT 20"))
-            .bind(registry_id)
-            .bind(format!("%\"run\":\"{run}\"%"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query_as::<_, TransferRecord>(&format!(
+            "{SELECT} WHERE registry_id = ? AND EXISTS (SELECT 1 FROM json_each(transfers.runs) WHERE json_extract(value, '$.run') = ? COLLATE NOCASE) \
+             ORDER BY created_at DESC LIMIT 20"
+        ))
+        .bind(registry_id)
+        .bind(run)
+        .fetch_all(&self.pool)
+        .await?;
         for r in rows {
             let t = Transfer::try_from(r)?;
             if t.runs.iter().any(|p| p.run.eq_ignore_ascii_case(run)) {

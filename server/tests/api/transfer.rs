@@ -68,8 +68,9 @@ async fn a_transfer_exports_from_one_registry_and_imports_into_another() {
     assert_eq!(r.status(), 202, "{:?}", r.text().await);
     let t: Value = r.json().await.expect("json");
     assert_eq!(t["runs"].as_array().map(Vec::len), Some(1));
-    assert_eq!(t["runs"][0]["blob"], "weekly-01");
     let id = t["id"].as_str().expect("id").to_string();
+    let blob = format!("weekly-{id}-01");
+    assert_eq!(t["runs"][0]["blob"], json!(blob), "blob names carry the transfer, so a prefix used twice overwrites nothing");
     let o = app.wait_until("/api/v1/registries/contoso/transfers", 30, |o| find(&o["transfers"], "id", &id)["state"] == "succeeded").await;
     let run = find(&o["runs"], "transfer", &id);
     assert_eq!(run["imported"].as_array().map(Vec::len), Some(4), "web/frontend has three tags: {run}");
@@ -78,7 +79,7 @@ async fn a_transfer_exports_from_one_registry_and_imports_into_another() {
     // ... and import the blob into contosowesteu, where skopeo then finds it.
     let r = deployer
         .post(app.url("/api/v1/registries/contosowesteu/transfers"))
-        .json(&json!({ "pipeline": "contosoimport", "blobs": ["weekly-01"] }))
+        .json(&json!({ "pipeline": "contosoimport", "blobs": [blob] }))
         .send()
         .await
         .expect("post");

@@ -35,6 +35,13 @@ pub fn TransferPage() -> impl IntoView {
     // one is running, the page reads again every few seconds (in the browser).
     // Every 3 s while a run started in the last 15 minutes is running, every
     // minute while an older one is (each read is three ARM reads).
+    // One timer at a time: a new read replaces the pending one.
+    let timer = StoredValue::new(None::<TimeoutHandle>);
+    on_cleanup(move || {
+        if let Some(h) = timer.get_value() {
+            h.clear();
+        }
+    });
     Effect::new(move |_| {
         let now = crate::time::now_ms();
         let wait = overview.with(|o| {
@@ -51,9 +58,11 @@ pub fn TransferPage() -> impl IntoView {
                 })
                 .min()
         });
-        if let Some(secs) = wait {
-            set_timeout(move || refresh.update(|v| *v += 1), std::time::Duration::from_secs(secs));
+        if let Some(h) = timer.get_value() {
+            h.clear();
         }
+        let next = wait.and_then(|secs| set_timeout_with_handle(move || refresh.update(|v| *v += 1), std::time::Duration::from_secs(secs)).ok());
+        timer.set_value(next);
     });
     let error = RwSignal::new(None::<(String, String)>);
     let notice = RwSignal::new(None::<String>);
@@ -113,7 +122,7 @@ fn page(
     let form = (operator && !o.pipelines.is_empty()).then(|| new_transfer(o.pipelines.clone(), per_run, start));
     view! {
         {pipelines(o.pipelines)}
-        {transfer_table(o.transfers)}
+        {transfer_table(o.transfers, operator, rerun)}
         {runs(o.runs, operator, rerun, remove)}
         {form}
     }
@@ -152,14 +161,26 @@ fn pipelines(list: Vec<PipelineView>) -> impl IntoView {
     })
 }
 
-fn transfer_table(list: Vec<TransferView>) -> impl IntoView {
+fn transfer_table(list: Vec<TransferView>, operator: bool, rerun: impl Fn(String) + Copy + Send + Sync + 'static) -> impl IntoView {
     if list.is_empty() {
         return Either::Left(view! { <p class="empty" id="transfers-empty">"No transfer has been started here."</p> });
     }
     let rows = list
         .into_iter()
         .map(|t| {
-            let parts = t.runs.iter().map(|r| format!("{} {}", r.run, r.state.as_str())).collect::<Vec<_>>().join(", ");
+            let parts = t
+                .runs
+                .iter()
+                .map(|r| {
+                    let missing = r.state == crate::model::RunState::Missing;
+                    let run = r.run.clone();
+                    view! {
+                        <span class=format!("part part-{}", r.state.as_str())>{format!("{} {}", r.run, r.state.as_str())}
+                            {(operator && missing).then(|| view! { " "<button type="button" class="run-again missing-run" on:click=move |_| rerun(run.clone())>"Start again"</button> })}
+                        </span>" "
+                    }
+                })
+                .collect_view();
             view! {
                 <tr data-transfer=t.id.clone() class=format!("transfer-{}", t.state.as_str())>
                     <th scope="row">{t.id.clone()}</th>
