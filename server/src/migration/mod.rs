@@ -163,8 +163,11 @@ struct Inner {
     shutdown: watch::Receiver<bool>,
     controls: Mutex<HashMap<String, watch::Sender<Control>>>,
     /// Checklists evaluated lately: when, as what time, the setting rows.
-    checklists: std::sync::Mutex<HashMap<String, (std::time::Instant, String, Vec<regatlas_domain::record::ChecklistEntry>)>>,
+    checklists: std::sync::Mutex<HashMap<String, EvaluatedChecklist>>,
 }
+
+/// A checklist's setting rows as evaluated: when (monotonic and as text), and the rows.
+type EvaluatedChecklist = (std::time::Instant, String, Vec<regatlas_domain::record::ChecklistEntry>);
 
 fn arm_id(reg: &RegistryView) -> String {
     format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerRegistry/registries/{}", reg.subscription_id, reg.resource_group, reg.name)
