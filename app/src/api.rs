@@ -92,6 +92,17 @@ pub trait Backend: Send + Sync + 'static {
     async fn rerun_pipeline_run(&self, who: &Identity, registry: &str, run: &str) -> Result<(), ApiError>;
     /// Deletes a pipeline run (Operator).
     async fn delete_pipeline_run(&self, who: &Identity, registry: &str, run: &str) -> Result<(), ApiError>;
+    /// A registry's configuration as an ARM template (`exportTemplate`).
+    async fn relocation_template(&self, who: &Identity, registry: &str) -> Result<crate::model::RelocationTemplateView, ApiError>;
+    /// What relocating a registry to a new name and region would create, and what it cannot carry.
+    async fn relocation_preview(
+        &self,
+        who: &Identity,
+        registry: &str,
+        req: crate::model::RelocationRequest,
+    ) -> Result<crate::model::RelocationPreview, ApiError>;
+    /// Creates the relocation target (Admin, the new name typed again): a `registry.relocate` operation.
+    async fn relocate(&self, who: &Identity, registry: &str, req: crate::model::RelocationRequest) -> Result<crate::model::OperationView, ApiError>;
     /// Turns presence tracking on or off (Operator).
     async fn set_tracking(&self, who: &Identity, registry: &str, req: crate::model::TrackingRequest) -> Result<Option<crate::model::TrackingView>, ApiError>;
 }
@@ -348,4 +359,22 @@ pub async fn rerun_pipeline_run(registry: String, run: String) -> Result<(), Api
 pub async fn delete_pipeline_run(registry: String, run: String) -> Result<(), ApiError> {
     let (b, who) = backend().map_err(err)?;
     b.delete_pipeline_run(&who, &registry, &run).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "relocation_template")]
+pub async fn relocation_template(registry: String) -> Result<crate::model::RelocationTemplateView, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.relocation_template(&who, &registry).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "relocation_preview")]
+pub async fn relocation_preview(registry: String, request: crate::model::RelocationRequest) -> Result<crate::model::RelocationPreview, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.relocation_preview(&who, &registry, request).await.map_err(err)
+}
+
+#[server(prefix = "/api/sfn", endpoint = "relocate")]
+pub async fn relocate(registry: String, request: crate::model::RelocationRequest) -> Result<crate::model::OperationView, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    b.relocate(&who, &registry, request).await.map_err(err)
 }

@@ -100,6 +100,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/registries/:name/settings") view=pages::registry::settings::SettingsPage ssr=SsrMode::Async/>
                     <Route path=path!("/registries/:name/connected") view=pages::registry::connected::ConnectedPage ssr=SsrMode::Async/>
                     <Route path=path!("/registries/:name/transfer") view=pages::registry::transfer::TransferPage ssr=SsrMode::Async/>
+                    <Route path=path!("/registries/:name/relocate") view=pages::registry::relocate::RelocatePage ssr=SsrMode::Async/>
                     <Route path=path!("/migrations") view=pages::migrations::MigrationsPage ssr=SsrMode::Async/>
                     <Route path=path!("/migrations/:id") view=pages::migration::MigrationPage ssr=SsrMode::Async/>
                     <Route path=path!("/activity") view=pages::activity::ActivityPage ssr=SsrMode::Async/>

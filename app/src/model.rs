@@ -381,7 +381,7 @@ pub struct MigrationDetail {
     #[serde(default)]
     pub findings: Vec<String>,
     /// When the checklist's setting rows were read from ARM (they are
-    /// evaluated whenever the migration is shown, at most every 30 s).
+    /// evaluated whenever the migration is shown, at most every 10 s).
     #[serde(default)]
     pub checklist_evaluated_at: Option<String>,
 }
@@ -972,4 +972,73 @@ pub struct TransferRequest {
     /// Export: the blobs are named `{prefix}-01`, `{prefix}-02`, … [default: `regatlas-{transfer}`].
     #[serde(default)]
     pub blob_prefix: Option<String>,
+}
+
+/// A registry's configuration exported as an ARM template (`exportTemplate`
+/// on its resource group, filtered to the registry and its children).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RelocationTemplateView {
+    pub registry: String,
+    /// The template, pretty-printed JSON.
+    pub template: String,
+    pub resources: Vec<TemplateResourceView>,
+    /// What ARM said it could not export.
+    pub errors: Vec<String>,
+}
+
+/// One resource of an exported template.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TemplateResourceView {
+    pub kind: String,
+    pub name: String,
+    pub location: Option<String>,
+}
+
+/// Where to relocate a registry to.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RelocationRequest {
+    /// The new registry's name (5 to 50 letters and digits, globally unique).
+    pub target_name: String,
+    /// Its home region.
+    pub location: String,
+    /// To create it: the new name typed again.
+    #[serde(default)]
+    pub confirm: Option<String>,
+}
+
+/// What creating the target would do, before it is done.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RelocationPreview {
+    pub source: String,
+    pub target_name: String,
+    pub location: String,
+    pub name_available: bool,
+    pub name_message: Option<String>,
+    /// What will be created, in order.
+    pub creates: Vec<PlannedResourceView>,
+    /// What cannot be carried as is, named, with why.
+    pub cannot_carry: Vec<CarryIssueView>,
+}
+
+/// One resource the relocation will create.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PlannedResourceView {
+    pub kind: String,
+    pub name: String,
+    pub location: Option<String>,
+    pub detail: String,
+}
+
+/// Something of the source the relocation does not carry as is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CarryIssueView {
+    pub what: String,
+    pub name: String,
+    pub reason: String,
 }

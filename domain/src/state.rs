@@ -72,6 +72,8 @@ string_enum! {
         ReplicaCreate => "replica.create",
         ReplicaDelete => "replica.delete",
         ReplicaRouting => "replica.routing",
+        /// A new registry made from another's exported template (relocation).
+        RegistryRelocate => "registry.relocate",
     }
 }
 

@@ -139,3 +139,33 @@ test('transfer: pipelines and runs in their states; a transfer of more than 50 a
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('relocation: the template, a preview that names what cannot be carried, the target created by the Admin', async () => {
+  const page = await browser.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${server.url}/registries/contosowesteu`);
+  assert.equal(await page.locator('#relocate-link').getAttribute('href'), '/registries/contosowesteu/relocate');
+  await page.goto(`${server.url}/registries/contosowesteu/relocate`);
+  await page.waitForSelector('body[data-hydrated]');
+  await page.waitForSelector('#template ul.template-resources li');
+  assert.match(await page.locator('#template-json').textContent(), /deploymentTemplate\.json/);
+  await page.locator('#relocation-name').fill('contosonorth');
+  await page.locator('#relocation-location').fill('northeurope');
+  await page.locator('#relocation-preview').click();
+  await page.waitForSelector('#relocation-preview-result');
+  assert.equal(await page.locator('tr[data-create="replica:westeurope"]').count(), 1);
+  assert.equal(await page.locator('tr[data-cannot="virtual network rule:build-agents"]').count(), 1);
+  assert.equal(await page.locator('tr[data-cannot="private endpoint:contosoweu-pe-aks"]').count(), 1);
+  await page.screenshot({ path: join(OUTPUT_DIR, 'relocation-preview.png'), fullPage: true });
+  await page.locator('#relocation-confirm').fill('contosonorth');
+  await page.locator('#relocation-go').click();
+  await page.waitForSelector('#relocation-started');
+  // The new registry appears in the list once ARM has made it.
+  await page.goto(`${server.url}/registries`);
+  await page.waitForFunction(async () => {
+    const r = await fetch('/registries');
+    return /contosonorth/.test(await r.text());
+  }, null, { timeout: 45_000, polling: 1000 });
+  assert.deepEqual(errors, []);
+  await page.close();
+});

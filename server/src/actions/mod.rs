@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 pub mod connected;
 mod presence;
+mod relocate;
 mod rules;
 mod settings;
 pub mod transfer;
@@ -712,6 +713,23 @@ impl Backend for Console {
 
     async fn delete_pipeline_run(&self, who: &Identity, registry: &str, run: &str) -> Result<(), ApiError> {
         self.run_delete(who, registry, run).await
+    }
+
+    async fn relocation_template(&self, who: &Identity, registry: &str) -> Result<regatlas_app::model::RelocationTemplateView, ApiError> {
+        Console::relocation_template(self, who, registry).await
+    }
+
+    async fn relocation_preview(
+        &self,
+        who: &Identity,
+        registry: &str,
+        req: regatlas_app::model::RelocationRequest,
+    ) -> Result<regatlas_app::model::RelocationPreview, ApiError> {
+        Console::relocation_preview(self, who, registry, req).await
+    }
+
+    async fn relocate(&self, who: &Identity, registry: &str, req: regatlas_app::model::RelocationRequest) -> Result<OperationView, ApiError> {
+        self.relocation_create(who, registry, req).await
     }
 
     async fn set_tracking(

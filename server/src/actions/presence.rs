@@ -324,6 +324,7 @@ impl Console {
             let key = match op.kind {
                 regatlas_domain::OperationKind::ReplicaRouting => "enabled",
                 regatlas_domain::OperationKind::ReplicaCreate => "routing",
+                regatlas_domain::OperationKind::RegistryRelocate => continue,
                 // A delete ends what earlier actions asked of that replica.
                 regatlas_domain::OperationKind::ReplicaDelete => {
                     set.entry(op.target.to_ascii_lowercase()).or_insert(None);

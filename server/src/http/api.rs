@@ -64,7 +64,10 @@ use super::AppState;
         get_transfers,
         post_transfer,
         post_run_again,
-        delete_run
+        delete_run,
+        get_relocation_template,
+        post_relocation_preview,
+        post_relocation
     ),
     components(schemas(
         regatlas_app::model::PresenceView,
@@ -99,6 +102,12 @@ use super::AppState;
         regatlas_app::model::PipelineKind,
         regatlas_app::model::RunState,
         regatlas_app::model::TransferState,
+        regatlas_app::model::RelocationTemplateView,
+        regatlas_app::model::TemplateResourceView,
+        regatlas_app::model::RelocationRequest,
+        regatlas_app::model::RelocationPreview,
+        regatlas_app::model::PlannedResourceView,
+        regatlas_app::model::CarryIssueView,
         MigrationRequest,
         MigrationView,
         MigrationDetail,
@@ -162,6 +171,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/registries/{name}/transfers", get(get_transfers).post(post_transfer))
         .route("/api/v1/registries/{name}/pipeline-runs/{run}", axum::routing::delete(delete_run))
         .route("/api/v1/registries/{name}/pipeline-runs/{run}/rerun", post(post_run_again))
+        .route("/api/v1/registries/{name}/relocation/template", get(get_relocation_template))
+        .route("/api/v1/registries/{name}/relocation/preview", post(post_relocation_preview))
+        .route("/api/v1/registries/{name}/relocation", post(post_relocation))
         .route("/api/v1/operations", get(list_operations))
         .route("/api/v1/history", get(list_history))
         .route("/api/v1/refresh", post(refresh))
@@ -535,6 +547,44 @@ async fn delete_run(State(s): State<AppState>, Caller(who): Caller, Path((name, 
     names(&name, None)?;
     s.backend.delete_pipeline_run(&who, &name, &run).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(get, path = "/api/v1/registries/{name}/relocation/template", params(("name" = String, Path)),
+    responses((status = 200, body = regatlas_app::model::RelocationTemplateView, description = "exportTemplate of the registry and its children, with what ARM could not export"),
+        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn get_relocation_template(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<regatlas_app::model::RelocationTemplateView>, Failure> {
+    names(&name, None)?;
+    Ok(Json(s.backend.relocation_template(&who, &name).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/registries/{name}/relocation/preview", request_body = regatlas_app::model::RelocationRequest, params(("name" = String, Path)),
+    responses((status = 200, body = regatlas_app::model::RelocationPreview, description = "What creating the target would create, and what it cannot carry as is"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn post_relocation_preview(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+    Json(req): Json<regatlas_app::model::RelocationRequest>,
+) -> Result<Json<regatlas_app::model::RelocationPreview>, Failure> {
+    names(&name, None)?;
+    Ok(Json(s.backend.relocation_preview(&who, &name, req).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/registries/{name}/relocation", request_body = regatlas_app::model::RelocationRequest, params(("name" = String, Path)),
+    responses((status = 202, body = OperationView, description = "The target is being created (a registry.relocate operation); confirm must repeat target_name"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn post_relocation(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+    Json(req): Json<regatlas_app::model::RelocationRequest>,
+) -> Result<(StatusCode, Json<OperationView>), Failure> {
+    names(&name, None)?;
+    Ok((StatusCode::ACCEPTED, Json(s.backend.relocate(&who, &name, req).await?)))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -265,10 +265,10 @@ impl Engine {
     }
 
     /// The checklist's setting rows evaluated against ARM now (at most
-    /// every 30 s per migration: the page is read again on every live
-    /// event). `None` before the plan exists (no target known yet).
+    /// every 10 s per migration: the page is read again on every live
+    /// event). `None` when the target is not known.
     async fn live_checklist(&self, id: &str) -> (Option<Vec<regatlas_domain::record::ChecklistEntry>>, Option<String>) {
-        const FRESH: Duration = Duration::from_secs(30);
+        const FRESH: Duration = Duration::from_secs(10);
         if let Some((at, when, rows)) = self.inner.checklists.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned() {
             if at.elapsed() < FRESH {
                 return (Some(rows), Some(when));

@@ -15,6 +15,7 @@ mod migration_crash;
 mod migrations;
 mod poller_commit;
 mod presence;
+mod relocation;
 mod settings;
 mod startup_failures;
 mod transfer;

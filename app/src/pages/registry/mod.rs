@@ -8,6 +8,7 @@ pub mod geo;
 pub mod map;
 pub mod panel;
 pub mod presence;
+pub mod relocate;
 pub mod settings;
 pub mod transfer;
 pub mod webhooks;
@@ -68,7 +69,8 @@ pub fn RegistryPage() -> impl IntoView {
                 " · "<A href=move || format!("/registries/{}/webhooks", name.get()) attr:id="webhooks-link">"Webhooks"</A>
                 " · "<A href=move || format!("/registries/{}/settings", name.get()) attr:id="settings-link">"Settings and doctor"</A>
                 " · "<A href=move || format!("/registries/{}/connected", name.get()) attr:id="connected-link">"Connected registries"</A>
-                " · "<A href=move || format!("/registries/{}/transfer", name.get()) attr:id="transfer-link">"Transfer"</A></p>
+                " · "<A href=move || format!("/registries/{}/transfer", name.get()) attr:id="transfer-link">"Transfer"</A>
+                " · "<A href=move || format!("/registries/{}/relocate", name.get()) attr:id="relocate-link">"Relocate"</A></p>
             <Transition fallback=|| view! { <p class="loading">"Loading the registry…"</p> }>
                 // Awaiting the resources makes the server render the page in
                 // place (readable without JavaScript) instead of streaming
