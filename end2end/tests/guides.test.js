@@ -51,6 +51,19 @@ test('settings show what a relocation carries; the doctor fixes a finding when t
   await page.close();
 });
 
+test("the demo world's team webhook shows its delivery history, its secrets nowhere", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/registries/contosowesteu/webhooks?webhook=paymentsdeploy`);
+  await page.waitForSelector('tr[data-webhook="paymentsdeploy"]');
+  assert.equal(await page.locator('tr[data-webhook="paymentsdeploy"] td.uri').textContent(), 'https://deploy.contoso.example/hooks/acr');
+  assert.equal(await page.locator('tr[data-webhook="paymentsdeploy"] td.headers').textContent(), 'X-Deploy-Token');
+  assert.equal(await page.locator('table.deliveries-log tbody tr').count(), 3);
+  assert.equal(await page.locator('table.deliveries-log tbody tr.failed').count(), 1);
+  const html = await page.content();
+  assert.ok(!html.includes('demo-function-key') && !html.includes('demo-deploy-token'));
+  await page.close();
+});
+
 test('a Viewer reads the settings and the findings, and is not offered fixes', async () => {
   const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
   const page = await context.newPage();
@@ -136,6 +149,9 @@ test('transfer: pipelines and runs in their states; a transfer of more than 50 a
   await page.locator('tr[data-run="exportrun02"] button.run-again').click();
   await page.waitForFunction(() => document.querySelector('tr[data-run="exportrun02"] td.state')?.textContent === 'running', null, { timeout: 15_000 });
   await page.screenshot({ path: join(OUTPUT_DIR, 'transfer.png'), fullPage: true });
+  // Delete a finished run: it leaves the list.
+  await page.locator('tr[data-run="exportrun01"] button.run-delete').click();
+  await page.waitForSelector('tr[data-run="exportrun01"]', { state: 'detached', timeout: 30_000 });
   assert.deepEqual(errors, []);
   await page.close();
 });

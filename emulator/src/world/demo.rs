@@ -108,6 +108,7 @@ pub async fn build(shared: &Arc<Shared>) {
     relocation_demo(&mut world, &sub);
     if let Some(r) = world.registries.get_mut("contosowesteu") {
         locked_down(r, &sub);
+        team_webhook(r);
         let regions = regions_of(r);
         fill(
             &mut r.content,
@@ -360,6 +361,42 @@ fn relocation_demo(world: &mut crate::world::World, sub: &str) {
         let guid = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{scope}/aks-wus-web").as_bytes()).to_string();
         world.role_assignments.push(crate::arm::relocation::assignment_doc(sub, &scope, &guid, crate::arm::relocation::ACR_PULL, &object));
     }
+}
+
+/// A team's regional webhook with its delivery history: a push delivered,
+/// one the endpoint refused, and a ping. Its service URI and header value
+/// are secrets (never returned by GET); it scopes a repository nobody
+/// pushes in the demo, so it sends nothing unless someone does.
+fn team_webhook(r: &mut Registry) {
+    let (k, mut v) = child(
+        "webhooks",
+        "paymentsdeploy",
+        json!({ "location": r.location, "tags": {}, "properties": { "actions": ["push"], "scope": "payments/api:*", "status": "enabled" } }),
+    );
+    v.secrets =
+        json!({ "serviceUri": "https://deploy.contoso.example/hooks/acr?code=demo-function-key", "customHeaders": { "X-Deploy-Token": "demo-deploy-token" } });
+    let login = format!("{}.azurecr.io", r.name);
+    let event = |minutes: i64, action: &str, tag: Option<&str>, status: &str, reason: &str| {
+        let at = (chrono::Utc::now() - chrono::Duration::minutes(minutes)).to_rfc3339();
+        let mut content = json!({ "id": uuid::Uuid::new_v4().to_string(), "timestamp": at, "action": action,
+            "request": { "id": uuid::Uuid::new_v4().to_string(), "host": login, "method": "PUT", "useragent": "docker/27.3.1" } });
+        if let Some(t) = tag {
+            content["target"] = json!({ "mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "payments/api", "tag": t,
+                "digest": sha256_digest(format!("payments/api:{t}").as_bytes()), "size": 1024 });
+        }
+        json!({
+            "id": content["id"],
+            "eventRequestMessage": { "content": content, "headers": { "Content-Type": "application/json", "X-Deploy-Token": "******" }, "method": "POST",
+                "requestUri": "https://deploy.contoso.example/hooks/acr", "version": "1.1" },
+            "eventResponseMessage": { "statusCode": status, "reasonPhrase": reason, "version": "1.1", "headers": { "Content-Length": "0" } },
+        })
+    };
+    v.events = vec![
+        event(180, "push", Some("3.2.0"), "200", "OK"),
+        event(95, "push", Some("3.3.0"), "503", "Service Unavailable"),
+        event(30, "ping", None, "200", "OK"),
+    ];
+    r.children.insert(k, v);
 }
 
 /// The settings a relocation must carry, on the registry to be moved: a
