@@ -77,7 +77,9 @@ test('registries page lists, filters and sorts; screenshot', async () => {
   const row = page.locator('tr[data-registry="contoso"]');
   assert.match(await row.textContent(), /Premium/);
   assert.match(await row.textContent(), /ready/);
-  assert.match(await row.locator('.badge').textContent(), /healthy/);
+  assert.match(await row.locator('.badge[class*="health-"]').textContent(), /healthy/);
+  // A connected registry that needs attention is flagged in its parent's row.
+  assert.equal(await row.locator('li.connected.flagged .badge.flag').textContent(), 'offline');
   await page.screenshot({ path: `${OUTPUT_DIR}/registries.png`, fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();

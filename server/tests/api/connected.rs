@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, use_emulator, TestApp};
+use crate::helpers::TestApp;
 
 fn find<'a>(list: &'a Value, name: &str) -> &'a Value {
     list.as_array().and_then(|a| a.iter().find(|c| c["name"] == name)).unwrap_or(&Value::Null)
@@ -17,11 +17,7 @@ async fn list(app: &TestApp, registry: &str) -> Value {
 
 #[tokio::test]
 async fn connected_registries_are_shown_created_changed_and_deactivated_by_role() {
-    let mut cfg = regatlas_emulator::EmulatorConfig::demo();
-    cfg.time_scale = 20.0;
-    let emu = regatlas_emulator::start(cfg).await.expect("emulator");
-    let app = spawn_app_with(|a| use_emulator(a, &emu)).await;
-    app.wait_until("/api/v1/registries", 30, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;
+    let (emu, app) = crate::helpers::demo_world().await;
 
     let all = list(&app, "contoso").await;
     assert_eq!(all.as_array().map(Vec::len), Some(4), "{all}");

@@ -217,3 +217,14 @@ pub async fn emulator_arm_token(info: &regatlas_emulator::EmulatorInfo) -> Optio
         .ok()?;
     mi["access_token"].as_str().map(str::to_string)
 }
+
+/// The demo world in an emulator of its own (20× time) and a console on it,
+/// once the console has discovered the three demo registries.
+pub async fn demo_world() -> (regatlas_emulator::RunningEmulator, TestApp) {
+    let mut cfg = regatlas_emulator::EmulatorConfig::demo();
+    cfg.time_scale = 20.0;
+    let emu = regatlas_emulator::start(cfg).await.expect("emulator");
+    let app = spawn_app_with(|a| use_emulator(a, &emu)).await;
+    app.wait_until("/api/v1/registries", 30, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;
+    (emu, app)
+}

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{emulator_arm_token, spawn_app_with, use_emulator};
+use crate::helpers::emulator_arm_token;
 
 fn has(list: &Value, key: &str, value: &str) -> bool {
     list.as_array().into_iter().flatten().any(|x| x[key].as_str().is_some_and(|v| v == value || v.ends_with(value)))
@@ -13,11 +13,7 @@ fn has(list: &Value, key: &str, value: &str) -> bool {
 
 #[tokio::test]
 async fn a_registry_is_relocated_from_its_template_and_the_checklist_follows_arm() {
-    let mut cfg = regatlas_emulator::EmulatorConfig::demo();
-    cfg.time_scale = 20.0;
-    let emu = regatlas_emulator::start(cfg).await.expect("emulator");
-    let app = spawn_app_with(|a| use_emulator(a, &emu)).await;
-    app.wait_until("/api/v1/registries", 30, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;
+    let (emu, app) = crate::helpers::demo_world().await;
     let reader = app.as_app("ci-reader").await;
     let deployer = app.as_app("ci-deployer").await;
     let admin = app.as_app("ci-admin").await;

@@ -32,11 +32,7 @@ async fn replica(app: &TestApp, registry: &str, region: &str) -> Option<Value> {
 
 #[tokio::test]
 async fn settings_show_what_a_relocation_must_carry_and_the_doctor_names_its_findings() {
-    let mut cfg = regatlas_emulator::EmulatorConfig::demo();
-    cfg.time_scale = 20.0;
-    let emu = regatlas_emulator::start(cfg).await.expect("emulator");
-    let app = spawn_app_with(|a| use_emulator(a, &emu)).await;
-    app.wait_until("/api/v1/registries", 30, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;
+    let (emu, app) = crate::helpers::demo_world().await;
 
     let reader = app.as_app("ci-reader").await;
     let s: Value = reader.get(app.url("/api/v1/registries/contosowesteu/settings")).send().await.expect("get").json().await.expect("json");

@@ -6,10 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::{
-    helpers::{spawn_app_with, use_emulator, TestApp},
-    migrations::oci_tools,
-};
+use crate::{helpers::TestApp, migrations::oci_tools};
 
 fn find<'a>(list: &'a Value, key: &str, name: &str) -> &'a Value {
     list.as_array().and_then(|a| a.iter().find(|c| c[key] == name)).unwrap_or(&Value::Null)
@@ -21,11 +18,7 @@ async fn overview(app: &TestApp, registry: &str) -> Value {
 
 #[tokio::test]
 async fn a_transfer_exports_from_one_registry_and_imports_into_another() {
-    let mut cfg = regatlas_emulator::EmulatorConfig::demo();
-    cfg.time_scale = 20.0;
-    let emu = regatlas_emulator::start(cfg).await.expect("emulator");
-    let app = spawn_app_with(|a| use_emulator(a, &emu)).await;
-    app.wait_until("/api/v1/registries", 30, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;
+    let (emu, app) = crate::helpers::demo_world().await;
 
     // What the demo world holds: an export pipeline with runs in three states, an import pipeline.
     let o = overview(&app, "contoso").await;
@@ -124,11 +117,7 @@ async fn a_transfer_exports_from_one_registry_and_imports_into_another() {
 
 #[tokio::test]
 async fn more_than_fifty_artifacts_are_several_runs_tracked_as_one_and_runs_start_again() {
-    let mut cfg = regatlas_emulator::EmulatorConfig::demo();
-    cfg.time_scale = 20.0;
-    let emu = regatlas_emulator::start(cfg).await.expect("emulator");
-    let app = spawn_app_with(|a| use_emulator(a, &emu)).await;
-    app.wait_until("/api/v1/registries", 30, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;
+    let (emu, app) = crate::helpers::demo_world().await;
     let deployer = app.as_app("ci-deployer").await;
     // 120 artifacts (none of them in the registry): three runs, each failing with ARM's message.
     let artifacts: Vec<String> = (0..120).map(|i| format!("bulk/app{i:03}:1.0")).collect();

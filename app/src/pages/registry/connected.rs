@@ -8,20 +8,14 @@
 use crate::Erase;
 use leptos::{either::Either, prelude::*, task::spawn_local};
 use leptos_meta::Title;
-use leptos_router::{
-    components::A,
-    hooks::{use_params_map, use_query_map},
-};
+use leptos_router::hooks::{use_params_map, use_query_map};
 
+use super::error_view;
 use crate::{
     api::{connected_registries, deactivate_connected_registry, put_connected_registry, split_error},
     live::use_live,
     model::{ConnectedRegistryRequest, ConnectedRegistryView, Role},
 };
-
-fn error_view(code: String, message: String) -> impl IntoView {
-    view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> }
-}
 
 fn csv(s: &str) -> Vec<String> {
     s.split([',', '\n']).map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
@@ -72,7 +66,7 @@ pub fn ConnectedPage() -> impl IntoView {
     view! {
         <Title text=format!("{} — connected registries", name.get_untracked())/>
         <section class="page page-connected">
-            <p class="crumbs"><A href="/registries">"Registries"</A>" / "<A href=move || format!("/registries/{}", name.get())>{name}</A>" / "<span>"Connected registries"</span></p>
+            <super::Crumbs name page="Connected registries"/>
             <h1>"Connected registries"</h1>
             {move || error.get().map(|(code, message)| error_view(code, message))}
             {move || notice.get().map(|m| view! { <p class="notice" role="status" id="connected-notice">{m}</p> })}

@@ -30,6 +30,19 @@ use crate::{
     time::ago,
 };
 
+/// A refusal or failure as its code and message (text only).
+pub(crate) fn error_view(code: String, message: String) -> impl IntoView {
+    view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> }
+}
+
+/// Registries / {name} / {page}: the trail of a registry's sub-page.
+#[component]
+pub(crate) fn Crumbs(name: Memo<String>, page: &'static str) -> impl IntoView {
+    view! {
+        <p class="crumbs"><A href="/registries">"Registries"</A>" / "<A href=move || format!("/registries/{}", name.get())>{name}</A>" / "<span>{page}</span></p>
+    }
+}
+
 #[component]
 pub fn RegistryPage() -> impl IntoView {
     let params = use_params_map();

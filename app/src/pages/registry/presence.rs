@@ -8,10 +8,7 @@
 use crate::Erase;
 use leptos::{either::Either, prelude::*, task::spawn_local};
 use leptos_meta::Title;
-use leptos_router::{
-    components::A,
-    hooks::{use_params_map, use_query_map},
-};
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     api::{get_presence, set_tracking, split_error},
@@ -93,7 +90,7 @@ pub fn PresencePage() -> impl IntoView {
     view! {
         <Title text=format!("{} — presence", name.get_untracked())/>
         <section class="page page-presence">
-            <p class="crumbs"><A href="/registries">"Registries"</A>" / "<A href=move || format!("/registries/{}", name.get())>{name}</A>" / "<span>"Presence"</span></p>
+            <super::Crumbs name page="Presence"/>
             <h1>"Is it everywhere yet?"</h1>
             {move || error.get().map(|(code, message)| view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> })}
             <Transition fallback=|| view! { <p class="loading">"Loading presence…"</p> }>

@@ -9,16 +9,13 @@
 use crate::Erase;
 use leptos::{either::Either, prelude::*, task::spawn_local};
 use leptos_meta::Title;
-use leptos_router::{components::A, hooks::use_params_map};
+use leptos_router::hooks::use_params_map;
 
+use super::error_view;
 use crate::{
     api::{relocate, relocation_preview, relocation_template, split_error},
     model::{RelocationPreview, RelocationRequest, Role},
 };
-
-fn error_view(code: String, message: String) -> impl IntoView {
-    view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> }
-}
 
 #[component]
 pub fn RelocatePage() -> impl IntoView {
@@ -68,7 +65,7 @@ pub fn RelocatePage() -> impl IntoView {
     view! {
         <Title text=format!("{} — relocate", name.get_untracked())/>
         <section class="page page-relocate">
-            <p class="crumbs"><A href="/registries">"Registries"</A>" / "<A href=move || format!("/registries/{}", name.get())>{name}</A>" / "<span>"Relocate"</span></p>
+            <super::Crumbs name page="Relocate"/>
             <h1>"Relocate"</h1>
             <p class="lead">"Export this registry's configuration, create a registry from it in another region, then copy the images with a migration; the migration's cut-over checklist compares both registries as they are."</p>
             {move || error.get().map(|(code, message)| error_view(code, message))}

@@ -7,17 +7,14 @@
 use crate::Erase;
 use leptos::{either::Either, prelude::*, task::spawn_local};
 use leptos_meta::Title;
-use leptos_router::{components::A, hooks::use_params_map};
+use leptos_router::hooks::use_params_map;
 
+use super::error_view;
 use crate::{
     api::{doctor_fix, registry_settings, split_error},
     live::use_live,
     model::{DoctorFixRequest, EndpointView, FindingView, RegistrySettingsView, Role},
 };
-
-fn error_view(code: String, message: String) -> impl IntoView {
-    view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> }
-}
 
 fn yes_no(b: bool) -> &'static str {
     if b {
@@ -74,7 +71,7 @@ pub fn SettingsPage() -> impl IntoView {
     view! {
         <Title text=format!("{} — settings", name.get_untracked())/>
         <section class="page page-settings">
-            <p class="crumbs"><A href="/registries">"Registries"</A>" / "<A href=move || format!("/registries/{}", name.get())>{name}</A>" / "<span>"Settings and doctor"</span></p>
+            <super::Crumbs name page="Settings and doctor"/>
             <h1>"Settings and doctor"</h1>
             {move || error.get().map(|(code, message)| error_view(code, message))}
             {move || done.get().map(|m| view! { <p class="notice" role="status" id="fix-accepted">{m}</p> })}

@@ -8,17 +8,14 @@
 use crate::Erase;
 use leptos::{either::Either, prelude::*, task::spawn_local};
 use leptos_meta::Title;
-use leptos_router::{components::A, hooks::use_params_map};
+use leptos_router::hooks::use_params_map;
 
+use super::error_view;
 use crate::{
     api::{delete_pipeline_run, rerun_pipeline_run, split_error, start_transfer, transfers},
     live::use_live,
     model::{PipelineKind, PipelineRunView, PipelineView, Role, TransferOverview, TransferRequest, TransferView},
 };
-
-fn error_view(code: String, message: String) -> impl IntoView {
-    view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> }
-}
 
 fn lines(s: &str) -> Vec<String> {
     s.split(['\n', ',']).map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
@@ -93,7 +90,7 @@ pub fn TransferPage() -> impl IntoView {
     view! {
         <Title text=format!("{} — transfer", name.get_untracked())/>
         <section class="page page-transfer">
-            <p class="crumbs"><A href="/registries">"Registries"</A>" / "<A href=move || format!("/registries/{}", name.get())>{name}</A>" / "<span>"Transfer"</span></p>
+            <super::Crumbs name page="Transfer"/>
             <h1>"Transfer pipelines"</h1>
             {move || error.get().map(|(code, message)| error_view(code, message))}
             {move || notice.get().map(|m| view! { <p class="notice" role="status" id="transfer-notice">{m}</p> })}

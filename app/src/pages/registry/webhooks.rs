@@ -8,20 +8,14 @@
 use crate::Erase;
 use leptos::{either::Either, prelude::*, task::spawn_local};
 use leptos_meta::Title;
-use leptos_router::{
-    components::A,
-    hooks::{use_params_map, use_query_map},
-};
+use leptos_router::hooks::{use_params_map, use_query_map};
 
+use super::error_view;
 use crate::{
     api::{delete_webhook, list_webhooks, ping_webhook, put_webhook, split_error, webhook_deliveries},
     live::use_live,
     model::{Role, WebhookDeliveryView, WebhookRequest, WebhookView},
 };
-
-fn error_view(code: String, message: String) -> impl IntoView {
-    view! { <p class="error" role="alert"><code class="error-code">{code}</code>" "{message}</p> }
-}
 
 #[component]
 pub fn WebhooksPage() -> impl IntoView {
@@ -75,7 +69,7 @@ pub fn WebhooksPage() -> impl IntoView {
     view! {
         <Title text=format!("{} — webhooks", name.get_untracked())/>
         <section class="page page-webhooks">
-            <p class="crumbs"><A href="/registries">"Registries"</A>" / "<A href=move || format!("/registries/{}", name.get())>{name}</A>" / "<span>"Webhooks"</span></p>
+            <super::Crumbs name page="Webhooks"/>
             <h1>"Webhooks"</h1>
             {move || error.get().map(|(code, message)| error_view(code, message))}
             <Transition fallback=|| view! { <p class="loading">"Loading webhooks…"</p> }>
