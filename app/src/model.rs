@@ -919,6 +919,8 @@ pub struct PipelineRunView {
     pub artifacts: Vec<String>,
     /// What it has transferred.
     pub imported: Vec<String>,
+    /// A failed run's artifacts that did not arrive (asked for, not transferred).
+    pub failed: Vec<String>,
     /// The blob it writes or reads.
     pub blob: Option<String>,
     pub started: Option<String>,

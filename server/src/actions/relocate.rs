@@ -123,11 +123,14 @@ pub fn preview_from(source: &RegistryView, settings: &RegistrySettingsView, temp
     }
     regions_wanted.sort();
     regions_wanted.dedup();
+    // The target's regions: its home and the replicas it will have.
+    let mut target_regions: Vec<String> = vec![location.to_ascii_lowercase()];
     for (region, zr) in regions_wanted.into_iter().filter(|(r, _)| !r.eq_ignore_ascii_case(location)) {
         if !sku.eq_ignore_ascii_case("premium") {
             cannot.push(carry("replica", &region, format!("{sku} registries cannot replicate.")));
             continue;
         }
+        target_regions.push(region.clone());
         let zr = zr && regions::find(&region).is_some_and(|r| r.has_zones());
         creates.push(PlannedResourceView {
             kind: "replica".into(),
@@ -183,7 +186,33 @@ pub fn preview_from(source: &RegistryView, settings: &RegistrySettingsView, temp
                 });
             }
             "webhooks" => {
-                cannot.push(carry("webhook", &name, "Its service URI and headers are secrets ARM does not export: create it on the target with them.".into()))
+                let region = r["location"].as_str().unwrap_or_default().to_ascii_lowercase();
+                let presence = name.strip_prefix("regatlas").is_some_and(|rest| regions::find(rest).is_some());
+                if presence {
+                    cannot.push(carry("webhook", &name, "Presence tracking's own webhook: turn tracking on for the target and it makes its own.".into()));
+                } else if !valid || !target_regions.contains(&region) {
+                    cannot.push(carry(
+                        "webhook",
+                        &name,
+                        format!("It sends {region}'s events, and the target has no replica there: create it for one of the target's regions."),
+                    ));
+                } else {
+                    creates.push(PlannedResourceView {
+                        kind: "webhook".into(),
+                        name: name.clone(),
+                        location: Some(region.clone()),
+                        detail: "its service URI and headers copied from the source through ARM (never shown)".into(),
+                    });
+                    steps.push(Step {
+                        kind: "webhook".into(),
+                        name: name.clone(),
+                        path: format!("/webhooks/{name}"),
+                        api_version: ACR_API_VERSION,
+                        body: json!({ "location": region, "properties": {
+                            "actions": r["properties"]["actions"], "scope": r["properties"]["scope"].as_str().unwrap_or_default(),
+                            "status": r["properties"]["status"].as_str().unwrap_or("enabled"), "copySecretsFrom": name } }),
+                    });
+                }
             }
             "connectedregistries" => cannot.push(carry(
                 "connected registry",
@@ -350,15 +379,15 @@ impl Console {
             reg.subscription_id, reg.resource_group, preview.target_name
         );
         let me = self.clone();
-        let source = reg.name.clone();
-        tokio::spawn(async move { me.carry_out(id, source, target_id, steps).await });
+        let (source, source_id) = (reg.name.clone(), Console::arm_id(&reg));
+        tokio::spawn(async move { me.carry_out(id, source, source_id, target_id, steps).await });
         let op = self.storage.operation(&op.id).await?.unwrap_or(op);
         self.publish_op(op.clone(), format!("relocation of {} to {} started", reg.name, preview.target_name)).await;
         Ok(crate::views::operation(op))
     }
 
     /// Creates the target, then its replicas, scope maps and tokens, recording progress.
-    async fn carry_out(&self, id: String, source: String, target_id: String, steps: Vec<Step>) {
+    async fn carry_out(&self, id: String, source: String, source_id: String, target_id: String, steps: Vec<Step>) {
         let n = steps.len().max(1) as f64;
         let mut failure: Option<(String, String)> = None;
         for (i, step) in steps.iter().enumerate() {
@@ -366,6 +395,30 @@ impl Console {
             let mut body = step.body.clone();
             if let Some(scope) = body["properties"].as_object_mut().and_then(|p| p.remove("scopeMapIdName")) {
                 body["properties"]["scopeMapId"] = json!(format!("{target_id}/scopeMaps/{}", scope.as_str().unwrap_or_default()));
+            }
+            // A webhook's secrets go from the source's webhook to the target's, through ARM only.
+            if let Some(from) = body["properties"].as_object_mut().and_then(|p| p.remove("copySecretsFrom")) {
+                let from = from.as_str().unwrap_or_default().to_string();
+                match self
+                    .arm
+                    .send(Method::POST, &self.arm.webhook_url(&source_id, &from, Some("getCallbackConfig")), None)
+                    .await
+                    .and_then(|r| r.json::<Value>())
+                {
+                    Ok(config) => {
+                        body["properties"]["serviceUri"] = config["serviceUri"].clone();
+                        if config["customHeaders"].is_object() {
+                            body["properties"]["customHeaders"] = config["customHeaders"].clone();
+                        }
+                    }
+                    Err(e) => {
+                        failure = Some((
+                            e.code().map(|c| clean_text(c, 80)).unwrap_or_else(|| "ArmUnavailable".into()),
+                            format!("webhook {from}: its callback could not be read"),
+                        ));
+                        break;
+                    }
+                }
             }
             let result = match self.arm.begin_at(Method::PUT, &url, Some(body)).await {
                 // The registry and scope maps must exist before what refers to them.
@@ -450,7 +503,9 @@ mod tests {
             { "type": "Microsoft.ContainerRegistry/registries/replications", "name": "contosowesteu/westus", "location": "westus", "properties": {} },
             { "type": "Microsoft.ContainerRegistry/registries/scopeMaps", "name": "contosowesteu/pull-only", "properties": { "actions": ["repositories/a/content/read"] } },
             { "type": "Microsoft.ContainerRegistry/registries/tokens", "name": "contosowesteu/ci-token", "properties": { "scopeMapId": "/x/scopeMaps/pull-only", "status": "enabled" } },
-            { "type": "Microsoft.ContainerRegistry/registries/webhooks", "name": "contosowesteu/teamhook", "location": "westeurope", "properties": {} },
+            { "type": "Microsoft.ContainerRegistry/registries/webhooks", "name": "contosowesteu/teamhook", "location": "westeurope", "properties": { "actions": ["push"] } },
+            { "type": "Microsoft.ContainerRegistry/registries/webhooks", "name": "contosowesteu/regatlaswesteurope", "location": "westeurope", "properties": {} },
+            { "type": "Microsoft.ContainerRegistry/registries/webhooks", "name": "contosowesteu/asiahook", "location": "japaneast", "properties": {} },
             { "type": "Microsoft.ContainerRegistry/registries/connectedRegistries", "name": "contosowesteu/edge01", "properties": {} },
             { "type": "Microsoft.ContainerRegistry/registries/tasks", "name": "contosowesteu/nightly", "properties": {} }
         ]});
@@ -463,6 +518,7 @@ mod tests {
         assert!(!created.contains(&("replica".into(), "westus".into())), "the new home is not a replica");
         assert!(created.contains(&("scope map".into(), "pull-only".into())));
         assert!(created.contains(&("token".into(), "ci-token".into())));
+        assert!(created.contains(&("webhook".into(), "teamhook".into())), "a webhook in a region the target has is created");
         let cannot: Vec<(String, String)> = p.cannot_carry.iter().map(|c| (c.what.clone(), c.name.clone())).collect();
         for want in [
             ("zone redundancy", "contosowus"),
@@ -470,7 +526,8 @@ mod tests {
             ("private endpoint", "pe1"),
             ("customer-managed key", "https://kv/keys/k"),
             ("token credentials", "ci-token"),
-            ("webhook", "teamhook"),
+            ("webhook", "regatlaswesteurope"),
+            ("webhook", "asiahook"),
             ("connected registry", "edge01"),
             ("ACR task", "nightly"),
         ] {
@@ -482,5 +539,8 @@ mod tests {
         assert!(reg["properties"]["networkRuleSet"].get("virtualNetworkRules").is_none(), "VNet rules are left out");
         assert_eq!(reg["properties"]["networkRuleSet"]["ipRules"][0]["value"], "203.0.113.0/24", "IP rules are carried");
         assert!(steps.iter().position(|s| s.kind == "scope map") < steps.iter().position(|s| s.kind == "token"), "scope maps before the tokens that use them");
+        let hook = steps.iter().find(|s| s.kind == "webhook").expect("webhook step");
+        assert_eq!(hook.body["properties"]["copySecretsFrom"], "teamhook");
+        assert!(hook.body["properties"].get("serviceUri").is_none(), "no secret is in the plan");
     }
 }

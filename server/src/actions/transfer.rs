@@ -127,6 +127,7 @@ fn run_view(r: &Value, transfers: &HashMap<String, String>) -> PipelineRunView {
     let list = |v: &Value| v.as_array().into_iter().flatten().take(200).filter_map(Value::as_str).map(|s| clean_text(s, 300)).collect::<Vec<_>>();
     let name = text(&r["name"], 60);
     let status = response["status"].as_str();
+    let (artifacts, imported) = (list(&request["artifacts"]), list(&response["importedArtifacts"]));
     let provisioning = props["provisioningState"].as_str().unwrap_or_default();
     // A run ARM could not provision has no response: it failed.
     let state = if status.is_none() && (provisioning.eq_ignore_ascii_case("failed") || provisioning.eq_ignore_ascii_case("canceled")) {
@@ -141,8 +142,9 @@ fn run_view(r: &Value, transfers: &HashMap<String, String>) -> PipelineRunView {
         state,
         status: status.map(|s| clean_text(s, 40)).unwrap_or_else(|| "—".into()),
         percent: response["progress"]["percentage"].as_str().and_then(|p| p.trim().parse::<f64>().ok()).filter(|p| p.is_finite()).map(|p| p.clamp(0.0, 100.0)),
-        artifacts: list(&request["artifacts"]),
-        imported: list(&response["importedArtifacts"]),
+        failed: if state == RunState::Failed { artifacts.iter().filter(|a| !imported.contains(a)).cloned().collect() } else { Vec::new() },
+        artifacts,
+        imported,
         blob,
         started: response["startTime"].as_str().map(|s| clean_text(s, 40)),
         finished: response["finishTime"].as_str().map(|s| clean_text(s, 40)),
@@ -531,6 +533,7 @@ mod tests {
             percent,
             artifacts: vec![],
             imported: vec![],
+            failed: vec![],
             blob: None,
             started: None,
             finished: None,

@@ -38,6 +38,7 @@ async fn a_registry_is_relocated_from_its_template_and_the_checklist_follows_arm
         .collect();
     assert_eq!(creates[0], ("registry".to_string(), "contosonorth".to_string()));
     assert!(creates.contains(&("replica".into(), "westeurope".into())), "the old home becomes a replica: {creates:?}");
+    assert!(creates.contains(&("webhook".into(), "paymentsdeploy".into())), "{creates:?}");
     let cannot: Vec<(String, String)> = p["cannot_carry"]
         .as_array()
         .expect("cannot")
@@ -87,6 +88,12 @@ async fn a_registry_is_relocated_from_its_template_and_the_checklist_follows_arm
     assert_eq!(s["ip_rules"], json!(["203.0.113.0/24", "198.51.100.7"]), "IP rules carried");
     assert_eq!(s["virtual_network_rules"], json!([]), "VNet rules not carried");
     assert_eq!(s["encryption"]["customer_managed_key"], true);
+    // The webhook came over with its service URI and header, which nobody saw on the way.
+    let hooks = app.get_json("/api/v1/registries/contosonorth/webhooks").await;
+    let hook = hooks.as_array().and_then(|h| h.iter().find(|w| w["name"] == "paymentsdeploy")).cloned().unwrap_or_default();
+    assert_eq!(hook["service_uri"], "https://deploy.contoso.example/hooks/acr", "{hooks}");
+    assert_eq!(hook["header_names"], json!(["X-Deploy-Token"]));
+    assert_eq!(hook["location"], "westeurope");
     let history = app.get_json("/api/v1/history?kind=child.action").await;
     assert!(
         has(&history, "summary", "ci-admin started relocating contosowesteu to contosonorth in northeurope")

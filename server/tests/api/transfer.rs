@@ -32,6 +32,7 @@ async fn a_transfer_exports_from_one_registry_and_imports_into_another() {
     let failed = find(&o["runs"], "name", "exportrun02");
     assert_eq!(failed["state"], "failed");
     assert!(failed["error"].as_str().is_some_and(|e| e.contains("legacy/app:0.9")), "{failed}");
+    assert_eq!(failed["failed"], json!(["legacy/app:0.9"]), "what did not arrive is listed");
     assert_eq!(find(&o["runs"], "name", "exportrun03")["state"], "running");
     let w = overview(&app, "contosowesteu").await;
     let import = find(&w["pipelines"], "name", "contosoimport");

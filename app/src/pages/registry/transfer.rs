@@ -232,7 +232,8 @@ fn runs(
                     <td><code>{r.blob.clone().unwrap_or_default()}</code></td>
                     <td>{r.started.as_deref().map(crate::time::short).unwrap_or_default()}</td>
                     <td>{r.finished.as_deref().map(crate::time::short).unwrap_or_default()}</td>
-                    <td class="run-error">{r.error.clone().unwrap_or_default()}</td>
+                    <td class="run-error">{r.error.clone().unwrap_or_default()}
+                        {(!r.failed.is_empty()).then(|| view! { <br/><span class="not-transferred">{format!("not transferred: {}", r.failed.join(", "))}</span> })}</td>
                     <td>{operator.then(|| view! {
                         <button type="button" class="run-again" on:click=move |_| rerun(a.clone())>"Run again"</button>
                         " "<button type="button" class="danger run-delete" on:click=move |_| remove(b.clone())>"Delete"</button>
