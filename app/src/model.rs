@@ -381,7 +381,7 @@ pub struct MigrationDetail {
     #[serde(default)]
     pub findings: Vec<String>,
     /// When the checklist's setting rows were read from ARM (they are
-    /// evaluated whenever the migration is shown, at most every 10 s).
+    /// evaluated whenever the migration is shown, at most every 30 s).
     #[serde(default)]
     pub checklist_evaluated_at: Option<String>,
 }

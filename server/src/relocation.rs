@@ -202,7 +202,11 @@ pub async fn read(arm: &ArmClient, registry_id: &str, clusters: &Result<Vec<Valu
     rows.push(("scope-maps", "Scope maps", list(arm, child("scopeMaps")).await.map(|l| names(&l))));
     rows.push(("tokens", "Tokens", list(arm, child("tokens")).await.map(|l| names(&l))));
     rows.push(("webhooks", "Webhooks", list(arm, child("webhooks")).await.map(|l| names(&l))));
-    rows.push(("connected-registries", "Connected registries (and their tokens)", list(arm, child("connectedRegistries")).await.map(|l| names(&l))));
+    rows.push((
+        "connected-registries",
+        "Connected registries (and their tokens)",
+        list(arm, arm.child_url(registry_id, "connectedRegistries", None, None)).await.map(|l| names(&l)),
+    ));
     rows.push((
         "diagnostic-settings",
         "Diagnostic settings",

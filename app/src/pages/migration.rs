@@ -123,7 +123,7 @@ fn Detail(d: MigrationDetail, error: RwSignal<Option<(String, String)>>) -> impl
         <h2>"Verification"</h2>
         <p class="verification">{verification}</p>
         <h2>"Cut-over checklist"</h2>
-        {d.checklist_evaluated_at.clone().map(|t| view! { <p class="evaluated" id="checklist-evaluated">"Settings compared with ARM at "{crate::time::short(&t)}" (again whenever this page is read, at most every 10 s)."</p> })}
+        {d.checklist_evaluated_at.clone().map(|t| view! { <p class="evaluated" id="checklist-evaluated">"Settings compared with ARM at "{crate::time::short(&t)}" (again whenever this page is read, at most every 30 s)."</p> })}
         <Checklist id=m.id.clone() items=d.checklist safe=d.source_delete_safe error/>
     }
     .erased()

@@ -409,6 +409,15 @@ impl Console {
                     self.track(op.id.clone(), h);
                     n += 1;
                 }
+                None if op.kind == OperationKind::RegistryRelocate => {
+                    self.storage
+                        .operation_finished(
+                            &op.id,
+                            OperationState::Unknown,
+                            Some(("Interrupted", "The server stopped during the relocation; run it again to finish (its steps can be repeated).")),
+                        )
+                        .await?;
+                }
                 None => {
                     // Recorded but ARM's answer never stored: whether ARM acted is unknown;
                     // the poller shows the truth.

@@ -41,6 +41,42 @@ fn kind_of(v: &Value) -> String {
     clean_text(v["type"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default(), 60)
 }
 
+/// Registry properties a target takes from the source's template (all
+/// settable ones; nothing read-only, nothing else the template may hold).
+const REGISTRY_PROPERTIES: &[&str] = &[
+    "adminUserEnabled",
+    "networkRuleSet",
+    "policies",
+    "encryption",
+    "dataEndpointEnabled",
+    "publicNetworkAccess",
+    "networkRuleBypassOptions",
+    "networkRuleBypassAllowedForTasks",
+    "zoneRedundancy",
+    "anonymousPullEnabled",
+    "roleAssignmentMode",
+];
+
+/// A user-assigned identity's resource id, as ARM writes it.
+fn identity_id(id: &str) -> bool {
+    id.len() <= 400
+        && id.starts_with("/subscriptions/")
+        && id.to_ascii_lowercase().contains("/providers/microsoft.managedidentity/userassignedidentities/")
+        && !id.contains("..")
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "/-_.()".contains(c))
+}
+
+/// The order steps run in: what others refer to first.
+fn step_rank(kind: &str) -> u8 {
+    match kind {
+        "registry" => 0,
+        "replica" => 1,
+        "scope map" => 2,
+        "token" => 3,
+        _ => 4,
+    }
+}
+
 /// What to create in ARM, step by step: (kind, name, PUT path under the new
 /// registry's id or "" for the registry itself, api-version, body).
 #[derive(Clone, Debug)]
@@ -63,7 +99,27 @@ pub fn preview_from(source: &RegistryView, settings: &RegistrySettingsView, temp
 
     // The registry: its settable properties, in the new region.
     let reg = resources.iter().find(|r| r["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.ContainerRegistry/registries")));
-    let mut props = reg.map(|r| r["properties"].clone()).unwrap_or_else(|| json!({}));
+    let Some(reg) = reg else {
+        // Never a registry with ARM's defaults (open to everyone) in place of the source's settings.
+        cannot.push(carry("registry", &source.name, "ARM's template has no registry resource: nothing is created from it.".into()));
+        let preview = RelocationPreview {
+            source: source.name.clone(),
+            target_name: target.into(),
+            location: location.into(),
+            name_available: true,
+            name_message: None,
+            creates,
+            cannot_carry: cannot,
+        };
+        return (preview, Vec::new());
+    };
+    let reg = Some(reg);
+    let mut props = json!({});
+    for k in REGISTRY_PROPERTIES {
+        if let Some(v) = reg.and_then(|r| r["properties"].get(*k)) {
+            props[*k] = v.clone();
+        }
+    }
     let sku = reg.and_then(|r| r["sku"]["name"].as_str()).unwrap_or(&source.sku).to_string();
     if props["zoneRedundancy"] == json!("Enabled") && !zones_here {
         props["zoneRedundancy"] = json!("Disabled");
@@ -93,22 +149,43 @@ pub fn preview_from(source: &RegistryView, settings: &RegistrySettingsView, temp
             "Carried as is: the same key and identity; check the Key Vault lets the identity in from the new region (or use a key in a vault there).".into(),
         ));
     }
+    let admin_user = props["adminUserEnabled"] == json!(true);
     let mut reg_body = json!({ "location": location, "sku": { "name": sku }, "properties": props });
-    if let Some(i) = reg.and_then(|r| r.get("identity")) {
-        if i["type"].as_str().is_some_and(|t| t.contains("SystemAssigned")) {
+    if let Some(i) = reg.and_then(|r| r.get("identity")).filter(|i| i["type"].as_str().is_some_and(|t| t != "None")) {
+        // Rebuilt, not copied: the type and checked identity ids only.
+        let kind = i["type"].as_str().unwrap_or_default();
+        let kind = match kind {
+            "SystemAssigned" | "UserAssigned" | "SystemAssigned, UserAssigned" => kind,
+            _ => "None",
+        };
+        let mut users = serde_json::Map::new();
+        for id in i["userAssignedIdentities"].as_object().map(|m| m.keys().take(50).cloned().collect::<Vec<_>>()).unwrap_or_default() {
+            if identity_id(&id) {
+                users.insert(id, json!({}));
+            } else {
+                cannot.push(carry("identity", &clean_text(&id, 200), "Not a user-assigned identity id: left out.".into()));
+            }
+        }
+        let mut identity = json!({ "type": kind });
+        if !users.is_empty() {
+            identity["userAssignedIdentities"] = Value::Object(users);
+        }
+        if kind.contains("SystemAssigned") {
             cannot.push(carry(
                 "system-assigned identity",
                 target,
                 "The new registry gets a new system-assigned identity: grant it what the old one had (Key Vault, storage).".into(),
             ));
         }
-        reg_body["identity"] = i.clone();
+        if kind != "None" {
+            reg_body["identity"] = identity;
+        }
     }
     creates.push(PlannedResourceView {
         kind: "registry".into(),
         name: target.into(),
         location: Some(location.into()),
-        detail: format!("{sku}, settings from {} ({} IP rules)", source.name, settings.ip_rules.len()),
+        detail: format!("{sku}, settings from {} ({} IP rules{})", source.name, settings.ip_rules.len(), if admin_user { ", admin user enabled" } else { "" }),
     });
     steps.push(Step { kind: "registry".into(), name: target.into(), path: String::new(), api_version: ACR_API_VERSION, body: reg_body });
 
@@ -117,12 +194,26 @@ pub fn preview_from(source: &RegistryView, settings: &RegistrySettingsView, temp
         .iter()
         .filter(|r| kind_of(r).eq_ignore_ascii_case("replications"))
         .filter_map(|r| r["location"].as_str().map(|l| (l.to_ascii_lowercase(), r["properties"]["zoneRedundancy"] == json!("Enabled"))))
+        .filter_map(|(l, zr)| match regions::find(&l).filter(|x| x.can_host()) {
+            Some(x) => Some((x.name.clone(), zr)),
+            None => {
+                cannot.push(carry("replica", &clean_text(&l, 60), "Not a region that can host a replica.".into()));
+                None
+            }
+        })
         .collect();
     if !source.location.eq_ignore_ascii_case(location) {
         regions_wanted.push((source.location.to_ascii_lowercase(), settings.zone_redundancy));
     }
     regions_wanted.sort();
-    regions_wanted.dedup();
+    regions_wanted.dedup_by(|b, a| {
+        if a.0 == b.0 {
+            a.1 |= b.1;
+            true
+        } else {
+            false
+        }
+    });
     // The target's regions: its home and the replicas it will have.
     let mut target_regions: Vec<String> = vec![location.to_ascii_lowercase()];
     for (region, zr) in regions_wanted.into_iter().filter(|(r, _)| !r.eq_ignore_ascii_case(location)) {
@@ -153,6 +244,8 @@ pub fn preview_from(source: &RegistryView, settings: &RegistrySettingsView, temp
         let name = child_name(r);
         let valid = (5..=50).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         match kind.to_ascii_lowercase().as_str() {
+            // Every registry has its system scope maps already.
+            "scopemaps" if name.starts_with('_') || r["properties"]["type"] == json!("SystemDefined") => {}
             "scopemaps" if valid => {
                 creates.push(PlannedResourceView { kind: "scope map".into(), name: name.clone(), location: None, detail: "the same actions".into() });
                 steps.push(Step {
@@ -230,6 +323,7 @@ pub fn preview_from(source: &RegistryView, settings: &RegistrySettingsView, temp
             _ => cannot.push(carry(&kind, &name, "Not a resource the relocation carries.".into())),
         }
     }
+    steps.sort_by_key(|s| step_rank(&s.kind));
     for e in template["__errors"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         cannot.push(carry("export", "template", clean_text(e, 300)));
     }
@@ -251,6 +345,7 @@ impl Console {
         let arm_id = Console::arm_id(reg);
         let url = self.arm.url(&format!("/subscriptions/{}/resourceGroups/{}/exportTemplate", reg.subscription_id, reg.resource_group), RESOURCES_API_VERSION);
         let mut wanted = vec![json!(arm_id)];
+        let mut listing_errors: Vec<String> = Vec::new();
         for kind in ["replications", "webhooks", "scopeMaps", "tokens", "connectedRegistries", "exportPipelines", "importPipelines", "tasks"] {
             let url = match kind {
                 "tasks" => self.arm.url(&format!("{arm_id}/tasks"), regatlas_arm::TASKS_API_VERSION),
@@ -260,15 +355,20 @@ impl Console {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::info!(kind, error = %e, "not listed for the template");
+                    listing_errors.push(format!("{kind} could not be listed ({}): none of them is in the template", e.code().unwrap_or("unreachable")));
                     Vec::new()
                 }
             };
+            if list.len() > 500 {
+                listing_errors.push(format!("{kind}: only the first 500 of {} are in the template", list.len()));
+            }
             wanted.extend(list.iter().take(500).filter_map(|c| c["id"].as_str()).map(|id| json!(id)));
         }
         let body = json!({ "resources": wanted, "options": "IncludeParameterDefaultValue,SkipAllParameterization" });
         let r = self.arm.send(Method::POST, &url, Some(&body)).await?;
         let doc: Value = r.json()?;
-        let errors = doc["error"]["details"].as_array().into_iter().flatten().take(100).map(|d| text(&d["message"], 300)).collect();
+        let mut errors: Vec<String> = doc["error"]["details"].as_array().into_iter().flatten().take(100).map(|d| text(&d["message"], 300)).collect();
+        errors.extend(listing_errors.iter().map(|e| clean_text(e, 300)));
         Ok((doc["template"].clone(), errors))
     }
 
@@ -339,6 +439,9 @@ impl Console {
         self.require(who, Role::Admin, "create a relocation target").await?;
         let reg = self.find(registry).await?;
         let (preview, steps) = self.plan_relocation(&reg, &req).await?;
+        if steps.is_empty() {
+            return Err(ApiError::new(ErrorKind::Conflict, "TemplateIncomplete", "ARM's template has no registry resource; nothing is created from it."));
+        }
         if req.confirm.as_deref().map(str::trim) != Some(preview.target_name.as_str()) {
             return Err(ApiError::new(
                 ErrorKind::Invalid,
@@ -346,7 +449,21 @@ impl Console {
                 format!("Type the new registry's name, {}, to confirm.", preview.target_name),
             ));
         }
-        if !preview.name_available {
+        // The same relocation again, after it failed half-way: its steps are idempotent PUTs.
+        let again = !preview.name_available
+            && self
+                .storage
+                .operations(&regatlas_domain::record::OperationFilter {
+                    registry_id: Some(reg.id.clone()),
+                    kind: Some(OperationKind::RegistryRelocate),
+                    state: Some(OperationState::Failed),
+                    limit: 50,
+                    before: None,
+                })
+                .await?
+                .iter()
+                .any(|o| o.target.eq_ignore_ascii_case(&preview.target_name));
+        if !preview.name_available && !again {
             return Err(ApiError::new(
                 ErrorKind::Conflict,
                 "NameNotAvailable",
@@ -380,17 +497,38 @@ impl Console {
         );
         let me = self.clone();
         let (source, source_id) = (reg.name.clone(), Console::arm_id(&reg));
-        tokio::spawn(async move { me.carry_out(id, source, source_id, target_id, steps).await });
+        tokio::spawn(async move { me.carry_out(id, source, source_id, target_id, steps, again).await });
         let op = self.storage.operation(&op.id).await?.unwrap_or(op);
         self.publish_op(op.clone(), format!("relocation of {} to {} started", reg.name, preview.target_name)).await;
         Ok(crate::views::operation(op))
     }
 
     /// Creates the target, then its replicas, scope maps and tokens, recording progress.
-    async fn carry_out(&self, id: String, source: String, source_id: String, target_id: String, steps: Vec<Step>) {
+    async fn carry_out(&self, id: String, source: String, source_id: String, target_id: String, steps: Vec<Step>, again: bool) {
         let n = steps.len().max(1) as f64;
         let mut failure: Option<(String, String)> = None;
-        for (i, step) in steps.iter().enumerate() {
+        let mut done: Vec<String> = Vec::new();
+        // A registry of that name made meanwhile by someone else is never overwritten.
+        if !again {
+            match self.arm.send(Method::GET, &self.arm.url(&target_id, ACR_API_VERSION), None).await {
+                Err(regatlas_arm::ArmError::Api { status: 404, .. }) => {}
+                Ok(_) => failure = Some(("TargetExists".into(), "A registry of that name exists now; nothing was changed.".into())),
+                Err(e) => {
+                    failure = Some((e.code().map(|c| clean_text(c, 80)).unwrap_or_else(|| "ArmUnavailable".into()), "the target could not be checked".into()))
+                }
+            }
+        }
+        for (i, step) in steps.iter().enumerate().filter(|_| failure.is_none()) {
+            if *self.shutdown.borrow() {
+                failure = Some((
+                    "ShutDown".into(),
+                    format!(
+                        "The server stopped after {}; run the relocation again to finish.",
+                        if done.is_empty() { "nothing".into() } else { done.join(", ") }
+                    ),
+                ));
+                break;
+            }
             let url = self.arm.url(&format!("{target_id}{}", step.path), step.api_version);
             let mut body = step.body.clone();
             if let Some(scope) = body["properties"].as_object_mut().and_then(|p| p.remove("scopeMapIdName")) {
@@ -428,10 +566,14 @@ impl Console {
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
-                let code = e.code().map(str::to_string).unwrap_or_else(|| "ArmUnavailable".into());
-                failure = Some((clean_text(&code, 80), clean_text(&format!("{} {}: {e}", step.kind, step.name), 500)));
+                let code = clean_text(e.code().unwrap_or("ArmUnavailable"), 80);
+                // ARM's text may quote what it was sent: a webhook's is never kept.
+                let what = if step.kind == "webhook" { format!("{} {}: {code}", step.kind, step.name) } else { format!("{} {}: {e}", step.kind, step.name) };
+                let made = if done.is_empty() { "nothing".to_string() } else { done.join(", ") };
+                failure = Some((code, clean_text(&format!("{what}. Made before: {made}. Run the relocation again to finish."), 1000)));
                 break;
             }
+            done.push(format!("{} {}", step.kind, step.name));
             if self.storage.operation_progress(&id, ((i + 1) as f64 / n * 100.0).floor()).await.unwrap_or(false) {
                 if let Ok(Some(op)) = self.storage.operation(&id).await {
                     self.publish_op(op, format!("relocation of {source}: {} {} created", step.kind, step.name)).await;
@@ -494,6 +636,37 @@ mod tests {
     }
 
     #[test]
+    fn without_a_registry_in_the_template_nothing_is_created() {
+        let (p, steps) = preview_from(&source(), &settings(), &json!({ "resources": [] }), "contosowus", "westus");
+        assert!(steps.is_empty());
+        assert_eq!(p.cannot_carry[0].what, "registry");
+    }
+
+    #[test]
+    fn only_settable_properties_and_checked_identities_are_carried() {
+        let template = json!({ "resources": [
+            { "type": "Microsoft.ContainerRegistry/registries", "name": "contosowesteu", "sku": { "name": "Premium" },
+              "properties": { "adminUserEnabled": true, "loginServer": "evil.example", "privateEndpointConnections": [{}], "publicNetworkAccess": "Disabled" },
+              "identity": { "type": "UserAssigned", "userAssignedIdentities": {
+                  "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/cmk": { "principalId": "x" },
+                  "/subscriptions/s/../../x?y": {} } } },
+            { "type": "Microsoft.ContainerRegistry/registries/replications", "name": "contosowesteu/nowhere", "location": "atlantis", "properties": {} },
+            { "type": "Microsoft.ContainerRegistry/registries/scopeMaps", "name": "contosowesteu/_repositories_pull", "properties": { "type": "SystemDefined" } }
+        ]});
+        let (p, steps) = preview_from(&source(), &settings(), &template, "contosowus", "westus");
+        let body = &steps[0].body;
+        assert_eq!(body["properties"]["publicNetworkAccess"], "Disabled");
+        assert!(body["properties"].get("loginServer").is_none() && body["properties"].get("privateEndpointConnections").is_none());
+        let ids = body["identity"]["userAssignedIdentities"].as_object().expect("ids");
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids.values().next(), Some(&json!({})));
+        assert!(p.cannot_carry.iter().any(|c| c.what == "identity"));
+        assert!(p.cannot_carry.iter().any(|c| c.what == "replica" && c.name == "atlantis"));
+        assert!(!steps.iter().any(|s| s.name == "_repositories_pull"), "system scope maps exist everywhere");
+        assert!(p.creates[0].detail.contains("admin user enabled"));
+    }
+
+    #[test]
     fn the_preview_names_what_is_created_and_what_cannot_be_carried() {
         let template = json!({ "resources": [
             { "type": "Microsoft.ContainerRegistry/registries", "name": "contosowesteu", "sku": { "name": "Premium" },
@@ -518,6 +691,8 @@ mod tests {
         assert!(!created.contains(&("replica".into(), "westus".into())), "the new home is not a replica");
         assert!(created.contains(&("scope map".into(), "pull-only".into())));
         assert!(created.contains(&("token".into(), "ci-token".into())));
+        let ranks: Vec<u8> = steps.iter().map(|s| step_rank(&s.kind)).collect();
+        assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "steps in dependency order: {ranks:?}");
         assert!(created.contains(&("webhook".into(), "teamhook".into())), "a webhook in a region the target has is created");
         let cannot: Vec<(String, String)> = p.cannot_carry.iter().map(|c| (c.what.clone(), c.name.clone())).collect();
         for want in [

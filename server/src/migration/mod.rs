@@ -164,6 +164,8 @@ struct Inner {
     controls: Mutex<HashMap<String, watch::Sender<Control>>>,
     /// Checklists evaluated lately: when, as what time, the setting rows.
     checklists: std::sync::Mutex<HashMap<String, EvaluatedChecklist>>,
+    /// Held while a checklist is evaluated against ARM.
+    evaluating: Mutex<()>,
 }
 
 /// A checklist's setting rows as evaluated: when (monotonic and as text), and the rows.
@@ -177,7 +179,17 @@ impl Engine {
     pub fn new(storage: Storage, hub: EventHub, arm: ArmClient, settings: EngineSettings, shutdown: watch::Receiver<bool>) -> Result<Engine, MigrationError> {
         let import_arm = arm.with_retry(regatlas_arm::client::RetryPolicy { max_attempts: 1, ..arm.retry_policy().clone() })?;
         Ok(Engine {
-            inner: Arc::new(Inner { storage, hub, arm, import_arm, settings, shutdown, controls: Mutex::new(HashMap::new()), checklists: Default::default() }),
+            inner: Arc::new(Inner {
+                storage,
+                hub,
+                arm,
+                import_arm,
+                settings,
+                shutdown,
+                controls: Mutex::new(HashMap::new()),
+                checklists: Default::default(),
+                evaluating: Mutex::new(()),
+            }),
         })
     }
 
@@ -265,14 +277,26 @@ impl Engine {
     }
 
     /// The checklist's setting rows evaluated against ARM now (at most
-    /// every 10 s per migration: the page is read again on every live
+    /// every 30 s per migration: the page is read again on every live
     /// event). `None` when the target is not known.
     async fn live_checklist(&self, id: &str) -> (Option<Vec<regatlas_domain::record::ChecklistEntry>>, Option<String>) {
-        const FRESH: Duration = Duration::from_secs(10);
-        if let Some((at, when, rows)) = self.inner.checklists.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned() {
-            if at.elapsed() < FRESH {
-                return (Some(rows), Some(when));
-            }
+        const FRESH: Duration = Duration::from_secs(30);
+        let cached = |me: &Engine| {
+            me.inner
+                .checklists
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(id)
+                .filter(|(at, _, _)| at.elapsed() < FRESH)
+                .map(|(_, w, r)| (r.clone(), w.clone()))
+        };
+        if let Some((rows, when)) = cached(self) {
+            return (Some(rows), Some(when));
+        }
+        // One evaluation at a time: the pages and followers waiting get its result.
+        let _one = self.inner.evaluating.lock().await;
+        if let Some((rows, when)) = cached(self) {
+            return (Some(rows), Some(when));
         }
         let req = plan::spec_of(self.inner.storage.migration_spec(id).await.ok().flatten());
         let Ok(target) = self.registry(&req.target_registry).await else { return (None, None) };

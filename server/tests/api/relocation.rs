@@ -149,7 +149,7 @@ async fn a_registry_is_relocated_from_its_template_and_the_checklist_follows_arm
         assert!(r.status().is_success(), "{:?}", r.text().await);
     }
     let m = app
-        .wait_until(&format!("/api/v1/migrations/{id}"), 30, |m| row(m, "aks-pull")["target_value"].as_str().is_some_and(|v| v.contains("aks-weu-prod")))
+        .wait_until(&format!("/api/v1/migrations/{id}"), 50, |m| row(m, "aks-pull")["target_value"].as_str().is_some_and(|v| v.contains("aks-weu-prod")))
         .await;
     assert_eq!(row(&m, "aks-pull")["status"], "same", "both clusters pull from both now (the CI identity's AcrPush is not AcrPull): {m}");
     app.stop().await;
