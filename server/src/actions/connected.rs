@@ -19,6 +19,7 @@ use regatlas_domain::{ErrorKind, EventKind, Identity, Repository, Role};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::checks::{invalid, text};
 use super::{ActionError, Console};
 use crate::outbound::clean_text;
 
@@ -31,14 +32,6 @@ const STEP_LIMIT: Duration = Duration::from_secs(10);
 const GRACE: chrono::Duration = chrono::Duration::minutes(15);
 /// The continuous schedule.
 pub const CONTINUOUS: &str = "* * * * *";
-
-fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorKind::Invalid, code, message)
-}
-
-fn text(v: &Value, max: usize) -> String {
-    clean_text(v.as_str().unwrap_or_default(), max)
-}
 
 fn time(v: &Value) -> Option<DateTime<Utc>> {
     v.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))

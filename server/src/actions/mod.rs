@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+mod checks;
 pub mod connected;
 mod presence;
 mod relocate;

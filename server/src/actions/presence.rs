@@ -9,6 +9,7 @@ use regatlas_domain::{
 };
 use serde_json::json;
 
+use super::checks::invalid;
 use super::{ActionError, Console};
 use crate::presence::{
     event::stamp,
@@ -19,10 +20,6 @@ use crate::presence::{
 const DEFAULT_PAGE: i64 = 100;
 /// Lag samples read per view (newest first).
 const MAX_SAMPLES: i64 = 20_000;
-
-fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorKind::Invalid, code, message)
-}
 
 /// The registry's live regions, home first.
 fn regions_of(reg: &RegistryView) -> Vec<Region> {

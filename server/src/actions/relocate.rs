@@ -20,6 +20,7 @@ use regatlas_domain::{record::NewOperation, ErrorKind, EventKind, Identity, Role
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::checks::text;
 use super::{ActionError, Console};
 use crate::outbound::clean_text;
 
@@ -27,10 +28,6 @@ use crate::outbound::clean_text;
 const MAX_TEMPLATE: usize = 512 * 1024;
 /// How long the new registry may take to be created.
 const CREATE_LIMIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
-fn text(v: &Value, max: usize) -> String {
-    clean_text(v.as_str().unwrap_or_default(), max)
-}
 
 /// The child's own name in a template (`registry/child`).
 fn child_name(v: &Value) -> String {
@@ -99,28 +96,27 @@ pub fn preview_from(source: &RegistryView, settings: &RegistrySettingsView, temp
 
     // The registry: its settable properties, in the new region.
     let reg = resources.iter().find(|r| r["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.ContainerRegistry/registries")));
+    let preview = |creates, cannot_carry| RelocationPreview {
+        source: source.name.clone(),
+        target_name: target.into(),
+        location: location.into(),
+        name_available: true,
+        name_message: None,
+        creates,
+        cannot_carry,
+    };
     let Some(reg) = reg else {
         // Never a registry with ARM's defaults (open to everyone) in place of the source's settings.
         cannot.push(carry("registry", &source.name, "ARM's template has no registry resource: nothing is created from it.".into()));
-        let preview = RelocationPreview {
-            source: source.name.clone(),
-            target_name: target.into(),
-            location: location.into(),
-            name_available: true,
-            name_message: None,
-            creates,
-            cannot_carry: cannot,
-        };
-        return (preview, Vec::new());
+        return (preview(creates, cannot), Vec::new());
     };
-    let reg = Some(reg);
     let mut props = json!({});
     for k in REGISTRY_PROPERTIES {
-        if let Some(v) = reg.and_then(|r| r["properties"].get(*k)) {
+        if let Some(v) = reg["properties"].get(*k) {
             props[*k] = v.clone();
         }
     }
-    let sku = reg.and_then(|r| r["sku"]["name"].as_str()).unwrap_or(&source.sku).to_string();
+    let sku = reg["sku"]["name"].as_str().unwrap_or(&source.sku).to_string();
     if props["zoneRedundancy"] == json!("Enabled") && !zones_here {
         props["zoneRedundancy"] = json!("Disabled");
         cannot.push(carry("zone redundancy", target, format!("{location} has no availability zones: the new registry is not zone redundant.")));
@@ -151,7 +147,7 @@ pub fn preview_from(source: &RegistryView, settings: &RegistrySettingsView, temp
     }
     let admin_user = props["adminUserEnabled"] == json!(true);
     let mut reg_body = json!({ "location": location, "sku": { "name": sku }, "properties": props });
-    if let Some(i) = reg.and_then(|r| r.get("identity")).filter(|i| i["type"].as_str().is_some_and(|t| t != "None")) {
+    if let Some(i) = reg.get("identity").filter(|i| i["type"].as_str().is_some_and(|t| t != "None")) {
         // Rebuilt, not copied: the type and checked identity ids only.
         let kind = i["type"].as_str().unwrap_or_default();
         let kind = match kind {
@@ -327,16 +323,7 @@ pub fn preview_from(source: &RegistryView, settings: &RegistrySettingsView, temp
     for e in template["__errors"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         cannot.push(carry("export", "template", clean_text(e, 300)));
     }
-    let preview = RelocationPreview {
-        source: source.name.clone(),
-        target_name: target.into(),
-        location: location.into(),
-        name_available: true,
-        name_message: None,
-        creates,
-        cannot_carry: cannot,
-    };
-    (preview, steps)
+    (preview(creates, cannot), steps)
 }
 
 impl Console {

@@ -20,15 +20,12 @@ use regatlas_app::{
 use regatlas_domain::{ErrorKind, EventKind, Identity, Role};
 use serde_json::{json, Value};
 
+use super::checks::text;
 use super::{ActionError, Console};
 use crate::outbound::clean_text;
 
 /// At most this many entries of any list ARM returns are shown.
 const MAX_LIST: usize = 200;
-
-fn text(v: &Value, max: usize) -> String {
-    clean_text(v.as_str().unwrap_or_default(), max)
-}
 
 fn texts(v: &Value, max: usize) -> Vec<String> {
     v.as_array().into_iter().flatten().take(MAX_LIST).filter_map(Value::as_str).map(|s| clean_text(s, max)).collect()
@@ -303,15 +300,15 @@ impl Console {
 
     pub(super) async fn settings_view(&self, who: &Identity, registry: &str) -> Result<RegistrySettingsView, ApiError> {
         self.require(who, Role::Viewer, "read a registry's settings").await?;
-        self.read_settings(registry).await
+        let reg = self.find(registry).await?;
+        self.read_settings(&reg).await
     }
 
-    async fn read_settings(&self, registry: &str) -> Result<RegistrySettingsView, ApiError> {
-        let reg = self.find(registry).await?;
-        let doc = self.arm.registry_document(&Console::arm_id(&reg)).await.map_err(ActionError::from)?;
+    async fn read_settings(&self, reg: &RegistryView) -> Result<RegistrySettingsView, ApiError> {
+        let doc = self.arm.registry_document(&Console::arm_id(reg)).await.map_err(ActionError::from)?;
         let now = Utc::now();
-        let mut s = settings_from(&reg, &doc, now);
-        s.findings = diagnose(&s, &self.busy_since(&reg).await?, now, self.stuck_after_chrono());
+        let mut s = settings_from(reg, &doc, now);
+        s.findings = diagnose(&s, &self.busy_since(reg).await?, now, self.stuck_after_chrono());
         Ok(s)
     }
 
@@ -352,8 +349,8 @@ impl Console {
     pub(super) async fn apply_fix(&self, who: &Identity, registry: &str, req: DoctorFixRequest) -> Result<Option<OperationView>, ApiError> {
         self.require(who, Role::Admin, "apply a doctor's fix").await?;
         let invalid = |code: &'static str, m: String| ApiError::new(ErrorKind::Invalid, code, m);
-        let settings = self.read_settings(registry).await?;
         let reg = self.find(registry).await?;
+        let settings = self.read_settings(&reg).await?;
         let region = req.region.as_deref().map(|r| r.trim().to_ascii_lowercase());
         let found = settings.findings.iter().any(|f| f.fix == Some(req.fix) && (f.region.is_none() || f.region.as_deref() == region.as_deref()));
         if !found {

@@ -20,6 +20,7 @@ use regatlas_domain::{
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::checks::{arm_name, invalid, text};
 use super::{webhooks::shown_uri, ActionError, Console};
 use crate::outbound::clean_text;
 
@@ -31,19 +32,6 @@ pub const ARTIFACTS_PER_RUN: usize = 50;
 const MAX_RUNS: usize = 20;
 /// At most this many pipelines and runs are read.
 const MAX_LIST: usize = 500;
-
-fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorKind::Invalid, code, message)
-}
-
-fn text(v: &Value, max: usize) -> String {
-    clean_text(v.as_str().unwrap_or_default(), max)
-}
-
-/// An ARM name of pipelines and runs: 5 to 50 letters and digits.
-fn arm_name(name: &str) -> bool {
-    (5..=50).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric())
-}
 
 /// `repository`, `repository:tag` or `repository@digest`, each part checked.
 pub fn checked_artifact(a: &str) -> Result<String, ApiError> {
@@ -385,7 +373,6 @@ impl Console {
         self.poller.nudge();
         let none = HashMap::new();
         let mut view = transfer_view(&transfer, &none);
-        view.created_by = who.principal.name.as_str().to_string();
         for r in view.runs.iter_mut() {
             r.state = RunState::Running;
         }

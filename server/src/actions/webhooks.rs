@@ -10,6 +10,7 @@ use regatlas_domain::{ErrorKind, EventKind, Identity, Role};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::checks::{arm_name as valid_name, invalid, text};
 use super::Console;
 use crate::outbound::clean_text;
 
@@ -25,16 +26,7 @@ pub fn shown_uri(uri: &str) -> Option<String> {
     Some(clean_text(&format!("{}://{host}{port}{}", u.scheme(), u.path()), 300))
 }
 
-/// An ARM webhook name: 5 to 50 letters and digits.
-fn valid_name(name: &str) -> bool {
-    (5..=50).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric())
-}
-
 const ACTIONS: &[&str] = &["push", "delete", "quarantine", "chart_push", "chart_delete"];
-
-fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorKind::Invalid, code, message)
-}
 
 /// Where a webhook may deliver: http(s), no credentials in the URI, https
 /// unless the host is a loopback address.
@@ -102,10 +94,6 @@ pub fn checked_scope(scope: &str) -> Result<String, ApiError> {
         regatlas_domain::Tag::parse(tag).map_err(|e| invalid("InvalidScope", format!("scope: {e}")))?;
     }
     Ok(scope.to_string())
-}
-
-fn text(v: &Value, max: usize) -> String {
-    clean_text(v.as_str().unwrap_or_default(), max)
 }
 
 impl Console {
