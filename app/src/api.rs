@@ -40,22 +40,23 @@ pub trait Backend: Send + Sync + 'static {
     /// Newest first; `before` is the last row's `(created_at, id)` of the previous page.
     async fn migrations(&self, who: &Identity, limit: i64, before: Option<(String, String)>) -> Result<Vec<MigrationView>, ApiError>;
     async fn migration(&self, who: &Identity, id: &str) -> Result<MigrationDetail, ApiError>;
-    /// In (repository, id) order; `after` is the last row's `(repository, id)` of the previous page.
-    async fn migration_items(
+    /// In id order (the plan's repository order), filtered; `after` is the last id of the previous page.
+    async fn migration_items(&self, who: &Identity, id: &str, q: crate::model::ItemQuery) -> Result<Vec<MigrationItemView>, ApiError>;
+    /// Per-repository progress by name, after `after`.
+    async fn migration_repositories(
         &self,
         who: &Identity,
         id: &str,
-        state: Option<crate::model::ItemState>,
-        action: Option<crate::model::ItemAction>,
+        after: Option<String>,
         limit: i64,
-        after: Option<(String, i64)>,
-    ) -> Result<Vec<MigrationItemView>, ApiError>;
+    ) -> Result<Vec<crate::model::RepositoryProgress>, ApiError>;
     async fn create_migration(&self, who: &Identity, req: MigrationRequest) -> Result<MigrationView, ApiError>;
     /// `start` (a dry run's plan, or resume), `pause`, `cancel` or `retry-failed`.
     async fn migration_action(&self, who: &Identity, id: &str, action: crate::model::MigrationAction) -> Result<MigrationView, ApiError>;
     async fn tick_checklist(&self, who: &Identity, id: &str, key: &str, done: bool) -> Result<MigrationDetail, ApiError>;
-    /// The migration and every item (the report's content).
-    async fn migration_report(&self, who: &Identity, id: &str) -> Result<(MigrationView, Vec<MigrationItemView>), ApiError>;
+    /// The report's head (the migration); its items follow page by page
+    /// through [`Backend::migration_items`], written as they are read.
+    async fn migration_report(&self, who: &Identity, id: &str) -> Result<MigrationView, ApiError>;
     async fn poller_status(&self, who: &Identity) -> Result<PollerStatus, ApiError>;
     /// Everyone the console has seen (the person filter).
     async fn people(&self, who: &Identity) -> Result<Vec<PersonView>, ApiError>;
@@ -227,6 +228,27 @@ pub async fn list_migrations() -> Result<Vec<MigrationView>, ApiError> {
 pub async fn get_migration(id: String) -> Result<MigrationDetail, ApiError> {
     let (b, who) = backend().map_err(err)?;
     b.migration(&who, &id).await.map_err(err)
+}
+
+/// Items per page of the migration page's artifact list.
+pub const ITEM_PAGE: i64 = 50;
+
+#[server(prefix = "/api/sfn", endpoint = "migration_items")]
+pub async fn migration_items_page(id: String, query: crate::model::ItemQuery) -> Result<crate::model::ItemPage, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    let limit = query.limit.clamp(1, 500);
+    let items = b.migration_items(&who, &id, crate::model::ItemQuery { limit, ..query }).await.map_err(err)?;
+    let next = (items.len() as i64 == limit).then(|| items.last().map(|i| i.id)).flatten();
+    Ok(crate::model::ItemPage { items, next })
+}
+
+#[server(prefix = "/api/sfn", endpoint = "migration_repositories")]
+pub async fn migration_repositories_page(id: String, after: Option<String>) -> Result<crate::model::RepositoryPage, ApiError> {
+    let (b, who) = backend().map_err(err)?;
+    const PAGE: i64 = 50;
+    let repositories = b.migration_repositories(&who, &id, after, PAGE).await.map_err(err)?;
+    let next = (repositories.len() as i64 == PAGE).then(|| repositories.last().map(|r| r.repository.clone())).flatten();
+    Ok(crate::model::RepositoryPage { repositories, next })
 }
 
 #[server(prefix = "/api/sfn", endpoint = "create_migration")]

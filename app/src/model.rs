@@ -337,6 +337,35 @@ pub struct MigrationItemView {
     pub finished_at: Option<String>,
 }
 
+/// Which items of a migration a listing wants: filters, a page size and
+/// the cursor (the last item id of the previous page). Items come in id
+/// order, which is the plan's repository order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ItemQuery {
+    pub state: Option<ItemState>,
+    pub action: Option<ItemAction>,
+    /// One repository, by its exact name.
+    pub repository: Option<String>,
+    /// Text the repository, digest or a tag contains.
+    pub text: Option<String>,
+    pub limit: i64,
+    pub after: Option<i64>,
+}
+
+/// A page of items and the cursor of the next (when there may be one).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ItemPage {
+    pub items: Vec<MigrationItemView>,
+    pub next: Option<i64>,
+}
+
+/// A page of repositories and the cursor of the next (the last name).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RepositoryPage {
+    pub repositories: Vec<RepositoryProgress>,
+    pub next: Option<String>,
+}
+
 /// Per-repository progress.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
@@ -384,6 +413,10 @@ pub struct MigrationDetail {
     /// evaluated whenever the migration is shown, at most every 30 s).
     #[serde(default)]
     pub checklist_evaluated_at: Option<String>,
+    /// More repositories than `repositories` holds (the first page): the
+    /// rest through the paged listing.
+    #[serde(default)]
+    pub more_repositories: bool,
 }
 
 /// The signed-in identity, as the header shows it.

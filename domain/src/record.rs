@@ -321,14 +321,19 @@ pub struct MigrationItem {
     pub finished_at: Option<String>,
 }
 
-/// Which items a listing wants, in (repository, id) order.
+/// Which items a listing wants, in id order (the planner writes a
+/// migration's items repository by repository, so this is repository order).
 #[derive(Clone, Debug, Default)]
 pub struct ItemFilter {
     pub state: Option<ItemState>,
     pub action: Option<ItemAction>,
+    /// Items of this repository only.
+    pub repository: Option<String>,
+    /// Items whose repository, digest or a tag contains this text.
+    pub text: Option<String>,
     pub limit: i64,
-    /// After this `(repository, id)` (the next page).
-    pub after: Option<(String, i64)>,
+    /// After this item id (the next page).
+    pub after: Option<i64>,
 }
 
 /// Per-repository counts.

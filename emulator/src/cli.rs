@@ -43,6 +43,8 @@ pub struct EmulatorArgs {
     #[arg(long = "fault", value_name = "KIND=VALUE", value_parser = parse_fault)]
     pub faults: Vec<FaultArg>,
     /// ARM throttle bucket for one kind: `reads|writes|deletes=BURST/PER_SEC`; repeatable.
+    /// `registry-reads=BURST/PER_SEC` throttles each registry endpoint's
+    /// data-plane reads (per replica, as ACR does; off unless given).
     #[arg(long = "throttle", value_name = "KIND=BURST/RATE", value_parser = parse_throttle)]
     pub throttle: Vec<(String, BucketSpec)>,
     /// The managed-identity endpoint's `X-IDENTITY-HEADER` secret [default: random].
@@ -130,7 +132,8 @@ pub fn parse_throttle(s: &str) -> Result<(String, BucketSpec), String> {
     if !(burst >= 1.0 && per_sec > 0.0) {
         return Err("burst must be at least 1 and rate above 0".into());
     }
-    Ok((kind(k)?, BucketSpec { burst, per_sec }))
+    let k = if k == "registry-reads" { k.to_string() } else { kind(k)? };
+    Ok((k, BucketSpec { burst, per_sec }))
 }
 
 /// Applies `--fault` flags to a fault set.
@@ -174,6 +177,7 @@ impl EmulatorArgs {
             match k.as_str() {
                 "reads" => config.throttle.reads = *spec,
                 "writes" => config.throttle.writes = *spec,
+                "registry-reads" => config.throttle.registry_reads = Some(*spec),
                 _ => config.throttle.deletes = *spec,
             }
         }

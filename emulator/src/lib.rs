@@ -222,7 +222,7 @@ impl Shared {
 
 /// What a client needs to talk to the emulator; printed as the first stdout
 /// line by `regatlas emulator`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct EmulatorInfo {
     pub arm_base_url: String,
     /// App Service managed-identity endpoint (`IDENTITY_ENDPOINT`).
@@ -250,7 +250,7 @@ pub struct EmulatorInfo {
     pub registries: BTreeMap<String, RegistryEndpoints>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct RegistryEndpoints {
     pub login_server: String,
     /// Region → regional endpoint (`host:port`).

@@ -40,6 +40,9 @@ pub struct ThrottleConfig {
     pub reads: BucketSpec,
     pub writes: BucketSpec,
     pub deletes: BucketSpec,
+    /// Data-plane reads (GET and HEAD) per registry replica; none when absent.
+    #[serde(default)]
+    pub registry_reads: Option<BucketSpec>,
 }
 
 impl Default for ThrottleConfig {
@@ -48,6 +51,7 @@ impl Default for ThrottleConfig {
             reads: BucketSpec { burst: 250.0, per_sec: 25.0 },
             writes: BucketSpec { burst: 200.0, per_sec: 10.0 },
             deletes: BucketSpec { burst: 200.0, per_sec: 10.0 },
+            registry_reads: None,
         }
     }
 }
@@ -99,11 +103,24 @@ impl Throttle {
 
     pub fn take(&self, subscription: &str, kind: OpKind) -> Take {
         let spec = self.config().spec(kind);
+        self.take_from(subscription, kind, spec)
+    }
+
+    /// A data-plane read of one registry replica (`registry:region`); always
+    /// allowed when no registry read limit is set.
+    pub fn take_registry_read(&self, replica: &str) -> Take {
+        match self.config().registry_reads {
+            Some(spec) => self.take_from(&format!("registry:{replica}"), OpKind::Read, spec),
+            None => Take::Allowed { remaining: u64::MAX },
+        }
+    }
+
+    fn take_from(&self, key: &str, kind: OpKind, spec: BucketSpec) -> Take {
         let Ok(mut buckets) = self.buckets.lock() else {
             return Take::Allowed { remaining: 0 };
         };
         let now = Instant::now();
-        let b = buckets.entry((subscription.to_string(), kind)).or_insert(Bucket { tokens: spec.burst, last: now });
+        let b = buckets.entry((key.to_string(), kind)).or_insert(Bucket { tokens: spec.burst, last: now });
         let elapsed = now.duration_since(b.last).as_secs_f64();
         b.tokens = (b.tokens + elapsed * spec.per_sec).min(spec.burst);
         b.last = now;

@@ -40,6 +40,8 @@ fn describe() {
     describe_gauge!("regatlas_arm_remaining_requests", "ARM's x-ms-ratelimit-remaining-subscription-* header as last seen, per subscription and kind.");
     describe_gauge!("regatlas_migration_items", "Items of an active migration by state.");
     describe_counter!("regatlas_migration_imports_total", "importImage operations finished, by outcome.");
+    describe_histogram!("regatlas_migration_item_batch_size", "Item writes per transaction of the migration engine's group commit.");
+    describe_counter!("regatlas_registry_reads_throttled_total", "Data-plane reads a registry answered 429 (throttled) and the engine sent again.");
     describe_counter!("regatlas_webhook_events_total", "Webhook events recorded, by whether they told something new.");
     describe_counter!("regatlas_presence_webhooks_created_total", "Regional webhooks Regatlas created for presence tracking.");
     describe_counter!("regatlas_webhook_events_refused_total", "Webhook deliveries refused, by reason.");
@@ -93,6 +95,14 @@ pub fn poll_cycle(elapsed: Duration, errors: usize) {
 
 pub fn import_finished(outcome: &'static str) {
     counter!("regatlas_migration_imports_total", "outcome" => outcome).increment(1);
+}
+
+pub fn item_batch(writes: usize) {
+    histogram!("regatlas_migration_item_batch_size").record(writes as f64);
+}
+
+pub fn registry_read_throttled() {
+    counter!("regatlas_registry_reads_throttled_total").increment(1);
 }
 
 /// What `/metrics` reads at scrape time.

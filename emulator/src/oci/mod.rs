@@ -109,6 +109,19 @@ async fn handle(State(ep): State<Endpoint>, method: Method, uri: Uri, headers: H
     if ep.region.is_some() && (method == Method::GET || method == Method::HEAD) {
         ep.shared.world().count(&format!("oci read {region}"));
     }
+    // Data-plane reads, throttled per replica when a limit is set (ACR's
+    // TOOMANYREQUESTS with Retry-After), and counted per registry.
+    if method == Method::GET || method == Method::HEAD {
+        if let crate::throttle::Take::Throttled { retry_after_secs } = ep.shared.throttle.take_registry_read(&format!("{}:{region}", ep.registry)) {
+            ep.shared.world().count("throttled.registry-reads");
+            let mut r = oci_error(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", "too many requests to this replica; retry after the interval given");
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                r.headers_mut().insert("retry-after", v);
+            }
+            return r;
+        }
+        ep.shared.world().count(&format!("oci reads {}", ep.registry));
+    }
     if let Some(name) = path.strip_prefix("/acr/v1/").and_then(|p| p.strip_suffix("/_manifests")) {
         return acr_manifests(&ep, &region, name, &query);
     }

@@ -556,18 +556,32 @@ impl Backend for Console {
         self.engine()?.detail(id).await.map_err(migration_error)
     }
 
-    async fn migration_items(
+    async fn migration_items(&self, who: &Identity, id: &str, q: regatlas_app::model::ItemQuery) -> Result<Vec<MigrationItemView>, ApiError> {
+        self.require(who, Role::Viewer, "read a migration's items").await?;
+        let repository = q.repository.filter(|r| !r.trim().is_empty()).map(|r| r.trim().to_string());
+        if repository.as_ref().is_some_and(|r| r.len() > 256) {
+            return Err(checks::invalid("InvalidFilter", "A repository name is at most 256 characters."));
+        }
+        let text = q.text.filter(|t| !t.trim().is_empty()).map(|t| t.trim().to_string());
+        if text.as_ref().is_some_and(|t| t.chars().count() > 128) {
+            return Err(checks::invalid("InvalidFilter", "The text to look for is at most 128 characters."));
+        }
+        let f = ItemFilter { state: q.state, action: q.action, repository, text, limit: q.limit.clamp(1, MAX_PAGE), after: q.after };
+        Ok(self.storage.migration_items(id, &f).await?.into_iter().map(crate::views::item).collect())
+    }
+
+    async fn migration_repositories(
         &self,
         who: &Identity,
         id: &str,
-        state: Option<regatlas_app::model::ItemState>,
-        action: Option<regatlas_app::model::ItemAction>,
+        after: Option<String>,
         limit: i64,
-        after: Option<(String, i64)>,
-    ) -> Result<Vec<MigrationItemView>, ApiError> {
-        self.require(who, Role::Viewer, "read a migration's items").await?;
-        let f = ItemFilter { state, action, limit: limit.clamp(1, MAX_PAGE), after };
-        Ok(self.storage.migration_items(id, &f).await?.into_iter().map(crate::views::item).collect())
+    ) -> Result<Vec<regatlas_app::model::RepositoryProgress>, ApiError> {
+        self.require(who, Role::Viewer, "read a migration's repositories").await?;
+        if after.as_ref().is_some_and(|r| r.len() > 256) {
+            return Err(checks::invalid("InvalidCursor", "The cursor is not one this server gave out."));
+        }
+        Ok(self.storage.migration_repositories(id, after.as_deref(), limit.clamp(1, MAX_PAGE)).await?.into_iter().map(crate::views::repository).collect())
     }
 
     async fn create_migration(&self, who: &Identity, req: MigrationRequest) -> Result<MigrationView, ApiError> {
@@ -597,9 +611,9 @@ impl Backend for Console {
         .map_err(migration_error)
     }
 
-    async fn migration_report(&self, who: &Identity, id: &str) -> Result<(MigrationView, Vec<MigrationItemView>), ApiError> {
+    async fn migration_report(&self, who: &Identity, id: &str) -> Result<MigrationView, ApiError> {
         self.require(who, Role::Viewer, "read a migration report").await?;
-        crate::migration::report(&self.storage, id).await.map_err(migration_error)
+        self.engine()?.view(id).await.map_err(migration_error)
     }
 
     async fn tick_checklist(&self, who: &Identity, id: &str, key: &str, done: bool) -> Result<MigrationDetail, ApiError> {

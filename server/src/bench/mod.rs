@@ -352,9 +352,11 @@ async fn wait_for_registry(
 }
 
 /// `regatlas bench migrate`: a migration of N artifacts under a set import
-/// latency and ARM write throttle, against the lower bound those two set,
-/// and against a sequential run (one import at a time, like the documented
-/// `az acr import` loop) measured on a sample and scaled to N.
+/// latency, ARM write throttle and registry read throttle, against the
+/// bounds those set; and against a sequential run (one import at a time,
+/// like the documented `az acr import` loop) measured on a sample and scaled
+/// to N. The emulator runs in its own process (`regatlas emulator`), so the
+/// peak RSS measured is the engine's (with its storage and poller) alone.
 #[derive(Args, Debug, Clone)]
 pub struct BenchMigrateArgs {
     #[arg(long, default_value_t = 2000)]
@@ -374,61 +376,123 @@ pub struct BenchMigrateArgs {
     /// Artifacts in the sequential sample.
     #[arg(long, default_value_t = 50)]
     pub sequential_sample: usize,
+    /// Data-plane reads per second per registry replica: the emulator's
+    /// limit (burst twice that) and the engine's budget.
+    #[arg(long, default_value_t = 1000.0)]
+    pub registry_reads: f64,
+    /// Requests of each kind when the migration page's reads are timed.
+    #[arg(long, default_value_t = 200)]
+    pub page_requests: usize,
 }
 
-async fn timed_migration(
-    engine: &crate::migration::Engine,
-    storage: &Storage,
-    req: regatlas_app::model::MigrationRequest,
-) -> Result<(f64, regatlas_app::model::MigrationView), BenchError> {
+/// A migration watched to its end: when each phase began, by polling its state.
+struct Phases {
+    id: String,
+    plan_secs: f64,
+    copy_secs: f64,
+    verify_secs: f64,
+    view: regatlas_app::model::MigrationView,
+}
+
+async fn timed_migration(engine: &crate::migration::Engine, storage: &Storage, req: regatlas_app::model::MigrationRequest) -> Result<Phases, BenchError> {
+    use regatlas_app::model::MigrationState as S;
+    let created = std::time::Instant::now();
     let m = engine.create(req, &crate::auth::local_principal(Some("bench"))).await.map_err(|e| BenchError::Setup(e.to_string()))?;
-    let mut copy_start = None;
+    let (mut copy_start, mut verify_start) = (None, None);
     loop {
         let v = storage.migration(&m.id).await?.ok_or_else(|| BenchError::Setup("the migration vanished".into()))?;
         let v = crate::views::migration(v, chrono::Utc::now());
-        use regatlas_app::model::MigrationState as S;
         match v.state {
             S::InProgress if copy_start.is_none() => copy_start = Some(std::time::Instant::now()),
-            S::Verifying | S::Complete | S::Failed | S::Stopped => {
-                let secs = copy_start.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
-                // Let verification finish for the final figures.
-                loop {
-                    let v = storage.migration(&m.id).await?.ok_or_else(|| BenchError::Setup("the migration vanished".into()))?;
-                    let v = crate::views::migration(v, chrono::Utc::now());
-                    if !v.is_active() {
-                        return Ok((secs, v));
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
+            S::Verifying if verify_start.is_none() => verify_start = Some(std::time::Instant::now()),
             _ => {}
         }
-        if std::env::var_os("REGATLAS_BENCH_TRACE").is_some() && copy_start.is_some_and(|t: std::time::Instant| t.elapsed().as_millis() % 1000 < 25) {
+        if !v.is_active() {
+            let end = std::time::Instant::now();
+            let copy_start = copy_start.unwrap_or(end);
+            let verify_start = verify_start.unwrap_or(end);
+            return Ok(Phases {
+                id: m.id,
+                plan_secs: copy_start.duration_since(created).as_secs_f64(),
+                copy_secs: verify_start.duration_since(copy_start).as_secs_f64(),
+                verify_secs: end.duration_since(verify_start).as_secs_f64(),
+                view: v,
+            });
+        }
+        if std::env::var_os("REGATLAS_BENCH_TRACE").is_some() && created.elapsed().as_millis() % 1000 < 25 {
             eprintln!(
-                "t={:>5.1}s imported={} in_flight={} window={:?} throttled={}",
-                copy_start.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0),
+                "t={:>5.1}s {} imported={} in_flight={} window={:?} throttled={} rss={} MiB",
+                created.elapsed().as_secs_f64(),
+                v.state,
                 v.imported,
                 v.in_flight,
                 v.concurrency,
-                v.throttled
+                v.throttled,
+                peak_rss_kib().unwrap_or(0) / 1024
             );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
+/// The emulator in its own process: `regatlas emulator` with the bench's
+/// world and limits; its info line read from its stdout.
+async fn emulator_process(args: &BenchMigrateArgs, scale: f64) -> Result<(tokio::process::Child, regatlas_emulator::EmulatorInfo), BenchError> {
+    use tokio::io::AsyncBufReadExt;
+    let exe = std::env::current_exe()?;
+    let rr = args.registry_reads;
+    let mut child = tokio::process::Command::new(exe)
+        .arg("emulator")
+        .args(["--time-scale", &scale.to_string()])
+        .args(["--import-latency", &(args.import_latency * scale).to_string()])
+        .args(["--seed-artifacts", &format!("contosowesteu={}", args.artifacts.max(args.sequential_sample))])
+        .args(["--throttle", "reads=1000000000/1000000000"])
+        .args(["--throttle", &format!("writes={}/{}", args.write_burst, args.write_rate)])
+        .args(["--throttle", &format!("registry-reads={}/{}", rr * 2.0, rr)])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let out = child.stdout.take().ok_or_else(|| BenchError::Setup("the emulator has no stdout".into()))?;
+    let mut lines = tokio::io::BufReader::new(out).lines();
+    let line = tokio::time::timeout(Duration::from_secs(600), lines.next_line())
+        .await
+        .map_err(|_| BenchError::Setup("the emulator did not start within 10 minutes".into()))??
+        .ok_or_else(|| BenchError::Setup("the emulator stopped before printing its endpoints".into()))?;
+    let info = serde_json::from_str(&line).map_err(|e| BenchError::Setup(format!("the emulator's info line: {e}")))?;
+    Ok((child, info))
+}
+
+/// p50 and p99 of `n` sequential runs of `f`, in milliseconds.
+async fn timed<F, Fut, T, E>(n: usize, f: F) -> Result<(f64, f64), BenchError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let mut ms = Vec::with_capacity(n);
+    for _ in 0..n.max(1) {
+        let t = std::time::Instant::now();
+        f().await.map_err(|e| BenchError::Setup(e.to_string()))?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(|a, b| a.total_cmp(b));
+    Ok((percentile(&ms, 0.5), percentile(&ms, 0.99)))
+}
+
+fn file_size(p: &std::path::Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
 pub async fn migrate(args: BenchMigrateArgs) -> Result<(), BenchError> {
     let scale = 20.0;
-    let mut cfg = regatlas_emulator::EmulatorConfig::demo();
-    cfg.time_scale = scale;
-    cfg.timings.import_base = args.import_latency * scale;
-    cfg.seed_artifacts = Some(("contosowesteu".into(), args.artifacts.max(args.sequential_sample)));
-    cfg.throttle.reads = regatlas_emulator::throttle::BucketSpec { burst: 1e9, per_sec: 1e9 };
-    cfg.throttle.writes = regatlas_emulator::throttle::BucketSpec { burst: args.write_burst, per_sec: args.write_rate };
-    let emu = regatlas_emulator::start(cfg).await?;
-    let info = emu.info();
+    let started = std::time::Instant::now();
+    let (mut child, info) = emulator_process(&args, scale).await?;
+    println!("emulator (own process, pid {}): {} artifacts seeded in {:.1} s", child.id().unwrap_or(0), args.artifacts, started.elapsed().as_secs_f64());
     let dir = tempfile::tempdir()?;
-    let storage = Storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
+    let db = dir.path().join("bench.db");
+    let storage = Storage::open(&format!("sqlite://{}", db.display())).await?;
     let cred = regatlas_arm::credential::emulator(&crate::startup::emulator_login(&info))?;
     let arm = regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(&info.arm_base_url), cred)?;
     let hub = EventHub::new(storage.clone(), 4096);
@@ -437,34 +501,41 @@ pub async fn migrate(args: BenchMigrateArgs) -> Result<(), BenchError> {
             .await?;
     poller.cycle(true, false).await?;
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let budgets =
+        crate::migration::oci::budget::Budgets::new(crate::migration::oci::budget::ReadRate { per_sec: args.registry_reads, burst: args.registry_reads * 2.0 });
     let engine = crate::migration::Engine::new(
         storage.clone(),
         hub,
         arm,
         crate::migration::EngineSettings {
             outbound: std::sync::Arc::new(crate::outbound::OutboundPolicy::emulator()),
+            budgets: budgets.clone(),
             ..crate::migration::EngineSettings::default()
         },
         stop_rx,
     )
     .map_err(|e| BenchError::Setup(e.to_string()))?;
     let http = reqwest::Client::builder().no_proxy().build().map_err(|e| BenchError::Setup(e.to_string()))?;
-    let imports = |http: reqwest::Client| {
+    let counters = |http: reqwest::Client| {
         let url = format!("{}/counters", info.admin_url);
-        async move {
-            let v: serde_json::Value = http.get(url).send().await.ok()?.json().await.ok()?;
-            Some((v["POST importimage"].as_u64().unwrap_or(0), v["throttled.writes"].as_u64().unwrap_or(0)))
-        }
+        async move { http.get(url).send().await.ok()?.json::<serde_json::Value>().await.ok() }
     };
+    let n_of = |v: &Option<serde_json::Value>, k: &str| v.as_ref().and_then(|v| v[k].as_u64()).unwrap_or(0);
 
     println!(
-        "artifacts {}, import latency {:.2} s, ARM writes {}/s (burst {}), window up to {}",
-        args.artifacts, args.import_latency, args.write_rate, args.write_burst, args.max_concurrency
+        "artifacts {}, import latency {:.2} s, ARM writes {}/s (burst {}), window up to {}, registry reads {}/s per replica (burst {})",
+        args.artifacts,
+        args.import_latency,
+        args.write_rate,
+        args.write_burst,
+        args.max_concurrency,
+        args.registry_reads,
+        args.registry_reads * 2.0
     );
     // Sequential sample into another registry (nothing present there).
     let sample = args.sequential_sample.min(args.artifacts).max(1);
     let seq_repos: Vec<String> = (0..sample.div_ceil(50)).map(|i| format!("load/app{i:02}")).collect();
-    let (seq_secs, seq) = timed_migration(
+    let seq = timed_migration(
         &engine,
         &storage,
         regatlas_app::model::MigrationRequest {
@@ -477,11 +548,12 @@ pub async fn migrate(args: BenchMigrateArgs) -> Result<(), BenchError> {
         },
     )
     .await?;
-    let per_import = seq_secs / seq.imported.max(1) as f64;
-    println!("sequential sample          {} imports in {:.1} s ({:.2} s per import, state {})", seq.imported, seq_secs, per_import, seq.state);
+    let per_import = seq.copy_secs / seq.view.imported.max(1) as f64;
+    println!("sequential sample          {} imports in {:.1} s ({:.2} s per import, state {})", seq.view.imported, seq.copy_secs, per_import, seq.view.state);
 
-    let (before, throttled_before) = imports(http.clone()).await.unwrap_or((0, 0));
-    let (secs, m) = timed_migration(
+    let before = counters(http.clone()).await;
+    let rss_before = peak_rss_kib().unwrap_or(0);
+    let run = timed_migration(
         &engine,
         &storage,
         regatlas_app::model::MigrationRequest {
@@ -494,21 +566,98 @@ pub async fn migrate(args: BenchMigrateArgs) -> Result<(), BenchError> {
         },
     )
     .await?;
-    let (after, throttled_after) = imports(http.clone()).await.unwrap_or((0, 0));
+    let after = counters(http.clone()).await;
+    let delta = |k: &str| n_of(&after, k).saturating_sub(n_of(&before, k));
+    let m = &run.view;
     let n = m.imported as f64;
     // The last import sent under the quota still takes its own latency.
     let throttle_bound = ((n - args.write_burst).max(0.0)) / args.write_rate + per_import;
     let latency_bound = n * per_import / args.max_concurrency as f64;
     let bound = throttle_bound.max(latency_bound);
     let sequential = n * per_import;
+    let source_reads = delta("oci reads contosowesteu");
+    let target_reads = delta("oci reads contoso");
+    let burst = args.registry_reads * 2.0;
+    // Inventory: the source's reads and the target's comparisons go on side by side, each host at its own pace.
     println!();
-    println!("migration                  {} imported, {} failed, {} verified, state {}", m.imported, m.failed, m.verified, m.state);
-    println!("copy wall time             {secs:.1} s");
+    println!("migration                  {} planned, {} imported, {} failed, {} verified, state {}", m.planned, m.imported, m.failed, m.verified, m.state);
+    println!(
+        "inventory and plan         {:.1} s: {:.0} artifacts/s; source read {} times ({:.0}/s against {}/s)",
+        run.plan_secs,
+        m.planned as f64 / run.plan_secs.max(1e-9),
+        source_reads,
+        source_reads as f64 / run.plan_secs.max(1e-9),
+        args.registry_reads
+    );
+    if source_reads as f64 > burst * 2.0 {
+        // Past the burst, the source's reads should go at the budget's pace.
+        let paced = (source_reads as f64 - burst) / run.plan_secs.max(1e-9);
+        println!("  past the burst           {paced:.0} reads/s at the source: {:.0} % of its budget", paced / args.registry_reads * 100.0);
+    }
+    println!("copy wall time             {:.1} s", run.copy_secs);
     println!("lower bound                {bound:.1} s (write quota: (N - burst) / rate + one import = {throttle_bound:.1} s; latency x N / window = {latency_bound:.1} s)");
-    println!("ratio to the bound         {:.2} (goal <= 1.2)", secs / bound.max(1e-9));
-    println!("sequential (scaled)        {sequential:.0} s; speed-up {:.1}x", sequential / secs.max(1e-9));
-    println!("import requests            {} ({} throttled by ARM and retried, engine saw {})", after - before, throttled_after - throttled_before, m.throttled);
+    println!("ratio to the bound         {:.2} (goal <= 1.2)", run.copy_secs / bound.max(1e-9));
+    println!("sequential (scaled)        {sequential:.0} s; speed-up {:.1}x", sequential / run.copy_secs.max(1e-9));
+    println!(
+        "import requests            {} ({} throttled by ARM and retried, engine saw {})",
+        delta("POST importimage"),
+        delta("throttled.writes"),
+        m.throttled
+    );
+    println!(
+        "verification               {:.1} s: {:.0} artifacts/s; target read {} times in all (plan and verification)",
+        run.verify_secs,
+        m.verified as f64 / run.verify_secs.max(1e-9),
+        target_reads
+    );
+    println!("registry 429s              {} (every one waited out and sent again)", delta("throttled.registry-reads"));
+    for (host, st) in budgets.stats() {
+        println!("  budget {host:<28} sent {:>7}, throttled {:>4}, rate now {:.0}/s", st.sent, st.throttled, st.rate);
+    }
+    let rss = peak_rss_kib().unwrap_or(0);
+    println!("engine peak RSS            {} MiB (before the run: {} MiB; the emulator is another process)", rss / 1024, rss_before / 1024);
+    let wal = dir.path().join("bench.db-wal");
+    println!("database                   {:.1} MiB (+ {:.1} MiB WAL)", file_size(&db) as f64 / 1048576.0, file_size(&wal) as f64 / 1048576.0);
+
+    // The migration page's reads, as its server functions make them.
+    let id = run.id.clone();
+    let last_id = storage
+        .migration_items(&id, &regatlas_domain::record::ItemFilter { limit: 1, after: Some((n as i64 * 9) / 10), ..Default::default() })
+        .await?
+        .first()
+        .map(|i| i.id);
+    let _ = engine.detail(&id).await; // the checklist's ARM reads, cached for 30 s
+    let reqs = args.page_requests;
+    let page = |f: regatlas_domain::record::ItemFilter| {
+        let (storage, id) = (storage.clone(), id.clone());
+        move || {
+            let (storage, id, f) = (storage.clone(), id.clone(), f.clone());
+            async move { storage.migration_items(&id, &f).await }
+        }
+    };
+    use regatlas_domain::record::ItemFilter as F;
+    let mut rows = vec![
+        ("detail (counts, first repositories, failures, conflicts)", timed(reqs, || engine.detail(&id)).await?),
+        ("list of migrations", timed(reqs, || storage.migrations(50, None)).await?),
+        ("items, first page", timed(reqs, page(F { limit: 50, ..Default::default() })).await?),
+        ("items, a page at 90 %", timed(reqs, page(F { limit: 50, after: last_id, ..Default::default() })).await?),
+        ("items, state = failed", timed(reqs, page(F { limit: 50, state: Some(regatlas_app::model::ItemState::Failed), ..Default::default() })).await?),
+        (
+            "items, one repository",
+            timed(reqs, page(F { limit: 50, repository: Some(format!("load/app{:02}", (n as usize / 50) / 2)), ..Default::default() })).await?,
+        ),
+        ("items, text (one tag)", timed(reqs, page(F { limit: 50, text: Some("v49\"".into()), ..Default::default() })).await?),
+        ("items, text (no match)", timed(reqs, page(F { limit: 50, text: Some("nothing-matches".into()), ..Default::default() })).await?),
+    ];
+    let after_repo = format!("load/app{:02}", (n as usize / 50) / 2);
+    rows.push(("repositories, a middle page", timed(reqs, || storage.migration_repositories(&id, Some(&after_repo), 50)).await?));
+    println!("migration page reads ({reqs} each, one at a time): p50 / p99");
+    for (what, (p50, p99)) in &rows {
+        println!("  {what:<58} {p50:>7.2} / {p99:>7.2} ms");
+    }
+    let worst = rows.iter().map(|(_, (_, p99))| *p99).fold(0.0, f64::max);
+    println!("slowest p99                {worst:.2} ms (goal < 100 ms)");
     storage.close().await;
-    emu.shutdown().await;
+    let _ = child.kill().await;
     Ok(())
 }

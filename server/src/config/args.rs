@@ -166,6 +166,13 @@ pub struct ServeArgs {
     #[arg(long, env = "REGATLAS_MAX_PLAN_ARTIFACTS", value_name = "N")]
     pub max_plan_artifacts: Option<usize>,
 
+    /// Data-plane reads per second the migration engine sends to one
+    /// registry endpoint (each replica's is its own), with a burst of twice
+    /// as many; a 429 lowers the pace and its Retry-After is waited out
+    /// [default: 150, under ACR Premium's 10,000 reads per minute].
+    #[arg(long, env = "REGATLAS_REGISTRY_READS_PER_SEC", value_name = "N")]
+    pub registry_reads_per_sec: Option<f64>,
+
     /// Seconds a client may take, from connecting, to send a request's headers [default: 10].
     #[arg(long, env = "REGATLAS_HEADER_READ_TIMEOUT_SECS", value_name = "SECS")]
     pub header_read_timeout_secs: Option<u64>,
@@ -269,6 +276,7 @@ pub(super) struct FileConfig {
     pub(super) stuck_after_secs: Option<u64>,
     pub(super) sse_max_connections: Option<usize>,
     pub(super) max_plan_artifacts: Option<usize>,
+    pub(super) registry_reads_per_sec: Option<f64>,
     pub(super) header_read_timeout_secs: Option<u64>,
     pub(super) max_connections: Option<usize>,
     pub(super) sse_replay_max: Option<i64>,

@@ -96,6 +96,8 @@ pub struct Config {
     pub credential_sets: crate::outbound::CredentialSets,
     pub sse_max_connections: usize,
     pub max_plan_artifacts: usize,
+    /// Each registry endpoint's data-plane read budget (the migration engine).
+    pub registry_reads: crate::migration::oci::budget::ReadRate,
     pub header_read_timeout: Duration,
     pub max_connections: usize,
     pub sse_replay_max: i64,
@@ -206,6 +208,11 @@ impl Config {
         if sse_max_connections == 0 || max_plan_artifacts == 0 {
             return Err(ConfigError::Invalid { name: "sse_max_connections / max_plan_artifacts", message: "must be at least 1".into() });
         }
+        let reads = args.registry_reads_per_sec.or(file.registry_reads_per_sec).unwrap_or(150.0);
+        if !(reads.is_finite() && reads >= 1.0) {
+            return Err(ConfigError::Invalid { name: "registry_reads_per_sec", message: format!("{reads} is not a rate of at least 1 read per second") });
+        }
+        let registry_reads = crate::migration::oci::budget::ReadRate { per_sec: reads, burst: reads * 2.0 };
         let header_read_timeout = secs(args.header_read_timeout_secs, file.header_read_timeout_secs, 10, "header_read_timeout_secs")?;
         let max_connections = args.max_connections.or(file.max_connections).unwrap_or(1024);
         let sse_replay_max = args.sse_replay_max.or(file.sse_replay_max).unwrap_or(1000);
@@ -226,6 +233,7 @@ impl Config {
         }
         Ok(Config {
             probe_reads_per_hour: args.probe_reads_per_hour.or(file.probe_reads_per_hour).unwrap_or(3600),
+            registry_reads,
             stuck_after: std::time::Duration::from_secs(args.stuck_after_secs.or(file.stuck_after_secs).unwrap_or(1800).max(1)),
             hooks_url,
             metrics_listen,

@@ -42,6 +42,7 @@ use super::AppState;
         create_migration,
         get_migration,
         migration_items,
+        migration_repositories,
         migration_action,
         tick,
         report,
@@ -182,6 +183,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/migrations", get(list_migrations).post(create_migration))
         .route("/api/v1/migrations/{id}", get(get_migration))
         .route("/api/v1/migrations/{id}/items", get(migration_items))
+        .route("/api/v1/migrations/{id}/repositories", get(migration_repositories))
         .route("/api/v1/migrations/{id}/checklist/{key}", put(tick))
         .route("/api/v1/migrations/{id}/{action}", post(migration_action).get(report_route))
         .route("/api/v1/people", get(list_people))
@@ -704,13 +706,32 @@ struct ItemQuery {
     state: Option<String>,
     /// copy | present | conflict
     action: Option<String>,
+    /// Items of this repository only (its exact name).
+    repository: Option<String>,
+    /// Items whose repository, digest or a tag contains this text.
+    q: Option<String>,
     /// Page size (1–1000, default 1000).
     limit: Option<i64>,
     /// From the previous page's `Link: rel="next"`.
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/migrations/{id}/items", params(("id" = String, Path), ItemQuery), responses((status = 200, body = [MigrationItemView], description = "By repository; a full page carries `Link: <…>; rel=\"next\"`")))]
+/// An item cursor: the last item id of the previous page.
+fn item_cursor(cursor: Option<&str>) -> Result<Option<i64>, Failure> {
+    match cursor {
+        None => Ok(None),
+        Some(c) => {
+            let v = decode_cursor(c, 1)?;
+            v.first()
+                .and_then(|id| id.parse::<i64>().ok())
+                .map(Some)
+                .ok_or_else(|| bad("InvalidCursor", "The cursor is not one this server gave out; start again without it."))
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/items", params(("id" = String, Path), ItemQuery),
+    responses((status = 200, body = [MigrationItemView], description = "In the plan's order (repository by repository), filtered; a full page carries `Link: <…>; rel=\"next\"`")))]
 async fn migration_items(
     State(s): State<AppState>,
     Caller(who): Caller,
@@ -722,12 +743,40 @@ async fn migration_items(
     let limit = page_size(q.limit, MAX_PAGE)?;
     let state = filter("item state", q.state.as_deref(), regatlas_app::model::ItemState::parse)?;
     let action = filter("item action", q.action.as_deref(), regatlas_app::model::ItemAction::parse)?;
-    let after = match decode_pair(q.cursor.as_deref())? {
-        Some((repository, id)) => Some((repository, id.parse::<i64>().map_err(|_| bad("InvalidCursor", "The cursor is not one this server gave out."))?)),
-        None => None,
-    };
-    let items = s.backend.migration_items(&who, &id, state, action, limit, after).await?;
-    Ok(page(&uri, items, limit, "cursor", |i| encode_cursor(&[&i.repository, &i.id.to_string()])))
+    if let Some(r) = &q.repository {
+        text_param("repository", r, 256)?;
+    }
+    if let Some(t) = &q.q {
+        text_param("q", t, 128)?;
+    }
+    let after = item_cursor(q.cursor.as_deref())?;
+    let query = regatlas_app::model::ItemQuery { state, action, repository: q.repository, text: q.q, limit, after };
+    let items = s.backend.migration_items(&who, &id, query).await?;
+    Ok(page(&uri, items, limit, "cursor", |i| encode_cursor(&[&i.id.to_string()])))
+}
+
+#[derive(Deserialize, IntoParams)]
+struct RepositoryQuery {
+    /// Page size (1–1000, default 1000).
+    limit: Option<i64>,
+    /// From the previous page's `Link: rel="next"`.
+    cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/migrations/{id}/repositories", params(("id" = String, Path), RepositoryQuery),
+    responses((status = 200, body = [RepositoryProgress], description = "Per-repository progress by name; a full page carries `Link: <…>; rel=\"next\"`")))]
+async fn migration_repositories(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    uri: axum::http::Uri,
+    Path(id): Path<String>,
+    Query(q): Query<RepositoryQuery>,
+) -> Result<Response, Failure> {
+    text_param("id", &id, 64)?;
+    let limit = page_size(q.limit, MAX_PAGE)?;
+    let after = q.cursor.as_deref().map(|c| decode_cursor(c, 1)).transpose()?.and_then(|mut v| v.pop());
+    let repos = s.backend.migration_repositories(&who, &id, after, limit).await?;
+    Ok(page(&uri, repos, limit, "cursor", |r| encode_cursor(&[&r.repository])))
 }
 
 #[utoipa::path(post, path = "/api/v1/migrations/{id}/{action}",
@@ -765,25 +814,43 @@ async fn tick(
 #[utoipa::path(get, path = "/api/v1/migrations/{id}/report.{format}", params(("id" = String, Path), ("format" = String, Path, description = "json | csv")),
     responses((status = 200, description = "The migration and every artifact with its state, attempts and errors"), (status = 404, body = ErrorBody)))]
 async fn report(State(s): State<AppState>, Caller(who): Caller, Path((id, format)): Path<(String, String)>) -> Result<Response, Failure> {
-    let (m, items) = s.backend.migration_report(&who, &id).await?;
+    text_param("id", &id, 64)?;
+    let format = match format.as_str() {
+        "csv" => crate::migration::ReportFormat::Csv,
+        "json" => crate::migration::ReportFormat::Json,
+        other => {
+            return Err(Failure(ApiError::new(
+                ErrorKind::Invalid,
+                "UnknownFormat",
+                format!("'{}' is not json or csv.", crate::outbound::clean_text(other, 32)),
+            )))
+        }
+    };
+    let m = s.backend.migration_report(&who, &id).await?;
     let name = format!("regatlas-migration-{}", m.id);
-    Ok(match format.as_str() {
-        "csv" => (
-            [
-                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
-            ],
-            crate::migration::report_csv(&items),
-        )
-            .into_response(),
-        "json" => (
-            [(axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.json\""))],
-            Json(serde_json::json!({ "migration": m, "items": items })),
-        )
-            .into_response(),
-        other => Failure(ApiError::new(ErrorKind::Invalid, "UnknownFormat", format!("'{}' is not json or csv.", crate::outbound::clean_text(other, 32))))
-            .into_response(),
-    })
+    let backend = s.backend.clone();
+    // Written as it is read: a page of items per chunk, never the whole report in memory.
+    let chunks = crate::migration::report_stream(m, format, move |q| {
+        let (backend, who, id) = (backend.clone(), who.clone(), id.clone());
+        async move {
+            backend.migration_items(&who, &id, q).await.map_err(|e| {
+                tracing::error!(migration = %id, code = %e.code, "a report was cut short");
+                std::io::Error::other(e.code)
+            })
+        }
+    });
+    let (content_type, ext) = match format {
+        crate::migration::ReportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        crate::migration::ReportFormat::Json => ("application/json", "json"),
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.{ext}\"")),
+        ],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response())
 }
 
 /// `GET /api/v1/migrations/{id}/report.json|report.csv` (shares the path

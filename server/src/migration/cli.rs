@@ -394,7 +394,17 @@ pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
             match a.id {
                 Some(id) => {
                     let m = view_of(&storage, &id).await?;
-                    let repos: Vec<_> = storage.migration_repositories(&id).await?.into_iter().map(crate::views::repository).collect();
+                    let mut repos = Vec::new();
+                    let mut after: Option<String> = None;
+                    loop {
+                        let page = storage.migration_repositories(&id, after.as_deref(), 1000).await?;
+                        after = page.last().map(|r| r.repository.to_string());
+                        let full = page.len() == 1000;
+                        repos.extend(page.into_iter().map(crate::views::repository));
+                        if !full {
+                            break;
+                        }
+                    }
                     if a.json {
                         let failed = failed_items(&storage, &id).await?;
                         println!("{}", serde_json::json!({ "migration": m, "repositories": repos, "failed": failed }));
@@ -426,16 +436,31 @@ pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
         MigrateCommand::Report(a) => {
             let config = Config::resolve(&a.serve)?;
             let storage = Storage::open(&config.database_url).await?;
-            let (m, items) = super::report(&storage, &a.id).await?;
-            let text = match a.format.as_str() {
-                "csv" => super::report_csv(&items),
-                "json" => serde_json::to_string_pretty(&serde_json::json!({ "migration": m, "items": items })).unwrap_or_default(),
+            let format = match a.format.as_str() {
+                "csv" => super::ReportFormat::Csv,
+                "json" => super::ReportFormat::Json,
                 other => return Err(CliError::Migration(format!("UnknownFormat: '{other}' is not json or csv"))),
             };
-            match a.output {
-                Some(path) => std::fs::write(&path, text).map_err(|source| CliError::Write { path, source })?,
-                None => print!("{text}"),
+            let m = view_of(&storage, &a.id).await?;
+            let (st, id) = (storage.clone(), a.id.clone());
+            let chunks = super::report_stream(m, format, move |q| {
+                let (st, id) = (st.clone(), id.clone());
+                async move {
+                    let f = regatlas_domain::record::ItemFilter { limit: q.limit, after: q.after, ..Default::default() };
+                    st.migration_items(&id, &f).await.map(|items| items.into_iter().map(crate::views::item).collect::<Vec<_>>())
+                }
+            });
+            let write_err = |path: &std::path::Path, source| CliError::Write { path: path.to_path_buf(), source };
+            let mut out: Box<dyn std::io::Write> = match &a.output {
+                Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| write_err(path, e))?)),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let shown = a.output.clone().unwrap_or_else(|| std::path::PathBuf::from("-"));
+            futures::pin_mut!(chunks);
+            while let Some(chunk) = futures::StreamExt::next(&mut chunks).await {
+                out.write_all(&chunk?).map_err(|e| write_err(&shown, e))?;
             }
+            out.flush().map_err(|e| write_err(&shown, e))?;
             Ok(())
         }
     }

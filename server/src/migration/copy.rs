@@ -3,6 +3,12 @@
 //! retried with backoff, and every item's state written before and after
 //! each ARM call.
 //!
+//! At 100,000 artifacts the loop holds no more than a batch of the plan:
+//! pending items are read from storage a batch at a time, in id order, and
+//! item writes go through the [group commit](super::commit) (the writes of
+//! one dispatch round, or of every import that ended meanwhile, in one
+//! transaction that is durable before the loop goes on).
+//!
 //! Resume rules after a crash or restart: an item `importing` with a stored
 //! operation handle is polled again (no new request); one `importing`
 //! without a handle (the process died between writing "importing" and
@@ -12,6 +18,8 @@
 //! else). Every request ARM processed is counted in `attempts`.
 
 use std::{collections::VecDeque, time::Duration};
+
+use crate::storage::ItemWrite;
 
 use regatlas_app::model::ItemState;
 use regatlas_arm::{
@@ -24,6 +32,7 @@ use tokio::{sync::watch, task::JoinSet, time::Instant};
 use super::{
     aimd::Aimd,
     arm_id,
+    commit::GroupCommit,
     oci::OciClient,
     plan::{source_of, spec_of, target_of},
     Control, Engine, MigrationError,
@@ -84,6 +93,7 @@ struct CopyLoop<'a> {
     engine: &'a Engine,
     id: &'a str,
     storage: crate::storage::Storage,
+    writer: GroupCommit,
     settings: super::EngineSettings,
     source_template: regatlas_arm::models::ImportSource,
     target_id: String,
@@ -91,6 +101,8 @@ struct CopyLoop<'a> {
     threshold: f64,
     shutdown: watch::Receiver<bool>,
     queue: VecDeque<ItemRow>,
+    /// The last pending item read from storage; `None` once all were read.
+    cursor: Option<i64>,
     inflight: JoinSet<(ItemRow, Turn)>,
     /// Items waiting out a backoff or a `Retry-After`.
     delayed: Vec<(Instant, ItemRow)>,
@@ -115,6 +127,7 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
         engine,
         id,
         aimd: Aimd::new(settings.start_window, max),
+        writer: GroupCommit::start(storage.clone()),
         storage,
         settings,
         source_template,
@@ -123,6 +136,7 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
         threshold: req.failure_threshold.unwrap_or(0.25),
         shutdown: engine.inner.shutdown.clone(),
         queue: VecDeque::new(),
+        cursor: Some(0),
         inflight: JoinSet::new(),
         delayed: Vec::new(),
         not_before: Instant::now(),
@@ -151,8 +165,16 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
         let wake = copy.wake_at();
         tokio::select! {
             joined = copy.inflight.join_next(), if !copy.inflight.is_empty() => match joined {
-                Some(Ok((item, turn))) => {
-                    copy.settle(item, turn).await?;
+                Some(Ok(first)) => {
+                    // Every import that ended meanwhile, settled in one transaction.
+                    let mut ended = vec![first];
+                    while let Some(more) = copy.inflight.try_join_next() {
+                        match more {
+                            Ok(t) => ended.push(t),
+                            Err(e) => tracing::error!(error = %e, "an import task panicked; its item stays importing and is resumed on the next run"),
+                        }
+                    }
+                    copy.settle(ended).await?;
                     copy.after_turn().await?;
                 }
                 Some(Err(e)) => tracing::error!(error = %e, "an import task panicked; its item stays importing and is resumed on the next run"),
@@ -168,10 +190,12 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
 impl CopyLoop<'_> {
     /// Resumes what a previous process left importing: polls a stored
     /// operation again, or looks an item without one up in the target.
+    /// Pending items are read later, a batch at a time.
     async fn resume(&mut self, target: &OciClient) -> Result<(), MigrationError> {
-        for item in self.storage.items_to_copy(self.id).await? {
-            match (item.state, item.lro.as_deref().and_then(|l| serde_json::from_str::<LroHandle>(l).ok())) {
-                (ItemState::Importing, Some(handle)) => {
+        let mut landed_now = Vec::new();
+        for item in self.storage.items_importing(self.id).await? {
+            match item.lro.as_deref().and_then(|l| serde_json::from_str::<LroHandle>(l).ok()) {
+                Some(handle) => {
                     tracing::info!(migration = %self.id, item = item.id, "resuming an import from its stored operation");
                     let (arm, s, sd) = (self.engine.inner.arm.clone(), self.settings.clone(), self.shutdown.clone());
                     self.inflight.spawn(async move {
@@ -179,19 +203,33 @@ impl CopyLoop<'_> {
                         (item, turn)
                     });
                 }
-                (ItemState::Importing, None) => {
+                None => {
                     if landed(target, &item).await {
                         tracing::info!(migration = %self.id, item = item.id, "an interrupted import had landed");
-                        self.storage.item_finished(item.id, ItemState::Imported, None).await?;
+                        landed_now.push(ItemWrite::Finished(item.id, ItemState::Imported, None));
                         crate::metrics::import_finished("imported");
                     } else {
                         tracing::info!(migration = %self.id, item = item.id, "an interrupted import is sent again (same digest and tags: harmless)");
                         self.queue.push_back(item);
                     }
                 }
-                _ => self.queue.push_back(item),
             }
         }
+        self.writer.write(landed_now).await
+    }
+
+    /// Reads the next batch of pending items when the queue runs short of a window.
+    async fn refill(&mut self) -> Result<(), MigrationError> {
+        const BATCH: i64 = 512;
+        let Some(after) = self.cursor else { return Ok(()) };
+        if self.queue.len() >= self.aimd.window().max(1) {
+            return Ok(());
+        }
+        let batch = self.storage.pending_items(self.id, after, BATCH).await?;
+        self.cursor = if (batch.len() as i64) < BATCH { None } else { batch.last().map(|i| i.id) };
+        // An item resumed from `importing` is already queued or in flight.
+        let queued: std::collections::HashSet<i64> = self.queue.iter().map(|i| i.id).collect();
+        self.queue.extend(batch.into_iter().filter(|i| !queued.contains(&i.id)));
         Ok(())
     }
 
@@ -219,11 +257,14 @@ impl CopyLoop<'_> {
         self.queue.extend(ready.into_iter().map(|(_, i)| i));
     }
 
-    /// Sends imports until the window is full or the queue empty.
+    /// Sends imports until the window is full or the queue empty: their
+    /// "importing" is written first, in one transaction, before any is sent.
     async fn dispatch(&mut self) -> Result<(), MigrationError> {
-        while self.inflight.len() < self.aimd.window() {
-            let Some(item) = self.queue.pop_front() else { break };
-            self.storage.item_importing(item.id).await?;
+        self.refill().await?;
+        let room = self.aimd.window().saturating_sub(self.inflight.len());
+        let round: Vec<ItemRow> = (0..room).map_while(|_| self.queue.pop_front()).collect();
+        self.writer.write(round.iter().map(|i| ItemWrite::Importing(i.id)).collect()).await?;
+        for item in round {
             self.spawn_import(item);
         }
         Ok(())
@@ -241,8 +282,8 @@ impl CopyLoop<'_> {
             mode: self.mode.into(),
         };
         let inner = &self.engine.inner;
-        let (import_arm, arm, s, storage, target_id, sd) =
-            (inner.import_arm.clone(), inner.arm.clone(), self.settings.clone(), self.storage.clone(), self.target_id.clone(), self.shutdown.clone());
+        let (import_arm, arm, s, writer, target_id, sd) =
+            (inner.import_arm.clone(), inner.arm.clone(), self.settings.clone(), self.writer.clone(), self.target_id.clone(), self.shutdown.clone());
         self.inflight.spawn(async move {
             let sent = Instant::now();
             let turn = match import_arm.begin_import_image(&target_id, &params).await {
@@ -250,9 +291,10 @@ impl CopyLoop<'_> {
                 Ok(acc) => match acc.handle {
                     None => Turn::Imported(sent.elapsed()),
                     Some(handle) => {
+                        // Durable before the operation is followed (batched with the others').
                         match serde_json::to_value(&handle) {
                             Ok(v) => {
-                                if let Err(e) = storage.item_lro(item.id, &v).await {
+                                if let Err(e) = writer.write(vec![ItemWrite::Lro(item.id, v)]).await {
                                     tracing::error!(error = %e, "cannot store an import's operation handle");
                                 }
                             }
@@ -273,7 +315,7 @@ impl CopyLoop<'_> {
         } else if self.stop.is_some() {
             self.stop.clone()
         } else {
-            (self.queue.is_empty() && self.delayed.is_empty()).then_some(Finish::Done)
+            (self.queue.is_empty() && self.delayed.is_empty() && self.cursor.is_none()).then_some(Finish::Done)
         }
     }
 
@@ -289,50 +331,54 @@ impl CopyLoop<'_> {
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
     }
 
-    /// Records one item's turn and adjusts the window.
-    async fn settle(&mut self, item: ItemRow, turn: Turn) -> Result<(), MigrationError> {
-        match turn {
-            Turn::Imported(rtt) => {
-                self.aimd.success_after(rtt);
-                self.finished_ok += 1;
-                self.storage.item_finished(item.id, ItemState::Imported, None).await?;
-                crate::metrics::import_finished("imported");
-            }
-            Turn::Throttled(wait) => {
-                // The window shrinks at once; the refused request waits out
-                // its Retry-After. Only when a burst of refusals says the
-                // quota is spent (the window is down to one) does all
-                // dispatch wait.
-                self.aimd.throttled();
-                self.throttled_since_save += 1;
-                self.storage.item_throttled(item.id).await?;
-                if self.aimd.window() <= 1 {
-                    self.not_before = self.not_before.max(Instant::now() + wait);
+    /// Records the turns of the imports that ended (one transaction) and
+    /// adjusts the window.
+    async fn settle(&mut self, ended: Vec<(ItemRow, Turn)>) -> Result<(), MigrationError> {
+        let mut writes = Vec::with_capacity(ended.len());
+        for (item, turn) in ended {
+            match turn {
+                Turn::Imported(rtt) => {
+                    self.aimd.success_after(rtt);
+                    self.finished_ok += 1;
+                    writes.push(ItemWrite::Finished(item.id, ItemState::Imported, None));
+                    crate::metrics::import_finished("imported");
                 }
-                self.delayed.push((Instant::now() + wait, item));
-            }
-            Turn::Transient(code, message) => {
-                let attempts = item.attempts + 1;
-                if attempts >= self.settings.max_attempts {
+                Turn::Throttled(wait) => {
+                    // The window shrinks at once; the refused request waits out
+                    // its Retry-After. Only when a burst of refusals says the
+                    // quota is spent (the window is down to one) does all
+                    // dispatch wait.
+                    self.aimd.throttled();
+                    self.throttled_since_save += 1;
+                    writes.push(ItemWrite::Throttled(item.id));
+                    if self.aimd.window() <= 1 {
+                        self.not_before = self.not_before.max(Instant::now() + wait);
+                    }
+                    self.delayed.push((Instant::now() + wait, item));
+                }
+                Turn::Transient(code, message) => {
+                    let attempts = item.attempts + 1;
+                    if attempts >= self.settings.max_attempts {
+                        self.finished_failed += 1;
+                        writes.push(ItemWrite::Finished(item.id, ItemState::Failed, Some((code, message))));
+                        crate::metrics::import_finished("failed");
+                    } else {
+                        writes.push(ItemWrite::Pending(item.id, Some((code, message))));
+                        let backoff = self.settings.retry_base.mul_f64((1u32 << attempts.min(6)) as f64 * (0.5 + rand::random::<f64>() / 2.0));
+                        let mut again = item;
+                        again.attempts = attempts;
+                        self.delayed.push((Instant::now() + backoff, again));
+                    }
+                }
+                Turn::Failed(code, message) => {
                     self.finished_failed += 1;
-                    self.storage.item_finished(item.id, ItemState::Failed, Some((&code, &message))).await?;
+                    writes.push(ItemWrite::Finished(item.id, ItemState::Failed, Some((code, message))));
                     crate::metrics::import_finished("failed");
-                } else {
-                    self.storage.item_pending(item.id, Some((&code, &message))).await?;
-                    let backoff = self.settings.retry_base.mul_f64((1u32 << attempts.min(6)) as f64 * (0.5 + rand::random::<f64>() / 2.0));
-                    let mut again = item;
-                    again.attempts = attempts;
-                    self.delayed.push((Instant::now() + backoff, again));
                 }
+                Turn::Interrupted => {}
             }
-            Turn::Failed(code, message) => {
-                self.finished_failed += 1;
-                self.storage.item_finished(item.id, ItemState::Failed, Some((&code, &message))).await?;
-                crate::metrics::import_finished("failed");
-            }
-            Turn::Interrupted => {}
         }
-        Ok(())
+        self.writer.write(writes).await
     }
 
     /// The failure threshold, and progress published twice a second.

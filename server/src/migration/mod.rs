@@ -20,6 +20,7 @@
 
 pub mod aimd;
 pub mod cli;
+mod commit;
 mod control;
 pub mod copy;
 mod create;
@@ -30,7 +31,7 @@ mod report;
 mod size;
 pub mod verify;
 
-pub use report::{report, report_csv};
+pub use report::{csv_line, stream as report_stream, ReportFormat, CSV_HEADER, REPORT_PAGE};
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -84,6 +85,12 @@ impl From<MigrationError> for regatlas_app::model::ApiError {
     }
 }
 
+/// Failed, mismatched and conflicting items the detail carries (each kind);
+/// the rest through the paged item listing.
+pub const DETAIL_ITEMS: i64 = 50;
+/// Repositories the detail carries; the rest through the paged listing.
+pub const DETAIL_REPOSITORIES: i64 = 50;
+
 /// Tunables (the defaults suit ARM; tests and benchmarks shorten them).
 #[derive(Clone, Debug)]
 pub struct EngineSettings {
@@ -106,6 +113,9 @@ pub struct EngineSettings {
     pub credential_sets: crate::outbound::CredentialSets,
     /// Most artifacts one plan may hold.
     pub max_plan_artifacts: usize,
+    /// Each registry host's data-plane read budget (shared by every
+    /// migration and phase reading that host).
+    pub budgets: oci::budget::Budgets,
 }
 
 impl Default for EngineSettings {
@@ -122,6 +132,7 @@ impl Default for EngineSettings {
             outbound: Arc::new(crate::outbound::OutboundPolicy::default()),
             credential_sets: crate::outbound::CredentialSets::default(),
             max_plan_artifacts: 200_000,
+            budgets: oci::budget::Budgets::new(oci::budget::ReadRate::default()),
         }
     }
 }
@@ -133,6 +144,7 @@ impl EngineSettings {
             outbound: config.outbound.clone(),
             credential_sets: config.credential_sets.clone(),
             max_plan_artifacts: config.max_plan_artifacts,
+            budgets: oci::budget::Budgets::new(config.registry_reads),
             ..EngineSettings::default()
         }
     }
@@ -250,9 +262,12 @@ impl Engine {
     pub async fn detail(&self, id: &str) -> Result<MigrationDetail, MigrationError> {
         let migration = self.view(id).await?;
         let s = &self.inner.storage;
-        let items = |state: Option<ItemState>, action: Option<ItemAction>| ItemFilter { state, action, limit: 500, after: None };
+        let items = |state: Option<ItemState>, action: Option<ItemAction>| ItemFilter { state, action, limit: DETAIL_ITEMS, ..Default::default() };
         let mut problems = s.migration_items(id, &items(Some(ItemState::Failed), None)).await?;
         problems.extend(s.migration_items(id, &items(Some(ItemState::Mismatch), None)).await?);
+        let mut repositories = s.migration_repositories(id, None, DETAIL_REPOSITORIES + 1).await?;
+        let more_repositories = repositories.len() as i64 > DETAIL_REPOSITORIES;
+        repositories.truncate(DETAIL_REPOSITORIES as usize);
         let verified_clean = migration.state == MigrationState::Complete && migration.failed == 0 && migration.mismatched == 0;
         let (live, evaluated_at) = self.live_checklist(id).await;
         let mut checklist = match &live {
@@ -266,7 +281,8 @@ impl Engine {
         }
         Ok(MigrationDetail {
             findings: s.migration_findings(id).await?,
-            repositories: s.migration_repositories(id).await?.into_iter().map(crate::views::repository).collect(),
+            repositories: repositories.into_iter().map(crate::views::repository).collect(),
+            more_repositories,
             conflicts: s.migration_items(id, &items(None, Some(ItemAction::Conflict))).await?.into_iter().map(crate::views::item).collect(),
             problems: problems.into_iter().map(crate::views::item).collect(),
             checklist: checklist.into_iter().map(crate::views::checklist).collect(),

@@ -4,9 +4,11 @@
 //! elsewhere). Also builds the cut-over checklist.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, HashSet},
     sync::Arc,
 };
+
+use futures::StreamExt;
 
 use regatlas_app::model::{ItemAction, ItemState, MigrationRequest, MigrationState, RegistryView};
 use regatlas_arm::models::{ImportCredentials, ImportSource};
@@ -76,7 +78,8 @@ pub(super) async fn source_of(engine: &Engine, req: &MigrationRequest) -> Result
                 .login_server
                 .clone()
                 .ok_or_else(|| MigrationError::invalid(ErrorKind::Conflict, "NoLoginServer", format!("{name} has no login server yet.")))?;
-            let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()), Arc::new(settings.outbound.trusting(&login)))?;
+            let client =
+                OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()), Arc::new(settings.outbound.trusting(&login)))?.with_budget(&settings.budgets);
             Ok((client, ImportSource { resource_id: Some(arm_id(&reg)), registry_uri: None, credentials: None, source_image: String::new() }))
         }
         (None, Some(url)) => {
@@ -91,7 +94,7 @@ pub(super) async fn source_of(engine: &Engine, req: &MigrationRequest) -> Result
                 None => None,
             };
             let auth = set.clone().map(OciAuth::Basic).unwrap_or(OciAuth::Anonymous);
-            let client = OciClient::new(url, auth, settings.outbound.clone())?;
+            let client = OciClient::new(url, auth, settings.outbound.clone())?.with_budget(&settings.budgets);
             let credentials = match set {
                 // The set goes to ARM for this import only when it is bound to the source host.
                 Some(set) if set.bound_to(client.origin()) => {
@@ -118,7 +121,8 @@ pub(super) async fn target_of(engine: &Engine, name: &str) -> Result<(RegistryVi
     let login =
         reg.login_server.clone().ok_or_else(|| MigrationError::invalid(ErrorKind::Conflict, "NoLoginServer", format!("{name} has no login server yet.")))?;
     // The login server ARM reported for a watched registry (a private endpoint may resolve it privately).
-    let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()), Arc::new(engine.inner.settings.outbound.trusting(&login)))?;
+    let client = OciClient::new(&login, OciAuth::Arm(engine.inner.arm.clone()), Arc::new(engine.inner.settings.outbound.trusting(&login)))?
+        .with_budget(&engine.inner.settings.budgets);
     Ok((reg, client))
 }
 
@@ -159,18 +163,43 @@ fn cancel_flag(engine: &Engine, control: &tokio::sync::watch::Receiver<super::Co
     rx
 }
 
-/// The inventory and the plan of one migration, as they are built.
+/// Artifacts planned before they are written to storage in one transaction.
+const FLUSH_EVERY: usize = 500;
+/// Reads in flight at once within a repository (each host's budget paces them).
+const CONCURRENT: usize = 16;
+
+/// The inventory and the plan of one migration, as they are built. Planned
+/// items go to storage a batch at a time, so memory holds one repository's
+/// listing and a batch, whatever the size of the source.
 struct Planner<'a> {
+    id: &'a str,
+    storage: &'a crate::storage::Storage,
     req: &'a MigrationRequest,
     source: OciClient,
     target: OciClient,
     max_items: usize,
+    copy_state: ItemState,
     findings: Findings,
-    items: Vec<PlannedItem>,
+    batch: Vec<PlannedItem>,
+    planned: usize,
+    copies: usize,
+    present: usize,
+    conflicts: usize,
 }
 
-/// Tags of one repository grouped by the digest they point at: digest → (media type, tags).
-type ByDigest = BTreeMap<String, (String, Vec<String>)>;
+/// One digest of a repository: its media type, the selected tags pointing
+/// at it, and its size (`Err`: a content finding).
+struct Artifact {
+    media_type: String,
+    tags: Vec<String>,
+    size: Result<i64, String>,
+}
+
+/// A repository's artifacts by digest.
+type ByDigest = BTreeMap<String, Artifact>;
+
+/// An artifact compared with the target: digest, media type, tags, size, action, detail.
+type Compared = (String, String, Vec<String>, i64, ItemAction, Option<String>);
 
 /// PREPARING → PLANNED (dry run) or IN_PROGRESS.
 pub(super) async fn prepare(engine: &Engine, id: &str, control: &tokio::sync::watch::Receiver<super::Control>) -> Result<(), MigrationError> {
@@ -179,38 +208,41 @@ pub(super) async fn prepare(engine: &Engine, id: &str, control: &tokio::sync::wa
     let cancel = cancel_flag(engine, control);
     let (source, _) = source_of(engine, &req).await?;
     let (target_reg, target) = target_of(engine, &req.target_registry).await?;
+    storage.begin_plan(id).await?;
     let mut planner = Planner {
+        id,
+        storage,
         req: &req,
         source: source.with_cancel(cancel.clone()),
         target: target.with_cancel(cancel.clone()),
         max_items: engine.inner.settings.max_plan_artifacts,
+        copy_state: if req.dry_run { ItemState::Planned } else { ItemState::Pending },
         findings: Findings::default(),
-        items: Vec::new(),
+        batch: Vec::new(),
+        planned: 0,
+        copies: 0,
+        present: 0,
+        conflicts: 0,
     };
     let repos = planner.repositories().await?;
     for repo in &repos {
         planner.plan_repository(repo).await?;
     }
-    let Planner { items, findings, .. } = planner;
+    planner.flush().await?;
 
     let checklist = checklist(engine, &req, &target_reg).await;
-    let copy_state = if req.dry_run { ItemState::Planned } else { ItemState::Pending };
-    storage.replace_plan(id, &items, &checklist, copy_state).await?;
-    storage.set_migration_findings(id, &findings.0).await?;
+    storage.set_checklist(id, &checklist).await?;
+    storage.set_migration_findings(id, &planner.findings.0).await?;
     let next = if req.dry_run { MigrationState::Planned } else { MigrationState::InProgress };
     // A cancel that arrived while planning wins.
     if storage.migration_state(id).await? == Some(MigrationState::Stopping) {
         return Ok(());
     }
     storage.set_migration_state(id, next, None).await?;
-    let count = |a: ItemAction| items.iter().filter(|i| i.action == a).count();
-    let (copies, present, conflicts) = (count(ItemAction::Copy), count(ItemAction::Present), count(ItemAction::Conflict));
+    let Planner { planned, copies, present, conflicts, findings, .. } = planner;
     let found = if findings.0.is_empty() { String::new() } else { format!("; {} findings", findings.0.len()) };
     engine
-        .publish(
-            id,
-            format!("planned {} artifacts in {} repositories: {copies} to copy, {present} present, {conflicts} conflicts{found}", items.len(), repos.len()),
-        )
+        .publish(id, format!("planned {planned} artifacts in {} repositories: {copies} to copy, {present} present, {conflicts} conflicts{found}", repos.len()))
         .await?;
     Ok(())
 }
@@ -228,24 +260,105 @@ impl Planner<'_> {
         Ok(repos)
     }
 
-    /// One repository: its selected tags by digest, its untagged manifests
-    /// when asked, then one planned item per digest.
-    async fn plan_repository(&mut self, repo: &Repository) -> Result<(), MigrationError> {
-        let mut by_digest = self.tagged(repo).await?;
-        // Manifest bodies, fetched once per digest (for the index check and the size).
-        let mut bodies: HashMap<String, ManifestInfo> = HashMap::new();
-        if self.req.untagged {
-            self.add_untagged(repo, &mut by_digest, &mut bodies).await?;
-        }
-        for (digest, (media_type, tags)) in by_digest {
-            let body = bodies.remove(&digest);
-            self.plan_artifact(repo, digest, media_type, tags, body).await?;
+    /// Writes the planned batch.
+    async fn flush(&mut self) -> Result<(), MigrationError> {
+        if !self.batch.is_empty() {
+            self.storage.add_planned(self.id, &self.batch, self.copy_state).await?;
+            self.batch.clear();
         }
         Ok(())
     }
 
-    /// The selected tags, grouped by digest: one import per digest.
-    async fn tagged(&mut self, repo: &Repository) -> Result<ByDigest, MigrationError> {
+    /// One repository: its selected tags by digest, its untagged manifests
+    /// when asked, then one planned item per digest, compared with the
+    /// target a few at a time.
+    async fn plan_repository(&mut self, repo: &Repository) -> Result<(), MigrationError> {
+        let (mut by_digest, children) = self.tagged(repo).await?;
+        if self.req.untagged {
+            self.add_untagged(repo, &mut by_digest, &children).await?;
+        }
+        // Each read owns what it needs (futures driven by a stream in a spawned task must not borrow).
+        let (target, force) = (self.target.clone(), self.req.force);
+        let mut compared = futures::stream::iter(by_digest)
+            .map(|(digest, a)| {
+                let (target, repo) = (target.clone(), repo.clone());
+                async move {
+                    let action = match &a.size {
+                        Ok(_) => Some(compare(&target, force, &repo, &digest, &a.tags).await),
+                        Err(_) => None,
+                    };
+                    (digest, a, action)
+                }
+            })
+            .buffered(CONCURRENT);
+        let mut planned = Vec::new();
+        while let Some((digest, a, action)) = compared.next().await {
+            let size = match a.size {
+                Ok(n) => n,
+                Err(e) => {
+                    planned.push(Err(format!("{repo}@{}: {e}; not planned", super::oci::short(&digest))));
+                    continue;
+                }
+            };
+            let (action, detail) = match action {
+                Some(Ok(a)) => a,
+                Some(Err(e)) => return Err(e),
+                None => continue,
+            };
+            planned.push(Ok((digest, a.media_type, a.tags, size, action, detail)));
+            // A large repository goes to storage as it is compared, too.
+            if planned.len() >= FLUSH_EVERY {
+                self.add_all(repo, std::mem::take(&mut planned)).await?;
+            }
+        }
+        self.add_all(repo, planned).await
+    }
+
+    /// Adds a repository's planned artifacts (and findings) to the plan.
+    async fn add_all(&mut self, repo: &Repository, planned: Vec<Result<Compared, String>>) -> Result<(), MigrationError> {
+        for p in planned {
+            let (digest, media_type, tags, size, action, detail) = match p {
+                Ok(p) => p,
+                Err(finding) => {
+                    self.findings.add(finding);
+                    continue;
+                }
+            };
+            if self.planned >= self.max_items {
+                return Err(MigrationError::invalid(
+                    ErrorKind::Invalid,
+                    "PlanTooLarge",
+                    format!(
+                        "The source holds more than {} artifacts for this selection; narrow it with include, tag or latest filters, or raise max_plan_artifacts.",
+                        self.max_items
+                    ),
+                ));
+            }
+            let (digest, tags) = match (Digest::parse(digest.as_str()), tags.iter().map(|t| Tag::parse(t.as_str())).collect::<Result<Vec<Tag>, _>>()) {
+                (Ok(d), Ok(t)) => (d, t),
+                (Err(e), _) | (_, Err(e)) => {
+                    self.findings.add(format!("{repo}@{}: {e}; not planned", super::oci::short(&digest)));
+                    continue;
+                }
+            };
+            self.planned += 1;
+            match action {
+                ItemAction::Copy => self.copies += 1,
+                ItemAction::Present => self.present += 1,
+                ItemAction::Conflict => self.conflicts += 1,
+            }
+            self.batch.push(PlannedItem { repository: repo.clone(), digest, media_type, tags, size_bytes: size, action, detail });
+            if self.batch.len() >= FLUSH_EVERY {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The selected tags, grouped by digest (one import per digest), each
+    /// manifest read once by tag (its body gives the digest and the size);
+    /// and the digests an index names as its platforms (never untagged items).
+    async fn tagged(&mut self, repo: &Repository) -> Result<(ByDigest, HashSet<String>), MigrationError> {
         let mut listed = Vec::new();
         for t in self.source.tags(repo).await? {
             match Tag::parse(t.as_str()) {
@@ -253,21 +366,52 @@ impl Planner<'_> {
                 Err(_) => self.findings.add(format!("{repo}: tag '{}' is not a valid OCI tag; skipped", clean_text(&t, 140))),
             }
         }
+        let mut read = futures::stream::iter(select_tags(self.req, listed))
+            .map(|tag| {
+                let (source, repo) = (self.source.clone(), repo.clone());
+                async move {
+                    let m = source.manifest(&repo, &tag, true).await;
+                    let sized = match m {
+                        Ok(Some(m)) => {
+                            let size = artifact_size(&source, &repo, &m).await;
+                            Ok(Some((m.digest.clone(), m.media_type.clone(), size, index_children(&m))))
+                        }
+                        Ok(None) => Ok(None),
+                        Err(e) => Err(e),
+                    };
+                    (tag, sized)
+                }
+            })
+            .buffered(CONCURRENT);
         let mut by_digest = ByDigest::new();
-        for tag in select_tags(self.req, listed) {
-            match self.source.manifest(repo, &tag, false).await {
-                Ok(Some(m)) => by_digest.entry(m.digest.clone()).or_insert_with(|| (m.media_type.clone(), Vec::new())).1.push(tag),
+        let mut children = HashSet::new();
+        let mut findings = Vec::new();
+        while let Some((tag, sized)) = read.next().await {
+            match sized {
+                Ok(Some((digest, media_type, size, kids))) => {
+                    children.extend(kids);
+                    let size = match size {
+                        Ok(n) => Ok(n),
+                        Err(e) if e.is_content() => Err(e.to_string()),
+                        Err(e) => return Err(e.into()),
+                    };
+                    by_digest.entry(digest).or_insert_with(|| Artifact { media_type, tags: Vec::new(), size }).tags.push(tag);
+                }
                 Ok(None) => {}
-                Err(e) if e.is_content() => self.findings.add(format!("{repo}:{tag}: {e}")),
+                Err(e) if e.is_content() => findings.push(format!("{repo}:{tag}: {e}")),
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(by_digest)
+        drop(read);
+        for f in findings {
+            self.findings.add(f);
+        }
+        Ok((by_digest, children))
     }
 
     /// Untagged manifests (ACR sources, through `_manifests`), except an
     /// index's own platforms.
-    async fn add_untagged(&mut self, repo: &Repository, by_digest: &mut ByDigest, bodies: &mut HashMap<String, ManifestInfo>) -> Result<(), MigrationError> {
+    async fn add_untagged(&mut self, repo: &Repository, by_digest: &mut ByDigest, children: &HashSet<String>) -> Result<(), MigrationError> {
         let listed = match self.source.acr_manifests(repo).await {
             Ok(listed) => listed,
             Err(OciError::Cancelled) => return Err(OciError::Cancelled.into()),
@@ -276,102 +420,67 @@ impl Planner<'_> {
                 return Ok(());
             }
         };
-        let mut children = HashSet::new();
-        for d in by_digest.keys() {
-            match self.source.manifest(repo, d, true).await {
-                Ok(Some(m)) => {
-                    let v: serde_json::Value = m.bytes.as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-                    children.extend(v["manifests"].as_array().into_iter().flatten().filter_map(|c| c["digest"].as_str().map(str::to_string)));
-                    bodies.insert(d.clone(), m);
-                }
-                Ok(None) => {}
-                Err(e) if e.is_content() => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let untagged: Vec<_> =
-            listed.into_iter().filter(|m| m.tags.is_empty() && !children.contains(&m.digest) && !by_digest.contains_key(&m.digest)).collect();
-        for m in untagged {
+        let mut untagged = Vec::new();
+        for m in listed.into_iter().filter(|m| m.tags.is_empty() && !children.contains(&m.digest) && !by_digest.contains_key(&m.digest)) {
             match Digest::parse(m.digest.as_str()) {
-                Ok(_) => {
-                    by_digest.insert(m.digest, (m.media_type, Vec::new()));
-                }
+                Ok(_) => untagged.push(m),
                 Err(_) => self.findings.add(format!("{repo}: '{}' is not a digest; skipped", clean_text(&m.digest, 100))),
             }
         }
+        let sized: Vec<_> = futures::stream::iter(untagged)
+            .map(|m| {
+                let (source, repo) = (self.source.clone(), repo.clone());
+                async move {
+                    let size = match source.manifest(&repo, &m.digest, true).await {
+                        Ok(Some(body)) => artifact_size(&source, &repo, &body).await,
+                        Ok(None) => Ok(0),
+                        Err(e) => Err(e),
+                    };
+                    (m, size)
+                }
+            })
+            .buffered(CONCURRENT)
+            .collect()
+            .await;
+        for (m, size) in sized {
+            let size = match size {
+                Ok(n) => Ok(n),
+                Err(e) if e.is_content() => Err(e.to_string()),
+                Err(e) => return Err(e.into()),
+            };
+            by_digest.insert(m.digest, Artifact { media_type: m.media_type, tags: Vec::new(), size });
+        }
         Ok(())
     }
+}
 
-    /// One digest: its size, then what the target holds decides the action.
-    async fn plan_artifact(
-        &mut self,
-        repo: &Repository,
-        digest: String,
-        media_type: String,
-        tags: Vec<String>,
-        body: Option<ManifestInfo>,
-    ) -> Result<(), MigrationError> {
-        let body = match body {
-            Some(m) => Ok(Some(m)),
-            None => self.source.manifest(repo, &digest, true).await,
-        };
-        let size = match body {
-            Ok(Some(m)) => artifact_size(&self.source, repo, &m).await,
-            Ok(None) => Ok(0),
-            Err(e) => Err(e),
-        };
-        let size = match size {
-            Ok(n) => n,
-            Err(e) if e.is_content() => {
-                self.findings.add(format!("{repo}@{}: {e}; not planned", super::oci::short(&digest)));
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let (action, detail) = self.compare(repo, &digest, &tags).await?;
-        if self.items.len() >= self.max_items {
-            return Err(MigrationError::invalid(
-                ErrorKind::Invalid,
-                "PlanTooLarge",
-                format!(
-                    "The source holds more than {} artifacts for this selection; narrow it with include, tag or latest filters, or raise max_plan_artifacts.",
-                    self.max_items
-                ),
-            ));
-        }
-        let (digest, tags) = match (Digest::parse(digest.as_str()), tags.iter().map(|t| Tag::parse(t.as_str())).collect::<Result<Vec<Tag>, _>>()) {
-            (Ok(d), Ok(t)) => (d, t),
-            (Err(e), _) | (_, Err(e)) => {
-                self.findings.add(format!("{repo}@{}: {e}; not planned", super::oci::short(&digest)));
-                return Ok(());
-            }
-        };
-        self.items.push(PlannedItem { repository: repo.clone(), digest, media_type, tags, size_bytes: size, action, detail });
-        Ok(())
-    }
+/// The digests an index lists as its platforms.
+fn index_children(m: &ManifestInfo) -> Vec<String> {
+    let v: serde_json::Value = m.bytes.as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+    v["manifests"].as_array().into_iter().flatten().filter_map(|c| c["digest"].as_str().map(str::to_string)).take(super::oci::MAX_INDEX_CHILDREN).collect()
+}
 
-    /// Compared with the target, tag by tag: present, a conflict, or a copy.
-    async fn compare(&self, repo: &Repository, digest: &str, tags: &[String]) -> Result<(ItemAction, Option<String>), MigrationError> {
-        let mut present = 0;
-        let mut conflicts = Vec::new();
-        for t in tags {
-            match self.target.manifest(repo, t, false).await? {
-                Some(m) if m.digest == digest => present += 1,
-                Some(m) => conflicts.push(format!("{repo}:{t} is {} in the target", m.digest)),
-                None => {}
-            }
+/// Compared with the target, tag by tag: present, a conflict, or a copy.
+async fn compare(target: &OciClient, force: bool, repo: &Repository, digest: &str, tags: &[String]) -> Result<(ItemAction, Option<String>), MigrationError> {
+    let mut present = 0;
+    let mut conflicts = Vec::new();
+    for t in tags {
+        match target.manifest(repo, t, false).await? {
+            Some(m) if m.digest == digest => present += 1,
+            Some(m) => conflicts.push(format!("{repo}:{t} is {} in the target", m.digest)),
+            None => {}
         }
-        let untagged_present = tags.is_empty() && self.target.manifest(repo, digest, false).await?.is_some();
-        Ok(if (present == tags.len() && !tags.is_empty()) || untagged_present {
-            (ItemAction::Present, None)
-        } else if !conflicts.is_empty() && !self.req.force {
-            (ItemAction::Conflict, Some(conflicts.join("; ")))
-        } else if !conflicts.is_empty() {
-            (ItemAction::Copy, Some(format!("Force overwrites: {}", conflicts.join("; "))))
-        } else {
-            (ItemAction::Copy, None)
-        })
     }
+    let untagged_present = tags.is_empty() && target.manifest(repo, digest, false).await?.is_some();
+    Ok(if (present == tags.len() && !tags.is_empty()) || untagged_present {
+        (ItemAction::Present, None)
+    } else if !conflicts.is_empty() && !force {
+        (ItemAction::Conflict, Some(conflicts.join("; ")))
+    } else if !conflicts.is_empty() {
+        (ItemAction::Copy, Some(format!("Force overwrites: {}", conflicts.join("; "))))
+    } else {
+        (ItemAction::Copy, None)
+    })
 }
 
 fn setting(key: &str, title: &str, s: Option<String>, t: Option<String>) -> ChecklistEntry {

@@ -5,15 +5,22 @@
 //! each replica's own endpoint too. Replication is asynchronous, so a tag not
 //! yet in a region is checked again until `regional_wait`; a different digest
 //! is a finding at once. Findings are stored on the item, not logged.
+//!
+//! Items are read a batch at a time and checked concurrently, every request
+//! paced by its host's read budget (ACR throttles each replica's data plane).
 
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use super::{
     arm_id,
+    commit::GroupCommit,
     oci::{OciAuth, OciClient},
     plan::{spec_of, target_of},
     Engine, MigrationError,
 };
+use crate::storage::ItemWrite;
 use regatlas_domain::record::MigrationItem as ItemRow;
 
 enum Check {
@@ -52,6 +59,105 @@ async fn regional_endpoints(engine: &Engine, target: &regatlas_app::model::Regis
     }
 }
 
+/// Items read and checked at a time: memory stays flat whatever the size.
+const BATCH: i64 = 256;
+/// Checks in flight at once (each host's budget paces them).
+const CONCURRENT: usize = 16;
+
+/// One check per item, at most [`CONCURRENT`] at once, in the items' order.
+/// Each check owns what it reads (futures driven by a stream in a spawned
+/// task must not borrow).
+async fn check_all(client: &OciClient, items: Vec<ItemRow>, where_: &'static str) -> Vec<(ItemRow, Result<Check, MigrationError>)> {
+    futures::stream::iter(items)
+        .map(|item| {
+            let client = client.clone();
+            async move {
+                let c = check(&client, &item, where_).await;
+                (item, c)
+            }
+        })
+        .buffered(CONCURRENT)
+        .collect()
+        .await
+}
+
+/// A batch: the login server first; items that pass go on to each regional
+/// endpoint, checked again (replication is asynchronous) until they pass,
+/// resolve elsewhere, or `wait` has passed since the batch's first check.
+async fn verify_batch(
+    writer: &GroupCommit,
+    target: &OciClient,
+    regional: &[(String, OciClient)],
+    batch: Vec<ItemRow>,
+    wait: Duration,
+) -> Result<(), MigrationError> {
+    let mut writes = Vec::new();
+    let mut waiting: Vec<(ItemRow, usize)> = Vec::new();
+    for (item, outcome) in check_all(target, batch, "the target").await {
+        match outcome? {
+            Check::Ok if regional.is_empty() => writes.push(ItemWrite::Verified(item.id, true, None)),
+            Check::Ok => waiting.push((item, 0)),
+            Check::Missing(p) | Check::Wrong(p) => writes.push(ItemWrite::Verified(item.id, false, Some(p))),
+        }
+    }
+    writer.write(std::mem::take(&mut writes)).await?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(200);
+    while !waiting.is_empty() {
+        let rounds = futures::stream::iter(waiting)
+            .map(|(item, next)| {
+                let regional = regional.to_vec();
+                async move {
+                    let outcome = regional_checks(&regional, &item, next).await;
+                    (item, outcome)
+                }
+            })
+            .buffered(CONCURRENT)
+            .collect::<Vec<_>>()
+            .await;
+        let mut still = Vec::new();
+        for (item, (next, outcome)) in rounds {
+            match outcome {
+                None => writes.push(ItemWrite::Verified(
+                    item.id,
+                    true,
+                    Some(format!("verified through the login server and {} regional endpoints", regional.len())),
+                )),
+                Some(Err(p)) => writes.push(ItemWrite::Verified(item.id, false, Some(p))),
+                Some(Ok(p)) if tokio::time::Instant::now() >= deadline => {
+                    writes.push(ItemWrite::Verified(item.id, false, Some(format!("{p} (not replicated within {wait:?})"))))
+                }
+                Some(Ok(_)) => still.push((item, next)),
+            }
+        }
+        writer.write(std::mem::take(&mut writes)).await?;
+        waiting = still;
+        if !waiting.is_empty() {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+    }
+    Ok(())
+}
+
+/// The regional endpoints from `next` on: `None` when all pass, else where
+/// it stopped and why (`Ok`: not there yet; `Err`: another digest).
+async fn regional_checks(regional: &[(String, OciClient)], item: &ItemRow, mut next: usize) -> (usize, Option<Result<String, String>>) {
+    while next < regional.len() {
+        let (host, client) = &regional[next];
+        // An unreachable region is "not there yet", not the end of verification.
+        let checked = check(client, item, &format!("the regional endpoint {host}"))
+            .await
+            .unwrap_or_else(|e| Check::Missing(format!("the regional endpoint {host} is unavailable: {e}")));
+        match checked {
+            Check::Ok => next += 1,
+            Check::Wrong(p) => return (next, Some(Err(p))),
+            Check::Missing(p) => return (next, Some(Ok(p))),
+        }
+    }
+    (next, None)
+}
+
 pub(super) async fn run(engine: &Engine, id: &str) -> Result<(), MigrationError> {
     let storage = &engine.inner.storage;
     let req = spec_of(storage.migration_spec(id).await?);
@@ -61,7 +167,7 @@ pub(super) async fn run(engine: &Engine, id: &str) -> Result<(), MigrationError>
         // A host name ARM reported for the watched registry (a private endpoint may resolve it privately).
         let policy = std::sync::Arc::new(engine.inner.settings.outbound.trusting(&h));
         match OciClient::new(&h, OciAuth::Arm(engine.inner.arm.clone()), policy) {
-            Ok(c) => regional.push((h, c)),
+            Ok(c) => regional.push((h, c.with_budget(&engine.inner.settings.budgets))),
             Err(e) => {
                 tracing::warn!(migration = %id, endpoint = %h, error = %e, "regional endpoint not verified");
                 engine
@@ -77,56 +183,17 @@ pub(super) async fn run(engine: &Engine, id: &str) -> Result<(), MigrationError>
             }
         }
     }
-    let items = storage.items_to_verify(id).await?;
-    // Global endpoint first; items that pass go on to the regional checks.
-    let mut waiting: Vec<(ItemRow, usize)> = Vec::new();
-    for item in items {
-        match check(&target, &item, "the target").await? {
-            Check::Ok if regional.is_empty() => storage.item_verified(item.id, true, None).await?,
-            Check::Ok => waiting.push((item, 0)),
-            Check::Missing(p) | Check::Wrong(p) => storage.item_verified(item.id, false, Some(&p)).await?,
-        }
-    }
-    // Regional endpoints, patiently: replication is asynchronous.
-    let deadline = tokio::time::Instant::now() + engine.inner.settings.regional_wait;
-    let mut pause = Duration::from_millis(200);
-    while !waiting.is_empty() {
-        let mut still = Vec::new();
-        for (item, mut next) in waiting {
-            let mut outcome = None;
-            while next < regional.len() {
-                let (host, client) = &regional[next];
-                // An unreachable region is "not there yet", not the end of verification.
-                let checked = check(client, &item, &format!("the regional endpoint {host}"))
-                    .await
-                    .unwrap_or_else(|e| Check::Missing(format!("the regional endpoint {host} is unavailable: {e}")));
-                match checked {
-                    Check::Ok => next += 1,
-                    Check::Wrong(p) => {
-                        outcome = Some(Err(p));
-                        break;
-                    }
-                    Check::Missing(p) => {
-                        outcome = Some(Ok(p));
-                        break;
-                    }
-                }
-            }
-            match outcome {
-                None => {
-                    storage.item_verified(item.id, true, Some(&format!("verified through the login server and {} regional endpoints", regional.len()))).await?
-                }
-                Some(Err(p)) => storage.item_verified(item.id, false, Some(&p)).await?,
-                Some(Ok(p)) if tokio::time::Instant::now() >= deadline => {
-                    storage.item_verified(item.id, false, Some(&format!("{p} (not replicated within {:?})", engine.inner.settings.regional_wait))).await?
-                }
-                Some(Ok(_)) => still.push((item, next)),
-            }
-        }
-        waiting = still;
-        if !waiting.is_empty() {
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(5));
+    let writer = GroupCommit::start(storage.clone());
+    let wait = engine.inner.settings.regional_wait;
+    let mut after = 0;
+    loop {
+        let batch = storage.items_to_verify(id, after, BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.id;
+        let full = batch.len() as i64 == BATCH;
+        verify_batch(&writer, &target, &regional, batch, wait).await?;
+        if !full {
+            break;
         }
     }
     let v = engine.view(id).await?;

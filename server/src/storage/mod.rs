@@ -51,6 +51,9 @@ pub enum StorageError {
     Invalid(String),
     #[error("cannot open database {url}: {source}")]
     Permissions { url: String, source: std::io::Error },
+    /// A batch of writes failed (the cause was logged where it happened).
+    #[error("a batched write failed: {0}")]
+    Batch(String),
 }
 
 /// The database, its WAL and shared-memory files are the owner's alone
@@ -155,31 +158,52 @@ pub trait MigrationStore: Send + Sync {
     /// The driver stopped cleanly (shutdown, or a state change): no crash to count.
     async fn clear_crash_resumes(&self, id: &str) -> Result<(), StorageError>;
     async fn set_migration_window(&self, id: &str, window: i64, throttled_more: i64) -> Result<(), StorageError>;
-    /// Replaces the plan (items and checklist) in one transaction.
-    async fn replace_plan(&self, id: &str, items: &[PlannedItem], checklist: &[ChecklistEntry], copy_state: ItemState) -> Result<(), StorageError>;
+    /// Starts a plan afresh: the previous items and checklist go (a plan
+    /// interrupted by a crash is made again from the start).
+    async fn begin_plan(&self, id: &str) -> Result<(), StorageError>;
+    /// Adds a batch of planned items in one transaction (copies in `copy_state`).
+    async fn add_planned(&self, id: &str, items: &[PlannedItem], copy_state: ItemState) -> Result<(), StorageError>;
+    /// Writes the plan's checklist, replacing any before it.
+    async fn set_checklist(&self, id: &str, checklist: &[ChecklistEntry]) -> Result<(), StorageError>;
     /// Turns a dry run's planned copies into pending ones (starting it).
     async fn plan_to_pending(&self, id: &str) -> Result<u64, StorageError>;
-    /// Copy items still to do: pending, and importing ones a crash or stop
-    /// interrupted (with or without their ARM handle).
-    async fn items_to_copy(&self, id: &str) -> Result<Vec<MigrationItem>, StorageError>;
-    /// Items verification looks at: everything copied or already present.
-    async fn items_to_verify(&self, id: &str) -> Result<Vec<MigrationItem>, StorageError>;
-    /// Written before the ARM call: one more attempt, importing.
-    async fn item_importing(&self, item: i64) -> Result<(), StorageError>;
-    /// Written after ARM accepted: the handle to poll (and to resume from).
-    async fn item_lro(&self, item: i64, lro: &serde_json::Value) -> Result<(), StorageError>;
-    /// ARM throttled the request before processing it: not an attempt.
-    async fn item_throttled(&self, item: i64) -> Result<(), StorageError>;
-    async fn item_pending(&self, item: i64, error: Option<(&str, &str)>) -> Result<(), StorageError>;
-    async fn item_finished(&self, item: i64, state: ItemState, error: Option<(&str, &str)>) -> Result<(), StorageError>;
-    async fn item_verified(&self, item: i64, ok: bool, detail: Option<&str>) -> Result<(), StorageError>;
+    /// Items a crash or stop left importing (with or without their ARM
+    /// handle): at most the window of a previous run.
+    async fn items_importing(&self, id: &str) -> Result<Vec<MigrationItem>, StorageError>;
+    /// The next `limit` pending copies after item `after`, in id order.
+    async fn pending_items(&self, id: &str, after: i64, limit: i64) -> Result<Vec<MigrationItem>, StorageError>;
+    /// The next `limit` items verification looks at (copied or already
+    /// present) after item `after`, in id order.
+    async fn items_to_verify(&self, id: &str, after: i64, limit: i64) -> Result<Vec<MigrationItem>, StorageError>;
+    /// Item state writes, in order, in one transaction (the engine's group
+    /// commit): durable together when this returns.
+    async fn write_items(&self, writes: &[ItemWrite]) -> Result<(), StorageError>;
     /// "Retry failed items only": failed copies become pending again.
     async fn retry_failed(&self, id: &str) -> Result<u64, StorageError>;
     async fn migration_items(&self, id: &str, f: &ItemFilter) -> Result<Vec<MigrationItem>, StorageError>;
-    async fn migration_repositories(&self, id: &str) -> Result<Vec<RepositoryCounts>, StorageError>;
+    /// Per-repository counts, by name, after `after`, at most `limit` repositories.
+    async fn migration_repositories(&self, id: &str, after: Option<&str>, limit: i64) -> Result<Vec<RepositoryCounts>, StorageError>;
     async fn checklist(&self, id: &str) -> Result<Vec<ChecklistEntry>, StorageError>;
     /// Ticks (or unticks) a manual checklist item. `false` if there is no such manual item.
     async fn tick_checklist(&self, id: &str, key: &str, done: bool, by: &Principal) -> Result<bool, StorageError>;
+}
+
+/// One write of an item's state by the engine; the copy loop and
+/// verification send them in batches ([`MigrationStore::write_items`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ItemWrite {
+    /// Before the ARM call: one more attempt, importing.
+    Importing(i64),
+    /// ARM accepted: the operation handle to poll (and to resume from).
+    Lro(i64, serde_json::Value),
+    /// ARM throttled the request before processing it: not an attempt.
+    Throttled(i64),
+    /// Back to pending (a transient failure), with its error.
+    Pending(i64, Option<(String, String)>),
+    /// The import's outcome: imported or failed (with ARM's error).
+    Finished(i64, ItemState, Option<(String, String)>),
+    /// Verification's outcome, with its detail.
+    Verified(i64, bool, Option<String>),
 }
 
 /// Who has signed in or acted, and the API tokens this console issued.

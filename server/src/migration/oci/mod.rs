@@ -10,6 +10,7 @@
 //! go only to the hosts their set is bound to, and text that ends up in an
 //! error is cleaned and cut short.
 
+pub mod budget;
 mod listing;
 
 pub use listing::ListedManifest;
@@ -52,6 +53,8 @@ pub const MAX_INDEX_DEPTH: usize = 4;
 pub const MAX_INDEX_CHILDREN: usize = 1024;
 /// Redirects followed, each to the same origin only.
 const MAX_REDIRECTS: usize = 3;
+/// 429s one request answers by waiting and sending it again.
+const MAX_THROTTLED: usize = 8;
 /// How much of an upstream body an error quotes.
 const EXCERPT: usize = 200;
 
@@ -124,6 +127,8 @@ pub struct OciClient {
     tokens: Arc<Mutex<HashMap<String, String>>>,
     /// Turns true when the work this client does is no longer wanted.
     cancel: Option<watch::Receiver<bool>>,
+    /// The host's read budget, when the engine paces this client.
+    budget: Option<Arc<budget::HostBudget>>,
 }
 
 /// `https://` unless the host is loopback (the emulator, a local registry).
@@ -220,12 +225,19 @@ impl OciClient {
             .user_agent(concat!("regatlas/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| OciError::Transport { url: base.clone(), message: e.to_string() })?;
-        Ok(OciClient { http, base, origin, auth, policy, tokens: Arc::new(Mutex::new(HashMap::new())), cancel: None })
+        Ok(OciClient { http, base, origin, auth, policy, tokens: Arc::new(Mutex::new(HashMap::new())), cancel: None, budget: None })
     }
 
     /// Stops every request of this client (within the current one) once `cancel` turns true.
     pub fn with_cancel(mut self, cancel: watch::Receiver<bool>) -> OciClient {
         self.cancel = Some(cancel);
+        self
+    }
+
+    /// Paces every request of this client by its host's budget (shared by
+    /// every client of the host) and answers 429s with `Retry-After`.
+    pub fn with_budget(mut self, budgets: &budget::Budgets) -> OciClient {
+        self.budget = Some(budgets.of(self.host()));
         self
     }
 
@@ -247,8 +259,63 @@ impl OciClient {
         self.cancel.as_ref().is_some_and(|c| *c.borrow())
     }
 
-    /// Sends a request unless cancelled first; a cancel during it wins.
+    /// Waits for `d` unless cancelled first.
+    async fn pause(&self, d: Duration) -> Result<(), OciError> {
+        match self.cancel.clone() {
+            None => tokio::time::sleep(d).await,
+            Some(mut c) => tokio::select! {
+                _ = tokio::time::sleep(d) => {}
+                _ = c.wait_for(|v| *v) => return Err(OciError::Cancelled),
+            },
+        }
+        Ok(())
+    }
+
+    /// Sends a request within the host's budget: a 429 is sent again after
+    /// its `Retry-After` (at most [`MAX_THROTTLED`] times, then the 429 is
+    /// the answer).
     async fn go(&self, rb: reqwest::RequestBuilder, url: &Url) -> Result<reqwest::Response, OciError> {
+        let mut refused = 0;
+        loop {
+            let Some(this) = rb.try_clone() else { return self.go_once(rb, url).await };
+            if let Some(b) = &self.budget {
+                match self.cancel.clone() {
+                    None => b.acquire().await,
+                    Some(mut c) => tokio::select! {
+                        _ = b.acquire() => {}
+                        _ = c.wait_for(|v| *v) => return Err(OciError::Cancelled),
+                    },
+                }
+            }
+            let r = self.go_once(this, url).await?;
+            if r.status() != StatusCode::TOO_MANY_REQUESTS {
+                if let Some(b) = &self.budget {
+                    b.success();
+                }
+                return Ok(r);
+            }
+            let wait = r
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs)
+                .unwrap_or(Duration::from_secs(1))
+                .clamp(Duration::from_millis(100), Duration::from_secs(60));
+            refused += 1;
+            tracing::debug!(url = %shown(url), ?wait, refused, "the registry throttled a read");
+            if refused > MAX_THROTTLED {
+                return Ok(r);
+            }
+            match &self.budget {
+                Some(b) => b.throttled(wait),
+                None => self.pause(wait).await?,
+            }
+        }
+    }
+
+    /// Sends a request unless cancelled first; a cancel during it wins.
+    async fn go_once(&self, rb: reqwest::RequestBuilder, url: &Url) -> Result<reqwest::Response, OciError> {
         if self.cancelled() {
             return Err(OciError::Cancelled);
         }

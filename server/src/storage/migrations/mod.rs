@@ -11,7 +11,7 @@ use regatlas_domain::{
 use rows::{items_of, ChecklistRecord, ItemRecord, MigrationRecord, WITH_COUNTS};
 use sqlx::Row;
 
-use super::{now, parsed, MigrationStore, SqliteStore, StorageError};
+use super::{now, parsed, ItemWrite, MigrationStore, SqliteStore, StorageError};
 
 #[async_trait]
 impl MigrationStore for SqliteStore {
@@ -106,7 +106,7 @@ impl MigrationStore for SqliteStore {
     async fn note_crash_resume(&self, id: &str) -> Result<bool, StorageError> {
         let r = sqlx::query(
             "SELECT state, crash_resumes, crash_mark,
-                (SELECT COUNT(*) FROM migration_items WHERE migration_id = ?1 AND state IN ('imported', 'failed', 'verified', 'mismatch')) AS finished
+                (SELECT COALESCE(SUM(n), 0) FROM migration_item_counts WHERE migration_id = ?1 AND state IN ('imported', 'failed', 'verified', 'mismatch')) AS finished
              FROM migrations WHERE id = ?1",
         )
         .bind(id)
@@ -142,11 +142,18 @@ impl MigrationStore for SqliteStore {
         Ok(())
     }
 
-    /// Replaces the plan (items and checklist) in one transaction.
-    async fn replace_plan(&self, id: &str, items: &[PlannedItem], checklist: &[ChecklistEntry], copy_state: ItemState) -> Result<(), StorageError> {
+    /// Starts a plan afresh: the previous items and checklist go.
+    async fn begin_plan(&self, id: &str) -> Result<(), StorageError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM migration_items WHERE migration_id = ?").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM migration_checklist WHERE migration_id = ?").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds a batch of planned items in one transaction.
+    async fn add_planned(&self, id: &str, items: &[PlannedItem], copy_state: ItemState) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
         for it in items {
             let state = if it.action == ItemAction::Copy { copy_state } else { ItemState::Planned };
             sqlx::query("INSERT INTO migration_items (migration_id, repository, digest, media_type, tags, size_bytes, action, state, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -162,6 +169,15 @@ impl MigrationStore for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        sqlx::query("UPDATE migrations SET updated_at = ? WHERE id = ?").bind(now()).bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes the plan's checklist, replacing any before it.
+    async fn set_checklist(&self, id: &str, checklist: &[ChecklistEntry]) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM migration_checklist WHERE migration_id = ?").bind(id).execute(&mut *tx).await?;
         for (i, c) in checklist.iter().enumerate() {
             sqlx::query("INSERT INTO migration_checklist (migration_id, key, position, kind, title, source_value, target_value, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(id)
@@ -175,7 +191,6 @@ impl MigrationStore for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("UPDATE migrations SET updated_at = ? WHERE id = ?").bind(now()).bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -189,83 +204,76 @@ impl MigrationStore for SqliteStore {
         Ok(r.rows_affected())
     }
 
-    /// Copy items still to do: pending, and importing ones a crash or stop
-    /// interrupted (with or without their ARM handle).
-    async fn items_to_copy(&self, id: &str) -> Result<Vec<MigrationItem>, StorageError> {
+    async fn items_importing(&self, id: &str) -> Result<Vec<MigrationItem>, StorageError> {
+        let rows = sqlx::query_as::<_, ItemRecord>("SELECT * FROM migration_items WHERE migration_id = ? AND state = 'importing' ORDER BY id")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        items_of(rows)
+    }
+
+    async fn pending_items(&self, id: &str, after: i64, limit: i64) -> Result<Vec<MigrationItem>, StorageError> {
         let rows = sqlx::query_as::<_, ItemRecord>(
-            "SELECT * FROM migration_items WHERE migration_id = ? AND action = 'copy' AND state IN ('pending', 'importing') ORDER BY state DESC, id",
+            "SELECT * FROM migration_items WHERE migration_id = ? AND state = 'pending' AND id > ? AND action = 'copy' ORDER BY id LIMIT ?",
         )
         .bind(id)
+        .bind(after)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         items_of(rows)
     }
 
-    /// Items verification looks at: everything copied or already present.
-    async fn items_to_verify(&self, id: &str) -> Result<Vec<MigrationItem>, StorageError> {
+    async fn items_to_verify(&self, id: &str, after: i64, limit: i64) -> Result<Vec<MigrationItem>, StorageError> {
         let rows = sqlx::query_as::<_, ItemRecord>(
-            "SELECT * FROM migration_items WHERE migration_id = ? AND ((action = 'copy' AND state IN ('imported', 'verified', 'mismatch')) OR (action = 'present')) ORDER BY id",
+            "SELECT * FROM migration_items WHERE migration_id = ? AND id > ?
+                AND ((action = 'copy' AND state IN ('imported', 'verified', 'mismatch')) OR (action = 'present')) ORDER BY id LIMIT ?",
         )
         .bind(id)
+        .bind(after)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         items_of(rows)
     }
 
-    /// Written before the ARM call: one more attempt, importing.
-    async fn item_importing(&self, item: i64) -> Result<(), StorageError> {
-        sqlx::query("UPDATE migration_items SET state = 'importing', attempts = attempts + 1, lro = NULL, error_code = NULL, error_message = NULL, started_at = COALESCE(started_at, ?) WHERE id = ?")
-            .bind(now())
-            .bind(item)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Written after ARM accepted: the handle to poll (and to resume from).
-    async fn item_lro(&self, item: i64, lro: &serde_json::Value) -> Result<(), StorageError> {
-        sqlx::query("UPDATE migration_items SET lro = ? WHERE id = ?").bind(lro.to_string()).bind(item).execute(&self.pool).await?;
-        Ok(())
-    }
-
-    /// ARM throttled the request before processing it: not an attempt.
-    async fn item_throttled(&self, item: i64) -> Result<(), StorageError> {
-        sqlx::query("UPDATE migration_items SET state = 'pending', attempts = MAX(attempts - 1, 0), lro = NULL WHERE id = ?")
-            .bind(item)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn item_pending(&self, item: i64, error: Option<(&str, &str)>) -> Result<(), StorageError> {
-        sqlx::query("UPDATE migration_items SET state = 'pending', lro = NULL, error_code = ?, error_message = ? WHERE id = ?")
-            .bind(error.map(|e| e.0))
-            .bind(error.map(|e| e.1))
-            .bind(item)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn item_finished(&self, item: i64, state: ItemState, error: Option<(&str, &str)>) -> Result<(), StorageError> {
-        sqlx::query("UPDATE migration_items SET state = ?, error_code = ?, error_message = ?, finished_at = ? WHERE id = ?")
-            .bind(state.as_str())
-            .bind(error.map(|e| e.0))
-            .bind(error.map(|e| e.1))
-            .bind(now())
-            .bind(item)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn item_verified(&self, item: i64, ok: bool, detail: Option<&str>) -> Result<(), StorageError> {
-        sqlx::query("UPDATE migration_items SET state = ?, detail = ? WHERE id = ?")
-            .bind(if ok { ItemState::Verified } else { ItemState::Mismatch }.as_str())
-            .bind(detail)
-            .bind(item)
-            .execute(&self.pool)
-            .await?;
+    async fn write_items(&self, writes: &[ItemWrite]) -> Result<(), StorageError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let at = now();
+        let mut tx = self.pool.begin().await?;
+        for w in writes {
+            let q = match w {
+                ItemWrite::Importing(item) => sqlx::query(
+                    "UPDATE migration_items SET state = 'importing', attempts = attempts + 1, lro = NULL, error_code = NULL, error_message = NULL, started_at = COALESCE(started_at, ?) WHERE id = ?",
+                )
+                .bind(&at)
+                .bind(item),
+                ItemWrite::Lro(item, lro) => sqlx::query("UPDATE migration_items SET lro = ? WHERE id = ? AND state = 'importing'").bind(lro.to_string()).bind(item),
+                ItemWrite::Throttled(item) => {
+                    sqlx::query("UPDATE migration_items SET state = 'pending', attempts = MAX(attempts - 1, 0), lro = NULL WHERE id = ?").bind(item)
+                }
+                ItemWrite::Pending(item, error) => sqlx::query("UPDATE migration_items SET state = 'pending', lro = NULL, error_code = ?, error_message = ? WHERE id = ?")
+                    .bind(error.as_ref().map(|e| e.0.clone()))
+                    .bind(error.as_ref().map(|e| e.1.clone()))
+                    .bind(item),
+                ItemWrite::Finished(item, state, error) => {
+                    sqlx::query("UPDATE migration_items SET state = ?, lro = NULL, error_code = ?, error_message = ?, finished_at = ? WHERE id = ?")
+                        .bind(state.as_str())
+                        .bind(error.as_ref().map(|e| e.0.clone()))
+                        .bind(error.as_ref().map(|e| e.1.clone()))
+                        .bind(&at)
+                        .bind(item)
+                }
+                ItemWrite::Verified(item, ok, detail) => sqlx::query("UPDATE migration_items SET state = ?, detail = ? WHERE id = ?")
+                    .bind(if *ok { ItemState::Verified } else { ItemState::Mismatch }.as_str())
+                    .bind(detail.clone())
+                    .bind(item),
+            };
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -281,30 +289,36 @@ impl MigrationStore for SqliteStore {
     }
 
     async fn migration_items(&self, id: &str, f: &ItemFilter) -> Result<Vec<MigrationItem>, StorageError> {
-        let (repo, item) = f.after.clone().unzip();
+        // `LIKE` with its wildcards escaped: the text is matched as text.
+        let text = f.text.as_deref().filter(|t| !t.is_empty()).map(|t| format!("%{}%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
         let rows = sqlx::query_as::<_, ItemRecord>(
             "SELECT * FROM migration_items WHERE migration_id = ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR action = ?3)
-             AND (?5 IS NULL OR repository > ?5 OR (repository = ?5 AND id > ?6)) ORDER BY repository, id LIMIT ?4",
+             AND (?4 IS NULL OR repository = ?4)
+             AND (?5 IS NULL OR repository LIKE ?5 ESCAPE '\\' OR digest LIKE ?5 ESCAPE '\\' OR tags LIKE ?5 ESCAPE '\\')
+             AND id > ?6 ORDER BY id LIMIT ?7",
         )
         .bind(id)
         .bind(f.state.map(ItemState::as_str))
         .bind(f.action.map(ItemAction::as_str))
+        .bind(f.repository.as_deref())
+        .bind(text)
+        .bind(f.after.unwrap_or(0))
         .bind(f.limit)
-        .bind(repo)
-        .bind(item)
         .fetch_all(&self.pool)
         .await?;
         items_of(rows)
     }
 
-    async fn migration_repositories(&self, id: &str) -> Result<Vec<RepositoryCounts>, StorageError> {
+    async fn migration_repositories(&self, id: &str, after: Option<&str>, limit: i64) -> Result<Vec<RepositoryCounts>, StorageError> {
         let rows = sqlx::query_as::<_, (String, i64, i64, i64, i64, i64)>(
             "SELECT repository, COUNT(*) AS artifacts, COALESCE(SUM(action = 'copy'), 0) AS to_copy,
                 COALESCE(SUM(action = 'copy' AND state IN ('imported', 'verified', 'mismatch')), 0) AS done,
                 COALESCE(SUM(state = 'failed'), 0) AS failed, COALESCE(SUM(action = 'conflict'), 0) AS conflicts
-             FROM migration_items WHERE migration_id = ? GROUP BY repository ORDER BY repository",
+             FROM migration_items WHERE migration_id = ?1 AND (?2 IS NULL OR repository > ?2) GROUP BY repository ORDER BY repository LIMIT ?3",
         )
         .bind(id)
+        .bind(after)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()

@@ -162,24 +162,25 @@ impl TryFrom<MigrationRecord> for Migration {
 }
 
 /// After `WITH page AS (…migrations…)`: each migration of the page with the
-/// counts of its items, in one query (items of other migrations are not read).
+/// counts of its items, in one query, from the counts the triggers keep
+/// (no item is read).
 pub(super) const WITH_COUNTS: &str = "SELECT page.*,
     COALESCE(c.planned, 0) AS planned, COALESCE(c.to_copy, 0) AS to_copy, COALESCE(c.present, 0) AS present, COALESCE(c.conflicts, 0) AS conflicts,
     COALESCE(c.imported, 0) AS imported, COALESCE(c.failed, 0) AS failed, COALESCE(c.in_flight, 0) AS in_flight, COALESCE(c.verified, 0) AS verified,
     COALESCE(c.mismatched, 0) AS mismatched, COALESCE(c.bytes_total, 0) AS bytes_total, COALESCE(c.bytes_to_copy, 0) AS bytes_to_copy,
     COALESCE(c.bytes_done, 0) AS bytes_done
     FROM page LEFT JOIN (
-      SELECT migration_id, COUNT(*) AS planned,
-        SUM(action = 'copy') AS to_copy,
-        SUM(action = 'present') AS present,
-        SUM(action = 'conflict') AS conflicts,
-        SUM(action = 'copy' AND state IN ('imported', 'verified', 'mismatch')) AS imported,
-        SUM(state = 'failed') AS failed,
-        SUM(state = 'importing') AS in_flight,
-        SUM(state = 'verified') AS verified,
-        SUM(state = 'mismatch') AS mismatched,
-        SUM(size_bytes) AS bytes_total,
-        SUM(CASE WHEN action = 'copy' THEN size_bytes ELSE 0 END) AS bytes_to_copy,
-        SUM(CASE WHEN action = 'copy' AND state IN ('imported', 'verified', 'mismatch') THEN size_bytes ELSE 0 END) AS bytes_done
-      FROM migration_items WHERE migration_id IN (SELECT id FROM page) GROUP BY migration_id
+      SELECT migration_id, SUM(n) AS planned,
+        SUM(CASE WHEN action = 'copy' THEN n ELSE 0 END) AS to_copy,
+        SUM(CASE WHEN action = 'present' THEN n ELSE 0 END) AS present,
+        SUM(CASE WHEN action = 'conflict' THEN n ELSE 0 END) AS conflicts,
+        SUM(CASE WHEN action = 'copy' AND state IN ('imported', 'verified', 'mismatch') THEN n ELSE 0 END) AS imported,
+        SUM(CASE WHEN state = 'failed' THEN n ELSE 0 END) AS failed,
+        SUM(CASE WHEN state = 'importing' THEN n ELSE 0 END) AS in_flight,
+        SUM(CASE WHEN state = 'verified' THEN n ELSE 0 END) AS verified,
+        SUM(CASE WHEN state = 'mismatch' THEN n ELSE 0 END) AS mismatched,
+        SUM(bytes) AS bytes_total,
+        SUM(CASE WHEN action = 'copy' THEN bytes ELSE 0 END) AS bytes_to_copy,
+        SUM(CASE WHEN action = 'copy' AND state IN ('imported', 'verified', 'mismatch') THEN bytes ELSE 0 END) AS bytes_done
+      FROM migration_item_counts WHERE migration_id IN (SELECT id FROM page) GROUP BY migration_id
     ) c ON c.migration_id = page.id";
