@@ -815,6 +815,7 @@ async fn tick(
     responses((status = 200, description = "The migration and every artifact with its state, attempts and errors"), (status = 404, body = ErrorBody)))]
 async fn report(State(s): State<AppState>, Caller(who): Caller, Path((id, format)): Path<(String, String)>) -> Result<Response, Failure> {
     text_param("id", &id, 64)?;
+    let m = s.backend.migration_report(&who, &id).await?;
     let format = match format.as_str() {
         "csv" => crate::migration::ReportFormat::Csv,
         "json" => crate::migration::ReportFormat::Json,
@@ -826,7 +827,6 @@ async fn report(State(s): State<AppState>, Caller(who): Caller, Path((id, format
             )))
         }
     };
-    let m = s.backend.migration_report(&who, &id).await?;
     let name = format!("regatlas-migration-{}", m.id);
     let backend = s.backend.clone();
     // Written as it is read: a page of items per chunk, never the whole report in memory.

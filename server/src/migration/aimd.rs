@@ -6,6 +6,11 @@
 //! round trip are one signal: after a cut, further 429s within a round trip
 //! (the smoothed import time) do not cut again. Never below 1 nor above the
 //! maximum.
+//!
+//! When ARM reports the writes left in the subscription's quota
+//! (`x-ms-ratelimit-remaining-subscription-writes`), the growth per round
+//! trip follows that headroom instead: fast far from the quota, none at it,
+//! and never more at once than ARM would accept (a token bucket's burst).
 
 use std::time::{Duration, Instant};
 
@@ -20,12 +25,14 @@ pub struct Aimd {
     /// Smoothed round trip of one import.
     srtt: Option<Duration>,
     last_cut: Option<Instant>,
+    /// ARM's `x-ms-ratelimit-remaining-subscription-writes` as last seen.
+    headroom: Option<u64>,
 }
 
 impl Aimd {
     pub fn new(start: usize, max: usize) -> Aimd {
         let max = max.max(1) as f64;
-        Aimd { window: (start.max(1) as f64).min(max), max, slow_start: true, srtt: None, last_cut: None }
+        Aimd { window: (start.max(1) as f64).min(max), max, slow_start: true, srtt: None, last_cut: None, headroom: None }
     }
 
     /// Imports allowed in flight now.
@@ -42,8 +49,29 @@ impl Aimd {
         self.success();
     }
 
+    /// The interval between sends that spreads a window over a round trip
+    /// (`None` until a round trip is known).
+    pub fn pace(&self) -> Option<Duration> {
+        self.srtt.map(|rtt| rtt.div_f64(self.window.max(1.0)))
+    }
+
+    /// How many writes ARM says are left in the subscription's quota now.
+    pub fn set_headroom(&mut self, remaining: u64) {
+        self.headroom = Some(remaining);
+    }
+
+    /// One more import ended well. Without word from ARM: +1 in slow start
+    /// (doubling per round trip), +1/window after (one per round trip).
+    /// With ARM's remaining writes known, the window grows per round trip
+    /// by about what is left in the quota (at least one, at most doubling):
+    /// fast while the quota is far, not at all past it, and never by more
+    /// than ARM would accept at once.
     pub fn success(&mut self) {
-        let step = if self.slow_start { 1.0 } else { 1.0 / self.window };
+        let step = match self.headroom {
+            Some(left) => (left as f64 / self.window).clamp(1.0 / self.window, 1.0),
+            None if self.slow_start => 1.0,
+            None => 1.0 / self.window,
+        };
         self.window = (self.window + step).min(self.max);
     }
 
@@ -103,5 +131,30 @@ mod tests {
             a.success();
         }
         assert_eq!(a.window(), 64);
+    }
+
+    #[test]
+    fn arms_remaining_writes_set_the_pace_of_growth() {
+        // Far from the quota: one more per success (doubling per round trip).
+        let mut a = Aimd::new(100, 1000);
+        a.slow_start = false;
+        a.set_headroom(5000);
+        for _ in 0..100 {
+            a.success();
+        }
+        assert_eq!(a.window(), 200);
+        // 50 left: about 50 more per round trip of 200 successes.
+        a.set_headroom(50);
+        for _ in 0..200 {
+            a.success();
+        }
+        assert!((244..=250).contains(&a.window()), "{}", a.window());
+        // Nothing left: one per round trip, as without word from ARM.
+        a.set_headroom(0);
+        let w = a.window();
+        for _ in 0..w {
+            a.success();
+        }
+        assert_eq!(a.window(), w + 1);
     }
 }

@@ -97,18 +97,26 @@ struct CopyLoop<'a> {
     settings: super::EngineSettings,
     source_template: regatlas_arm::models::ImportSource,
     target_id: String,
+    /// The target's subscription (whose write quota the imports spend).
+    subscription: String,
     mode: &'static str,
     threshold: f64,
     shutdown: watch::Receiver<bool>,
     queue: VecDeque<ItemRow>,
     /// The last pending item read from storage; `None` once all were read.
     cursor: Option<i64>,
+    /// Items resumed from `importing` (any id, so perhaps past the cursor):
+    /// never taken again from storage while this loop holds them.
+    resumed: std::collections::HashSet<i64>,
     inflight: JoinSet<(ItemRow, Turn)>,
     /// Items waiting out a backoff or a `Retry-After`.
     delayed: Vec<(Instant, ItemRow)>,
     aimd: Aimd,
     /// No dispatch before this (the quota is spent).
     not_before: Instant,
+    /// Dispatch pacing: sends the window allows, earned at window / round trip per second.
+    pace_tokens: f64,
+    pace_last: Instant,
     finished_ok: i64,
     finished_failed: i64,
     throttled_since_save: i64,
@@ -122,7 +130,7 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
     let req = spec_of(storage.migration_spec(id).await?);
     let (_, source_template) = source_of(engine, &req).await?;
     let (target_reg, target) = target_of(engine, &req.target_registry).await?;
-    let max = req.max_concurrency.unwrap_or(16).clamp(1, 256) as usize;
+    let max = req.max_concurrency.unwrap_or(16).clamp(1, 512) as usize;
     let mut copy = CopyLoop {
         engine,
         id,
@@ -132,14 +140,18 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
         settings,
         source_template,
         target_id: arm_id(&target_reg),
+        subscription: target_reg.subscription_id.to_ascii_lowercase(),
         mode: if req.force { "Force" } else { "NoForce" },
         threshold: req.failure_threshold.unwrap_or(0.25),
         shutdown: engine.inner.shutdown.clone(),
         queue: VecDeque::new(),
         cursor: Some(0),
+        resumed: Default::default(),
         inflight: JoinSet::new(),
         delayed: Vec::new(),
         not_before: Instant::now(),
+        pace_tokens: 0.0,
+        pace_last: Instant::now(),
         finished_ok: 0,
         finished_failed: 0,
         throttled_since_save: 0,
@@ -158,6 +170,11 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
             copy.dispatch().await?;
         }
         if let Some(finish) = copy.finished() {
+            // Done by the loop's account: the database must agree (an item a
+            // panicked task left importing, or one made pending meanwhile).
+            if matches!(finish, Finish::Done) && copy.leftovers().await? {
+                continue;
+            }
             copy.storage.set_migration_window(id, copy.aimd.window() as i64, copy.throttled_since_save).await?;
             return Ok(finish);
         }
@@ -194,6 +211,7 @@ impl CopyLoop<'_> {
     async fn resume(&mut self, target: &OciClient) -> Result<(), MigrationError> {
         let mut landed_now = Vec::new();
         for item in self.storage.items_importing(self.id).await? {
+            self.resumed.insert(item.id);
             match item.lro.as_deref().and_then(|l| serde_json::from_str::<LroHandle>(l).ok()) {
                 Some(handle) => {
                     tracing::info!(migration = %self.id, item = item.id, "resuming an import from its stored operation");
@@ -218,6 +236,26 @@ impl CopyLoop<'_> {
         self.writer.write(landed_now).await
     }
 
+    /// Copies the database still holds as pending or importing once the loop
+    /// thinks it is done: read again from the start (`true`), or none (`false`).
+    async fn leftovers(&mut self) -> Result<bool, MigrationError> {
+        let importing = self.storage.items_importing(self.id).await?;
+        let pending = self.storage.pending_items(self.id, 0, 1).await?;
+        if importing.is_empty() && pending.is_empty() {
+            return Ok(false);
+        }
+        tracing::warn!(migration = %self.id, importing = importing.len(), pending = pending.len(), "copies left over at the end of the copy loop; taking them again");
+        // Nothing is held now (the loop is idle): start the bookkeeping afresh.
+        self.resumed.clear();
+        for item in importing {
+            if self.resumed.insert(item.id) {
+                self.queue.push_back(item);
+            }
+        }
+        self.cursor = Some(0);
+        Ok(true)
+    }
+
     /// Reads the next batch of pending items when the queue runs short of a window.
     async fn refill(&mut self) -> Result<(), MigrationError> {
         const BATCH: i64 = 512;
@@ -227,9 +265,8 @@ impl CopyLoop<'_> {
         }
         let batch = self.storage.pending_items(self.id, after, BATCH).await?;
         self.cursor = if (batch.len() as i64) < BATCH { None } else { batch.last().map(|i| i.id) };
-        // An item resumed from `importing` is already queued or in flight.
-        let queued: std::collections::HashSet<i64> = self.queue.iter().map(|i| i.id).collect();
-        self.queue.extend(batch.into_iter().filter(|i| !queued.contains(&i.id)));
+        // An item resumed from `importing` is held already (queued, in flight or waiting out a backoff).
+        self.queue.extend(batch.into_iter().filter(|i| !self.resumed.contains(&i.id)));
         Ok(())
     }
 
@@ -261,7 +298,7 @@ impl CopyLoop<'_> {
     /// "importing" is written first, in one transaction, before any is sent.
     async fn dispatch(&mut self) -> Result<(), MigrationError> {
         self.refill().await?;
-        let room = self.aimd.window().saturating_sub(self.inflight.len());
+        let room = self.aimd.window().saturating_sub(self.inflight.len()).min(self.paced());
         let round: Vec<ItemRow> = (0..room).map_while(|_| self.queue.pop_front()).collect();
         self.writer.write(round.iter().map(|i| ItemWrite::Importing(i.id)).collect()).await?;
         for item in round {
@@ -319,14 +356,37 @@ impl CopyLoop<'_> {
         }
     }
 
-    /// The next deadline: a backoff ending or the quota's wait.
+    /// Sends the pace allows now. Once a round trip is known, sends are
+    /// spread over it (window / round trip per second, at most a
+    /// thirty-second of the window at once) instead of going out in one
+    /// burst, which a token-bucket quota would refuse; each call spends
+    /// what it returns.
+    fn paced(&mut self) -> usize {
+        let Some(interval) = self.aimd.pace() else { return usize::MAX };
+        let now = Instant::now();
+        let cap = (self.aimd.window() as f64 / 32.0).max(4.0);
+        self.pace_tokens = (self.pace_tokens + now.duration_since(self.pace_last).as_secs_f64() / interval.as_secs_f64().max(1e-6)).min(cap);
+        self.pace_last = now;
+        let room = self.aimd.window().saturating_sub(self.inflight.len()).min(self.queue.len());
+        let n = (self.pace_tokens.floor() as usize).min(room);
+        self.pace_tokens -= n as f64;
+        n
+    }
+
+    /// The next deadline: a backoff ending, the quota's wait, or the pace's next send.
     fn wake_at(&self) -> Instant {
+        let pace = self
+            .aimd
+            .pace()
+            .filter(|_| self.pace_tokens < 1.0 && !self.queue.is_empty() && self.inflight.len() < self.aimd.window())
+            .map(|iv| self.pace_last + iv.mul_f64(1.0 - self.pace_tokens));
         self.delayed
             .iter()
             .map(|(t, _)| *t)
             .min()
             .into_iter()
             .chain((self.not_before > Instant::now()).then_some(self.not_before))
+            .chain(pace)
             .min()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
     }
@@ -354,7 +414,8 @@ impl CopyLoop<'_> {
                     if self.aimd.window() <= 1 {
                         self.not_before = self.not_before.max(Instant::now() + wait);
                     }
-                    self.delayed.push((Instant::now() + wait, item));
+                    // Jittered, so the refused ones do not all come back at once.
+                    self.delayed.push((Instant::now() + wait.mul_f64(1.0 + rand::random::<f64>() / 2.0), item));
                 }
                 Turn::Transient(code, message) => {
                     let attempts = item.attempts + 1;
@@ -377,6 +438,10 @@ impl CopyLoop<'_> {
                 }
                 Turn::Interrupted => {}
             }
+        }
+        // What ARM says is left of the write quota paces the window's growth.
+        if let Some(left) = self.engine.inner.import_arm.stats().get(&self.subscription).and_then(|s| s.remaining_writes) {
+            self.aimd.set_headroom(left);
         }
         self.writer.write(writes).await
     }

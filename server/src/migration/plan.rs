@@ -166,7 +166,7 @@ fn cancel_flag(engine: &Engine, control: &tokio::sync::watch::Receiver<super::Co
 /// Artifacts planned before they are written to storage in one transaction.
 const FLUSH_EVERY: usize = 500;
 /// Reads in flight at once within a repository (each host's budget paces them).
-const CONCURRENT: usize = 16;
+const CONCURRENT: usize = 64;
 
 /// The inventory and the plan of one migration, as they are built. Planned
 /// items go to storage a batch at a time, so memory holds one repository's

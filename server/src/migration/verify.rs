@@ -62,7 +62,7 @@ async fn regional_endpoints(engine: &Engine, target: &regatlas_app::model::Regis
 /// Items read and checked at a time: memory stays flat whatever the size.
 const BATCH: i64 = 256;
 /// Checks in flight at once (each host's budget paces them).
-const CONCURRENT: usize = 16;
+const CONCURRENT: usize = 64;
 
 /// One check per item, at most [`CONCURRENT`] at once, in the items' order.
 /// Each check owns what it reads (futures driven by a stream in a spawned
@@ -198,8 +198,11 @@ pub(super) async fn run(engine: &Engine, id: &str) -> Result<(), MigrationError>
     }
     let v = engine.view(id).await?;
     let regions = if regional.is_empty() { String::new() } else { format!(" (login server and {} regional endpoints)", regional.len()) };
-    if v.failed > 0 || v.mismatched > 0 {
-        let msg = format!("{} imports failed, {} artifacts did not verify{regions}", v.failed, v.mismatched);
+    // Copies neither imported nor failed (none, unless the copy phase lost one): never complete.
+    let unfinished = (v.to_copy - v.imported - v.failed).max(0);
+    if v.failed > 0 || v.mismatched > 0 || unfinished > 0 {
+        let left = if unfinished > 0 { format!(", {unfinished} copies never finished") } else { String::new() };
+        let msg = format!("{} imports failed, {} artifacts did not verify{left}{regions}", v.failed, v.mismatched);
         storage.set_migration_state(id, regatlas_app::model::MigrationState::Failed, Some(&msg)).await?;
         engine.publish(id, msg).await?;
     } else {

@@ -12,6 +12,7 @@ mod emulator_cli;
 mod health;
 mod hostile_registry;
 mod migration_crash;
+mod migration_scale;
 mod migrations;
 mod poller_commit;
 mod presence;

@@ -123,8 +123,10 @@ pub struct OciClient {
     origin: Url,
     auth: OciAuth,
     policy: Arc<OutboundPolicy>,
-    /// Bearer tokens by scope.
+    /// Bearer tokens by scope (empty: the scope needed none).
     tokens: Arc<Mutex<HashMap<String, String>>>,
+    /// Held while a scope's first request finds out whether it needs a token.
+    gates: Arc<std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>>,
     /// Turns true when the work this client does is no longer wanted.
     cancel: Option<watch::Receiver<bool>>,
     /// The host's read budget, when the engine paces this client.
@@ -225,7 +227,7 @@ impl OciClient {
             .user_agent(concat!("regatlas/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| OciError::Transport { url: base.clone(), message: e.to_string() })?;
-        Ok(OciClient { http, base, origin, auth, policy, tokens: Arc::new(Mutex::new(HashMap::new())), cancel: None, budget: None })
+        Ok(OciClient { http, base, origin, auth, policy, tokens: Arc::new(Mutex::new(HashMap::new())), gates: Default::default(), cancel: None, budget: None })
     }
 
     /// Stops every request of this client (within the current one) once `cancel` turns true.
@@ -348,8 +350,8 @@ impl OciClient {
         self.policy.check_url(&realm)?;
         let service = p.get("service").cloned().unwrap_or_default();
         let scope = p.get("scope").cloned().unwrap_or_else(|| scope_hint.to_string());
-        let key = format!("{service}|{scope}");
-        if let Some(t) = self.tokens.lock().await.get(&key) {
+        let key = scope.clone();
+        if let Some(t) = self.tokens.lock().await.get(&key).filter(|t| !t.is_empty()) {
             return Ok(t.clone());
         }
         let fail = |m: String| OciError::Auth { url: shown(&realm), message: m };
@@ -443,9 +445,32 @@ impl OciClient {
             }
             rb
         };
-        let cached = { self.tokens.lock().await.iter().find(|(k, _)| k.ends_with(&format!("|{scope}"))).map(|(_, v)| v.clone()) };
-        let r = self.go(build(cached.as_deref()), &url).await?;
+        // Single flight per scope: while one request finds out what a scope
+        // needs (and fetches its token), the others for it wait, then use it.
+        let tokens = self.tokens.clone();
+        let known = || {
+            let (tokens, scope) = (tokens.clone(), scope.to_string());
+            async move { tokens.lock().await.get(&scope).cloned() }
+        };
+        let mut cached = known().await;
+        let _gate = match cached {
+            Some(_) => None,
+            None => {
+                let gate = {
+                    let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+                    gates.entry(scope.to_string()).or_default().clone()
+                };
+                let g = gate.lock_owned().await;
+                cached = known().await;
+                Some(g)
+            }
+        };
+        // An empty token: the scope needed none last time.
+        let r = self.go(build(cached.as_deref().filter(|t| !t.is_empty())), &url).await?;
         if r.status() != StatusCode::UNAUTHORIZED {
+            if cached.is_none() {
+                self.tokens.lock().await.insert(scope.to_string(), String::new());
+            }
             return Ok(r);
         }
         let challenge = r.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(2048).collect::<String>();
@@ -453,7 +478,7 @@ impl OciClient {
             return Err(OciError::Auth { url: shown(&url), message: "401 without a Bearer challenge (wrong credentials?)".into() });
         }
         // A stale cached token: forget it and ask again.
-        self.tokens.lock().await.retain(|k, _| !k.ends_with(&format!("|{scope}")));
+        self.tokens.lock().await.remove(scope);
         let token = self.token_for(&challenge, scope).await?;
         let r = self.go(build(Some(&token)), &url).await?;
         if r.status() == StatusCode::UNAUTHORIZED {

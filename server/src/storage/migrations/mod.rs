@@ -13,6 +13,21 @@ use sqlx::Row;
 
 use super::{now, parsed, ItemWrite, MigrationStore, SqliteStore, StorageError};
 
+/// Test failpoint: `REGATLAS_FAILPOINT=item-batch-pause:N` holds the Nth
+/// batched item write (of two writes or more) open halfway, says so on
+/// stderr, and never finishes it: the crash test kills the process there.
+/// Unset, it costs one atomic load per batch.
+fn failpoint_batch() -> bool {
+    use std::sync::{
+        atomic::{AtomicUsize, Ordering},
+        OnceLock,
+    };
+    static AT: OnceLock<Option<usize>> = OnceLock::new();
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    let at = AT.get_or_init(|| std::env::var("REGATLAS_FAILPOINT").ok()?.strip_prefix("item-batch-pause:")?.parse().ok());
+    at.is_some_and(|n| SEEN.fetch_add(1, Ordering::Relaxed) + 1 == n)
+}
+
 #[async_trait]
 impl MigrationStore for SqliteStore {
     async fn insert_migration(&self, m: &NewMigration) -> Result<(), StorageError> {
@@ -243,7 +258,13 @@ impl MigrationStore for SqliteStore {
         }
         let at = now();
         let mut tx = self.pool.begin().await?;
-        for w in writes {
+        let pause_at = (writes.len() >= 2 && failpoint_batch()).then_some(writes.len() / 2);
+        for (n, w) in writes.iter().enumerate() {
+            if pause_at == Some(n) {
+                // The crash test kills the process here, halfway through the transaction.
+                eprintln!("failpoint item-batch-pause reached");
+                std::future::pending::<()>().await;
+            }
             let q = match w {
                 ItemWrite::Importing(item) => sqlx::query(
                     "UPDATE migration_items SET state = 'importing', attempts = attempts + 1, lro = NULL, error_code = NULL, error_message = NULL, started_at = COALESCE(started_at, ?) WHERE id = ?",
@@ -289,38 +310,46 @@ impl MigrationStore for SqliteStore {
     }
 
     async fn migration_items(&self, id: &str, f: &ItemFilter) -> Result<Vec<MigrationItem>, StorageError> {
-        // `LIKE` with its wildcards escaped: the text is matched as text.
-        let text = f.text.as_deref().filter(|t| !t.is_empty()).map(|t| format!("%{}%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-        let rows = sqlx::query_as::<_, ItemRecord>(
-            "SELECT * FROM migration_items WHERE migration_id = ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR action = ?3)
-             AND (?4 IS NULL OR repository = ?4)
-             AND (?5 IS NULL OR repository LIKE ?5 ESCAPE '\\' OR digest LIKE ?5 ESCAPE '\\' OR tags LIKE ?5 ESCAPE '\\')
-             AND id > ?6 ORDER BY id LIMIT ?7",
-        )
-        .bind(id)
-        .bind(f.state.map(ItemState::as_str))
-        .bind(f.action.map(ItemAction::as_str))
-        .bind(f.repository.as_deref())
-        .bind(text)
-        .bind(f.after.unwrap_or(0))
-        .bind(f.limit)
-        .fetch_all(&self.pool)
-        .await?;
+        // Only the filters given are in the query (still bound), so SQLite
+        // can use the state or repository index for a sparse filter.
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT * FROM migration_items WHERE migration_id = ");
+        q.push_bind(id);
+        if let Some(state) = f.state {
+            q.push(" AND state = ").push_bind(state.as_str());
+        }
+        if let Some(action) = f.action {
+            q.push(" AND action = ").push_bind(action.as_str());
+        }
+        if let Some(repo) = &f.repository {
+            q.push(" AND repository = ").push_bind(repo.clone());
+        }
+        if let Some(t) = f.text.as_deref().filter(|t| !t.is_empty()) {
+            // `LIKE` with its wildcards escaped: the text is matched as text.
+            let like = format!("%{}%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            q.push(" AND (repository LIKE ").push_bind(like.clone()).push(" ESCAPE '\\' OR digest LIKE ").push_bind(like.clone());
+            q.push(" ESCAPE '\\' OR tags LIKE ").push_bind(like).push(" ESCAPE '\\')");
+        }
+        if let Some(after) = f.after {
+            q.push(" AND id > ").push_bind(after);
+        }
+        q.push(" ORDER BY id LIMIT ").push_bind(f.limit);
+        let rows = q.build_query_as::<ItemRecord>().fetch_all(&self.pool).await?;
         items_of(rows)
     }
 
     async fn migration_repositories(&self, id: &str, after: Option<&str>, limit: i64) -> Result<Vec<RepositoryCounts>, StorageError> {
-        let rows = sqlx::query_as::<_, (String, i64, i64, i64, i64, i64)>(
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "SELECT repository, COUNT(*) AS artifacts, COALESCE(SUM(action = 'copy'), 0) AS to_copy,
                 COALESCE(SUM(action = 'copy' AND state IN ('imported', 'verified', 'mismatch')), 0) AS done,
                 COALESCE(SUM(state = 'failed'), 0) AS failed, COALESCE(SUM(action = 'conflict'), 0) AS conflicts
-             FROM migration_items WHERE migration_id = ?1 AND (?2 IS NULL OR repository > ?2) GROUP BY repository ORDER BY repository LIMIT ?3",
-        )
-        .bind(id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+             FROM migration_items WHERE migration_id = ",
+        );
+        q.push_bind(id);
+        if let Some(after) = after {
+            q.push(" AND repository > ").push_bind(after.to_string());
+        }
+        q.push(" GROUP BY repository ORDER BY repository LIMIT ").push_bind(limit);
+        let rows = q.build_query_as::<(String, i64, i64, i64, i64, i64)>().fetch_all(&self.pool).await?;
         rows.into_iter()
             .map(|(repository, artifacts, to_copy, done, failed, conflicts)| {
                 Ok(RepositoryCounts { repository: parsed("stored item", Repository::parse(repository))?, artifacts, to_copy, done, failed, conflicts })
