@@ -23,6 +23,10 @@ fi
 if [ "$what" = all ] || [ "$what" = migrate ]; then
   echo "==> bench migrate (2,000 artifacts, import latency 0.8 s, ARM writes 50/s)" >&2
   "$BIN" bench migrate
+  for n in 20000 100000; do
+    echo "==> bench migrate ($n artifacts, import latency 0.8 s, ARM writes 500/s burst 200, window up to 512)" >&2
+    "$BIN" bench migrate --artifacts "$n" --import-latency 0.8 --write-rate 500 --write-burst 200 --max-concurrency 512
+  done
 fi
 if [ "$what" = all ] || [ "$what" = presence ]; then
   echo "==> bench presence (webhook ingest; the view at 10,000 tags x 10 regions; probe reads)" >&2
