@@ -37,6 +37,22 @@ export async function signIn(page, url, username = 'ada@contoso.example') {
   await page.waitForURL((u) => u.origin === new URL(url).origin && !u.pathname.startsWith('/auth/'), { timeout: 15_000 });
 }
 
+/// `regatlas emulator` in its own process with `args`; its info line parsed.
+export async function startEmulator(args = []) {
+  const child = spawn(process.env.REGATLAS_BIN, ['emulator', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  process.on('exit', () => child.kill('SIGKILL'));
+  const line = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve(out.slice(0, nl));
+    });
+    child.once('exit', (c) => reject(new Error(`emulator exited (${c})`)));
+  });
+  return { child, info: JSON.parse(line) };
+}
+
 export async function startServer(extraArgs = [], { env = {}, port: wanted, signIn: signInFirst = true } = {}) {
   const bin = process.env.REGATLAS_BIN;
   const siteRoot = process.env.REGATLAS_SITE_ROOT;

@@ -5,32 +5,15 @@
 // filter form working without JavaScript.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { startServer, launchBrowser, watchErrors } from './helpers.js';
+import { startServer, startEmulator, launchBrowser, watchErrors } from './helpers.js';
 
 let emulator;
 let server;
 let browser;
 
-async function startEmulator() {
-  const child = spawn(process.env.REGATLAS_BIN, ['emulator', '--time-scale', '50', '--seed-artifacts', 'contosowesteu=120',
-    '--throttle', 'writes=100000/100000', '--throttle', 'reads=100000/100000', '--throttle', 'registry-reads=100/100', '--import-latency', '1'],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
-  process.on('exit', () => child.kill('SIGKILL'));
-  const line = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(out.slice(0, nl));
-    });
-    child.once('exit', (c) => reject(new Error(`emulator exited (${c})`)));
-  });
-  return { child, info: JSON.parse(line) };
-}
-
 before(async () => {
-  const { child, info } = await startEmulator();
+  const { child, info } = await startEmulator(['--time-scale', '50', '--seed-artifacts', 'contosowesteu=120',
+    '--throttle', 'writes=100000/100000', '--throttle', 'reads=100000/100000', '--throttle', 'registry-reads=100/100', '--import-latency', '1']);
   emulator = child;
   server = await startServer(['--emulator-url', info.arm_base_url], { env: { REGATLAS_EMULATOR_IDENTITY_SECRET: info.token_header_value } });
   browser = await launchBrowser();

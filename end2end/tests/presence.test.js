@@ -5,33 +5,17 @@
 // live: the straggler's cell is missing first, then present with its lag.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { startServer, launchBrowser, watchErrors, OUTPUT_DIR } from './helpers.js';
+import { startServer, startEmulator, launchBrowser, watchErrors, OUTPUT_DIR } from './helpers.js';
 
 let emulator;
 let info;
 let server;
 let browser;
-
-async function startEmulator() {
-  const child = spawn(process.env.REGATLAS_BIN, ['emulator', '--time-scale', '20', '--replication-delay', '5', '--straggler', 'canadacentral=100'],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
-  process.on('exit', () => child.kill('SIGKILL'));
-  const line = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(out.slice(0, nl));
-    });
-    child.once('exit', (c) => reject(new Error(`emulator exited (${c})`)));
-  });
-  return { child, info: JSON.parse(line) };
-}
 
 // A one-platform OCI layout for skopeo, its manifest digest returned.
 function layout(dir) {
@@ -56,7 +40,7 @@ function layout(dir) {
 }
 
 before(async () => {
-  ({ child: emulator, info } = await startEmulator());
+  ({ child: emulator, info } = await startEmulator(['--time-scale', '20', '--replication-delay', '5', '--straggler', 'canadacentral=100']));
   server = await startServer(['--emulator-url', info.arm_base_url], { env: { REGATLAS_EMULATOR_IDENTITY_SECRET: info.token_header_value } });
   browser = await launchBrowser();
 });

@@ -7,6 +7,7 @@
 /// Failed, mismatched and conflicting items the detail carries (the server's `DETAIL_ITEMS`).
 const DETAIL_ITEMS: i64 = 50;
 
+use crate::pages::encode_query as encode;
 use leptos::{prelude::*, task::spawn_local};
 use leptos_meta::Title;
 use leptos_router::{
@@ -67,16 +68,6 @@ impl Browse {
         }
         format!("?{}", parts.join("&"))
     }
-}
-
-/// A query-string value, percent-encoded (everything but unreserved characters).
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]

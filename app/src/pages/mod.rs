@@ -8,6 +8,16 @@ pub mod registry;
 pub mod tokens;
 
 use leptos::prelude::*;
+
+/// Percent-encodes a query-string value (everything but unreserved characters).
+pub(crate) fn encode_query(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
 use leptos_meta::Title;
 
 #[component]

@@ -3,6 +3,7 @@
 //! filters live in the query string (`?q=&sku=&health=&sort=&dir=`), so a
 //! view is a link and works without JavaScript too.
 
+use crate::pages::encode_query as encode;
 use crate::Erase;
 use leptos::{either::EitherOf3, prelude::*};
 use leptos_meta::Title;
@@ -169,16 +170,6 @@ fn sort_link(q: &ListQuery, key: &str, label: &'static str) -> impl IntoView {
         ""
     };
     view! { <th scope="col" aria-sort=aria><A href=format!("?{}", params.join("&"))>{label}{arrow}</A></th> }
-}
-
-/// Percent-encodes a query value.
-fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]

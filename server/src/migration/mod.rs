@@ -263,8 +263,14 @@ impl Engine {
         let migration = self.view(id).await?;
         let s = &self.inner.storage;
         let items = |state: Option<ItemState>, action: Option<ItemAction>| ItemFilter { state, action, limit: DETAIL_ITEMS, ..Default::default() };
-        let mut problems = s.migration_items(id, &items(Some(ItemState::Failed), None)).await?;
-        problems.extend(s.migration_items(id, &items(Some(ItemState::Mismatch), None)).await?);
+        // Only the kinds the counts say exist are read.
+        let mut problems = Vec::new();
+        if migration.failed > 0 {
+            problems.extend(s.migration_items(id, &items(Some(ItemState::Failed), None)).await?);
+        }
+        if migration.mismatched > 0 {
+            problems.extend(s.migration_items(id, &items(Some(ItemState::Mismatch), None)).await?);
+        }
         let mut repositories = s.migration_repositories(id, None, DETAIL_REPOSITORIES + 1).await?;
         let more_repositories = repositories.len() as i64 > DETAIL_REPOSITORIES;
         repositories.truncate(DETAIL_REPOSITORIES as usize);
@@ -283,7 +289,11 @@ impl Engine {
             findings: s.migration_findings(id).await?,
             repositories: repositories.into_iter().map(crate::views::repository).collect(),
             more_repositories,
-            conflicts: s.migration_items(id, &items(None, Some(ItemAction::Conflict))).await?.into_iter().map(crate::views::item).collect(),
+            conflicts: if migration.conflicts > 0 {
+                s.migration_items(id, &items(None, Some(ItemAction::Conflict))).await?.into_iter().map(crate::views::item).collect()
+            } else {
+                Vec::new()
+            },
             problems: problems.into_iter().map(crate::views::item).collect(),
             checklist: checklist.into_iter().map(crate::views::checklist).collect(),
             source_delete_safe: verified_clean,

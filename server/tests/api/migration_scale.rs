@@ -6,64 +6,23 @@
 
 use std::process::Stdio;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::migration_crash::{admin_client, emulator_with, json as get_json, server_with, wait};
-
-/// Follows `Link: <…>; rel="next"` from `first`, collecting every item.
-async fn all_pages(http: &reqwest::Client, base: &str, first: &str) -> (Vec<Value>, usize) {
-    let (mut out, mut pages) = (Vec::new(), 0);
-    let mut next = Some(format!("{base}{first}"));
-    while let Some(url) = next.take() {
-        let r = http.get(&url).send().await.expect("page");
-        assert_eq!(r.status(), 200, "{url}");
-        next = r
-            .headers()
-            .get("link")
-            .and_then(|l| l.to_str().ok())
-            .and_then(|l| l.split(';').next())
-            .map(|u| u.trim().trim_start_matches('<').trim_end_matches('>').to_string())
-            .map(|u| if u.starts_with("http") { u } else { format!("{base}{u}") });
-        let page: Value = r.json().await.expect("json");
-        out.extend(page.as_array().expect("array").iter().cloned());
-        pages += 1;
-        assert!(pages < 100, "the cursor does not advance");
-    }
-    (out, pages)
-}
+use crate::migration_crash::{json as get_json, Rig};
 
 #[tokio::test]
 async fn a_throttled_600_artifact_migration_completes_and_reads_back_a_page_at_a_time() {
     // Each replica serves 100 reads a second (burst 200); the console's budget is 150.
-    let (mut emu, info) = emulator_with(600, &["--throttle", "registry-reads=200/100"]).await;
-    let arm = info["arm_base_url"].as_str().expect("arm").to_string();
-    let admin = info["admin_url"].as_str().expect("admin").to_string();
-    let dir = tempfile::tempdir().expect("dir");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-        l.local_addr().expect("addr").port()
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    let http = admin_client(&arm).await;
-    let mut srv = server_with(dir.path(), port, &arm, &[], Stdio::null());
-    wait(&http, &format!("{base}/api/v1/registries"), 60, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;
-
-    let r = http
-        .post(format!("{base}/api/v1/migrations"))
-        .json(&json!({"source_registry": "contosowesteu", "target_registry": "contoso", "include": ["load/*"], "max_concurrency": 64}))
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_string();
-    let url = format!("{base}/api/v1/migrations/{id}");
-    let done = wait(&http, &url, 300, |v| matches!(v["migration"]["state"].as_str(), Some("COMPLETE") | Some("FAILED"))).await;
-    let m = &done["migration"];
-    assert_eq!(m["state"], "COMPLETE", "{m}");
-    assert_eq!((m["planned"].as_i64(), m["imported"].as_i64(), m["verified"].as_i64(), m["failed"].as_i64()), (Some(600), Some(600), Some(600), Some(0)));
+    let mut rig = Rig::new(600, &["--throttle", "registry-reads=200/100"]).await;
+    let mut srv = rig.console(&[], Stdio::null());
+    let url = rig.migrate_load(64).await;
+    let id = url.rsplit('/').next().expect("id").to_string();
+    let done = rig.completes(&url, 600).await;
+    let (http, base, admin) = (&rig.http, rig.base.clone(), rig.admin.clone());
+    assert_eq!(done["migration"]["planned"], 600);
 
     // The registry said 429 and nothing failed: each was waited out and sent again.
-    let counters: Value = get_json(&http, &format!("{admin}/counters")).await.expect("counters");
+    let counters: Value = get_json(http, &format!("{admin}/counters")).await.expect("counters");
     let refused = counters["throttled.registry-reads"].as_u64().unwrap_or(0);
     let served = counters["oci reads contosowesteu"].as_u64().unwrap_or(0) + counters["oci reads contoso"].as_u64().unwrap_or(0);
     assert!(refused > 0, "the test's limit must be reached: {counters}");
@@ -74,14 +33,14 @@ async fn a_throttled_600_artifact_migration_completes_and_reads_back_a_page_at_a
     // The detail carries the first page of repositories; the rest by cursor.
     assert_eq!(done["repositories"].as_array().map(Vec::len), Some(12));
     assert_eq!(done["more_repositories"], false);
-    let (repos, pages) = all_pages(&http, &base, &format!("/api/v1/migrations/{id}/repositories?limit=5")).await;
+    let (repos, pages) = rig.all_pages(&format!("/api/v1/migrations/{id}/repositories?limit=5")).await;
     assert_eq!((repos.len(), pages), (12, 3));
     let names: Vec<&str> = repos.iter().filter_map(|r| r["repository"].as_str()).collect();
     assert!(names.windows(2).all(|w| w[0] < w[1]), "by name, each once: {names:?}");
     assert!(repos.iter().all(|r| r["artifacts"] == 50 && r["done"] == 50), "{repos:?}");
 
     // Items, 250 a page: every one once, in the plan's order.
-    let (items, pages) = all_pages(&http, &base, &format!("/api/v1/migrations/{id}/items?limit=250")).await;
+    let (items, pages) = rig.all_pages(&format!("/api/v1/migrations/{id}/items?limit=250")).await;
     assert_eq!((items.len(), pages), (600, 3));
     let ids: Vec<i64> = items.iter().filter_map(|i| i["id"].as_i64()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
@@ -89,18 +48,18 @@ async fn a_throttled_600_artifact_migration_completes_and_reads_back_a_page_at_a
     assert!(repos_in_order.windows(2).all(|w| w[0] <= w[1]), "id order is repository order");
 
     // Filters: one repository, a text, a state, an action; and bad ones refused.
-    let (one, _) = all_pages(&http, &base, &format!("/api/v1/migrations/{id}/items?repository=load/app03&limit=20")).await;
+    let (one, _) = rig.all_pages(&format!("/api/v1/migrations/{id}/items?repository=load/app03&limit=20")).await;
     assert_eq!(one.len(), 50);
     assert!(one.iter().all(|i| i["repository"] == "load/app03"));
-    let (tagged, _) = all_pages(&http, &base, &format!("/api/v1/migrations/{id}/items?q=v07")).await;
+    let (tagged, _) = rig.all_pages(&format!("/api/v1/migrations/{id}/items?q=v07")).await;
     assert_eq!(tagged.len(), 12, "one v07 per repository");
     assert!(tagged.iter().all(|i| i["tags"].as_array().is_some_and(|t| t.iter().any(|t| t.as_str().is_some_and(|t| t.contains("v07"))))));
     // LIKE's wildcards are matched as text.
-    let (none, _) = all_pages(&http, &base, &format!("/api/v1/migrations/{id}/items?q=%25")).await;
+    let (none, _) = rig.all_pages(&format!("/api/v1/migrations/{id}/items?q=%25")).await;
     assert!(none.is_empty(), "{none:?}");
-    let (verified, _) = all_pages(&http, &base, &format!("/api/v1/migrations/{id}/items?state=verified&action=copy")).await;
+    let (verified, _) = rig.all_pages(&format!("/api/v1/migrations/{id}/items?state=verified&action=copy")).await;
     assert_eq!(verified.len(), 600);
-    let (failed, _) = all_pages(&http, &base, &format!("/api/v1/migrations/{id}/items?state=failed")).await;
+    let (failed, _) = rig.all_pages(&format!("/api/v1/migrations/{id}/items?state=failed")).await;
     assert!(failed.is_empty());
     for bad in ["?cursor=not-a-cursor", "?state=lost", "?limit=0"] {
         let r = http.get(format!("{url}/items{bad}")).send().await.expect("bad");
@@ -119,5 +78,5 @@ async fn a_throttled_600_artifact_migration_completes_and_reads_back_a_page_at_a
 
     srv.start_kill().ok();
     let _ = srv.wait().await;
-    emu.start_kill().ok();
+    rig.emu.start_kill().ok();
 }

@@ -5,6 +5,7 @@
 //! and the page cursor are the query string, so the server renders them
 //! too; live events refetch the view.
 
+use crate::pages::encode_query as urlencode;
 use crate::Erase;
 use leptos::{either::Either, prelude::*, task::spawn_local};
 use leptos_meta::Title;
@@ -187,15 +188,6 @@ fn settings_form(t: &crate::model::TrackingView, apply: impl Fn(TrackingRequest)
             <button type="submit" id="tracking-save">"Save"</button>
         </form>
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn regions_table(regions: &[RegionPresenceView], total: i64, now: RwSignal<i64>) -> impl IntoView {

@@ -326,9 +326,15 @@ impl MigrationStore for SqliteStore {
         }
         if let Some(t) = f.text.as_deref().filter(|t| !t.is_empty()) {
             // `LIKE` with its wildcards escaped: the text is matched as text.
+            // The digest is only searched when the text could be part of one
+            // (hex, or `sha256:`): one LIKE a row less for names and tags.
             let like = format!("%{}%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-            q.push(" AND (repository LIKE ").push_bind(like.clone()).push(" ESCAPE '\\' OR digest LIKE ").push_bind(like.clone());
-            q.push(" ESCAPE '\\' OR tags LIKE ").push_bind(like).push(" ESCAPE '\\')");
+            q.push(" AND (repository LIKE ").push_bind(like.clone()).push(" ESCAPE '\\' OR tags LIKE ").push_bind(like.clone()).push(" ESCAPE '\\'");
+            let digest_like = t.strip_prefix("sha256:").unwrap_or(t).chars().all(|c| c.is_ascii_hexdigit());
+            if digest_like {
+                q.push(" OR digest LIKE ").push_bind(like).push(" ESCAPE '\\'");
+            }
+            q.push(")");
         }
         if let Some(after) = f.after {
             q.push(" AND id > ").push_bind(after);
