@@ -87,7 +87,7 @@ async fn check_all(client: &OciClient, items: Vec<ItemRow>, where_: &'static str
 async fn verify_batch(
     writer: &GroupCommit,
     target: &OciClient,
-    regional: &[(String, OciClient)],
+    regional: &std::sync::Arc<[(String, OciClient)]>,
     batch: Vec<ItemRow>,
     wait: Duration,
 ) -> Result<(), MigrationError> {
@@ -106,7 +106,7 @@ async fn verify_batch(
     while !waiting.is_empty() {
         let rounds = futures::stream::iter(waiting)
             .map(|(item, next)| {
-                let regional = regional.to_vec();
+                let regional = regional.clone();
                 async move {
                     let outcome = regional_checks(&regional, &item, next).await;
                     (item, outcome)
@@ -183,6 +183,8 @@ pub(super) async fn run(engine: &Engine, id: &str) -> Result<(), MigrationError>
             }
         }
     }
+    // Shared by every check of every batch (each check owns a handle).
+    let regional: std::sync::Arc<[(String, OciClient)]> = regional.into();
     let writer = GroupCommit::start(storage.clone());
     let wait = engine.inner.settings.regional_wait;
     let mut after = 0;

@@ -131,6 +131,20 @@ impl Rig {
         done
     }
 
+    /// SIGKILLs `first`, starts the console again on the same database: the
+    /// 1,000-artifact migration at `url` completes, imports matching
+    /// attempts within the window of 32; then everything stops.
+    pub async fn kill_and_finish(&mut self, mut first: tokio::process::Child, url: &str) {
+        first.start_kill().expect("SIGKILL");
+        let _ = first.wait().await;
+        let mut second = self.console(&[], Stdio::null());
+        self.completes(url, 1000).await;
+        self.imports_match_attempts(url, 32).await;
+        second.start_kill().ok();
+        let _ = second.wait().await;
+        self.emu.start_kill().ok();
+    }
+
     /// Every item by following the `Link` header from `first` (a path).
     pub async fn all_pages(&self, first: &str) -> (Vec<Value>, usize) {
         let (mut out, mut pages) = (Vec::new(), 0);
@@ -197,34 +211,17 @@ async fn a_sigkill_in_the_middle_of_a_batched_item_write_loses_nothing() {
     assert_eq!(mid["migration"]["state"], "IN_PROGRESS", "paused mid-copy: {}", mid["migration"]);
     assert!(mid["migration"]["imported"].as_i64().unwrap_or(0) < 1000, "{}", mid["migration"]);
     // Half a transaction of item writes is open: kill the process there.
-    first.start_kill().expect("SIGKILL");
-    let _ = first.wait().await;
-
-    let mut second = rig.console(&[], Stdio::null());
-    rig.completes(&url, 1000).await;
-    rig.imports_match_attempts(&url, 32).await;
-    second.start_kill().ok();
-    let _ = second.wait().await;
-    rig.emu.start_kill().ok();
+    rig.kill_and_finish(first, &url).await;
 }
 
 #[tokio::test]
 async fn a_sigkill_in_the_middle_of_a_1000_artifact_migration_loses_nothing() {
     let mut rig = Rig::new(1000, &[]).await;
-    let mut first = rig.console(&[], Stdio::null());
+    let first = rig.console(&[], Stdio::null());
     let url = rig.migrate_load(32).await;
 
     // Kill it hard once a good part is copied (and imports are in flight).
     let mid = wait(&rig.http, &url, 240, |v| v["migration"]["imported"].as_i64().unwrap_or(0) >= 300).await;
     assert_eq!(mid["migration"]["to_copy"], 1000, "{}", mid["migration"]);
-    first.start_kill().expect("SIGKILL");
-    let _ = first.wait().await;
-
-    // Start again on the same database.
-    let mut second = rig.console(&[], Stdio::null());
-    rig.completes(&url, 1000).await;
-    rig.imports_match_attempts(&url, 32).await;
-    second.start_kill().ok();
-    let _ = second.wait().await;
-    rig.emu.start_kill().ok();
+    rig.kill_and_finish(first, &url).await;
 }

@@ -142,10 +142,6 @@ impl Budgets {
         Budgets { ceiling, hosts: Default::default() }
     }
 
-    pub fn ceiling(&self) -> ReadRate {
-        self.ceiling
-    }
-
     /// The budget of `host` (`host[:port]`).
     pub fn of(&self, host: &str) -> Arc<HostBudget> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());

@@ -17,15 +17,16 @@ use super::{now, parsed, ItemWrite, MigrationStore, SqliteStore, StorageError};
 /// batched item write of the copy phase (two writes or more) open halfway, says so on
 /// stderr, and never finishes it: the crash test kills the process there.
 /// Unset, it costs one atomic load per batch.
+fn failpoint_at() -> Option<usize> {
+    static AT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *AT.get_or_init(|| std::env::var("REGATLAS_FAILPOINT").ok()?.strip_prefix("item-batch-pause:")?.parse().ok())
+}
+
+/// Counts a batch the failpoint looks at; `true` for the Nth.
 fn failpoint_batch() -> bool {
-    use std::sync::{
-        atomic::{AtomicUsize, Ordering},
-        OnceLock,
-    };
-    static AT: OnceLock<Option<usize>> = OnceLock::new();
+    use std::sync::atomic::{AtomicUsize, Ordering};
     static SEEN: AtomicUsize = AtomicUsize::new(0);
-    let at = AT.get_or_init(|| std::env::var("REGATLAS_FAILPOINT").ok()?.strip_prefix("item-batch-pause:")?.parse().ok());
-    at.is_some_and(|n| SEEN.fetch_add(1, Ordering::Relaxed) + 1 == n)
+    failpoint_at().is_some_and(|n| SEEN.fetch_add(1, Ordering::Relaxed) + 1 == n)
 }
 
 #[async_trait]
@@ -258,8 +259,8 @@ impl MigrationStore for SqliteStore {
         }
         let at = now();
         let mut tx = self.pool.begin().await?;
-        let copying = writes.iter().any(|w| !matches!(w, ItemWrite::Verified(..)));
-        let pause_at = (writes.len() >= 2 && copying && failpoint_batch()).then_some(writes.len() / 2);
+        let copying = || writes.iter().any(|w| !matches!(w, ItemWrite::Verified(..)));
+        let pause_at = (writes.len() >= 2 && failpoint_at().is_some() && copying() && failpoint_batch()).then_some(writes.len() / 2);
         for (n, w) in writes.iter().enumerate() {
             if pause_at == Some(n) {
                 // The crash test kills the process here, halfway through the transaction.
