@@ -348,11 +348,11 @@ fn locations(shared: &Arc<Shared>, _api: &str) -> Response {
 fn operation(shared: &Arc<Shared>, id: &str) -> Result<Response, ArmError> {
     let world = shared.world();
     let now = std::time::Instant::now();
+    // Ids are lowercase when made (`World::new_operation`); ARM paths are
+    // case-insensitive, so the lookup lowercases (one hash lookup, not a scan).
     let op = world
         .operations
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(id))
-        .map(|(_, v)| v)
+        .get(&id.to_ascii_lowercase())
         .ok_or_else(|| ArmError::not_found(format!("The operation '{id}' was not found.")))?;
     let finished = op.finished_outcome(now).cloned();
     let retry = shared.retry_after_secs();

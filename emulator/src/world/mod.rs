@@ -313,9 +313,10 @@ impl World {
         *self.counters.entry(key.to_string()).or_default() += 1;
     }
 
-    /// Registers a new operation and returns its id.
+    /// Registers a new operation and returns its id (lowercase: the status
+    /// handler looks ids up lowercased).
     pub fn new_operation(&mut self, prefix: &str, style: PollStyle, done_at: Option<Instant>, outcome: Option<Outcome>) -> String {
-        let id = format!("{prefix}-{}", uuid::Uuid::new_v4());
+        let id = format!("{}-{}", prefix.to_ascii_lowercase(), uuid::Uuid::new_v4());
         self.operations
             .insert(id.clone(), Operation { id: id.clone(), style, started: Utc::now(), started_instant: Instant::now(), done_at, outcome, finished: None });
         id
