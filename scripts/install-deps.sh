@@ -3,7 +3,7 @@
 # when everything is present. Sources: rustup (wasm target), crates.io
 # (wasm-bindgen-cli pinned to Cargo.lock), npm (binaryen's wasm-opt,
 # playwright-core, sass), Debian (chromium, chromium-driver, skopeo, libssl-dev, pkg-config,
-# docker-registry, prometheus's promtool). Nothing downloads a browser or a binary from elsewhere.
+# docker-registry, postgresql, prometheus's promtool). Nothing downloads a browser or a binary from elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '==> %s\n' "$*" >&2; }
@@ -39,6 +39,8 @@ command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 # azure_identity's client-certificate credential links OpenSSL.
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q "ok installed" || need_apt+=(libssl-dev)
+# The PostgreSQL store's tests run on a throwaway cluster (scripts/pg-test-cluster.sh).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -17,6 +17,12 @@ echo "==> cargo tests" >&2
 # switch the app's `hydrate` feature on next to `ssr` and test a server
 # nobody ships.
 REGATLAS_SITE_ROOT="$PWD/target/site" cargo test --all-targets
+echo "==> API tests again on PostgreSQL (a throwaway cluster, a database per test)" >&2
+pgdir="$(mktemp -d)"
+trap 'scripts/pg-test-cluster.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
+pgurl="$(scripts/pg-test-cluster.sh start "$pgdir")"
+REGATLAS_TEST_POSTGRES="$pgurl" REGATLAS_TEST_POSTGRES_DIR="$pgdir" REGATLAS_SITE_ROOT="$PWD/target/site" \
+  cargo test -p regatlas-server --test api
 echo "==> browser tests" >&2
 cargo build -p regatlas-server
 (cd end2end && REGATLAS_BIN="$PWD/../target/debug/regatlas" REGATLAS_SITE_ROOT="$PWD/../target/site" \

@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod auth;
 pub mod bench;
+pub mod cluster;
 pub mod config;
 pub mod events;
 pub mod http;

@@ -35,6 +35,23 @@ enum Command {
     /// Benchmarks (print figures; see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The database itself.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum DbCommand {
+    /// Copies an installation's SQLite database into a new, empty PostgreSQL
+    /// database (stop the server first; browser sessions are not copied).
+    Copy {
+        /// The SQLite database: a `sqlite://` URL or a file path.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The PostgreSQL database: `postgres://user:password@host/db` (must exist and be empty).
+        #[arg(long, value_name = "URL", env = "REGATLAS_DATABASE_URL")]
+        to: String,
+    },
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -70,6 +87,7 @@ fn main() -> std::process::ExitCode {
             Some(Command::Bench(BenchCommand::Ui(args))) => regatlas_server::bench::ui(args).await.map_err(anyhow::Error::from),
             Some(Command::Bench(BenchCommand::Migrate(args))) => regatlas_server::bench::migrate(args).await.map_err(anyhow::Error::from),
             Some(Command::Bench(BenchCommand::Presence(args))) => regatlas_server::bench::presence::presence(args).await.map_err(anyhow::Error::from),
+            Some(Command::Db(DbCommand::Copy { from, to })) => db_copy(&from, &to).await,
             None => serve(cli.serve).await,
         }
     });
@@ -88,6 +106,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init(config.log_format);
     let app = Application::build(config).await?;
     app.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn db_copy(from: &str, to: &str) -> anyhow::Result<()> {
+    use regatlas_server::storage::{Backend, DatabaseUrl};
+    telemetry::init(LogFormat::Human);
+    let from = if from.starts_with("sqlite:") { from.to_string() } else { format!("sqlite://{from}") };
+    if Backend::of(to) != Backend::Postgres {
+        anyhow::bail!("--to must be a postgres:// URL (it is {})", DatabaseUrl::new(to));
+    }
+    let copied = regatlas_server::storage::copy::sqlite_to_postgres(&from, to).await?;
+    println!("copied {} into {}:", from, DatabaseUrl::new(to));
+    for (table, rows) in &copied.tables {
+        println!("  {table:<22} {rows:>9} rows");
+    }
     Ok(())
 }
 

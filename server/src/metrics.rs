@@ -27,6 +27,7 @@ fn describe() {
         Unit::Seconds,
         "Time from a push's first arrival (the receiving replica) to its arrival in a region."
     );
+    describe_gauge!("regatlas_leader", "1 while this instance leads (runs the poller, migrations and presence upkeep), else 0.");
     describe_gauge!("regatlas_presence_ratio", "Share of tracked tags whose newest digest a region serves (0 to 1).");
     describe_gauge!("regatlas_presence_missing_tags", "Tracked tags whose newest digest a region does not serve yet.");
     describe_gauge!("regatlas_presence_tags", "Tags tracked for presence in a registry.");

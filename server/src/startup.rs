@@ -47,6 +47,12 @@ pub struct Application {
     poller: Option<Poller>,
     /// The migration engine, whose drivers finish before storage closes.
     engine: crate::migration::Engine,
+    /// Whether this instance leads (always, on SQLite).
+    leadership: crate::cluster::Leadership,
+    /// True while this instance must not do the leader's work.
+    stand_down: tokio::sync::watch::Receiver<bool>,
+    /// Resumes the replica operations a previous leader left running.
+    console: Console,
     /// Stops the poller and the operation trackers.
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -224,20 +230,24 @@ impl Application {
         }
         let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), config.poller.clone()).await?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let engine =
-            crate::migration::Engine::new(storage.clone(), hub.clone(), arm.clone(), crate::migration::EngineSettings::from_config(&config), stop_rx.clone())?;
+        // On PostgreSQL, instances elect the one that polls, drives
+        // migrations and keeps presence; on SQLite this one always does.
+        let leadership = match storage.postgres() {
+            Some(pool) => crate::cluster::elect((*pool.connect_options()).clone(), crate::cluster::LeaderSettings::default(), stop_rx.clone()),
+            None => crate::cluster::Leadership::sole(),
+        };
+        let stand_down = crate::cluster::leader::stand_down(&leadership, stop_rx.clone());
+        let engine = crate::migration::Engine::new(
+            storage.clone(),
+            hub.clone(),
+            arm.clone(),
+            crate::migration::EngineSettings::from_config(&config),
+            stand_down.clone(),
+        )?;
         let console =
             Console::new(storage.clone(), arm.clone(), hub.clone(), poller.handle(), (config.poller.slow_interval.as_secs() * 3 + 30) as i64, stop_rx)
                 .with_engine(engine.clone())
                 .with_stuck_after(config.stuck_after);
-        let migrations = engine.resume_all().await?;
-        if migrations > 0 {
-            tracing::info!(migrations, "migrations resumed");
-        }
-        let resumed = console.resume().await?;
-        if resumed > 0 {
-            tracing::info!(resumed, "operations resumed");
-        }
         let presence = crate::presence::Presence::new(
             storage.clone(),
             arm.clone(),
@@ -256,7 +266,7 @@ impl Application {
             },
         );
         let console = console.with_presence(presence.clone());
-        let backend = crate::actions::shared(console);
+        let backend = crate::actions::shared(console.clone());
         let scrape = crate::metrics::Scrape { storage: storage.clone(), arm: arm.clone() };
         let _ = crate::metrics::handle();
 
@@ -268,8 +278,20 @@ impl Application {
             .build();
 
         let sse_slots = Arc::new(tokio::sync::Semaphore::new(config.sse_max_connections));
-        let state = AppState { leptos_options, storage, shell, config: Arc::new(config), backend, hub, sse_slots, auth, presence, scrape };
-        Ok(Application { listener, addr, state, emulator, poller: Some(poller), engine, stop: stop_tx })
+        let state = AppState {
+            leptos_options,
+            storage,
+            shell,
+            config: Arc::new(config),
+            backend,
+            hub,
+            sse_slots,
+            auth,
+            presence,
+            scrape,
+            leadership: leadership.clone(),
+        };
+        Ok(Application { listener, addr, state, emulator, poller: Some(poller), engine, leadership, stand_down, console, stop: stop_tx })
     }
 
     /// The bound address.
@@ -284,11 +306,13 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains connections and closes storage.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
-        let Application { listener, addr, state, emulator, poller, engine, stop: stop_tx } = self;
+        let Application { listener, addr, state, emulator, poller, engine, leadership, stand_down, console, stop: stop_tx } = self;
         let storage = state.storage.clone();
         let stop_rx = stop_tx.subscribe();
-        let poller_task = poller.map(|p| tokio::spawn(p.run(stop_rx.clone())));
-        let presence_task = tokio::spawn(state.presence.clone().run(stop_rx.clone()));
+        state.hub.relay_from_others(stop_rx.clone());
+        let announcer_task = tokio::spawn(state.presence.clone().announcer(stop_rx.clone()));
+        let lead_task = tokio::spawn(lead(poller, state.presence.clone(), engine.clone(), console, stand_down, stop_rx.clone()));
+        tracing::info!(leader = leadership.is_leader(), "leadership at start");
         if let Some(addr) = state.config.metrics_listen {
             let scrape = state.scrape.clone();
             let mut stop = stop_rx.clone();
@@ -325,16 +349,85 @@ impl Application {
         let result = http::serve::serve(listener, app, limits, shutdown).await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
-        if let Some(t) = poller_task {
-            let _ = t.await;
-        }
-        let _ = presence_task.await;
+        let _ = lead_task.await;
+        let _ = announcer_task.await;
         engine.wait_idle(std::time::Duration::from_secs(10)).await;
         if let Some(emu) = emulator {
             emu.shutdown().await;
         }
         storage.close().await;
         result.map_err(StartupError::Serve)
+    }
+}
+
+/// The leader's work, for each term this instance leads, until shutdown:
+/// the poller (its memory loaded again: another instance may have polled),
+/// the migrations (resumed as after a restart, then adopted as they are
+/// started anywhere), presence upkeep, and on the first term the replica
+/// operations a previous process left running.
+async fn lead(
+    poller: Option<Poller>,
+    presence: crate::presence::Presence,
+    engine: crate::migration::Engine,
+    console: Console,
+    stand_down: tokio::sync::watch::Receiver<bool>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let poller = poller.map(Arc::new);
+    let mut term = 0u32;
+    loop {
+        let mut waiting = stand_down.clone();
+        // Not leading: show what the leader's poller knows (PostgreSQL).
+        let mirror = poller.clone().map(|p| {
+            let sd = stand_down.clone();
+            tokio::spawn(async move { p.mirror(sd).await })
+        });
+        tokio::select! {
+            _ = crate::cluster::until(&mut waiting, false) => {}
+            _ = crate::cluster::until(&mut stop, true) => {
+                if let Some(m) = mirror { m.abort(); }
+                return;
+            }
+        }
+        if let Some(m) = mirror {
+            let _ = m.await;
+        }
+        if *stop.borrow() {
+            return;
+        }
+        term += 1;
+        tracing::info!(term, "leading: the poller, migrations and presence upkeep run here");
+        if let Some(p) = &poller {
+            if let Err(e) = p.reload().await {
+                tracing::error!(error = %e, "cannot load the stored topology for the poller");
+            }
+        }
+        match engine.resume_all().await {
+            Ok(n) if n > 0 => tracing::info!(migrations = n, "migrations resumed"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot resume migrations"),
+        }
+        if term == 1 {
+            match console.resume().await {
+                Ok(n) if n > 0 => tracing::info!(resumed = n, "operations resumed"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot resume operations"),
+            }
+        }
+        let poller_task = poller.clone().map(|p| {
+            let sd = stand_down.clone();
+            tokio::spawn(async move { p.run(sd).await })
+        });
+        let presence_task = tokio::spawn(presence.clone().run(stand_down.clone()));
+        let adopt_task = tokio::spawn(engine.clone().adopt(stand_down.clone()));
+        if let Some(t) = poller_task {
+            let _ = t.await;
+        }
+        let _ = presence_task.await;
+        let _ = adopt_task.await;
+        if !*stop.borrow() {
+            tracing::warn!(term, "no longer leading: the poller, migrations and presence upkeep stopped here");
+        }
     }
 }
 

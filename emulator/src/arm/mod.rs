@@ -350,10 +350,7 @@ fn operation(shared: &Arc<Shared>, id: &str) -> Result<Response, ArmError> {
     let now = std::time::Instant::now();
     // Ids are lowercase when made (`World::new_operation`); ARM paths are
     // case-insensitive, so the lookup lowercases (one hash lookup, not a scan).
-    let op = world
-        .operations
-        .get(&id.to_ascii_lowercase())
-        .ok_or_else(|| ArmError::not_found(format!("The operation '{id}' was not found.")))?;
+    let op = world.operations.get(&id.to_ascii_lowercase()).ok_or_else(|| ArmError::not_found(format!("The operation '{id}' was not found.")))?;
     let finished = op.finished_outcome(now).cloned();
     let retry = shared.retry_after_secs();
     match op.style {

@@ -22,8 +22,10 @@ pub struct ServeArgs {
     #[arg(long, env = "REGATLAS_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
-    /// SQLite database: a `sqlite://` URL or a file path. Created if missing;
-    /// opened in WAL mode; migrations are applied at start-up [default: sqlite://./regatlas.db].
+    /// Database: a SQLite file (`sqlite://` URL or a path; created if missing,
+    /// WAL mode) or PostgreSQL (`postgres://user:password@host/db`, which must
+    /// exist; several instances may share it). Migrations are applied at
+    /// start-up [default: sqlite://./regatlas.db].
     #[arg(long, env = "REGATLAS_DATABASE_URL", value_name = "URL")]
     pub database: Option<String>,
 

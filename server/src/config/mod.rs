@@ -81,7 +81,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub database_url: String,
+    pub database_url: crate::storage::DatabaseUrl,
     pub source: Source,
     pub site_root: PathBuf,
     pub log_format: LogFormat,
@@ -164,7 +164,9 @@ impl Config {
             }
             (None, None) => SocketAddr::from(([127, 0, 0, 1], 3000)),
         };
-        let database_url = normalise_database_url(args.database.clone().or(file.database.take()).unwrap_or_else(|| "sqlite://./regatlas.db".to_string()));
+        let database_url = crate::storage::DatabaseUrl::new(normalise_database_url(
+            args.database.clone().or(file.database.take()).unwrap_or_else(|| "sqlite://./regatlas.db".to_string()),
+        ));
         let log_format = if args.log_json { LogFormat::Json } else { args.log_format.or(file.log_format).unwrap_or(LogFormat::Human) };
         let request_timeout_secs = args.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30);
         if request_timeout_secs == 0 {
@@ -444,9 +446,9 @@ fn credential_sets(file: std::collections::BTreeMap<String, CredentialSetFile>) 
     Ok(crate::outbound::CredentialSets::new(sets))
 }
 
-/// Accepts a bare path as well as a `sqlite:` URL.
+/// Accepts a bare path as well as a `sqlite:` URL; PostgreSQL URLs pass as they are.
 fn normalise_database_url(s: String) -> String {
-    if s.starts_with("sqlite:") {
+    if s.starts_with("sqlite:") || crate::storage::Backend::of(&s) == crate::storage::Backend::Postgres {
         s
     } else {
         format!("sqlite://{s}")

@@ -6,6 +6,9 @@
 //! reconnect it sends `Last-Event-ID` and gets what it missed from SQLite.
 //! A subscriber that falls behind the channel is resynchronised from SQLite
 //! too, so a slow browser never stalls the poller (publishing never waits).
+//! On PostgreSQL the hub also relays: what it stores is announced to the
+//! other instances, and what they store reaches its own streams
+//! ([`crate::cluster::relay`]).
 
 use std::{convert::Infallible, time::Duration};
 
@@ -29,17 +32,48 @@ pub struct EventHub {
     /// Turns true when the server shuts down: every SSE stream ends, so a
     /// graceful shutdown does not wait on open browsers.
     closing: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    /// Several instances on PostgreSQL: announces and receives events.
+    relay: Option<crate::cluster::relay::Relay>,
 }
 
 impl EventHub {
     pub fn new(storage: Storage, capacity: usize) -> EventHub {
         let (tx, _) = broadcast::channel(capacity.max(16));
         let (closing, _) = tokio::sync::watch::channel(false);
-        EventHub { tx, storage, closing: std::sync::Arc::new(closing) }
+        let relay = storage.postgres().map(crate::cluster::relay::Relay::new);
+        EventHub { tx, storage, closing: std::sync::Arc::new(closing), relay }
+    }
+
+    /// On PostgreSQL: receives the events other instances store, until
+    /// `stop`. Nothing to do on SQLite.
+    pub fn relay_from_others(&self, stop: tokio::sync::watch::Receiver<bool>) {
+        if let Some(relay) = &self.relay {
+            let tx = self.tx.clone();
+            crate::cluster::relay::listen(
+                relay.clone(),
+                self.storage.clone(),
+                move |e| {
+                    let _ = tx.send(crate::views::event(e));
+                },
+                stop,
+            );
+        }
+    }
+
+    /// Announces stored events to the other instances (PostgreSQL).
+    fn announce(&self, ids: Vec<i64>) {
+        if let Some(relay) = &self.relay {
+            for id in &ids {
+                relay.first_time(*id);
+            }
+            let relay = relay.clone();
+            tokio::spawn(async move { relay.notify(&ids).await });
+        }
     }
 
     /// Publishes events already stored (e.g. by [`Storage::apply`]).
     pub fn publish(&self, events: Vec<Stored>) {
+        self.announce(events.iter().map(|e| e.id).collect());
         for e in events {
             // No receivers is fine: nobody is watching.
             let _ = self.tx.send(crate::views::event(e));
@@ -48,7 +82,9 @@ impl EventHub {
 
     /// Stores and publishes one event.
     pub async fn record(&self, e: NewEvent) -> Result<EventView, StorageError> {
-        let v = crate::views::event(self.storage.append_event(&e).await?);
+        let stored = self.storage.append_event(&e).await?;
+        self.announce(vec![stored.id]);
+        let v = crate::views::event(stored);
         let _ = self.tx.send(v.clone());
         Ok(v)
     }

@@ -35,6 +35,8 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Json(json!({
             "status": if ready { "ready" } else { "not ready" },
             "checks": { "database": database, "assets": assets },
+            // Every instance serves; one leads (polls, drives migrations).
+            "leader": state.leadership.is_leader(),
         })),
     )
 }

@@ -49,6 +49,8 @@ pub struct AppState {
     pub presence: crate::presence::Presence,
     /// What `/metrics` reads.
     pub scrape: crate::metrics::Scrape,
+    /// Whether this instance leads (`/readyz` says; every instance serves).
+    pub leadership: crate::cluster::Leadership,
 }
 
 impl FromRef<AppState> for crate::presence::Presence {

@@ -14,7 +14,7 @@ impl Engine {
         Ok(self.inner.storage.migration(id).await?.is_some_and(|m| m.force))
     }
 
-    async fn signal(&self, id: &str, c: Control) -> bool {
+    pub(super) async fn signal(&self, id: &str, c: Control) -> bool {
         match self.inner.controls.lock().await.get(id) {
             Some(tx) => tx.send(c).is_ok(),
             None => false,

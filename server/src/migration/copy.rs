@@ -13,9 +13,12 @@
 //! operation handle is polled again (no new request); one `importing`
 //! without a handle (the process died between writing "importing" and
 //! storing ARM's answer) is looked up in the target: if every tag already
-//! resolves to its digest it is done, otherwise it is imported again, which
-//! is harmless (same digest, same tags; `NoForce` cannot overwrite anything
-//! else). Every request ARM processed is counted in `attempts`.
+//! resolves to its digest it is done; if not, ARM may still be importing
+//! it, so it is looked up again every second for
+//! [`resume_grace`](super::EngineSettings::resume_grace), and only then
+//! imported again, which is harmless (same digest, same tags; `NoForce`
+//! cannot overwrite anything else). Every request ARM processed is counted
+//! in `attempts`.
 
 use std::{collections::VecDeque, time::Duration};
 
@@ -62,6 +65,10 @@ enum Turn {
     Failed(String, String),
     /// Shutdown while polling: leave it importing with its handle.
     Interrupted,
+    /// An interrupted import without a handle was found in the target.
+    Landed,
+    /// An interrupted import without a handle did not land within the grace: send it again.
+    Resend,
 }
 
 fn classify(e: &ArmError) -> Turn {
@@ -227,8 +234,23 @@ impl CopyLoop<'_> {
                         landed_now.push(ItemWrite::Finished(item.id, ItemState::Imported, None));
                         crate::metrics::import_finished("imported");
                     } else {
-                        tracing::info!(migration = %self.id, item = item.id, "an interrupted import is sent again (same digest and tags: harmless)");
-                        self.queue.push_back(item);
+                        // ARM may be importing it still: watch the target before sending it again.
+                        let (target, grace, mut sd) = (target.clone(), self.settings.resume_grace, self.shutdown.clone());
+                        self.inflight.spawn(async move {
+                            let deadline = Instant::now() + grace;
+                            loop {
+                                tokio::select! {
+                                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                                    _ = crate::cluster::until(&mut sd, true) => return (item, Turn::Interrupted),
+                                }
+                                if landed(&target, &item).await {
+                                    return (item, Turn::Landed);
+                                }
+                                if Instant::now() >= deadline {
+                                    return (item, Turn::Resend);
+                                }
+                            }
+                        });
                     }
                 }
             }
@@ -437,6 +459,16 @@ impl CopyLoop<'_> {
                     crate::metrics::import_finished("failed");
                 }
                 Turn::Interrupted => {}
+                Turn::Landed => {
+                    tracing::info!(migration = %self.id, item = item.id, "an interrupted import landed");
+                    self.finished_ok += 1;
+                    writes.push(ItemWrite::Finished(item.id, ItemState::Imported, None));
+                    crate::metrics::import_finished("imported");
+                }
+                Turn::Resend => {
+                    tracing::info!(migration = %self.id, item = item.id, "an interrupted import did not land: sent again (same digest and tags: harmless)");
+                    self.queue.push_back(item);
+                }
             }
         }
         // What ARM says is left of the write quota paces the window's growth.

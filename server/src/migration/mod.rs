@@ -104,6 +104,10 @@ pub struct EngineSettings {
     pub poll_floor: Duration,
     /// Give up polling one import after this long.
     pub import_timeout: Duration,
+    /// How long an import a previous process (or leader) may have sent
+    /// without its answer on record is watched for in the target before it
+    /// is sent again.
+    pub resume_grace: Duration,
     /// How long verification waits for content to reach every regional
     /// endpoint (geo-replication is asynchronous) before a finding.
     pub regional_wait: Duration,
@@ -128,6 +132,7 @@ impl Default for EngineSettings {
             retry_base: Duration::from_secs(2),
             poll_floor: Duration::from_millis(250),
             import_timeout: Duration::from_secs(3600),
+            resume_grace: Duration::from_secs(30),
             regional_wait: Duration::from_secs(900),
             outbound: Arc::new(crate::outbound::OutboundPolicy::default()),
             credential_sets: crate::outbound::CredentialSets::default(),
@@ -332,8 +337,13 @@ impl Engine {
         (Some(rows), Some(when))
     }
 
-    /// Starts the background driver for a migration unless one runs.
+    /// Starts the background driver for a migration unless one runs, or
+    /// this instance stands down (shutting down, or another instance leads:
+    /// the leader adopts it, [`Engine::adopt`]).
     pub fn spawn(&self, id: String) {
+        if *self.inner.shutdown.borrow() {
+            return;
+        }
         let me = self.clone();
         tokio::spawn(async move {
             let (tx, rx) = watch::channel(Control::Run);
@@ -345,6 +355,13 @@ impl Engine {
                 c.insert(id.clone(), tx);
             }
             match me.drive(&id, rx).await {
+                // The database failed (a restart, a lost connection): nothing
+                // is lost (every write waited for its commit), so the
+                // migration is not failed; the leader's watch takes it up
+                // again once the database answers ([`Engine::adopt`]).
+                Err(MigrationError::Storage(cause)) if !matches!(cause, StorageError::Invalid(_)) => {
+                    tracing::error!(migration = %id, error = %cause, "storage failure in a migration; it is taken up again when the database answers");
+                }
                 Err(e) => {
                     if let MigrationError::Storage(cause) = &e {
                         tracing::error!(migration = %id, error = %cause, "storage failure in a migration");
@@ -397,6 +414,41 @@ impl Engine {
             resumed += 1;
         }
         Ok(resumed)
+    }
+
+    /// The leader's watch over migrations, once a second until `stand_down`:
+    /// drives an active migration nobody drives here (started through
+    /// another instance), and passes on a pause or cancel another instance
+    /// wrote to the driver that runs here.
+    pub async fn adopt(self, mut stand_down: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = crate::cluster::until(&mut stand_down, true) => return,
+            }
+            let ids = match self.inner.storage.active_migrations().await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read active migrations");
+                    continue;
+                }
+            };
+            let driven: Vec<String> = self.inner.controls.lock().await.keys().cloned().collect();
+            for id in ids.iter().filter(|id| !driven.contains(id)) {
+                tracing::info!(migration = %id, "driving a migration started elsewhere");
+                self.spawn(id.clone());
+            }
+            for id in driven {
+                let signal = match self.inner.storage.migration_state(&id).await {
+                    Ok(Some(MigrationState::Paused)) => Control::Pause,
+                    Ok(Some(MigrationState::Stopping)) => Control::Cancel,
+                    _ => continue,
+                };
+                self.signal(&id, signal).await;
+            }
+        }
     }
 
     async fn drive(&self, id: &str, control: watch::Receiver<Control>) -> Result<(), MigrationError> {

@@ -170,6 +170,16 @@ impl PollerHandle {
     }
 }
 
+/// Where the leader's poller shares its in-memory state (`instance_info`).
+const SHARED_STATE_KEY: &str = "poller_state";
+
+/// The leader's poller state as shared.
+#[derive(serde::Deserialize)]
+struct SharedState {
+    confirmed: HashMap<String, String>,
+    errors: HashMap<String, String>,
+}
+
 /// The poller.
 pub struct Poller {
     arm: ArmClient,
@@ -198,6 +208,61 @@ impl Poller {
                 status: Mutex::new(PollerStatus { cadence: Cadence::Fast, ..Default::default() }),
             }),
         })
+    }
+
+    /// On PostgreSQL, after each cycle: what this (leading) poller knows and
+    /// the database does not (when ARM last confirmed each registry, the
+    /// current poll errors), for the other instances' pages. SQLite has one
+    /// instance, and a quiet cycle there writes nothing.
+    async fn share_state(&self) {
+        if self.storage.postgres().is_none() {
+            return;
+        }
+        let confirmed = self.shared.confirmed.lock().map(|c| c.clone()).unwrap_or_default();
+        let errors = self.shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
+        let state = json!({ "confirmed": confirmed, "errors": errors });
+        if let Err(e) = self.storage.set_shared(SHARED_STATE_KEY, &state.to_string()).await {
+            tracing::warn!(error = %e, "cannot share the poller's state with the other instances");
+        }
+    }
+
+    /// On an instance that does not lead (PostgreSQL): the leader's shared
+    /// state, loaded every two seconds into this poller's memory so its
+    /// pages show the same confirmations and errors, until `stand_down`
+    /// turns false (this instance leads).
+    pub async fn mirror(&self, mut stand_down: watch::Receiver<bool>) {
+        if self.storage.postgres().is_none() {
+            return;
+        }
+        loop {
+            match self.storage.shared(SHARED_STATE_KEY).await {
+                Ok(Some(text)) => match serde_json::from_str::<SharedState>(&text) {
+                    Ok(s) => {
+                        if let Ok(mut c) = self.shared.confirmed.lock() {
+                            *c = s.confirmed;
+                        }
+                        if let Ok(mut e) = self.shared.errors.lock() {
+                            *e = s.errors;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "the leader's shared poller state cannot be read"),
+                },
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot read the leader's shared poller state"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = crate::cluster::until(&mut stand_down, false) => return,
+            }
+        }
+    }
+
+    /// Loads again what the database remembers (a new leadership term:
+    /// another instance may have polled meanwhile).
+    pub async fn reload(&self) -> Result<(), PollError> {
+        let memo = Memo::from_stored(self.storage.stored_topology().await?);
+        *self.shared.memo.lock().await = memo;
+        Ok(())
     }
 
     pub fn handle(&self) -> PollerHandle {
@@ -365,7 +430,7 @@ impl Poller {
     }
 
     /// Runs until `shutdown` turns true.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         let mut last_discovery: Option<Instant> = None;
         let mut last_children: Option<Instant> = None;
         let mut last_prune: Option<Instant> = None;
@@ -391,6 +456,7 @@ impl Poller {
                     true
                 }
             } || self.shared.active_operations.load(Ordering::SeqCst) > 0;
+            self.share_state().await;
             if last_prune.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
                 last_prune = Some(Instant::now());
                 let cutoff = chrono::Utc::now() - chrono::Duration::from_std(self.config.retention).unwrap_or(chrono::Duration::days(90));

@@ -375,9 +375,21 @@ impl Presence {
         }
     }
 
-    /// Keeps the hooks in step, catches up, and announces arrivals, until `stop`.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    /// Announces the arrivals this instance received (every instance
+    /// receives webhooks), at most once a second per registry, until `stop`.
+    pub async fn announcer(self, mut stop: watch::Receiver<bool>) {
         let mut announce = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = crate::cluster::until(&mut stop, true) => break,
+                _ = announce.tick() => self.announce().await,
+            }
+        }
+        self.announce().await;
+    }
+
+    /// The leader's upkeep: keeps the hooks in step, catches up and probes, until `stop`.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut reconcile = tokio::time::interval(self.inner.settings.reconcile_every);
         let mut catch_up = tokio::time::interval(self.inner.settings.catch_up_every);
         // Probing in a task of its own: a long round (or a listing of many
@@ -404,13 +416,11 @@ impl Presence {
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
-                _ = announce.tick() => self.announce().await,
                 _ = reconcile.tick() => self.reconcile_all().await,
                 _ = catch_up.tick() => self.catch_up_all().await,
             }
         }
         let _ = prober.await;
-        self.announce().await;
     }
 
     async fn reconcile_all(&self) {

@@ -3,13 +3,19 @@
 //! The rest of the server holds a [`Storage`] (a cheap handle to a
 //! `dyn Store`) and sees only domain records (`regatlas_domain::record`),
 //! never a query, a row or a view model. SQLite ([`SqliteStore`]: one file,
-//! WAL mode, busy timeout, migrations from `migrations/` applied at
-//! start-up) is the embedded default; PostgreSQL is the next implementation.
+//! WAL mode, busy timeout, migrations from `migrations/sqlite/` applied at
+//! start-up) is the embedded default; PostgreSQL ([`PgStore`], migrations
+//! from `migrations/postgres/`) serves several instances on one database.
+//! Both implement every trait with the same SQL (`$N` placeholders, no
+//! backend's own functions), written once in a macro per trait; the schemas
+//! differ only in types (BIGINT, BOOLEAN, identity columns, PL/pgSQL for
+//! the item counts).
 //! Rows are mapped with `FromRow` (`try_get`), so a schema mismatch is an
 //! error, and stored states and names are parsed back into their domain
 //! types ([`StorageError::Invalid`] when the database holds something this
 //! version cannot read).
 
+pub mod copy;
 pub mod identity;
 pub mod migrations;
 pub mod operations;
@@ -32,8 +38,9 @@ use regatlas_domain::{
     ItemState, MigrationState, OperationState, Principal, Role,
 };
 use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    SqlitePool,
+    PgPool, SqlitePool,
 };
 
 /// Storage errors.
@@ -108,6 +115,10 @@ pub trait TopologyStore: Send + Sync {
     async fn prune_events(&self, cutoff: DateTime<Utc>) -> Result<u64, StorageError>;
     /// Rows in registries, replicas, children and events (the benchmark's check that a quiet cycle wrote nothing).
     async fn row_counts(&self) -> Result<(i64, i64, i64, i64), StorageError>;
+    /// Keeps a small value other instances read (`instance_info`: the
+    /// leader's poller state on PostgreSQL).
+    async fn set_shared(&self, key: &str, value: &str) -> Result<(), StorageError>;
+    async fn shared(&self, key: &str) -> Result<Option<String>, StorageError>;
 }
 
 /// Operators' actions on replicas and their ARM operations.
@@ -234,10 +245,143 @@ pub trait Store: TopologyStore + OperationStore + MigrationStore + IdentityStore
     async fn close(&self);
     /// Where browser sessions are kept (the same database).
     fn session_store(&self) -> SessionStore;
+    /// The PostgreSQL pool, for what only PostgreSQL does (leader election,
+    /// `LISTEN`/`NOTIFY`); `None` on SQLite.
+    fn postgres(&self) -> Option<PgPool> {
+        None
+    }
 }
 
-/// The browser sessions' store, in the server's database.
-pub type SessionStore = tower_sessions_sqlx_store::SqliteStore;
+/// The browser sessions' store, in the server's database (table
+/// `tower_sessions` on SQLite, `tower_sessions.session` on PostgreSQL).
+#[derive(Clone, Debug)]
+pub enum SessionStore {
+    Sqlite(tower_sessions_sqlx_store::SqliteStore),
+    Postgres(tower_sessions_sqlx_store::PostgresStore),
+}
+
+#[async_trait]
+impl tower_sessions::SessionStore for SessionStore {
+    async fn create(&self, record: &mut tower_sessions::session::Record) -> tower_sessions::session_store::Result<()> {
+        match self {
+            SessionStore::Sqlite(s) => s.create(record).await,
+            SessionStore::Postgres(s) => s.create(record).await,
+        }
+    }
+    async fn save(&self, record: &tower_sessions::session::Record) -> tower_sessions::session_store::Result<()> {
+        match self {
+            SessionStore::Sqlite(s) => s.save(record).await,
+            SessionStore::Postgres(s) => s.save(record).await,
+        }
+    }
+    async fn load(&self, id: &tower_sessions::session::Id) -> tower_sessions::session_store::Result<Option<tower_sessions::session::Record>> {
+        match self {
+            SessionStore::Sqlite(s) => s.load(id).await,
+            SessionStore::Postgres(s) => s.load(id).await,
+        }
+    }
+    async fn delete(&self, id: &tower_sessions::session::Id) -> tower_sessions::session_store::Result<()> {
+        match self {
+            SessionStore::Sqlite(s) => s.delete(id).await,
+            SessionStore::Postgres(s) => s.delete(id).await,
+        }
+    }
+}
+
+#[async_trait]
+impl tower_sessions::ExpiredDeletion for SessionStore {
+    async fn delete_expired(&self) -> tower_sessions::session_store::Result<()> {
+        match self {
+            SessionStore::Sqlite(s) => s.delete_expired().await,
+            SessionStore::Postgres(s) => s.delete_expired().await,
+        }
+    }
+}
+
+/// Which store a database URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `postgres://` and `postgresql://` are PostgreSQL; anything else
+    /// (`sqlite:` URLs, plain paths) is a SQLite file.
+    pub fn of(url: &str) -> Backend {
+        let lower = url.trim_start().to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+/// A configured database URL: shown (`Debug`, `Display`) with its password
+/// masked; the whole URL only through `Deref` to the store that opens it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> DatabaseUrl {
+        DatabaseUrl(url.into())
+    }
+    pub fn backend(&self) -> Backend {
+        Backend::of(&self.0)
+    }
+}
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact_url(&self.0))
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl PartialEq<&str> for DatabaseUrl {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// A database URL with its password (and any `password=` parameter) masked,
+/// for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let q: Vec<String> =
+                query.split('&').map(|kv| if kv.to_ascii_lowercase().starts_with("password=") { "password=***".to_string() } else { kv.to_string() }).collect();
+            format!("{path}?{}", q.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
 
 /// What the server holds: a cheap handle to the configured store.
 #[derive(Clone, Debug)]
@@ -251,10 +395,13 @@ impl std::ops::Deref for Storage {
 }
 
 impl Storage {
-    /// Opens the database a URL names (`sqlite:…`), creating it if missing,
-    /// and applies pending migrations.
+    /// Opens the database a URL names (`sqlite:…` or a path, created if
+    /// missing; `postgres://…`, which must exist) and applies pending migrations.
     pub async fn open(url: &str) -> Result<Storage, StorageError> {
-        Ok(Storage(Arc::new(SqliteStore::open(url).await?)))
+        Ok(match Backend::of(url) {
+            Backend::Sqlite => Storage(Arc::new(SqliteStore::open(url).await?)),
+            Backend::Postgres => Storage(Arc::new(PgStore::open(url).await?)),
+        })
     }
 
     /// A store this process built (tests, other backends).
@@ -270,7 +417,8 @@ pub struct SqliteStore {
     sessions: SessionStore,
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
 impl SqliteStore {
     /// Opens (creating if missing) the database, sets WAL and a busy timeout,
@@ -290,7 +438,7 @@ impl SqliteStore {
         let sessions = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
         sessions.migrate().await.map_err(|source| StorageError::Open { url: url.to_string(), source })?;
         tracing::info!(%url, "database ready");
-        Ok(SqliteStore { pool, sessions })
+        Ok(SqliteStore { pool, sessions: SessionStore::Sqlite(sessions) })
     }
 
     /// The journal mode actually in effect (expected: `wal`).
@@ -308,7 +456,7 @@ impl Store for SqliteStore {
     }
 
     async fn schema_version(&self) -> Result<i64, StorageError> {
-        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1").fetch_one(&self.pool).await?;
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
         Ok(v.unwrap_or(0))
     }
 
@@ -321,9 +469,82 @@ impl Store for SqliteStore {
     }
 }
 
+/// The PostgreSQL store: several instances share one database.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    sessions: SessionStore,
+}
+
+impl PgStore {
+    /// Connects (the database must exist) and applies pending migrations;
+    /// sqlx holds an advisory lock while it migrates, so instances may start
+    /// together.
+    pub async fn open(url: &str) -> Result<PgStore, StorageError> {
+        let shown = redact_url(url);
+        let options = PgConnectOptions::from_str(url).map_err(|source| StorageError::Url { url: shown.clone(), source })?.application_name("regatlas");
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|source| StorageError::Open { url: shown.clone(), source })?;
+        PG_MIGRATOR.run(&pool).await.map_err(|source| StorageError::Migrate { url: shown.clone(), source })?;
+        let sessions = tower_sessions_sqlx_store::PostgresStore::new(pool.clone());
+        sessions.migrate().await.map_err(|source| StorageError::Open { url: shown.clone(), source })?;
+        tracing::info!(url = %shown, "database ready");
+        Ok(PgStore { pool, sessions: SessionStore::Postgres(sessions) })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn schema_version(&self) -> Result<i64, StorageError> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn session_store(&self) -> SessionStore {
+        self.sessions.clone()
+    }
+
+    fn postgres(&self) -> Option<PgPool> {
+        Some(self.pool.clone())
+    }
+}
+
 /// A stored value parsed back into its domain type, or [`StorageError::Invalid`].
 pub(crate) fn parsed<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, StorageError> {
     r.map_err(|e| StorageError::Invalid(format!("{what}: {e}")))
+}
+
+/// What differs between the two stores' SQL (little, on purpose).
+pub(crate) trait Dialect {
+    /// `LIKE` ignoring ASCII case: SQLite's `LIKE` does, PostgreSQL's
+    /// `ILIKE` does (its `LIKE` does not).
+    const LIKE_NOCASE: &'static str;
+}
+
+impl Dialect for sqlx::Sqlite {
+    const LIKE_NOCASE: &'static str = "LIKE";
+}
+
+impl Dialect for sqlx::Postgres {
+    const LIKE_NOCASE: &'static str = "ILIKE";
+}
+
+/// `%` and `_` taken literally in a LIKE pattern (escape character `\`).
+pub(crate) fn like_literal(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 /// Now, as stored: RFC 3339 with milliseconds, UTC.

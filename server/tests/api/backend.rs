@@ -224,7 +224,7 @@ async fn a_restart_in_the_middle_of_an_operation_resumes_it_without_a_second_cal
     cfg.time_scale = 5.0; // provisioning takes six real seconds
     let emu = regatlas_emulator::start(cfg).await.expect("emulator");
     let dir = tempfile::tempdir().expect("tmp");
-    let db = dir.path().join("regatlas.db");
+    let db = crate::helpers::test_database(dir.path()).await;
     let mut args = test_args(&db);
     crate::helpers::use_emulator(&mut args, &emu);
     let app = spawn_app_in(dir, db.clone(), args.clone()).await;
@@ -310,7 +310,7 @@ async fn an_emulator_serving_arm_over_https_is_reached_with_its_ca_file() {
     let ca = std::path::PathBuf::from(emu.info().ca_pem_path.expect("CA file"));
     // Without the CA, the console cannot connect (and says so at start).
     let dir = tempfile::tempdir().expect("tmp");
-    let mut args = crate::helpers::test_args(&dir.path().join("regatlas.db"));
+    let mut args = crate::helpers::test_args(&crate::helpers::test_database(dir.path()).await);
     crate::helpers::use_emulator(&mut args, &emu);
     let config = regatlas_server::config::Config::resolve(&args).expect("config");
     let refused = regatlas_server::startup::Application::build(config).await.err().expect("an unknown CA is refused").to_string();

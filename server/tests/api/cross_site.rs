@@ -254,8 +254,10 @@ async fn the_database_and_its_wal_are_the_owners_alone() {
     use std::os::unix::fs::PermissionsExt;
     let app = spawn_app().await;
     discovered(&app).await;
+    // A SQLite file only: PostgreSQL keeps its own files.
+    let crate::helpers::TestDb::Sqlite(db_path) = &app.db else { return };
     for suffix in ["", "-wal"] {
-        let p = format!("{}{suffix}", app.db_path.display());
+        let p = format!("{}{suffix}", db_path.display());
         let mode = std::fs::metadata(&p).expect("exists").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{p}");
     }

@@ -27,11 +27,19 @@ async fn readyz_checks_the_database_and_the_bundle() {
 #[tokio::test]
 async fn the_database_file_is_created_in_wal_mode_with_migrations() {
     let app = spawn_app().await;
-    assert!(app.db_path.is_file(), "database file created");
     use regatlas_server::storage::Store as _;
-    let storage = regatlas_server::storage::SqliteStore::open(&format!("sqlite://{}", app.db_path.display())).await.expect("reopen");
-    assert_eq!(storage.journal_mode().await.expect("pragma"), "wal");
-    assert!(storage.schema_version().await.expect("version") >= 20261122000001);
+    match &app.db {
+        crate::helpers::TestDb::Sqlite(path) => {
+            assert!(path.is_file(), "database file created");
+            let storage = regatlas_server::storage::SqliteStore::open(&format!("sqlite://{}", path.display())).await.expect("reopen");
+            assert_eq!(storage.journal_mode().await.expect("pragma"), "wal");
+            assert!(storage.schema_version().await.expect("version") >= 20261122000001);
+        }
+        crate::helpers::TestDb::Postgres(url) => {
+            let storage = regatlas_server::storage::PgStore::open(url).await.expect("reopen");
+            assert!(storage.schema_version().await.expect("version") >= 20261127000001);
+        }
+    }
 }
 
 #[tokio::test]

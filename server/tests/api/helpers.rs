@@ -1,7 +1,9 @@
-//! `spawn_app()`: the real server on port 0 with a temporary SQLite file,
-//! stopped when the returned [`TestApp`] is dropped.
+//! `spawn_app()`: the real server on port 0 with a database of its own (a
+//! temporary SQLite file, or a fresh PostgreSQL database when the test
+//! command gives a cluster in `REGATLAS_TEST_POSTGRES`), stopped when the
+//! returned [`TestApp`] is dropped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use regatlas_server::{
     config::{Config, ServeArgs},
@@ -16,7 +18,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// How to reach the emulator's Entra ID (tokens for other roles).
     pub login: regatlas_arm::credential::EmulatorLogin,
-    pub db_path: PathBuf,
+    pub db: TestDb,
     _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<()>>,
@@ -117,11 +119,93 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// A test's database.
+#[derive(Clone, Debug)]
+pub enum TestDb {
+    /// A SQLite file (in the test's temporary directory).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database made for this test on the test cluster.
+    Postgres(String),
+}
+
+impl TestDb {
+    /// What `--database` takes.
+    pub fn url(&self) -> String {
+        match self {
+            TestDb::Sqlite(p) => p.to_string_lossy().to_string(),
+            TestDb::Postgres(u) => u.clone(),
+        }
+    }
+
+    /// Whether `needle` appears anywhere in what the database stores: the
+    /// SQLite file and its WAL, or every row of every table on PostgreSQL.
+    pub async fn contains(&self, needle: &str) -> bool {
+        match self {
+            TestDb::Sqlite(p) => ["", "-wal"]
+                .iter()
+                .any(|suffix| std::fs::read(format!("{}{suffix}", p.display())).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))),
+            TestDb::Postgres(url) => {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+                let tables: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE'",
+                )
+                .fetch_all(&mut c)
+                .await
+                .expect("tables");
+                for (schema, table) in tables {
+                    let text: Option<String> = sqlx::query_scalar(&format!("SELECT string_agg(t::text, ' ') FROM \"{schema}\".\"{table}\" t"))
+                        .fetch_one(&mut c)
+                        .await
+                        .expect("rows as text");
+                    if text.is_some_and(|t| t.contains(needle)) {
+                        return true;
+                    }
+                }
+                false
+            }
+        }
+    }
+}
+
+/// The admin URL of the PostgreSQL cluster the tests run on, if any.
+pub fn test_postgres() -> Option<String> {
+    std::env::var("REGATLAS_TEST_POSTGRES").ok().filter(|s| !s.is_empty())
+}
+
+/// A database for one test: `dir/regatlas.db`, or on the PostgreSQL test
+/// cluster a new database of its own.
+pub async fn test_database(dir: &Path) -> TestDb {
+    match test_postgres() {
+        None => TestDb::Sqlite(dir.join("regatlas.db")),
+        Some(admin) => {
+            use sqlx::Connection;
+            let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let mut c = sqlx::PgConnection::connect(&admin).await.expect("connect to the test cluster (REGATLAS_TEST_POSTGRES)");
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.expect("create the test database");
+            TestDb::Postgres(with_database(&admin, &name))
+        }
+    }
+}
+
+/// `url` naming database `name` instead of its own.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (authority, query) = match rest.split_once('/') {
+        Some((a, path)) => (a, path.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default()),
+        None => match rest.split_once('?') {
+            Some((a, q)) => (a, format!("?{q}")),
+            None => (rest, String::new()),
+        },
+    };
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
 /// Test defaults: emulator at 20× speed, fast polling.
-pub fn test_args(db_path: &std::path::Path) -> ServeArgs {
+pub fn test_args(db: &TestDb) -> ServeArgs {
     ServeArgs {
         listen: Some("127.0.0.1:0".parse().expect("addr")),
-        database: Some(db_path.to_string_lossy().to_string()),
+        database: Some(db.url()),
         site_root: Some(site_root()),
         emulator_time_scale: Some(20.0),
         poll_fast_secs: Some(1),
@@ -132,13 +216,13 @@ pub fn test_args(db_path: &std::path::Path) -> ServeArgs {
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db_path = dir.path().join("regatlas.db");
-    let mut args = test_args(&db_path);
+    let db = test_database(dir.path()).await;
+    let mut args = test_args(&db);
     tweak(&mut args);
-    spawn_app_in(dir, db_path, args).await
+    spawn_app_in(dir, db, args).await
 }
 
-pub async fn spawn_app_in(dir: tempfile::TempDir, db_path: PathBuf, args: ServeArgs) -> TestApp {
+pub async fn spawn_app_in(dir: tempfile::TempDir, db: TestDb, args: ServeArgs) -> TestApp {
     let config = Config::resolve(&args).expect("config");
     let app = Application::build(config).await.expect("server builds");
     let address = format!("http://{}", app.addr());
@@ -159,7 +243,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, db_path: PathBuf, args: ServeA
             .await;
     });
     let client = bearer_client(&regatlas_server::auth::client::app_token(&login, "ci-admin").await.expect("admin token"));
-    TestApp { address, client, login, db_path, _dir: dir, stop: Some(tx), done: Some(done) }
+    TestApp { address, client, login, db, _dir: dir, stop: Some(tx), done: Some(done) }
 }
 
 /// A client that sends `Authorization: Bearer {token}`.

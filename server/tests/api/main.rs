@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod backend;
+mod cluster;
 mod connected;
 mod contract;
 mod cross_site;

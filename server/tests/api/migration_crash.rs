@@ -33,10 +33,10 @@ pub async fn emulator_with(artifacts: usize, extra: &[&str]) -> (tokio::process:
 }
 
 /// The console in its own process on the emulator, with `env` set and its stderr as given.
-pub fn server_with(dir: &std::path::Path, port: u16, emulator_url: &str, env: &[(&str, &str)], stderr: Stdio) -> tokio::process::Child {
+pub fn server_with(db: &crate::helpers::TestDb, port: u16, emulator_url: &str, env: &[(&str, &str)], stderr: Stdio) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_regatlas"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database"])
-        .arg(dir.join("regatlas.db"))
+        .arg(db.url())
         .arg("--site-root")
         .arg(crate::helpers::site_root())
         .args(["--emulator-url", emulator_url, "--poll-fast-secs", "1", "--poll-slow-secs", "2"])
@@ -82,7 +82,8 @@ pub struct Rig {
     pub emu: tokio::process::Child,
     pub arm: String,
     pub admin: String,
-    pub dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+    pub db: crate::helpers::TestDb,
     pub port: u16,
     pub base: String,
     pub http: reqwest::Client,
@@ -99,12 +100,14 @@ impl Rig {
             l.local_addr().expect("addr").port()
         };
         let http = admin_client(&arm).await;
-        Rig { emu, arm, admin, dir: tempfile::tempdir().expect("dir"), port, base: format!("http://127.0.0.1:{port}"), http }
+        let dir = tempfile::tempdir().expect("dir");
+        let db = crate::helpers::test_database(dir.path()).await;
+        Rig { emu, arm, admin, _dir: dir, db, port, base: format!("http://127.0.0.1:{port}"), http }
     }
 
     /// The console on the rig's database, with `env` and its stderr as given.
     pub fn console(&self, env: &[(&str, &str)], stderr: Stdio) -> tokio::process::Child {
-        server_with(self.dir.path(), self.port, &self.arm, env, stderr)
+        server_with(&self.db, self.port, &self.arm, env, stderr)
     }
 
     /// Once the console sees the registries: a migration of every `load/*` image into contoso; its URL.

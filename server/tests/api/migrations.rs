@@ -266,7 +266,7 @@ async fn the_cli_plans_starts_reports_and_shows_status_on_the_same_database() {
     let url = emu.info().arm_base_url.clone();
     let secret = emu.info().token_header_value.clone();
     let dir = tempfile::tempdir().expect("tmp");
-    let db = dir.path().join("cli.db");
+    let db = crate::helpers::test_database(dir.path()).await.url();
     let run = |args: Vec<String>| {
         let url = url.clone();
         let secret = secret.clone();
@@ -275,7 +275,7 @@ async fn the_cli_plans_starts_reports_and_shows_status_on_the_same_database() {
             let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_regatlas"))
                 .arg("migrate")
                 .args(&args)
-                .args(["--database", db.to_str().expect("path"), "--emulator-url", url.as_str()])
+                .args(["--database", db.as_str(), "--emulator-url", url.as_str()])
                 .env("REGATLAS_EMULATOR_IDENTITY_SECRET", &secret)
                 .env("RUST_LOG", "warn")
                 .output()

@@ -17,8 +17,8 @@ async fn a_failed_write_is_not_remembered_as_written() {
     let emu = regatlas_emulator::start(cfg).await.expect("emulator");
     let info = emu.info().clone();
     let dir = tempfile::tempdir().expect("tmp");
-    let url = format!("sqlite://{}", dir.path().join("poller.db").display());
-    let storage = Storage::open(&url).await.expect("storage");
+    let db = crate::helpers::test_database(dir.path()).await;
+    let storage = Storage::open(&db.url()).await.expect("storage");
     let cred = regatlas_arm::credential::emulator(&regatlas_server::startup::emulator_login(&info)).expect("credential");
     let arm = regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(&info.arm_base_url), cred).expect("arm");
     // One attempt per ARM call, so an injected failure is a failed read at once.
@@ -28,14 +28,27 @@ async fn a_failed_write_is_not_remembered_as_written() {
         .await
         .expect("poller");
 
-    // Cycle 1: another process holds the database's write lock past the busy timeout.
-    let locker = sqlx::SqlitePool::connect(&url).await.expect("locker");
-    let mut lock = locker.acquire().await.expect("conn");
-    sqlx::query("BEGIN EXCLUSIVE").execute(&mut *lock).await.expect("lock");
-    assert!(poller.cycle(true, false).await.is_err(), "the write must fail while the database is locked");
-    sqlx::query("ROLLBACK").execute(&mut *lock).await.expect("unlock");
-    drop(lock);
-    locker.close().await;
+    // Cycle 1: the write fails. SQLite: another connection holds the
+    // database's write lock past the busy timeout. PostgreSQL: the table
+    // the write needs is away (renamed) for the cycle.
+    match &db {
+        crate::helpers::TestDb::Sqlite(path) => {
+            let locker = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.expect("locker");
+            let mut lock = locker.acquire().await.expect("conn");
+            sqlx::query("BEGIN EXCLUSIVE").execute(&mut *lock).await.expect("lock");
+            assert!(poller.cycle(true, false).await.is_err(), "the write must fail while the database is locked");
+            sqlx::query("ROLLBACK").execute(&mut *lock).await.expect("unlock");
+            drop(lock);
+            locker.close().await;
+        }
+        crate::helpers::TestDb::Postgres(url) => {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+            sqlx::query("ALTER TABLE registries RENAME TO registries_away").execute(&mut c).await.expect("rename");
+            assert!(poller.cycle(true, false).await.is_err(), "the write must fail while its table is away");
+            sqlx::query("ALTER TABLE registries_away RENAME TO registries").execute(&mut c).await.expect("rename back");
+        }
+    }
 
     // Cycle 2: ARM reads fail, so nothing is diffed and nothing written.
     let http = reqwest::Client::builder().no_proxy().build().expect("client");

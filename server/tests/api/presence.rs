@@ -237,7 +237,7 @@ async fn the_sample_alert_rules_pass_promtool() {
 async fn events_missed_while_the_console_was_down_come_back_from_list_events() {
     let emu = emulator().await;
     let dir = tempfile::tempdir().expect("tmp");
-    let db = dir.path().join("regatlas.db");
+    let db = crate::helpers::test_database(dir.path()).await;
     let mut args = test_args(&db);
     use_emulator(&mut args, &emu);
     // No probes: what comes back here comes from listEvents alone.

@@ -163,12 +163,13 @@ impl TryFrom<MigrationRecord> for Migration {
 
 /// After `WITH page AS (…migrations…)`: each migration of the page with the
 /// counts of its items, in one query, from the counts the triggers keep
-/// (no item is read).
+/// (no item is read). Sums are cast to BIGINT: PostgreSQL sums BIGINTs
+/// into NUMERIC.
 pub(super) const WITH_COUNTS: &str = "SELECT page.*,
-    COALESCE(c.planned, 0) AS planned, COALESCE(c.to_copy, 0) AS to_copy, COALESCE(c.present, 0) AS present, COALESCE(c.conflicts, 0) AS conflicts,
-    COALESCE(c.imported, 0) AS imported, COALESCE(c.failed, 0) AS failed, COALESCE(c.in_flight, 0) AS in_flight, COALESCE(c.verified, 0) AS verified,
-    COALESCE(c.mismatched, 0) AS mismatched, COALESCE(c.bytes_total, 0) AS bytes_total, COALESCE(c.bytes_to_copy, 0) AS bytes_to_copy,
-    COALESCE(c.bytes_done, 0) AS bytes_done
+    CAST(COALESCE(c.planned, 0) AS BIGINT) AS planned, CAST(COALESCE(c.to_copy, 0) AS BIGINT) AS to_copy, CAST(COALESCE(c.present, 0) AS BIGINT) AS present, CAST(COALESCE(c.conflicts, 0) AS BIGINT) AS conflicts,
+    CAST(COALESCE(c.imported, 0) AS BIGINT) AS imported, CAST(COALESCE(c.failed, 0) AS BIGINT) AS failed, CAST(COALESCE(c.in_flight, 0) AS BIGINT) AS in_flight, CAST(COALESCE(c.verified, 0) AS BIGINT) AS verified,
+    CAST(COALESCE(c.mismatched, 0) AS BIGINT) AS mismatched, CAST(COALESCE(c.bytes_total, 0) AS BIGINT) AS bytes_total, CAST(COALESCE(c.bytes_to_copy, 0) AS BIGINT) AS bytes_to_copy,
+    CAST(COALESCE(c.bytes_done, 0) AS BIGINT) AS bytes_done
     FROM page LEFT JOIN (
       SELECT migration_id, SUM(n) AS planned,
         SUM(CASE WHEN action = 'copy' THEN n ELSE 0 END) AS to_copy,

@@ -1,0 +1,18 @@
+//! Several instances on one PostgreSQL database.
+//!
+//! Every instance serves pages, the API, webhooks and live events; exactly
+//! one at a time *leads*: it runs the poller, the migration drivers and
+//! presence upkeep ([`leader`]). Events any instance stores reach the live
+//! streams of every instance ([`relay`]). On SQLite there is one instance,
+//! and it always leads.
+
+pub mod leader;
+pub mod relay;
+
+pub use leader::{elect, LeaderSettings, Leadership};
+
+/// Completes once `rx` holds `want` (at once if it does; also when its
+/// sender is gone). Its guard is dropped inside, so the future is `Send`.
+pub async fn until(rx: &mut tokio::sync::watch::Receiver<bool>, want: bool) {
+    let _ = rx.wait_for(|v| *v == want).await;
+}
