@@ -25,6 +25,7 @@ REGATLAS_TEST_POSTGRES="$pgurl" REGATLAS_TEST_POSTGRES_DIR="$pgdir" REGATLAS_SIT
   cargo test -p regatlas-server --test api
 echo "==> browser tests" >&2
 cargo build -p regatlas-server
+# (cluster.test.js runs two instances on the PostgreSQL cluster above.)
 (cd end2end && REGATLAS_BIN="$PWD/../target/debug/regatlas" REGATLAS_SITE_ROOT="$PWD/../target/site" \
-  node --test --test-concurrency=1 tests/)
+  REGATLAS_TEST_POSTGRES="$pgurl" node --test --test-concurrency=1 tests/)
 echo "==> all tests passed" >&2

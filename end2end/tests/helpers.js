@@ -53,14 +53,14 @@ export async function startEmulator(args = []) {
   return { child, info: JSON.parse(line) };
 }
 
-export async function startServer(extraArgs = [], { env = {}, port: wanted, signIn: signInFirst = true } = {}) {
+export async function startServer(extraArgs = [], { env = {}, port: wanted, signIn: signInFirst = true, database } = {}) {
   const bin = process.env.REGATLAS_BIN;
   const siteRoot = process.env.REGATLAS_SITE_ROOT;
   if (!bin || !siteRoot) throw new Error('REGATLAS_BIN and REGATLAS_SITE_ROOT must be set (scripts/test.sh does)');
   const dir = mkdtempSync(join(tmpdir(), 'regatlas-e2e-'));
   const port = wanted || await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--database', join(dir, 'regatlas.db'),
+  const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--database', database || join(dir, 'regatlas.db'),
     '--site-root', siteRoot, '--emulator-time-scale', '20', ...extraArgs], { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });

@@ -64,6 +64,8 @@ enum BenchCommand {
     Migrate(regatlas_server::bench::BenchMigrateArgs),
     /// Presence: webhook ingest, the presence view at N tags x R regions, probe reads against the budget.
     Presence(regatlas_server::bench::presence::BenchPresenceArgs),
+    /// Two instances on PostgreSQL: time from the leader's SIGKILL to the other leading.
+    Takeover(regatlas_server::bench::takeover::BenchTakeoverArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -88,6 +90,7 @@ fn main() -> std::process::ExitCode {
             Some(Command::Bench(BenchCommand::Migrate(args))) => regatlas_server::bench::migrate(args).await.map_err(anyhow::Error::from),
             Some(Command::Bench(BenchCommand::Presence(args))) => regatlas_server::bench::presence::presence(args).await.map_err(anyhow::Error::from),
             Some(Command::Db(DbCommand::Copy { from, to })) => db_copy(&from, &to).await,
+            Some(Command::Bench(BenchCommand::Takeover(args))) => regatlas_server::bench::takeover::takeover(args).await.map_err(anyhow::Error::from),
             None => serve(cli.serve).await,
         }
     });

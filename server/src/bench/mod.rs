@@ -4,6 +4,7 @@
 //! by a cycle that sees no change (goal: 0), and peak RSS.
 
 pub mod presence;
+pub mod takeover;
 
 use std::time::Duration;
 
@@ -32,6 +33,15 @@ pub struct BenchPollArgs {
     /// Keep the emulator's default ARM throttle (250 reads burst + 25/s) instead of lifting it.
     #[arg(long)]
     pub arm_throttle: bool,
+    /// The database (an empty PostgreSQL database: `postgres://…`); a
+    /// temporary SQLite file when not given.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+}
+
+/// The benchmark's database: `url`, or a SQLite file in `dir`.
+fn bench_database(url: Option<&str>, dir: &std::path::Path) -> String {
+    url.map(str::to_string).unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()))
 }
 
 /// Why the benchmark could not run.
@@ -79,7 +89,9 @@ pub async fn poll(args: BenchPollArgs) -> Result<(), BenchError> {
     println!("emulator: {} registries x {} replicas ready in {:.1}s", args.registries, args.replicas, started.elapsed().as_secs_f64());
 
     let dir = tempfile::tempdir()?;
-    let storage = Storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
+    let url = bench_database(args.database.as_deref(), dir.path());
+    let storage = Storage::open(&url).await?;
+    println!("database: {}", crate::storage::DatabaseUrl::new(url.as_str()));
     let cred = regatlas_arm::credential::emulator(&crate::startup::emulator_login(&info))?;
     let arm = regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(&info.arm_base_url), cred)?;
     let hub = EventHub::new(storage.clone(), 1024);
@@ -383,6 +395,10 @@ pub struct BenchMigrateArgs {
     /// Requests of each kind when the migration page's reads are timed.
     #[arg(long, default_value_t = 200)]
     pub page_requests: usize,
+    /// The database (an empty PostgreSQL database: `postgres://…`); a
+    /// temporary SQLite file when not given.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
 }
 
 /// A migration watched to its end: when each phase began, by polling its state.
@@ -492,7 +508,9 @@ pub async fn migrate(args: BenchMigrateArgs) -> Result<(), BenchError> {
     println!("emulator (own process, pid {}): {} artifacts seeded in {:.1} s", child.id().unwrap_or(0), args.artifacts, started.elapsed().as_secs_f64());
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
-    let storage = Storage::open(&format!("sqlite://{}", db.display())).await?;
+    let url = bench_database(args.database.as_deref(), dir.path());
+    let storage = Storage::open(&url).await?;
+    println!("database: {}", crate::storage::DatabaseUrl::new(url.as_str()));
     let cred = regatlas_arm::credential::emulator(&crate::startup::emulator_login(&info))?;
     let arm = regatlas_arm::ArmClient::new(regatlas_arm::ArmClientConfig::new(&info.arm_base_url), cred)?;
     let hub = EventHub::new(storage.clone(), 4096);
@@ -624,8 +642,13 @@ pub async fn migrate(args: BenchMigrateArgs) -> Result<(), BenchError> {
     }
     let rss = peak_rss_kib().unwrap_or(0);
     println!("engine peak RSS            {} MiB (before the run: {} MiB; the emulator is another process)", rss / 1024, rss_before / 1024);
-    let wal = dir.path().join("bench.db-wal");
-    println!("database                   {:.1} MiB (+ {:.1} MiB WAL)", file_size(&db) as f64 / 1048576.0, file_size(&wal) as f64 / 1048576.0);
+    match storage.size_bytes().await {
+        Ok(Some(bytes)) => println!("database                   {:.1} MiB (PostgreSQL, pg_database_size)", bytes as f64 / 1048576.0),
+        _ => {
+            let wal = dir.path().join("bench.db-wal");
+            println!("database                   {:.1} MiB (+ {:.1} MiB WAL)", file_size(&db) as f64 / 1048576.0, file_size(&wal) as f64 / 1048576.0);
+        }
+    }
 
     // The migration page's reads, as its server functions make them.
     let id = run.id.clone();

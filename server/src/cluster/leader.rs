@@ -100,7 +100,7 @@ pub fn elect(options: PgConnectOptions, settings: LeaderSettings, mut stop: watc
                         _ = tokio::time::sleep(settings.settle()) => {}
                         _ = crate::cluster::until(&mut stop, true) => break,
                     }
-                    tx.send_replace(true);
+                    tx.send_if_modified(|old| !std::mem::replace(old, true));
                     metrics::gauge!("regatlas_leader").set(1.0);
                     continue;
                 }
@@ -112,7 +112,7 @@ pub fn elect(options: PgConnectOptions, settings: LeaderSettings, mut stop: watc
                         tracing::warn!(error = %e, "cannot reach the database to contend for the leadership");
                     }
                     leading = false;
-                    tx.send_replace(false);
+                    tx.send_if_modified(|old| std::mem::replace(old, false));
                     metrics::gauge!("regatlas_leader").set(0.0);
                     conn = None;
                 }
@@ -124,7 +124,7 @@ pub fn elect(options: PgConnectOptions, settings: LeaderSettings, mut stop: watc
                         );
                     }
                     leading = false;
-                    tx.send_replace(false);
+                    tx.send_if_modified(|old| std::mem::replace(old, false));
                     metrics::gauge!("regatlas_leader").set(0.0);
                     conn = None;
                 }
@@ -134,7 +134,7 @@ pub fn elect(options: PgConnectOptions, settings: LeaderSettings, mut stop: watc
                 _ = crate::cluster::until(&mut stop, true) => break,
             }
         }
-        tx.send_replace(false);
+        tx.send_if_modified(|old| std::mem::replace(old, false));
         metrics::gauge!("regatlas_leader").set(0.0);
         if let Some(c) = conn {
             let _ = c.close().await;
@@ -153,13 +153,14 @@ pub fn stand_down(leadership: &Leadership, shutdown: watch::Receiver<bool>) -> w
     let (tx, rx) = watch::channel(initial);
     tokio::spawn(async move {
         loop {
-            let v = *shutdown.borrow() || !*lead.borrow();
-            tx.send_replace(v);
+            // Only a real change is sent: a receiver's `changed()` means one.
+            let v = *shutdown.borrow_and_update() || !*lead.borrow_and_update();
+            tx.send_if_modified(|old| std::mem::replace(old, v) != v);
             if *shutdown.borrow() {
                 return;
             }
             tokio::select! {
-                r = lead.changed() => if r.is_err() { tx.send_replace(true); return; },
+                r = lead.changed() => if r.is_err() { tx.send_if_modified(|old| !std::mem::replace(old, true)); return; },
                 _ = shutdown.changed() => {}
             }
         }

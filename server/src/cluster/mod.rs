@@ -13,6 +13,8 @@ pub use leader::{elect, LeaderSettings, Leadership};
 
 /// Completes once `rx` holds `want` (at once if it does; also when its
 /// sender is gone). Its guard is dropped inside, so the future is `Send`.
+/// Wait on this, not on `changed()`: a receiver cloned from one that never
+/// looked sees every earlier send as a change.
 pub async fn until(rx: &mut tokio::sync::watch::Receiver<bool>, want: bool) {
     let _ = rx.wait_for(|v| *v == want).await;
 }

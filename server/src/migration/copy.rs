@@ -521,7 +521,7 @@ async fn follow(arm: &regatlas_arm::ArmClient, handle: &LroHandle, s: &super::En
                 let wait = retry_after.max(s.poll_floor);
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => return Turn::Interrupted,
+                    _ = crate::cluster::until(&mut shutdown, true) => return Turn::Interrupted,
                 }
             }
             Err(e) => return classify(&e),

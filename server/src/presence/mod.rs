@@ -402,11 +402,11 @@ impl Presence {
                 probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
-                        _ = stop.changed() => break,
+                        _ = crate::cluster::until(&mut stop, true) => break,
                         _ = probe.tick() => {
                             tokio::select! {
                                 _ = this.probe_all() => {}
-                                _ = stop.changed() => break,
+                                _ = crate::cluster::until(&mut stop, true) => break,
                             }
                         }
                     }
@@ -415,7 +415,7 @@ impl Presence {
         };
         loop {
             tokio::select! {
-                _ = stop.changed() => break,
+                _ = crate::cluster::until(&mut stop, true) => break,
                 _ = reconcile.tick() => self.reconcile_all().await,
                 _ = catch_up.tick() => self.catch_up_all().await,
             }

@@ -245,6 +245,11 @@ pub trait Store: TopologyStore + OperationStore + MigrationStore + IdentityStore
     async fn close(&self);
     /// Where browser sessions are kept (the same database).
     fn session_store(&self) -> SessionStore;
+    /// The database's size when the server can say (PostgreSQL); a SQLite
+    /// file is measured on disk.
+    async fn size_bytes(&self) -> Result<Option<i64>, StorageError> {
+        Ok(None)
+    }
     /// The PostgreSQL pool, for what only PostgreSQL does (leader election,
     /// `LISTEN`/`NOTIFY`); `None` on SQLite.
     fn postgres(&self) -> Option<PgPool> {
@@ -519,6 +524,10 @@ impl Store for PgStore {
 
     fn postgres(&self) -> Option<PgPool> {
         Some(self.pool.clone())
+    }
+
+    async fn size_bytes(&self) -> Result<Option<i64>, StorageError> {
+        Ok(Some(sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(&self.pool).await?))
     }
 }
 

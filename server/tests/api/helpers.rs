@@ -223,6 +223,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
 }
 
 pub async fn spawn_app_in(dir: tempfile::TempDir, db: TestDb, args: ServeArgs) -> TestApp {
+    // `REGATLAS_TEST_LOG=1`: the server's log on stderr (with `--nocapture`).
+    if std::env::var_os("REGATLAS_TEST_LOG").is_some() {
+        regatlas_server::telemetry::init(regatlas_server::config::LogFormat::Human);
+    }
     let config = Config::resolve(&args).expect("config");
     let app = Application::build(config).await.expect("server builds");
     let address = format!("http://{}", app.addr());
