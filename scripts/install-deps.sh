@@ -3,7 +3,7 @@
 # when everything is present. Sources: rustup (wasm target), crates.io
 # (wasm-bindgen-cli pinned to Cargo.lock), npm (binaryen's wasm-opt,
 # playwright-core, sass), Debian (chromium, chromium-driver, skopeo, libssl-dev, pkg-config,
-# docker-registry, postgresql, prometheus's promtool). Nothing downloads a browser or a binary from elsewhere.
+# docker-registry, postgresql, buildah, curl, prometheus's promtool). Nothing downloads a browser or a binary from elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '==> %s\n' "$*" >&2; }
@@ -41,6 +41,10 @@ command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q "ok installed" || need_apt+=(libssl-dev)
 # The PostgreSQL store's tests run on a throwaway cluster (scripts/pg-test-cluster.sh).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# The container image is built with buildah (scripts/build-image.sh) and checked with curl.
+command -v buildah >/dev/null || need_apt+=(buildah)
+command -v curl >/dev/null || need_apt+=(curl)
+command -v objcopy >/dev/null || need_apt+=(binutils)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -23,6 +23,8 @@ trap 'scripts/pg-test-cluster.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
 pgurl="$(scripts/pg-test-cluster.sh start "$pgdir")"
 REGATLAS_TEST_POSTGRES="$pgurl" REGATLAS_TEST_POSTGRES_DIR="$pgdir" REGATLAS_SITE_ROOT="$PWD/target/site" \
   cargo test -p regatlas-server --test api
+echo "==> the container image, run from its own root filesystem" >&2
+scripts/test-image.sh
 echo "==> browser tests" >&2
 cargo build -p regatlas-server
 # (cluster.test.js runs two instances on the PostgreSQL cluster above.)
