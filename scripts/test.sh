@@ -30,4 +30,7 @@ cargo build -p regatlas-server
 # (cluster.test.js runs two instances on the PostgreSQL cluster above.)
 (cd end2end && REGATLAS_BIN="$PWD/../target/debug/regatlas" REGATLAS_SITE_ROOT="$PWD/../target/site" \
   REGATLAS_TEST_POSTGRES="$pgurl" node --test --test-concurrency=1 tests/)
+echo "==> browser tests again on PostgreSQL" >&2
+(cd end2end && REGATLAS_BIN="$PWD/../target/debug/regatlas" REGATLAS_SITE_ROOT="$PWD/../target/site" \
+  REGATLAS_TEST_POSTGRES="$pgurl" REGATLAS_E2E_STORE=postgres node --test --test-concurrency=1 tests/)
 echo "==> all tests passed" >&2

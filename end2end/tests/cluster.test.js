@@ -4,8 +4,7 @@
 // (REGATLAS_TEST_POSTGRES); on SQLite there is nothing to share.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { startServer, startEmulator, launchBrowser, watchErrors } from './helpers.js';
+import { startServer, startEmulator, launchBrowser, watchErrors, newPostgresDatabase } from './helpers.js';
 
 const admin = process.env.REGATLAS_TEST_POSTGRES;
 let emulator;
@@ -15,11 +14,7 @@ let browser;
 
 before(async () => {
   if (!admin) return;
-  const name = `e2e_${Date.now()}_${process.pid}`;
-  execFileSync('psql', [admin, '-qAtc', `CREATE DATABASE ${name}`]);
-  const u = new URL(admin);
-  u.pathname = `/${name}`;
-  const database = u.toString();
+  const database = newPostgresDatabase('cluster');
   const { child, info } = await startEmulator(['--time-scale', '20']);
   emulator = child;
   const env = { REGATLAS_EMULATOR_IDENTITY_SECRET: info.token_header_value };

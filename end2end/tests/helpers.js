@@ -1,7 +1,7 @@
 // Shared helpers for the browser tests: start the real `regatlas` binary on a
 // free loopback port with a temporary SQLite file, and launch Debian's
 // Chromium through playwright-core (never a downloaded browser).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -53,7 +53,24 @@ export async function startEmulator(args = []) {
   return { child, info: JSON.parse(line) };
 }
 
-export async function startServer(extraArgs = [], { env = {}, port: wanted, signIn: signInFirst = true, database } = {}) {
+/// A new, empty PostgreSQL database on the test cluster (REGATLAS_TEST_POSTGRES); its URL.
+export function newPostgresDatabase(prefix = 'e2e') {
+  const admin = process.env.REGATLAS_TEST_POSTGRES;
+  if (!admin) throw new Error('REGATLAS_TEST_POSTGRES is not set');
+  const name = `${prefix}_${Date.now()}_${process.pid}_${Math.floor(Math.random() * 1e6)}`;
+  execFileSync('psql', [admin, '-qAtc', `CREATE DATABASE ${name}`]);
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+// REGATLAS_E2E_STORE=postgres: every server a test starts gets a database
+// of its own on the test cluster (the test command runs the browser tests
+// on both stores).
+const onPostgres = process.env.REGATLAS_E2E_STORE === 'postgres';
+
+export async function startServer(extraArgs = [], { env = {}, port: wanted, signIn: signInFirst = true, database: given } = {}) {
+  const database = given || (onPostgres ? newPostgresDatabase() : null);
   const bin = process.env.REGATLAS_BIN;
   const siteRoot = process.env.REGATLAS_SITE_ROOT;
   if (!bin || !siteRoot) throw new Error('REGATLAS_BIN and REGATLAS_SITE_ROOT must be set (scripts/test.sh does)');
@@ -91,6 +108,17 @@ export async function startServer(extraArgs = [], { env = {}, port: wanted, sign
       apiToken = (await r.json()).secret;
     } finally {
       await b.close();
+    }
+  }
+  // Ready is not discovered: on PostgreSQL the poller starts once this
+  // instance leads (about 4 s after start). Tests open registry pages at
+  // once, so wait (at most 20 s) for the first discovery to land.
+  if (apiToken) {
+    const until = Date.now() + 20_000;
+    while (Date.now() < until) {
+      const r = await fetch(`${url}/api/v1/registries`, { headers: { authorization: `Bearer ${apiToken}` } });
+      if (r.ok && (await r.json()).length > 0) break;
+      await new Promise((res) => setTimeout(res, 100));
     }
   }
   return {

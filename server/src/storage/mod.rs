@@ -453,26 +453,36 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
+/// What both stores answer alike (the same SQL; `$extra` is the rest of
+/// one store's `Store`).
+macro_rules! impl_store {
+    ($store:ty { $($extra:tt)* }) => {
+        #[async_trait]
+        impl Store for $store {
+            async fn ping(&self) -> Result<(), StorageError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
 
-    async fn schema_version(&self) -> Result<i64, StorageError> {
-        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
-        Ok(v.unwrap_or(0))
-    }
+            async fn schema_version(&self) -> Result<i64, StorageError> {
+                let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
+                Ok(v.unwrap_or(0))
+            }
 
-    async fn close(&self) {
-        self.pool.close().await;
-    }
+            async fn close(&self) {
+                self.pool.close().await;
+            }
 
-    fn session_store(&self) -> SessionStore {
-        self.sessions.clone()
-    }
+            fn session_store(&self) -> SessionStore {
+                self.sessions.clone()
+            }
+
+            $($extra)*
+        }
+    };
 }
+
+impl_store!(SqliteStore {});
 
 /// The PostgreSQL store: several instances share one database.
 #[derive(Clone, Debug)]
@@ -502,26 +512,7 @@ impl PgStore {
     }
 }
 
-#[async_trait]
-impl Store for PgStore {
-    async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn schema_version(&self) -> Result<i64, StorageError> {
-        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
-        Ok(v.unwrap_or(0))
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    fn session_store(&self) -> SessionStore {
-        self.sessions.clone()
-    }
-
+impl_store!(PgStore {
     fn postgres(&self) -> Option<PgPool> {
         Some(self.pool.clone())
     }
@@ -529,7 +520,7 @@ impl Store for PgStore {
     async fn size_bytes(&self) -> Result<Option<i64>, StorageError> {
         Ok(Some(sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(&self.pool).await?))
     }
-}
+});
 
 /// A stored value parsed back into its domain type, or [`StorageError::Invalid`].
 pub(crate) fn parsed<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, StorageError> {
