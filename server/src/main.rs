@@ -49,7 +49,7 @@ enum DbCommand {
         #[arg(long, value_name = "URL")]
         from: String,
         /// The PostgreSQL database: `postgres://user:password@host/db` (must exist and be empty).
-        #[arg(long, value_name = "URL", env = "REGATLAS_DATABASE_URL")]
+        #[arg(long, value_name = "URL", env = "REGATLAS_DATABASE_URL", hide_env_values = true)]
         to: String,
     },
 }

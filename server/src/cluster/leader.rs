@@ -36,10 +36,27 @@ impl Default for LeaderSettings {
 
 impl LeaderSettings {
     /// How long a new leader waits before acting: the longest a previous
-    /// leader can go on without noticing that its session is gone.
+    /// leader can go on without noticing that its session is gone, and a
+    /// second more for its tasks to see it stand down.
     pub fn settle(&self) -> Duration {
-        self.every + self.timeout
+        self.every + self.timeout + Duration::from_secs(1)
     }
+}
+
+/// The election session's keepalives, so that the server notices a leader
+/// whose host or network is gone (and frees the lock) within seconds rather
+/// than at the operating system's TCP timeout (hours).
+fn with_keepalives(options: PgConnectOptions) -> PgConnectOptions {
+    options.options([("tcp_keepalives_idle", "5"), ("tcp_keepalives_interval", "2"), ("tcp_keepalives_count", "3"), ("tcp_user_timeout", "10000")])
+}
+
+/// For a process that drives migrations by itself (`regatlas migrate` on
+/// PostgreSQL): the leadership's lock, held on the returned session for as
+/// long as it lives; `None` when an instance leads already.
+pub async fn lead_alone(options: &PgConnectOptions) -> Result<Option<PgConnection>, sqlx::Error> {
+    let mut c = PgConnection::connect_with(&with_keepalives(options.clone())).await?;
+    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LEADER_KEY).fetch_one(&mut c).await?;
+    Ok(got.then_some(c))
 }
 
 /// Whether this instance leads. Cheap to clone.
@@ -85,6 +102,7 @@ async fn step(conn: &mut Option<PgConnection>, options: &PgConnectOptions, leadi
 /// and closes its session, so a follower takes over at its next try.
 pub fn elect(options: PgConnectOptions, settings: LeaderSettings, mut stop: watch::Receiver<bool>) -> Leadership {
     let (tx, rx) = watch::channel(false);
+    let options = with_keepalives(options);
     tokio::spawn(async move {
         let mut conn: Option<PgConnection> = None;
         let mut leading = false;
@@ -99,6 +117,13 @@ pub fn elect(options: PgConnectOptions, settings: LeaderSettings, mut stop: watc
                     tokio::select! {
                         _ = tokio::time::sleep(settings.settle()) => {}
                         _ = crate::cluster::until(&mut stop, true) => break,
+                    }
+                    // The session may have died while settling: prove it before acting.
+                    if !matches!(tokio::time::timeout(settings.timeout, step(&mut conn, &options, true)).await, Ok(Ok(true))) {
+                        tracing::warn!("the leadership's session was lost while settling");
+                        leading = false;
+                        conn = None;
+                        continue;
                     }
                     tx.send_if_modified(|old| !std::mem::replace(old, true));
                     metrics::gauge!("regatlas_leader").set(1.0);
@@ -161,7 +186,8 @@ pub fn stand_down(leadership: &Leadership, shutdown: watch::Receiver<bool>) -> w
             }
             tokio::select! {
                 r = lead.changed() => if r.is_err() { tx.send_if_modified(|old| !std::mem::replace(old, true)); return; },
-                _ = shutdown.changed() => {}
+                // The shutdown's sender gone: shutting down.
+                r = shutdown.changed() => if r.is_err() { tx.send_if_modified(|old| !std::mem::replace(old, true)); return; },
             }
         }
     });

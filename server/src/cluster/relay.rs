@@ -30,12 +30,14 @@ pub struct Seen {
     ids: HashSet<i64>,
     order: VecDeque<i64>,
     newest: i64,
+    /// Events up to this were stored before this instance listened: history, never published live.
+    floor: i64,
 }
 
 impl Seen {
     /// Marks `id` published; `false` if it already was.
     pub fn insert(&mut self, id: i64) -> bool {
-        if !self.ids.insert(id) {
+        if id <= self.floor || !self.ids.insert(id) {
             return false;
         }
         self.order.push_back(id);
@@ -104,7 +106,8 @@ pub fn listen(relay: Relay, storage: crate::storage::Storage, publish: impl Fn(E
         if let Ok(latest) = storage.events(&regatlas_domain::record::EventQuery { limit: 1, ..Default::default() }).await {
             if let Some(e) = latest.first() {
                 if let Ok(mut s) = relay.seen.lock() {
-                    s.newest = e.id;
+                    s.newest = s.newest.max(e.id);
+                    s.floor = e.id;
                 }
             }
         }
@@ -139,11 +142,13 @@ pub fn listen(relay: Relay, storage: crate::storage::Storage, publish: impl Fn(E
             tokio::select! {
                 n = l.try_recv() => match n {
                     Ok(Some(n)) => {
-                        let Ok(id) = n.payload().parse::<i64>() else { continue };
-                        if relay.seen.lock().map(|s| s.ids.contains(&id)).unwrap_or(false) {
+                        // Anyone who may connect can NOTIFY: the payload is only an id to look up.
+                        let Some(before) = n.payload().parse::<i64>().ok().filter(|id| *id > 0).and_then(|id| id.checked_sub(1)) else { continue };
+                        let id = before + 1;
+                        if relay.seen.lock().map(|s| s.ids.contains(&id) || id <= s.floor).unwrap_or(false) {
                             continue;
                         }
-                        match storage.events_after(id - 1, 1).await {
+                        match storage.events_after(before, 1).await {
                             Ok(events) => {
                                 for e in events.into_iter().filter(|e| e.id == id) {
                                     if relay.first_time(e.id) {

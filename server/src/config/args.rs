@@ -26,7 +26,7 @@ pub struct ServeArgs {
     /// WAL mode) or PostgreSQL (`postgres://user:password@host/db`, which must
     /// exist; several instances may share it). Migrations are applied at
     /// start-up [default: sqlite://./regatlas.db].
-    #[arg(long, env = "REGATLAS_DATABASE_URL", value_name = "URL")]
+    #[arg(long, env = "REGATLAS_DATABASE_URL", hide_env_values = true, value_name = "URL")]
     pub database: Option<String>,
 
     /// Where registries come from: `emulator` (built-in ACR emulator with demo data)

@@ -166,7 +166,7 @@ impl Config {
         };
         let database_url = crate::storage::DatabaseUrl::new(normalise_database_url(
             args.database.clone().or(file.database.take()).unwrap_or_else(|| "sqlite://./regatlas.db".to_string()),
-        ));
+        )?);
         let log_format = if args.log_json { LogFormat::Json } else { args.log_format.or(file.log_format).unwrap_or(LogFormat::Human) };
         let request_timeout_secs = args.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30);
         if request_timeout_secs == 0 {
@@ -447,17 +447,34 @@ fn credential_sets(file: std::collections::BTreeMap<String, CredentialSetFile>) 
 }
 
 /// Accepts a bare path as well as a `sqlite:` URL; PostgreSQL URLs pass as they are.
-fn normalise_database_url(s: String) -> String {
+/// `sqlite:…` and `postgres://…` as they are; a plain path is a SQLite
+/// file. Any other `scheme://` is refused (a mistyped `postgres` URL must
+/// not become a file name, nor its password a path in an error).
+fn normalise_database_url(s: String) -> Result<String, ConfigError> {
     if s.starts_with("sqlite:") || crate::storage::Backend::of(&s) == crate::storage::Backend::Postgres {
-        s
-    } else {
-        format!("sqlite://{s}")
+        return Ok(s);
     }
+    if let Some((scheme, _)) = s.split_once("://") {
+        if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) {
+            let shown: String = scheme.chars().take(32).collect();
+            return Err(ConfigError::Invalid { name: "database", message: format!("unknown scheme {shown:?}: use sqlite://PATH, a file path, or postgres://…") });
+        }
+    }
+    Ok(format!("sqlite://{s}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mistyped_database_scheme_is_refused_without_showing_the_url() {
+        let args = ServeArgs { database: Some("postgress://ada:s3cret@db.example/regatlas".into()), ..ServeArgs::default() };
+        let e = Config::resolve(&args).expect_err("refused").to_string();
+        assert!(e.contains("postgress") && !e.contains("s3cret"), "{e}");
+        assert_eq!(normalise_database_url("/var/lib/regatlas/r.db".into()).expect("a path"), "sqlite:///var/lib/regatlas/r.db");
+        assert_eq!(normalise_database_url("postgresql://h/db".into()).expect("postgres"), "postgresql://h/db");
+    }
 
     #[test]
     fn defaults_apply_without_flags_or_file() {

@@ -119,6 +119,50 @@ fn sse_event(e: &EventView) -> Event {
 /// a few of these shows the live feed as stale.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
+/// What one stream has sent: the highest id, and the ids sent lately.
+/// Events may arrive out of id order (two tasks publishing, events relayed
+/// from other instances), so a lower id than the highest is still sent if
+/// it was not sent before: a high-water mark alone would drop it.
+#[derive(Debug, Default)]
+struct Sent {
+    /// The highest id sent (the resume point at the start).
+    last: Option<i64>,
+    /// Nothing at or below this is sent live (the client has it).
+    floor: Option<i64>,
+    /// Ids sent lately (the newest [`Sent::KEEP`]).
+    recent: std::collections::BTreeSet<i64>,
+}
+
+impl Sent {
+    const KEEP: usize = 4096;
+
+    fn starting_at(after: Option<i64>) -> Sent {
+        Sent { last: after, floor: after, recent: Default::default() }
+    }
+
+    /// Whether `id` is still to be sent.
+    fn wants(&self, id: i64) -> bool {
+        if self.floor.is_some_and(|f| id <= f) || self.recent.contains(&id) {
+            return false;
+        }
+        // Below everything remembered, with the memory full: taken as sent.
+        !(self.recent.len() >= Sent::KEEP && self.recent.first().is_some_and(|min| id < *min))
+    }
+
+    fn sent(&mut self, id: i64) {
+        self.last = Some(self.last.map_or(id, |l| l.max(id)));
+        self.recent.insert(id);
+        while self.recent.len() > Sent::KEEP {
+            self.recent.pop_first();
+        }
+    }
+
+    /// After a resync everything up to `latest` counts as sent.
+    fn resynced(&mut self, latest: i64) {
+        *self = Sent::starting_at(Some(latest));
+    }
+}
+
 /// The stream behind `GET /api/v1/events`: missed events from SQLite
 /// (after `Last-Event-ID` or `?after=`), then live ones. A client more than
 /// `replay_max` events behind gets a `resync` message instead (reload what
@@ -128,25 +172,25 @@ pub fn stream(hub: EventHub, after: Option<i64>, replay_max: i64) -> impl Stream
     let rx = hub.subscribe();
     let resync_first = after.is_some();
     futures::stream::unfold(
-        (hub, rx, after, Vec::<EventView>::new(), true, resync_first),
-        move |(hub, mut rx, mut last, mut backlog, mut need_backlog, mut check_window)| async move {
+        (hub, rx, Sent::starting_at(after), Vec::<EventView>::new(), true, resync_first),
+        move |(hub, mut rx, mut sent, mut backlog, mut need_backlog, mut check_window)| async move {
             loop {
                 if check_window {
                     check_window = false;
                     let latest = hub.latest_id().await;
-                    if let (Some(a), Some(latest)) = (last, latest) {
+                    if let (Some(a), Some(latest)) = (sent.last, latest) {
                         if latest.saturating_sub(a) > replay_max {
                             tracing::debug!(after = a, latest, "resume point outside the replay window; resync");
-                            last = Some(latest);
+                            sent.resynced(latest);
                             need_backlog = false;
                             let resync = Event::default().id(latest.to_string()).data(serde_json::json!({ "kind": "resync", "latest_id": latest }).to_string());
-                            return Some((Ok(resync), (hub, rx, last, backlog, need_backlog, check_window)));
+                            return Some((Ok(resync), (hub, rx, sent, backlog, need_backlog, check_window)));
                         }
                     }
                 }
                 if need_backlog {
                     need_backlog = false;
-                    if let Some(a) = last {
+                    if let Some(a) = sent.last {
                         match hub.storage.events_after(a, 1000).await {
                             Ok(v) => {
                                 if v.len() == 1000 {
@@ -159,8 +203,11 @@ pub fn stream(hub: EventHub, after: Option<i64>, replay_max: i64) -> impl Stream
                     }
                 }
                 if let Some(e) = backlog.pop() {
-                    last = Some(e.id);
-                    return Some((Ok(sse_event(&e)), (hub, rx, last, backlog, need_backlog, check_window)));
+                    if !sent.wants(e.id) {
+                        continue;
+                    }
+                    sent.sent(e.id);
+                    return Some((Ok(sse_event(&e)), (hub, rx, sent, backlog, need_backlog, check_window)));
                 }
                 let mut closing = hub.closing.subscribe();
                 if *closing.borrow() {
@@ -174,21 +221,21 @@ pub fn stream(hub: EventHub, after: Option<i64>, replay_max: i64) -> impl Stream
                     Ok(r) => r,
                     Err(_) => {
                         let beat = Event::default().event("heartbeat").data(crate::storage::now());
-                        return Some((Ok(beat), (hub, rx, last, backlog, need_backlog, check_window)));
+                        return Some((Ok(beat), (hub, rx, sent, backlog, need_backlog, check_window)));
                     }
                 };
                 match received {
                     Ok(e) => {
-                        if last.is_some_and(|l| e.id <= l) {
+                        if !sent.wants(e.id) {
                             continue;
                         }
-                        last = Some(e.id);
-                        return Some((Ok(sse_event(&e)), (hub, rx, last, backlog, need_backlog, check_window)));
+                        sent.sent(e.id);
+                        return Some((Ok(sse_event(&e)), (hub, rx, sent, backlog, need_backlog, check_window)));
                     }
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::debug!(skipped = n, "SSE subscriber lagged; resynchronising from the database");
-                        if last.is_none() {
-                            last = hub.latest_id().await.map(|id| id - n as i64);
+                        if sent.last.is_none() {
+                            sent.last = hub.latest_id().await.map(|id| id.saturating_sub(n as i64));
                         }
                         need_backlog = true;
                     }
@@ -215,4 +262,35 @@ pub fn sse(hub: EventHub, after: Option<i64>, replay_max: i64, slot: tokio::sync
         e
     });
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Sent;
+
+    #[test]
+    fn a_lower_id_arriving_late_is_sent_once_and_the_resume_point_holds() {
+        let mut s = Sent::starting_at(Some(10));
+        assert!(!s.wants(10) && !s.wants(3), "the client has everything up to its resume point");
+        assert!(s.wants(12));
+        s.sent(12);
+        // 11 was published after 12 (another task, another instance): still sent, once.
+        assert!(s.wants(11));
+        s.sent(11);
+        assert!(!s.wants(11) && !s.wants(12));
+        assert_eq!(s.last, Some(12), "the highest id stays the resume point");
+        s.resynced(40);
+        assert!(!s.wants(13) && s.wants(41));
+    }
+
+    #[test]
+    fn the_memory_of_sent_ids_is_bounded() {
+        let mut s = Sent::starting_at(None);
+        for id in 1..=(Sent::KEEP as i64 + 100) {
+            s.sent(id);
+        }
+        assert_eq!(s.recent.len(), Sent::KEEP);
+        assert!(!s.wants(5), "below what is remembered, with the memory full: taken as sent");
+        assert!(s.wants(Sent::KEEP as i64 + 101));
+    }
 }

@@ -182,19 +182,39 @@ fn request(spec: &SpecArgs, dry_run: bool) -> Result<MigrationRequest, CliError>
     })
 }
 
+/// What the engine of a local command keeps alive: the built-in emulator,
+/// if any, and on PostgreSQL the leadership's session.
+pub struct Held {
+    _emulator: Option<regatlas_emulator::RunningEmulator>,
+    _leading: Option<sqlx::PgConnection>,
+}
+
 /// Opens the database, connects to ARM, refreshes the registries once and
 /// starts an engine (resuming what it owns).
-/// The built-in emulator, if any, comes back too: it must live as long as
-/// the engine uses it.
-async fn engine(serve: &ServeArgs) -> Result<(Engine, Storage, tokio::sync::watch::Sender<bool>, Option<regatlas_emulator::RunningEmulator>), CliError> {
+/// On PostgreSQL it first takes the leadership (the poller and the
+/// migrations are the leader's), and refuses when a console leads: drive
+/// that one with `--server`.
+async fn engine(serve: &ServeArgs) -> Result<(Engine, Storage, tokio::sync::watch::Sender<bool>, Held), CliError> {
     let config = Config::resolve(serve)?;
     let (storage, arm, emulator, _) = crate::startup::connect(&config).await?;
+    let leading = match storage.postgres() {
+        Some(pool) => match crate::cluster::leader::lead_alone(&pool.connect_options()).await {
+            Ok(Some(session)) => Some(session),
+            Ok(None) => {
+                return Err(CliError::Migration(
+                    "ConsoleLeads: a console instance leads on this database and drives its migrations: use --server URL with a token".into(),
+                ))
+            }
+            Err(e) => return Err(CliError::Storage(e.into())),
+        },
+        None => None,
+    };
     let hub = EventHub::new(storage.clone(), 1024);
     let poller = Poller::new(arm.clone(), storage.clone(), hub.clone(), config.poller.clone()).await?;
     poller.cycle(true, false).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let engine = Engine::new(storage.clone(), hub, arm, EngineSettings::from_config(&config), stop_rx)?;
-    Ok((engine, storage, stop_tx, emulator))
+    Ok((engine, storage, stop_tx, Held { _emulator: emulator, _leading: leading }))
 }
 
 pub(super) fn line(m: &MigrationView) -> String {
@@ -355,7 +375,7 @@ pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
     }
     match cmd {
         MigrateCommand::Plan(a) => {
-            let (engine, storage, stop, _emulator) = engine(&a.serve).await?;
+            let (engine, storage, stop, _held) = engine(&a.serve).await?;
             let m = engine.create(request(&a.spec, true)?, &crate::auth::local_principal(a.spec.actor.as_deref())).await?;
             let done = follow(&storage, &m.id).await?;
             let detail = engine.detail(&m.id).await?;
@@ -368,7 +388,7 @@ pub async fn run(cmd: MigrateCommand) -> Result<(), CliError> {
             Ok(())
         }
         MigrateCommand::Start(a) => {
-            let (engine, storage, stop, _emulator) = engine(&a.serve).await?;
+            let (engine, storage, stop, _held) = engine(&a.serve).await?;
             let id = match &a.id {
                 Some(id) => {
                     let m = engine.view(id).await?;

@@ -19,6 +19,14 @@
 //! imported again, which is harmless (same digest, same tags; `NoForce`
 //! cannot overwrite anything else). Every request ARM processed is counted
 //! in `attempts`.
+//!
+//! Claims: the loop copies only items it has claimed in storage (its
+//! instance's name and a lease by the database's clock, taken with `FOR
+//! UPDATE SKIP LOCKED` on PostgreSQL), renews them every quarter of the
+//! lease, and sends nothing once its claims may have run out without a
+//! renewal. An item another instance claimed is taken over only once that
+//! claim ran out, and then by the resume rules above: a leader that lost
+//! its database (or died) mid-import is never raced by the next one.
 
 use std::{collections::VecDeque, time::Duration};
 
@@ -69,6 +77,8 @@ enum Turn {
     Landed,
     /// An interrupted import without a handle did not land within the grace: send it again.
     Resend,
+    /// Not sent: the engine stands down (back to pending, not an attempt).
+    Unsent,
 }
 
 fn classify(e: &ArmError) -> Turn {
@@ -104,6 +114,8 @@ struct CopyLoop<'a> {
     settings: super::EngineSettings,
     source_template: regatlas_arm::models::ImportSource,
     target_id: String,
+    /// The target's data plane (resumed imports are looked up there).
+    target: OciClient,
     /// The target's subscription (whose write quota the imports spend).
     subscription: String,
     mode: &'static str,
@@ -129,9 +141,15 @@ struct CopyLoop<'a> {
     throttled_since_save: i64,
     last_publish: Instant,
     stop: Option<Finish>,
+    /// Our claims hold until at least this (the last renewal's start plus
+    /// most of the lease); no dispatch after it.
+    lease_ok: Instant,
+    next_renew: Instant,
+    /// The lapse was logged (once per lapse).
+    lease_warned: bool,
 }
 
-pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<Control>) -> Result<Finish, MigrationError> {
+pub(super) async fn run(engine: &Engine, id: &str, control: watch::Receiver<Control>) -> Result<Finish, MigrationError> {
     let storage = engine.inner.storage.clone();
     let settings = engine.inner.settings.clone();
     let req = spec_of(storage.migration_spec(id).await?);
@@ -147,6 +165,7 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
         settings,
         source_template,
         target_id: arm_id(&target_reg),
+        target: target.clone(),
         subscription: target_reg.subscription_id.to_ascii_lowercase(),
         mode: if req.force { "Force" } else { "NoForce" },
         threshold: req.failure_threshold.unwrap_or(0.25),
@@ -164,8 +183,25 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
         throttled_since_save: 0,
         last_publish: Instant::now(),
         stop: None,
+        lease_ok: Instant::now(),
+        next_renew: Instant::now(),
+        lease_warned: false,
     };
-    copy.resume(&target).await?;
+    let finish = copy.drive(control).await;
+    // Claims go with the loop (a crash leaves them to run out): every item
+    // still importing has its operation handle stored by now.
+    if let Err(e) = copy.storage.release_claims(id, &copy.settings.instance).await {
+        tracing::warn!(migration = %id, error = %e, "cannot release this instance's claims; they run out by themselves");
+    }
+    finish
+}
+
+impl CopyLoop<'_> {
+    async fn drive(&mut self, mut control: watch::Receiver<Control>) -> Result<Finish, MigrationError> {
+        let copy = self;
+        let id = copy.id;
+        copy.renew().await;
+        copy.resume().await?;
     copy.storage.set_migration_window(id, copy.aimd.window() as i64, 0).await?;
     // One receiver for the whole loop: it marks the shutdown as seen, so the
     // loop wakes for it once, not on every turn after it.
@@ -173,7 +209,10 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
     loop {
         copy.check_stop(&control);
         copy.release_delayed();
-        if copy.stop.is_none() && Instant::now() >= copy.not_before {
+        if Instant::now() >= copy.next_renew {
+            copy.renew().await;
+        }
+        if copy.stop.is_none() && Instant::now() >= copy.not_before && copy.claims_hold() {
             copy.dispatch().await?;
         }
         if let Some(finish) = copy.finished() {
@@ -204,20 +243,54 @@ pub(super) async fn run(engine: &Engine, id: &str, mut control: watch::Receiver<
                 Some(Err(e)) => tracing::error!(error = %e, "an import task panicked; its item stays importing and is resumed on the next run"),
                 None => {}
             },
-            _ = control.changed() => {}
-            _ = shutdown.changed() => {}
+            _ = control.changed(), if copy.stop.is_none() => {}
+            _ = shutdown.changed(), if copy.stop.is_none() => {}
             _ = tokio::time::sleep_until(wake) => {}
         }
     }
-}
+    }
 
-impl CopyLoop<'_> {
-    /// Resumes what a previous process left importing: polls a stored
-    /// operation again, or looks an item without one up in the target.
-    /// Pending items are read later, a batch at a time.
-    async fn resume(&mut self, target: &OciClient) -> Result<(), MigrationError> {
+    /// Renews this instance's claims in the migration. A failed renewal is
+    /// logged; once the claims may have run out, nothing more is sent.
+    async fn renew(&mut self) {
+        let started = Instant::now();
+        let lease = self.settings.claim_lease;
+        self.next_renew = started + lease / 4;
+        match self.storage.renew_claims(self.id, &self.settings.instance, lease.as_millis() as i64).await {
+            Ok(_) => {
+                // Most of the lease: the database's clock started it a little later.
+                self.lease_ok = started + lease.mul_f64(0.8);
+                if self.lease_warned {
+                    tracing::info!(migration = %self.id, "this instance's claims are renewed again");
+                    self.lease_warned = false;
+                }
+            }
+            Err(e) => tracing::warn!(migration = %self.id, error = %e, "cannot renew this instance's claims on items"),
+        }
+    }
+
+    /// Whether our claims still hold (a dispatch may be sent).
+    fn claims_hold(&mut self) -> bool {
+        let ok = Instant::now() < self.lease_ok;
+        if !ok && !self.lease_warned {
+            tracing::warn!(migration = %self.id, "this instance's claims may have run out: nothing more is sent until they are renewed");
+            self.lease_warned = true;
+        }
+        ok
+    }
+
+    /// Resumes what a previous process left importing and this one may
+    /// claim: polls a stored operation again, or looks an item without one
+    /// up in the target. Pending items are read later, a batch at a time.
+    async fn resume(&mut self) -> Result<(), MigrationError> {
+        let items = self.storage.claim_importing(self.id, &self.settings.instance, self.settings.claim_lease.as_millis() as i64).await?;
+        self.take_over(items).await
+    }
+
+    /// The resume rules, for items found importing.
+    async fn take_over(&mut self, items: Vec<ItemRow>) -> Result<(), MigrationError> {
         let mut landed_now = Vec::new();
-        for item in self.storage.items_importing(self.id).await? {
+        for item in items {
             self.resumed.insert(item.id);
             match item.lro.as_deref().and_then(|l| serde_json::from_str::<LroHandle>(l).ok()) {
                 Some(handle) => {
@@ -229,13 +302,13 @@ impl CopyLoop<'_> {
                     });
                 }
                 None => {
-                    if landed(target, &item).await {
+                    if landed(&self.target, &item).await {
                         tracing::info!(migration = %self.id, item = item.id, "an interrupted import had landed");
                         landed_now.push(ItemWrite::Finished(item.id, ItemState::Imported, None));
                         crate::metrics::import_finished("imported");
                     } else {
                         // ARM may be importing it still: watch the target before sending it again.
-                        let (target, grace, mut sd) = (target.clone(), self.settings.resume_grace, self.shutdown.clone());
+                        let (target, grace, mut sd) = (self.target.clone(), self.settings.resume_grace, self.shutdown.clone());
                         self.inflight.spawn(async move {
                             let deadline = Instant::now() + grace;
                             loop {
@@ -259,34 +332,46 @@ impl CopyLoop<'_> {
     }
 
     /// Copies the database still holds as pending or importing once the loop
-    /// thinks it is done: read again from the start (`true`), or none (`false`).
+    /// thinks it is done: taken again (`true`), or none (`false`). Copies
+    /// another instance holds are waited for until its claims run out (or
+    /// it finishes them); importing ones are taken by the resume rules.
     async fn leftovers(&mut self) -> Result<bool, MigrationError> {
-        let importing = self.storage.items_importing(self.id).await?;
-        let pending = self.storage.pending_items(self.id, 0, 1).await?;
-        if importing.is_empty() && pending.is_empty() {
-            return Ok(false);
-        }
-        tracing::warn!(migration = %self.id, importing = importing.len(), pending = pending.len(), "copies left over at the end of the copy loop; taking them again");
         // Nothing is held now (the loop is idle): start the bookkeeping afresh.
         self.resumed.clear();
-        for item in importing {
-            if self.resumed.insert(item.id) {
-                self.queue.push_back(item);
-            }
+        let importing = self.storage.claim_importing(self.id, &self.settings.instance, self.settings.claim_lease.as_millis() as i64).await?;
+        let pending = self.storage.pending_items(self.id, 0, 1).await?;
+        let foreign = self.storage.foreign_claim(self.id, &self.settings.instance).await?;
+        if importing.is_empty() && pending.is_empty() && foreign.is_none() {
+            return Ok(false);
+        }
+        if !importing.is_empty() {
+            tracing::warn!(migration = %self.id, importing = importing.len(), "imports left over at the end of the copy loop; taken by the resume rules");
         }
         self.cursor = Some(0);
+        if let (Some(ms), true) = (foreign, importing.is_empty()) {
+            tracing::info!(migration = %self.id, lease_left_ms = ms, "another instance holds copies of this migration; waiting for its claims to run out");
+            let mut sd = self.shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(ms.clamp(50, 1000) as u64)) => {}
+                _ = crate::cluster::until(&mut sd, true) => {}
+            }
+        }
+        self.take_over(importing).await?;
         Ok(true)
     }
 
     /// Reads the next batch of pending items when the queue runs short of a window.
+    /// Claims them: a batch of twice the window (32 to 512), so an instance
+    /// that dies holds few pending items until its claims run out.
     async fn refill(&mut self) -> Result<(), MigrationError> {
-        const BATCH: i64 = 512;
         let Some(after) = self.cursor else { return Ok(()) };
         if self.queue.len() >= self.aimd.window().max(1) {
             return Ok(());
         }
-        let batch = self.storage.pending_items(self.id, after, BATCH).await?;
-        self.cursor = if (batch.len() as i64) < BATCH { None } else { batch.last().map(|i| i.id) };
+        let limit = (self.aimd.window() as i64 * 2).clamp(32, 512);
+        let lease = self.settings.claim_lease.as_millis() as i64;
+        let batch = self.storage.claim_pending(self.id, &self.settings.instance, after, limit, lease).await?;
+        self.cursor = if (batch.len() as i64) < limit { None } else { batch.last().map(|i| i.id) };
         // An item resumed from `importing` is held already (queued, in flight or waiting out a backoff).
         self.queue.extend(batch.into_iter().filter(|i| !self.resumed.contains(&i.id)));
         Ok(())
@@ -297,7 +382,8 @@ impl CopyLoop<'_> {
         if self.stop.is_some() {
             return;
         }
-        if *self.shutdown.borrow() {
+        // A dropped sender is a shutdown too (its `changed()` would answer at once, forever).
+        if *self.shutdown.borrow() || self.shutdown.has_changed().is_err() {
             self.stop = Some(Finish::Shutdown);
             return;
         }
@@ -344,6 +430,10 @@ impl CopyLoop<'_> {
         let (import_arm, arm, s, writer, target_id, sd) =
             (inner.import_arm.clone(), inner.arm.clone(), self.settings.clone(), self.writer.clone(), self.target_id.clone(), self.shutdown.clone());
         self.inflight.spawn(async move {
+            // Standing down since the dispatch: leave it to the next leader.
+            if *sd.borrow() {
+                return (item, Turn::Unsent);
+            }
             let sent = Instant::now();
             let turn = match import_arm.begin_import_image(&target_id, &params).await {
                 Err(e) => classify(&e),
@@ -409,6 +499,7 @@ impl CopyLoop<'_> {
             .into_iter()
             .chain((self.not_before > Instant::now()).then_some(self.not_before))
             .chain(pace)
+            .chain(Some(self.next_renew))
             .min()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
     }
@@ -459,6 +550,7 @@ impl CopyLoop<'_> {
                     crate::metrics::import_finished("failed");
                 }
                 Turn::Interrupted => {}
+                Turn::Unsent => writes.push(ItemWrite::Throttled(item.id)),
                 Turn::Landed => {
                     tracing::info!(migration = %self.id, item = item.id, "an interrupted import landed");
                     self.finished_ok += 1;

@@ -108,6 +108,13 @@ pub struct EngineSettings {
     /// without its answer on record is watched for in the target before it
     /// is sent again.
     pub resume_grace: Duration,
+    /// Who this engine's claims on items name ([`crate::cluster::instance_id`]).
+    pub instance: String,
+    /// How long a claim on an item lasts unless renewed (renewed every
+    /// quarter of it). Another instance takes an item over only once its
+    /// claim ran out; an engine that cannot renew its claims sends nothing
+    /// more once they may have.
+    pub claim_lease: Duration,
     /// How long verification waits for content to reach every regional
     /// endpoint (geo-replication is asynchronous) before a finding.
     pub regional_wait: Duration,
@@ -133,6 +140,8 @@ impl Default for EngineSettings {
             poll_floor: Duration::from_millis(250),
             import_timeout: Duration::from_secs(3600),
             resume_grace: Duration::from_secs(30),
+            instance: crate::cluster::instance_id().to_string(),
+            claim_lease: Duration::from_secs(10),
             regional_wait: Duration::from_secs(900),
             outbound: Arc::new(crate::outbound::OutboundPolicy::default()),
             credential_sets: crate::outbound::CredentialSets::default(),
@@ -354,13 +363,16 @@ impl Engine {
                 }
                 c.insert(id.clone(), tx);
             }
+            let mut wait_for_database = false;
             match me.drive(&id, rx).await {
-                // The database failed (a restart, a lost connection): nothing
-                // is lost (every write waited for its commit), so the
-                // migration is not failed; the leader's watch takes it up
-                // again once the database answers ([`Engine::adopt`]).
-                Err(MigrationError::Storage(cause)) if !matches!(cause, StorageError::Invalid(_)) => {
+                // The database failed for a while (a restart, a lost
+                // connection, busy): nothing is lost (every write waited for
+                // its commit), so the migration is not failed; it is taken up
+                // again a few seconds later ([`Engine::adopt`]). Any other
+                // storage error fails it.
+                Err(MigrationError::Storage(cause)) if cause.is_transient() => {
                     tracing::error!(migration = %id, error = %cause, "storage failure in a migration; it is taken up again when the database answers");
+                    wait_for_database = true;
                 }
                 Err(e) => {
                     if let MigrationError::Storage(cause) = &e {
@@ -375,6 +387,14 @@ impl Engine {
                 // A clean stop (shutdown included) is no crash.
                 Ok(()) => {
                     let _ = me.inner.storage.clear_crash_resumes(&id).await;
+                }
+            }
+            if wait_for_database {
+                // Still registered meanwhile, so the leader's watch does not take it up at once.
+                let mut sd = me.inner.shutdown.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(3)) => {}
+                    _ = crate::cluster::until(&mut sd, true) => {}
                 }
             }
             me.inner.controls.lock().await.remove(&id);

@@ -90,6 +90,7 @@ async fn verify_batch(
     regional: &std::sync::Arc<[(String, OciClient)]>,
     batch: Vec<ItemRow>,
     wait: Duration,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), MigrationError> {
     let mut writes = Vec::new();
     let mut waiting: Vec<(ItemRow, usize)> = Vec::new();
@@ -133,7 +134,12 @@ async fn verify_batch(
         writer.write(std::mem::take(&mut writes)).await?;
         waiting = still;
         if !waiting.is_empty() {
-            tokio::time::sleep(pause).await;
+            // Standing down (or stopping): what is left is verified again by whoever drives next.
+            let mut sd = shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = crate::cluster::until(&mut sd, true) => return Ok(()),
+            }
             pause = (pause * 2).min(Duration::from_secs(5));
         }
     }
@@ -188,15 +194,23 @@ pub(super) async fn run(engine: &Engine, id: &str) -> Result<(), MigrationError>
     let writer = GroupCommit::start(storage.clone());
     let wait = engine.inner.settings.regional_wait;
     let mut after = 0;
+    let shutdown = engine.inner.shutdown.clone();
     loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
         let batch = storage.items_to_verify(id, after, BATCH).await?;
         let Some(last) = batch.last() else { break };
         after = last.id;
         let full = batch.len() as i64 == BATCH;
-        verify_batch(&writer, &target, &regional, batch, wait).await?;
+        verify_batch(&writer, &target, &regional, batch, wait, &shutdown).await?;
         if !full {
             break;
         }
+    }
+    // Stopped part-way: no verdict; the next driver verifies again.
+    if *shutdown.borrow() {
+        return Ok(());
     }
     let v = engine.view(id).await?;
     let regions = if regional.is_empty() { String::new() } else { format!(" (login server and {} regional endpoints)", regional.len()) };

@@ -63,6 +63,37 @@ pub enum StorageError {
     Batch(String),
 }
 
+impl StorageError {
+    /// Whether asking again later may succeed: a lost connection, a
+    /// restart or fail-over, a busy, locked or full database. A migration
+    /// waits for such a failure to pass instead of failing. A batched
+    /// write counts as one (its cause was logged where it happened).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StorageError::Query(e) | StorageError::Open { source: e, .. } => transient(e),
+            StorageError::Batch(_) => true,
+            _ => false,
+        }
+    }
+}
+
+fn transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => match d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            // SQLSTATE: connection exceptions, operator intervention (shutdown, crash, starting),
+            // insufficient resources, serialization failure, deadlock, read-only (a fail-over).
+            Some(pg) => {
+                let c = pg.code();
+                c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") || matches!(c, "40001" | "40P01" | "25006")
+            }
+            // SQLite's primary result codes: BUSY, LOCKED, IOERR, FULL.
+            None => d.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13)),
+        },
+        _ => false,
+    }
+}
+
 /// The database, its WAL and shared-memory files are the owner's alone
 /// (0600): created so, and tightened if an older file was readable by others.
 /// SQLite creates `-wal` and `-shm` with the database file's permissions.
@@ -178,11 +209,27 @@ pub trait MigrationStore: Send + Sync {
     async fn set_checklist(&self, id: &str, checklist: &[ChecklistEntry]) -> Result<(), StorageError>;
     /// Turns a dry run's planned copies into pending ones (starting it).
     async fn plan_to_pending(&self, id: &str) -> Result<u64, StorageError>;
-    /// Items a crash or stop left importing (with or without their ARM
-    /// handle): at most the window of a previous run.
-    async fn items_importing(&self, id: &str) -> Result<Vec<MigrationItem>, StorageError>;
-    /// The next `limit` pending copies after item `after`, in id order.
+    /// Claims for `instance`, for `lease_ms` by the database's clock, the
+    /// items a crash or stop left importing (with or without their ARM
+    /// handle) that it may resume: unclaimed, its own, or whose claim ran
+    /// out. Another instance's live claim is left alone. In id order.
+    async fn claim_importing(&self, id: &str, instance: &str, lease_ms: i64) -> Result<Vec<MigrationItem>, StorageError>;
+    /// The next `limit` pending copies after item `after`, in id order (claimed or not).
     async fn pending_items(&self, id: &str, after: i64, limit: i64) -> Result<Vec<MigrationItem>, StorageError>;
+    /// Claims for `instance` the next `limit` pending copies after item
+    /// `after` that are unclaimed, its own, or whose claim ran out, for
+    /// `lease_ms` by the database's clock; on PostgreSQL rows another
+    /// transaction is claiming are skipped (`FOR UPDATE SKIP LOCKED`), so
+    /// two claimers never get the same item. In id order.
+    async fn claim_pending(&self, id: &str, instance: &str, after: i64, limit: i64, lease_ms: i64) -> Result<Vec<MigrationItem>, StorageError>;
+    /// Extends every claim `instance` holds in this migration to `lease_ms`
+    /// from now; how many it holds.
+    async fn renew_claims(&self, id: &str, instance: &str, lease_ms: i64) -> Result<u64, StorageError>;
+    /// Gives up every claim `instance` holds in this migration.
+    async fn release_claims(&self, id: &str, instance: &str) -> Result<u64, StorageError>;
+    /// Milliseconds until the first live claim another instance holds on a
+    /// copy still pending or importing runs out; `None` when there is none.
+    async fn foreign_claim(&self, id: &str, instance: &str) -> Result<Option<i64>, StorageError>;
     /// The next `limit` items verification looks at (copied or already
     /// present) after item `after`, in id order.
     async fn items_to_verify(&self, id: &str, after: i64, limit: i64) -> Result<Vec<MigrationItem>, StorageError>;
@@ -532,14 +579,31 @@ pub(crate) trait Dialect {
     /// `LIKE` ignoring ASCII case: SQLite's `LIKE` does, PostgreSQL's
     /// `ILIKE` does (its `LIKE` does not).
     const LIKE_NOCASE: &'static str;
+    /// The database's clock in milliseconds since the epoch (claims are
+    /// timed by the one clock every instance shares).
+    const NOW_MS: &'static str;
+    /// Row locks a claim's subquery takes: PostgreSQL skips rows another
+    /// transaction holds; SQLite has one writer at a time.
+    const SKIP_LOCKED: &'static str;
+    /// Run in an event's transaction before its insert, so that event ids
+    /// are given in commit order: PostgreSQL takes a transaction advisory
+    /// lock (sequences are not transactional); SQLite has one writer.
+    const EVENT_ORDER: &'static str;
 }
 
 impl Dialect for sqlx::Sqlite {
     const LIKE_NOCASE: &'static str = "LIKE";
+    const NOW_MS: &'static str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+    const SKIP_LOCKED: &'static str = "";
+    const EVENT_ORDER: &'static str = "";
 }
 
 impl Dialect for sqlx::Postgres {
     const LIKE_NOCASE: &'static str = "ILIKE";
+    const NOW_MS: &'static str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+    const SKIP_LOCKED: &'static str = "FOR UPDATE SKIP LOCKED";
+    // The leader election's key (cluster::leader::LEADER_KEY) plus one.
+    const EVENT_ORDER: &'static str = "SELECT pg_advisory_xact_lock(5928779264768955138)";
 }
 
 /// `%` and `_` taken literally in a LIKE pattern (escape character `\`).

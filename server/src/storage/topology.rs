@@ -8,7 +8,7 @@ use regatlas_domain::{
 };
 use sqlx::Row;
 
-use super::{now, parsed, PgStore, SqliteStore, StorageError, TopologyStore};
+use super::{now, parsed, Dialect, PgStore, SqliteStore, StorageError, TopologyStore};
 
 /// The times every topology row carries; `gone_at` set means ARM stopped returning it.
 fn seen(first_seen: String, changed_at: String, confirmed_at: String, gone_at: Option<String>) -> Seen {
@@ -388,6 +388,11 @@ macro_rules! impl_topology_store {
 
         impl $store {
             async fn insert_event(tx: &mut sqlx::Transaction<'_, $db>, at: &str, e: &NewEvent) -> Result<Event, StorageError> {
+                // Ids in commit order: once an id is visible every lower one is
+                // (a stream resuming after it misses nothing that commits late).
+                if !<$db as Dialect>::EVENT_ORDER.is_empty() {
+                    sqlx::query(<$db as Dialect>::EVENT_ORDER).execute(&mut **tx).await?;
+                }
                 let data = e.data.to_string();
                 let id: i64 = sqlx::query_scalar("INSERT INTO events (at, kind, actor, registry_id, subject_id, summary, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
                     .bind(at)

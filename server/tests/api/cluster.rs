@@ -25,7 +25,9 @@ struct Instance {
 impl Instance {
     fn start(rig: &Rig) -> Instance {
         let port = free_port();
-        Instance { child: server_with(&rig.db, port, &rig.arm, &[], Stdio::null()), base: format!("http://127.0.0.1:{port}") }
+        // REGATLAS_TEST_LOG=1 shows the instances' logs.
+        let log = if std::env::var_os("REGATLAS_TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() };
+        Instance { child: server_with(&rig.db, port, &rig.arm, &[], log), base: format!("http://127.0.0.1:{port}") }
     }
 
     async fn readyz(&self, http: &reqwest::Client) -> Option<Value> {

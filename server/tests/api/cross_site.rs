@@ -149,6 +149,9 @@ async fn event_streams_are_capped_and_replay_is_bounded() {
     })
     .await;
     discovered(&app).await;
+    // Far behind means more than 3 events after id 1: wait for them, since
+    // the registries list can show before discovery has written them all.
+    app.wait_until("/api/v1/history?limit=100", 30, |v| v.as_array().is_some_and(|a| a.len() >= 6)).await;
     let a = app.client.get(app.url("/api/v1/events")).send().await.expect("first");
     let b = app.client.get(app.url("/api/v1/events")).send().await.expect("second");
     assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));

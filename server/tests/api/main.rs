@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod backend;
+mod claims;
 mod cluster;
 mod connected;
 mod contract;

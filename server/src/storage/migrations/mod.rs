@@ -11,7 +11,10 @@ use regatlas_domain::{
 use rows::{items_of, ChecklistRecord, ItemRecord, MigrationRecord, WITH_COUNTS};
 use sqlx::Row;
 
-use super::{now, parsed, ItemWrite, MigrationStore, PgStore, SqliteStore, StorageError};
+use super::{now, parsed, Dialect, ItemWrite, MigrationStore, PgStore, SqliteStore, StorageError};
+
+/// Most items one claim takes.
+const CLAIM_MAX: i64 = 10_000;
 
 /// Test failpoint: `REGATLAS_FAILPOINT=item-batch-pause:N` holds the Nth
 /// batched item write of the copy phase (two writes or more) open halfway, says so on
@@ -224,12 +227,66 @@ macro_rules! impl_migration_store {
                 Ok(r.rows_affected())
             }
 
-            async fn items_importing(&self, id: &str) -> Result<Vec<MigrationItem>, StorageError> {
-                let rows = sqlx::query_as::<_, ItemRecord>("SELECT * FROM migration_items WHERE migration_id = $1 AND state = 'importing' ORDER BY id")
+            async fn claim_importing(&self, id: &str, instance: &str, lease_ms: i64) -> Result<Vec<MigrationItem>, StorageError> {
+                let sql = format!(
+                    "UPDATE migration_items SET claimed_by = $2, claimed_until = {now} + $3 WHERE id IN (
+                        SELECT id FROM migration_items WHERE migration_id = $1 AND state = 'importing'
+                            AND (claimed_by IS NULL OR claimed_by = $2 OR claimed_until < {now}) ORDER BY id LIMIT $4 {skip}) RETURNING *",
+                    now = <$db as Dialect>::NOW_MS,
+                    skip = <$db as Dialect>::SKIP_LOCKED,
+                );
+                let rows = sqlx::query_as::<_, ItemRecord>(&sql).bind(id).bind(instance).bind(lease_ms).bind(CLAIM_MAX).fetch_all(&self.pool).await?;
+                // RETURNING keeps no order.
+                let mut items = items_of(rows)?;
+                items.sort_by_key(|i| i.id);
+                Ok(items)
+            }
+
+            async fn claim_pending(&self, id: &str, instance: &str, after: i64, limit: i64, lease_ms: i64) -> Result<Vec<MigrationItem>, StorageError> {
+                let sql = format!(
+                    "UPDATE migration_items SET claimed_by = $2, claimed_until = {now} + $3 WHERE id IN (
+                        SELECT id FROM migration_items WHERE migration_id = $1 AND state = 'pending' AND action = 'copy' AND id > $4
+                            AND (claimed_by IS NULL OR claimed_by = $2 OR claimed_until < {now}) ORDER BY id LIMIT $5 {skip}) RETURNING *",
+                    now = <$db as Dialect>::NOW_MS,
+                    skip = <$db as Dialect>::SKIP_LOCKED,
+                );
+                let rows = sqlx::query_as::<_, ItemRecord>(&sql)
                     .bind(id)
+                    .bind(instance)
+                    .bind(lease_ms)
+                    .bind(after)
+                    .bind(limit.clamp(0, CLAIM_MAX))
                     .fetch_all(&self.pool)
                     .await?;
-                items_of(rows)
+                // RETURNING keeps no order.
+                let mut items = items_of(rows)?;
+                items.sort_by_key(|i| i.id);
+                Ok(items)
+            }
+
+            async fn renew_claims(&self, id: &str, instance: &str, lease_ms: i64) -> Result<u64, StorageError> {
+                let sql = format!("UPDATE migration_items SET claimed_until = {} + $3 WHERE migration_id = $1 AND claimed_by = $2", <$db as Dialect>::NOW_MS);
+                let r = sqlx::query(&sql).bind(id).bind(instance).bind(lease_ms).execute(&self.pool).await?;
+                Ok(r.rows_affected())
+            }
+
+            async fn release_claims(&self, id: &str, instance: &str) -> Result<u64, StorageError> {
+                let r = sqlx::query("UPDATE migration_items SET claimed_by = NULL, claimed_until = NULL WHERE migration_id = $1 AND claimed_by = $2")
+                    .bind(id)
+                    .bind(instance)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected())
+            }
+
+            async fn foreign_claim(&self, id: &str, instance: &str) -> Result<Option<i64>, StorageError> {
+                let sql = format!(
+                    "SELECT MIN(claimed_until) - {now} FROM migration_items WHERE migration_id = $1 AND claimed_by IS NOT NULL AND claimed_by <> $2
+                        AND state IN ('pending', 'importing') AND claimed_until >= {now}",
+                    now = <$db as Dialect>::NOW_MS,
+                );
+                let left: Option<i64> = sqlx::query_scalar(&sql).bind(id).bind(instance).fetch_one(&self.pool).await?;
+                Ok(left.map(|ms| ms.max(0)))
             }
 
             async fn pending_items(&self, id: &str, after: i64, limit: i64) -> Result<Vec<MigrationItem>, StorageError> {
@@ -286,7 +343,7 @@ macro_rules! impl_migration_store {
                             .bind(error.as_ref().map(|e| e.1.clone()))
                             .bind(item),
                         ItemWrite::Finished(item, state, error) => {
-                            sqlx::query("UPDATE migration_items SET state = $1, lro = NULL, error_code = $2, error_message = $3, finished_at = $4 WHERE id = $5")
+                            sqlx::query("UPDATE migration_items SET state = $1, lro = NULL, error_code = $2, error_message = $3, finished_at = $4, claimed_by = NULL, claimed_until = NULL WHERE id = $5")
                                 .bind(state.as_str())
                                 .bind(error.as_ref().map(|e| e.0.clone()))
                                 .bind(error.as_ref().map(|e| e.1.clone()))
