@@ -21,7 +21,7 @@ echo "==> API tests again on PostgreSQL (a throwaway cluster, a database per tes
 pgdir="$(mktemp -d)"
 trap 'scripts/pg-test-cluster.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
 pgurl="$(scripts/pg-test-cluster.sh start "$pgdir")"
-REGATLAS_TEST_POSTGRES="$pgurl" REGATLAS_TEST_POSTGRES_DIR="$pgdir" REGATLAS_SITE_ROOT="$PWD/target/site" \
+REGATLAS_TEST_POSTGRES="$pgurl" REGATLAS_SITE_ROOT="$PWD/target/site" \
   cargo test -p regatlas-server --test api
 echo "==> the container image, run from its own root filesystem" >&2
 scripts/test-image.sh

@@ -457,7 +457,10 @@ fn normalise_database_url(s: String) -> Result<String, ConfigError> {
     if let Some((scheme, _)) = s.split_once("://") {
         if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) {
             let shown: String = scheme.chars().take(32).collect();
-            return Err(ConfigError::Invalid { name: "database", message: format!("unknown scheme {shown:?}: use sqlite://PATH, a file path, or postgres://…") });
+            return Err(ConfigError::Invalid {
+                name: "database",
+                message: format!("unknown scheme {shown:?}: use sqlite://PATH, a file path, or postgres://…"),
+            });
         }
     }
     Ok(format!("sqlite://{s}"))

@@ -202,52 +202,52 @@ impl CopyLoop<'_> {
         let id = copy.id;
         copy.renew().await;
         copy.resume().await?;
-    copy.storage.set_migration_window(id, copy.aimd.window() as i64, 0).await?;
-    // One receiver for the whole loop: it marks the shutdown as seen, so the
-    // loop wakes for it once, not on every turn after it.
-    let mut shutdown = copy.shutdown.clone();
-    loop {
-        copy.check_stop(&control);
-        copy.release_delayed();
-        if Instant::now() >= copy.next_renew {
-            copy.renew().await;
-        }
-        if copy.stop.is_none() && Instant::now() >= copy.not_before && copy.claims_hold() {
-            copy.dispatch().await?;
-        }
-        if let Some(finish) = copy.finished() {
-            // Done by the loop's account: the database must agree (an item a
-            // panicked task left importing, or one made pending meanwhile).
-            if matches!(finish, Finish::Done) && copy.leftovers().await? {
-                continue;
+        copy.storage.set_migration_window(id, copy.aimd.window() as i64, 0).await?;
+        // One receiver for the whole loop: it marks the shutdown as seen, so the
+        // loop wakes for it once, not on every turn after it.
+        let mut shutdown = copy.shutdown.clone();
+        loop {
+            copy.check_stop(&control);
+            copy.release_delayed();
+            if Instant::now() >= copy.next_renew {
+                copy.renew().await;
             }
-            copy.storage.set_migration_window(id, copy.aimd.window() as i64, copy.throttled_since_save).await?;
-            return Ok(finish);
-        }
-        // Wait for an import to end, a control change, or the next deadline.
-        let wake = copy.wake_at();
-        tokio::select! {
-            joined = copy.inflight.join_next(), if !copy.inflight.is_empty() => match joined {
-                Some(Ok(first)) => {
-                    // Every import that ended meanwhile, settled in one transaction.
-                    let mut ended = vec![first];
-                    while let Some(more) = copy.inflight.try_join_next() {
-                        match more {
-                            Ok(t) => ended.push(t),
-                            Err(e) => tracing::error!(error = %e, "an import task panicked; its item stays importing and is resumed on the next run"),
-                        }
-                    }
-                    copy.settle(ended).await?;
-                    copy.after_turn().await?;
+            if copy.stop.is_none() && Instant::now() >= copy.not_before && copy.claims_hold() {
+                copy.dispatch().await?;
+            }
+            if let Some(finish) = copy.finished() {
+                // Done by the loop's account: the database must agree (an item a
+                // panicked task left importing, or one made pending meanwhile).
+                if matches!(finish, Finish::Done) && copy.leftovers().await? {
+                    continue;
                 }
-                Some(Err(e)) => tracing::error!(error = %e, "an import task panicked; its item stays importing and is resumed on the next run"),
-                None => {}
-            },
-            _ = control.changed(), if copy.stop.is_none() => {}
-            _ = shutdown.changed(), if copy.stop.is_none() => {}
-            _ = tokio::time::sleep_until(wake) => {}
+                copy.storage.set_migration_window(id, copy.aimd.window() as i64, copy.throttled_since_save).await?;
+                return Ok(finish);
+            }
+            // Wait for an import to end, a control change, or the next deadline.
+            let wake = copy.wake_at();
+            tokio::select! {
+                joined = copy.inflight.join_next(), if !copy.inflight.is_empty() => match joined {
+                    Some(Ok(first)) => {
+                        // Every import that ended meanwhile, settled in one transaction.
+                        let mut ended = vec![first];
+                        while let Some(more) = copy.inflight.try_join_next() {
+                            match more {
+                                Ok(t) => ended.push(t),
+                                Err(e) => tracing::error!(error = %e, "an import task panicked; its item stays importing and is resumed on the next run"),
+                            }
+                        }
+                        copy.settle(ended).await?;
+                        copy.after_turn().await?;
+                    }
+                    Some(Err(e)) => tracing::error!(error = %e, "an import task panicked; its item stays importing and is resumed on the next run"),
+                    None => {}
+                },
+                _ = control.changed(), if copy.stop.is_none() => {}
+                _ = shutdown.changed(), if copy.stop.is_none() => {}
+                _ = tokio::time::sleep_until(wake) => {}
+            }
         }
-    }
     }
 
     /// Renews this instance's claims in the migration. A failed renewal is

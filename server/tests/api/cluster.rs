@@ -157,6 +157,18 @@ async fn only_the_leader_polls() {
     let replica_reads = reads(&after) - reads(&before);
     let registries = 3.0;
     assert!(replica_reads as f64 <= (cycles + 1.0) * registries, "{replica_reads} replica reads for {cycles} cycles of {registries} registries");
+    // A local `regatlas migrate` would poll and drive beside the leader: refused.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_regatlas"))
+        .args(["migrate", "plan", "--from", "contosowesteu", "--to", "contoso", "--database"])
+        .arg(rig.db.url())
+        .args(["--emulator-url", &rig.arm])
+        .env("REGATLAS_EMULATOR_IDENTITY_SECRET", crate::migration_crash::SECRET)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("run regatlas migrate");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("ConsoleLeads"), "{err}");
 }
 
 #[tokio::test]
@@ -164,17 +176,15 @@ async fn a_postgresql_restart_under_load_loses_nothing() {
     if skip_without_postgres() {
         return;
     }
-    let Some(cluster) = std::env::var_os("REGATLAS_TEST_POSTGRES_DIR") else {
-        eprintln!("no REGATLAS_TEST_POSTGRES_DIR: the cluster cannot be restarted from here");
-        return;
-    };
+    // A cluster of its own: restarting the shared one would fail the other tests' work.
+    let cluster = OwnCluster::start();
     let mut rig = Rig::new(1000, &[]).await;
+    rig.db = crate::helpers::TestDb::Postgres(cluster.url.clone());
     let (leader, follower) = pair(&rig).await;
     rig.base = leader.base.clone();
     let url = rig.migrate_load(32).await;
     wait(&rig.http, &url, 240, |v| v["migration"]["imported"].as_i64().unwrap_or(0) >= 150).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg-test-cluster.sh");
-    let status = tokio::process::Command::new("bash").arg(script).arg("restart").arg(&cluster).status().await.expect("restart");
+    let status = tokio::process::Command::new("bash").arg(CLUSTER_SCRIPT).arg("restart").arg(cluster.dir.path()).status().await.expect("restart");
     assert!(status.success(), "the cluster restarts");
     // Both instances come back; one leads; the migration completes.
     for i in [&leader, &follower] {
@@ -182,6 +192,30 @@ async fn a_postgresql_restart_under_load_loses_nothing() {
     }
     rig.completes(&url, 1000).await;
     rig.imports_match_attempts(&url, 32).await;
+}
+
+const CLUSTER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg-test-cluster.sh");
+
+/// A throwaway PostgreSQL cluster of one test's own, stopped when dropped.
+struct OwnCluster {
+    dir: tempfile::TempDir,
+    /// Its admin URL (the `postgres` database, empty).
+    url: String,
+}
+
+impl OwnCluster {
+    fn start() -> OwnCluster {
+        let dir = tempfile::tempdir().expect("cluster dir");
+        let out = std::process::Command::new("bash").arg(CLUSTER_SCRIPT).arg("start").arg(dir.path()).output().expect("run pg-test-cluster.sh");
+        assert!(out.status.success(), "the cluster starts: {}", String::from_utf8_lossy(&out.stderr));
+        OwnCluster { dir, url: String::from_utf8_lossy(&out.stdout).trim().to_string() }
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash").arg(CLUSTER_SCRIPT).arg("stop").arg(self.dir.path()).status();
+    }
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use std::{process::Stdio, time::Duration};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const SECRET: &str = "crash-test-identity-secret";
+pub const SECRET: &str = "crash-test-identity-secret";
 
 /// The emulator in its own process with `artifacts` seeded into contosowesteu (ARM unthrottled) and `extra` flags.
 pub async fn emulator_with(artifacts: usize, extra: &[&str]) -> (tokio::process::Child, Value) {
