@@ -419,11 +419,13 @@ async fn lead(
             tokio::spawn(async move { p.run(sd).await })
         });
         let presence_task = tokio::spawn(presence.clone().run(stand_down.clone()));
+        let operations_task = tokio::spawn(console.clone().watch_operations(stand_down.clone()));
         let adopt_task = tokio::spawn(engine.clone().adopt(stand_down.clone()));
         if let Some(t) = poller_task {
             let _ = t.await;
         }
         let _ = presence_task.await;
+        let _ = operations_task.await;
         let _ = adopt_task.await;
         if !*stop.borrow() {
             tracing::warn!(term, "no longer leading: the poller, migrations and presence upkeep stopped here");

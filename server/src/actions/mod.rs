@@ -103,7 +103,33 @@ pub struct Console {
     summaries: presence::SummaryCache,
     /// How long a replica may be Creating or Updating before it is stuck.
     stuck_after: std::time::Duration,
+    /// Operations this process follows now (one follower each).
+    following: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
+
+/// One follower of an ARM operation: counted as active by the poller (it
+/// polls faster meanwhile) until dropped, on every way out.
+struct Following {
+    poller: PollerHandle,
+    set: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    id: String,
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        self.poller.operation_ended();
+        if let Ok(mut s) = self.set.lock() {
+            s.remove(&self.id);
+        }
+    }
+}
+
+/// On PostgreSQL, an operation recorded without ARM's answer is taken as
+/// interrupted only once it was quiet this long: until then another
+/// instance may still be waiting for that answer.
+const ANSWER_WAIT: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
+/// The same for a relocation (its steps run on the instance that started it).
+const RELOCATION_QUIET: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
 
 /// Largest page any list returns.
 pub const MAX_PAGE: i64 = 1000;
@@ -160,6 +186,7 @@ impl Console {
             presence: None,
             summaries: Default::default(),
             stuck_after: std::time::Duration::from_secs(1800),
+            following: Default::default(),
         }
     }
 
@@ -283,12 +310,11 @@ impl Console {
             Ok(acc) => {
                 let handle_json = acc.handle.as_ref().and_then(|h| serde_json::to_value(h).ok());
                 self.storage.operation_started(&id, handle_json.as_ref()).await?;
-                self.poller.operation_started();
                 match acc.handle {
                     Some(h) => self.track(id.clone(), h),
                     None => {
                         self.storage.operation_finished(&id, OperationState::Succeeded, None).await?;
-                        self.poller.operation_ended();
+                        self.poller.nudge();
                         if kind == OperationKind::ReplicaDelete {
                             self.follow_up_delete(id.clone());
                         }
@@ -317,11 +343,18 @@ impl Console {
         }
     }
 
-    /// Polls an ARM operation to its end in the background.
+    /// Polls an ARM operation to its end in the background (unless this
+    /// process follows it already).
     fn track(&self, id: String, handle: LroHandle) {
+        if self.following.lock().is_ok_and(|mut s| !s.insert(id.clone())) {
+            return;
+        }
+        self.poller.operation_started();
         let me = self.clone();
         let mut stop = self.shutdown.clone();
+        let following = Following { poller: self.poller.clone(), set: self.following.clone(), id: id.clone() };
         tokio::spawn(async move {
+            let _following = following;
             let outcome = loop {
                 if *stop.borrow() {
                     tracing::info!(operation = %id, "shutting down; the operation stays running and resumes at the next start");
@@ -362,13 +395,12 @@ impl Console {
             match me.storage.operation_finished(&id, state, err.as_ref().map(|(c, m)| (c.as_str(), m.as_str()))).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    // Given up meanwhile: its outcome and count were settled then.
-                    tracing::info!(operation = %id, "the operation had been given up; its late outcome is not recorded");
+                    // Given up meanwhile, or recorded by another instance's follower.
+                    tracing::info!(operation = %id, "the operation had ended already; its late outcome is not recorded");
                     return;
                 }
                 Err(e) => tracing::error!(operation = %id, error = %e, "cannot record an operation's outcome"),
             }
-            me.poller.operation_ended();
             if let Ok(Some(op)) = me.storage.operation(&id).await {
                 let summary = match &err {
                     None => format!("{} {}/{} succeeded", op.kind, op.registry_name, op.target),
@@ -398,18 +430,55 @@ impl Console {
         matches!(self.storage.operation(id).await, Ok(Some(op)) if !op.state.is_open())
     }
 
-    /// Resumes tracking operations left running by a previous process.
+    /// Resumes tracking operations left running by a previous process, and
+    /// a doctor's recreates it left undone (at start, or a new leader's first term).
     pub async fn resume(&self) -> Result<usize, StorageError> {
-        let mut n = 0;
         self.resume_recreates().await?;
+        self.resume_operations().await
+    }
+
+    /// The leader's watch over operations (PostgreSQL), every minute until
+    /// `stand_down`: operations an instance that died left running are
+    /// followed here. Following one another instance follows too only
+    /// polls it twice; the first outcome recorded stands.
+    pub async fn watch_operations(self, mut stand_down: tokio::sync::watch::Receiver<bool>) {
+        if self.storage.postgres().is_none() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+                _ = crate::cluster::until(&mut stand_down, true) => return,
+            }
+            match self.resume_operations().await {
+                Ok(n) if n > 0 => tracing::info!(followed = n, "operations another instance left are followed here"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot look for operations left by another instance"),
+            }
+        }
+    }
+
+    /// Follows the unfinished operations this process does not follow; an
+    /// operation ARM's answer was never recorded for is interrupted (on
+    /// PostgreSQL only once [`ANSWER_WAIT`] old: another instance may be
+    /// waiting for that answer still).
+    async fn resume_operations(&self) -> Result<usize, StorageError> {
+        let mut n = 0;
+        let shared = self.storage.postgres().is_some();
         for op in self.storage.unfinished_operations().await? {
+            if self.following.lock().is_ok_and(|s| s.contains(&op.id)) {
+                continue;
+            }
+            let wait = if op.kind == OperationKind::RegistryRelocate { RELOCATION_QUIET } else { ANSWER_WAIT };
+            let answer_may_come =
+                shared && chrono::DateTime::parse_from_rfc3339(&op.updated_at).is_ok_and(|t| chrono::Utc::now() - t.with_timezone(&chrono::Utc) < wait);
             match op.lro.as_deref().and_then(|l| serde_json::from_str::<LroHandle>(l).ok()) {
                 Some(h) => {
-                    tracing::info!(operation = %op.id, kind = %op.kind, "resuming an operation after restart");
-                    self.poller.operation_started();
+                    tracing::info!(operation = %op.id, kind = %op.kind, "resuming an operation");
                     self.track(op.id.clone(), h);
                     n += 1;
                 }
+                None if answer_may_come => {}
                 None if op.kind == OperationKind::RegistryRelocate => {
                     self.storage
                         .operation_finished(

@@ -330,7 +330,8 @@ impl Console {
         if !self.storage.operation_finished(&op.id, regatlas_app::model::OperationState::Failed, Some(("Superseded", &message))).await? {
             return Ok(false);
         }
-        self.poller.operation_ended();
+        // Its follower sees it given up at its next poll (and stops counting it).
+        self.poller.nudge();
         let kind = op.kind;
         if let Some(op) = self.storage.operation(&op.id).await? {
             self.publish_op(op, format!("{kind} {}/{} given up: stuck", reg.name, rep.location)).await;

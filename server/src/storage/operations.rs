@@ -106,7 +106,8 @@ macro_rules! impl_operation_store {
 
             /// Stores ARM's operation handle: the operation is running.
             async fn operation_started(&self, id: &str, lro: Option<&serde_json::Value>) -> Result<(), StorageError> {
-                sqlx::query("UPDATE operations SET state = 'running', lro = $1, percent = 0, updated_at = $2 WHERE id = $3")
+                // Only a pending one: an operation ended meanwhile (given up, or taken as interrupted) stays ended.
+                sqlx::query("UPDATE operations SET state = 'running', lro = $1, percent = 0, updated_at = $2 WHERE id = $3 AND state = 'pending'")
                     .bind(lro.map(|v| v.to_string()))
                     .bind(now())
                     .bind(id)
