@@ -55,6 +55,8 @@ use regatlas_domain::record::MigrationItem as ItemRow;
 pub enum Finish {
     Done,
     Paused,
+    /// Paused through another instance (the state is stored already).
+    PausedElsewhere,
     Cancelled,
     /// The process is stopping: items stay as they are, to be resumed.
     Shutdown,
@@ -389,6 +391,7 @@ impl CopyLoop<'_> {
         }
         match *control.borrow() {
             Control::Pause => self.stop = Some(Finish::Paused),
+            Control::PauseStored => self.stop = Some(Finish::PausedElsewhere),
             Control::Cancel => self.stop = Some(Finish::Cancelled),
             Control::Run => {}
         }

@@ -169,6 +169,9 @@ impl EngineSettings {
 pub enum Control {
     Run,
     Pause,
+    /// A pause another instance stored already: stop, and write no state
+    /// (a resume stored since must not be undone).
+    PauseStored,
     Cancel,
 }
 
@@ -462,7 +465,7 @@ impl Engine {
             }
             for id in driven {
                 let signal = match self.inner.storage.migration_state(&id).await {
-                    Ok(Some(MigrationState::Paused)) => Control::Pause,
+                    Ok(Some(MigrationState::Paused)) => Control::PauseStored,
                     Ok(Some(MigrationState::Stopping)) => Control::Cancel,
                     _ => continue,
                 };
@@ -491,6 +494,12 @@ impl Engine {
                     copy::Finish::Paused => {
                         self.inner.storage.set_migration_state(id, MigrationState::Paused, None).await?;
                         self.publish(id, "paused".into()).await?;
+                        return Ok(());
+                    }
+                    // Paused through another instance, which stored the state; if it
+                    // was resumed meanwhile, this driver is taken up again on return.
+                    copy::Finish::PausedElsewhere => {
+                        self.publish(id, "paused: the imports in flight have ended".into()).await?;
                         return Ok(());
                     }
                     copy::Finish::Cancelled => {
