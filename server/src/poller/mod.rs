@@ -172,6 +172,10 @@ impl PollerHandle {
 
 /// Where the leader's poller shares its in-memory state (`instance_info`).
 const SHARED_STATE_KEY: &str = "poller_state";
+/// Where instances pass a refresh or a nudge on to the leader's poller.
+const WAKE_CHANNEL: &str = "regatlas_poller";
+const WAKE_DISCOVER: &str = "discover";
+const WAKE_CYCLE: &str = "cycle";
 
 /// The leader's poller state as shared.
 #[derive(serde::Deserialize)]
@@ -231,10 +235,31 @@ impl Poller {
     /// pages show the same confirmations and errors, until `stand_down`
     /// turns false (this instance leads).
     pub async fn mirror(&self, mut stand_down: watch::Receiver<bool>) {
-        if self.storage.postgres().is_none() {
-            return;
-        }
+        let Some(pool) = self.storage.postgres() else { return };
+        let mut next_read = Instant::now();
+        let mut last_forward: Option<Instant> = None;
         loop {
+            // A refresh or a nudge asked of this instance (an operator's
+            // "Refresh now", an operation followed here) goes to the leader's
+            // poller; nudges at most once a second.
+            if Instant::now() < next_read {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next_read.into()) => {}
+                    _ = self.shared.refresh.notified() => {
+                        let discover = self.shared.force_discovery.swap(false, Ordering::SeqCst);
+                        if discover || last_forward.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                            last_forward = Some(Instant::now());
+                            let wake = if discover { WAKE_DISCOVER } else { WAKE_CYCLE };
+                            if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)").bind(WAKE_CHANNEL).bind(wake).execute(&pool).await {
+                                tracing::warn!(error = %e, "cannot pass a refresh on to the leader's poller");
+                            }
+                        }
+                    }
+                    _ = crate::cluster::until(&mut stand_down, false) => return,
+                }
+                continue;
+            }
+            next_read = Instant::now() + Duration::from_secs(2);
             match self.storage.shared(SHARED_STATE_KEY).await {
                 Ok(Some(text)) => match serde_json::from_str::<SharedState>(&text) {
                     Ok(s) => {
@@ -250,11 +275,56 @@ impl Poller {
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot read the leader's shared poller state"),
             }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                _ = crate::cluster::until(&mut stand_down, false) => return,
-            }
         }
+    }
+
+    /// On PostgreSQL, while this instance polls: wakes the poller when
+    /// another instance passes on a refresh or a nudge ([`Poller::mirror`]).
+    /// Ends with `shutdown`.
+    fn hear_wakes(&self, mut shutdown: watch::Receiver<bool>) {
+        let Some(pool) = self.storage.postgres() else { return };
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(mut l) => match l.listen(WAKE_CHANNEL).await {
+                        Ok(()) => Some(l),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot LISTEN for other instances' refreshes");
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot connect to LISTEN for other instances' refreshes");
+                        None
+                    }
+                };
+                while let Some(l) = listener.as_mut() {
+                    tokio::select! {
+                        n = l.recv() => match n {
+                            Ok(n) => {
+                                // Anyone who may connect can NOTIFY: only the two words mean anything.
+                                if n.payload() == WAKE_DISCOVER {
+                                    shared.force_discovery.store(true, Ordering::SeqCst);
+                                    shared.refresh.notify_one();
+                                } else if n.payload() == WAKE_CYCLE {
+                                    shared.refresh.notify_one();
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the listener for other instances' refreshes failed; connecting again");
+                                listener = None;
+                            }
+                        },
+                        _ = crate::cluster::until(&mut shutdown, true) => return,
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = crate::cluster::until(&mut shutdown, true) => return,
+                }
+            }
+        });
     }
 
     /// Loads again what the database remembers (a new leadership term:
@@ -431,6 +501,7 @@ impl Poller {
 
     /// Runs until `shutdown` turns true.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        self.hear_wakes(shutdown.clone());
         let mut last_discovery: Option<Instant> = None;
         let mut last_children: Option<Instant> = None;
         let mut last_prune: Option<Instant> = None;

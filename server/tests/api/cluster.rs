@@ -172,6 +172,45 @@ async fn only_the_leader_polls() {
 }
 
 #[tokio::test]
+async fn a_refresh_and_a_pause_then_resume_through_the_follower_reach_the_leader() {
+    if skip_without_postgres() {
+        return;
+    }
+    let mut rig = Rig::new(200, &[]).await;
+    let (_leader, follower) = pair(&rig).await;
+    wait(&rig.http, &format!("{}/api/v1/registries", follower.base), 60, |v| v.as_array().is_some_and(|a| a.len() >= 3)).await;
+    // Discovery (the subscription list) runs every 5 minutes; "Refresh now"
+    // through the follower makes the leader's poller discover at once.
+    let listed = |c: &Value| c["GET subscriptions"].as_i64().unwrap_or(0);
+    let before = listed(&json(&rig.http, &format!("{}/counters", rig.admin)).await.expect("counters"));
+    let r = rig.http.post(format!("{}/api/v1/refresh", follower.base)).send().await.expect("refresh");
+    assert_eq!(r.status(), 202);
+    let asked = std::time::Instant::now();
+    loop {
+        let now = json(&rig.http, &format!("{}/counters", rig.admin)).await.expect("counters");
+        if listed(&now) > before {
+            eprintln!("the leader discovered {:?} after a refresh through the follower", asked.elapsed());
+            break;
+        }
+        assert!(asked.elapsed() < Duration::from_secs(5), "no discovery within 5 s of the refresh: {now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Paused through the follower (the leader's driver stops within a
+    // second) and resumed there while the driver drains: the resume holds.
+    rig.base = follower.base.clone();
+    let url = rig.migrate_load(4).await;
+    wait(&rig.http, &url, 120, |v| v["migration"]["imported"].as_i64().unwrap_or(0) >= 10).await;
+    let r = rig.http.post(format!("{url}/pause")).send().await.expect("pause");
+    assert_eq!(r.status(), 202);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let r = rig.http.post(format!("{url}/start")).send().await.expect("resume");
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let done = wait(&rig.http, &url, 300, |v| matches!(v["migration"]["state"].as_str(), Some("COMPLETE") | Some("FAILED") | Some("PAUSED"))).await;
+    assert_eq!(done["migration"]["state"], "COMPLETE", "{}", done["migration"]);
+    assert_eq!(done["migration"]["imported"].as_i64(), Some(200));
+}
+
+#[tokio::test]
 async fn a_postgresql_restart_under_load_loses_nothing() {
     if skip_without_postgres() {
         return;
