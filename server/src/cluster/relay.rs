@@ -23,6 +23,15 @@ pub const CHANNEL: &str = "regatlas_events";
 /// back a resync looks).
 const REMEMBER: usize = 4096;
 const RESYNC_WINDOW: i64 = 256;
+/// Ids in one notification (a payload stays under PostgreSQL's 8000 bytes).
+const IDS_PER_NOTIFY: usize = 400;
+
+/// The event ids a notification carries: positive ids only, at most
+/// [`IDS_PER_NOTIFY`] (anyone who may connect can `NOTIFY`: the payload is
+/// only ids to look up).
+fn ids_of(payload: &str) -> Vec<i64> {
+    payload.split(',').take(IDS_PER_NOTIFY).filter_map(|p| p.trim().parse::<i64>().ok()).filter(|id| *id > 0).collect()
+}
 
 /// Which events this instance has published (bounded).
 #[derive(Debug, Default)]
@@ -73,12 +82,14 @@ impl Relay {
         self.seen.lock().map(|mut s| s.insert(id)).unwrap_or(true)
     }
 
-    /// Tells the other instances that events are stored (after the commit).
+    /// Tells the other instances that events are stored (after the commit):
+    /// their ids, comma-separated, a few hundred to a notification.
     pub async fn notify(&self, ids: &[i64]) {
-        for id in ids {
-            if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(id.to_string()).execute(&self.pool).await {
+        for chunk in ids.chunks(IDS_PER_NOTIFY) {
+            let payload = chunk.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(",");
+            if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(&payload).execute(&self.pool).await {
                 // The others catch up at their next resync.
-                tracing::warn!(error = %e, id, "cannot notify the other instances of an event");
+                tracing::warn!(error = %e, events = chunk.len(), "cannot notify the other instances of events");
             }
         }
     }
@@ -142,21 +153,22 @@ pub fn listen(relay: Relay, storage: crate::storage::Storage, publish: impl Fn(E
             tokio::select! {
                 n = l.try_recv() => match n {
                     Ok(Some(n)) => {
-                        // Anyone who may connect can NOTIFY: the payload is only an id to look up.
-                        let Some(before) = n.payload().parse::<i64>().ok().filter(|id| *id > 0).and_then(|id| id.checked_sub(1)) else { continue };
-                        let id = before + 1;
-                        if relay.seen.lock().map(|s| s.ids.contains(&id) || id <= s.floor).unwrap_or(false) {
-                            continue;
+                        let mut ids = ids_of(n.payload());
+                        if let Ok(s) = relay.seen.lock() {
+                            ids.retain(|id| !s.ids.contains(id) && *id > s.floor);
                         }
-                        match storage.events_after(before, 1).await {
+                        let (Some(&low), Some(&high)) = (ids.iter().min(), ids.iter().max()) else { continue };
+                        // One read for the span (ids of one notification are close together).
+                        let span = (high - low + 1).min(RESYNC_WINDOW * 4);
+                        match storage.events_after(low - 1, span).await {
                             Ok(events) => {
-                                for e in events.into_iter().filter(|e| e.id == id) {
+                                for e in events.into_iter().filter(|e| ids.contains(&e.id)) {
                                     if relay.first_time(e.id) {
                                         publish(e);
                                     }
                                 }
                             }
-                            Err(e) => tracing::warn!(error = %e, id, "cannot read a notified event"),
+                            Err(e) => tracing::warn!(error = %e, low, high, "cannot read notified events"),
                         }
                     }
                     // The connection was lost and made again: what was sent meanwhile is gone.
@@ -180,4 +192,20 @@ pub fn listen(relay: Relay, storage: crate::storage::Storage, publish: impl Fn(E
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ids_of, IDS_PER_NOTIFY};
+
+    #[test]
+    fn a_notification_carries_positive_ids_only_and_a_bounded_number() {
+        assert_eq!(ids_of("3,4, 9"), vec![3, 4, 9]);
+        assert_eq!(ids_of("0,-5,x,-9223372036854775808,7"), vec![7]);
+        assert!(ids_of("").is_empty());
+        let many = (1..=1000).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        assert_eq!(ids_of(&many).len(), IDS_PER_NOTIFY);
+        let payload = (9_000_000_000_000_000i64..).take(IDS_PER_NOTIFY).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        assert!(payload.len() < 8000, "{} bytes", payload.len());
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! Both schemas are brought to this version first (their migrations run),
 //! then every table is copied in dependency order, 500 rows to a
-//! transaction, each column decoded from SQLite as the PostgreSQL column's
+//! transaction (read from SQLite in one read transaction, so all tables as
+//! of one moment, paged by rowid), each column decoded from SQLite as the PostgreSQL column's
 //! type (text, bigint, boolean, double precision). Item counts are not
 //! copied: the target's trigger makes them from the items. Identity
 //! columns are moved past the copied ids. Sessions are not copied (people
@@ -56,6 +57,8 @@ pub async fn sqlite_to_postgres(from: &str, to: &str) -> Result<Copied, StorageE
         }
     }
     let mut copied = Vec::new();
+    // One read transaction: every table as of one moment (WAL snapshot).
+    let mut src = source.pool.begin().await?;
     for (table, identity) in TABLES {
         let columns: Vec<(String, String)> = sqlx::query_as(
             "SELECT column_name::text, data_type::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
@@ -73,13 +76,14 @@ pub async fn sqlite_to_postgres(from: &str, to: &str) -> Result<Copied, StorageE
         if *table == "instance_info" {
             sqlx::query("DELETE FROM instance_info").execute(&mut *dst).await?;
         }
-        let mut offset = 0i64;
+        let mut after = i64::MIN;
         let mut moved = 0i64;
         loop {
-            let rows = sqlx::query(&format!("SELECT {list} FROM {table} ORDER BY rowid LIMIT $1 OFFSET $2"))
+            // Paged by rowid (column 0), not by OFFSET: each page is one index seek.
+            let rows = sqlx::query(&format!("SELECT rowid, {list} FROM {table} WHERE rowid > $1 ORDER BY rowid LIMIT $2"))
+                .bind(after)
                 .bind(BATCH as i64)
-                .bind(offset)
-                .fetch_all(&source.pool)
+                .fetch_all(&mut *src)
                 .await?;
             if rows.is_empty() {
                 break;
@@ -87,7 +91,7 @@ pub async fn sqlite_to_postgres(from: &str, to: &str) -> Result<Copied, StorageE
             let mut tx = dst.begin().await?;
             for row in &rows {
                 let mut q = sqlx::query(&insert);
-                for (i, (name, ty)) in columns.iter().enumerate() {
+                for (i, (name, ty)) in columns.iter().enumerate().map(|(i, c)| (i + 1, c)) {
                     q = match ty.as_str() {
                         "bigint" | "integer" => q.bind(row.try_get::<Option<i64>, _>(i)?),
                         "boolean" => q.bind(row.try_get::<Option<bool>, _>(i)?),
@@ -100,7 +104,9 @@ pub async fn sqlite_to_postgres(from: &str, to: &str) -> Result<Copied, StorageE
             }
             tx.commit().await?;
             moved += rows.len() as i64;
-            offset += rows.len() as i64;
+            if let Some(last) = rows.last() {
+                after = last.try_get::<i64, _>(0)?;
+            }
             if rows.len() < BATCH {
                 break;
             }
@@ -111,7 +117,7 @@ pub async fn sqlite_to_postgres(from: &str, to: &str) -> Result<Copied, StorageE
                 .await?;
         }
         let there: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&mut *dst).await?;
-        let here: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&source.pool).await?;
+        let here: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&mut *src).await?;
         if there != here || there != moved {
             return Err(StorageError::Invalid(format!("{table}: {here} rows in the source, {moved} copied, {there} in the target")));
         }
@@ -124,6 +130,8 @@ pub async fn sqlite_to_postgres(from: &str, to: &str) -> Result<Copied, StorageE
     if counted.unwrap_or(0) != items {
         return Err(StorageError::Invalid(format!("item counts {} for {items} items", counted.unwrap_or(0))));
     }
+    // Only read: nothing to keep.
+    src.rollback().await?;
     drop(dst);
     source.pool.close().await;
     target.pool.close().await;
