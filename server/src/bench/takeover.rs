@@ -74,7 +74,14 @@ pub async fn takeover(args: BenchTakeoverArgs) -> Result<(), BenchError> {
     let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(2)).build().map_err(|e| BenchError::Setup(e.to_string()))?;
     let mut pair =
         [start(&args, &info.arm_base_url, &info.token_header_value, free_port()?)?, start(&args, &info.arm_base_url, &info.token_header_value, free_port()?)?];
-    println!("two instances on {} (leadership proven every 1 s, 2 s timeout, 3 s settle)", crate::storage::DatabaseUrl::new(args.database.as_str()));
+    let l = crate::cluster::LeaderSettings::default();
+    println!(
+        "two instances on {} (leadership proven every {:?}, {:?} timeout, {:?} settle)",
+        crate::storage::DatabaseUrl::new(args.database.as_str()),
+        l.every,
+        l.timeout,
+        l.settle()
+    );
     let mut times = Vec::new();
     for round in 1..=args.rounds {
         // Wait for one leader and one follower.

@@ -21,10 +21,10 @@
 //! in `attempts`.
 //!
 //! Claims: the loop copies only items it has claimed in storage (its
-//! instance's name and a lease by the database's clock, taken with `FOR
-//! UPDATE SKIP LOCKED` on PostgreSQL), renews them every quarter of the
-//! lease, and sends nothing once its claims may have run out without a
-//! renewal. An item another instance claimed is taken over only once that
+//! instance's name, taken with `FOR UPDATE SKIP LOCKED` on PostgreSQL); a
+//! claim lives by its instance's lease (one row, by the database's clock),
+//! renewed every quarter of the lease; the loop sends nothing once the
+//! lease may have run out without a renewal. An item another instance claimed is taken over only once that
 //! claim ran out, and then by the resume rules above: a leader that lost
 //! its database (or died) mid-import is never raced by the next one.
 
@@ -258,8 +258,8 @@ impl CopyLoop<'_> {
         let started = Instant::now();
         let lease = self.settings.claim_lease;
         self.next_renew = started + lease / 4;
-        match self.storage.renew_claims(self.id, &self.settings.instance, lease.as_millis() as i64).await {
-            Ok(_) => {
+        match self.storage.renew_lease(&self.settings.instance, lease.as_millis() as i64).await {
+            Ok(()) => {
                 // Most of the lease: the database's clock started it a little later.
                 self.lease_ok = started + lease.mul_f64(0.8);
                 if self.lease_warned {

@@ -214,26 +214,28 @@ pub trait MigrationStore: Send + Sync {
     async fn set_checklist(&self, id: &str, checklist: &[ChecklistEntry]) -> Result<(), StorageError>;
     /// Turns a dry run's planned copies into pending ones (starting it).
     async fn plan_to_pending(&self, id: &str) -> Result<u64, StorageError>;
-    /// Claims for `instance`, for `lease_ms` by the database's clock, the
-    /// items a crash or stop left importing (with or without their ARM
-    /// handle) that it may resume: unclaimed, its own, or whose claim ran
-    /// out. Another instance's live claim is left alone. In id order.
+    /// Claims for `instance` the items a crash or stop left importing (with
+    /// or without their ARM handle) that it may resume: unclaimed, its own,
+    /// or whose claimer's lease ran out; another instance's live claim is
+    /// left alone. Renews `instance`'s lease to `lease_ms` from now (by the
+    /// database's clock) in the same transaction. In id order.
     async fn claim_importing(&self, id: &str, instance: &str, lease_ms: i64) -> Result<Vec<MigrationItem>, StorageError>;
     /// The next `limit` pending copies after item `after`, in id order (claimed or not).
     async fn pending_items(&self, id: &str, after: i64, limit: i64) -> Result<Vec<MigrationItem>, StorageError>;
     /// Claims for `instance` the next `limit` pending copies after item
-    /// `after` that are unclaimed, its own, or whose claim ran out, for
-    /// `lease_ms` by the database's clock; on PostgreSQL rows another
-    /// transaction is claiming are skipped (`FOR UPDATE SKIP LOCKED`), so
-    /// two claimers never get the same item. In id order.
+    /// `after` that are unclaimed, its own, or whose claimer's lease ran
+    /// out, renewing its lease as [`MigrationStore::claim_importing`] does;
+    /// on PostgreSQL rows another transaction is claiming are skipped (`FOR
+    /// UPDATE SKIP LOCKED`), so two claimers never get the same item. In id order.
     async fn claim_pending(&self, id: &str, instance: &str, after: i64, limit: i64, lease_ms: i64) -> Result<Vec<MigrationItem>, StorageError>;
-    /// Extends every claim `instance` holds in this migration to `lease_ms`
-    /// from now; how many it holds.
-    async fn renew_claims(&self, id: &str, instance: &str, lease_ms: i64) -> Result<u64, StorageError>;
+    /// Extends `instance`'s lease (every claim it holds lives by it) to
+    /// `lease_ms` from now by the database's clock: one row, however many
+    /// items it holds.
+    async fn renew_lease(&self, instance: &str, lease_ms: i64) -> Result<(), StorageError>;
     /// Gives up every claim `instance` holds in this migration.
     async fn release_claims(&self, id: &str, instance: &str) -> Result<u64, StorageError>;
-    /// Milliseconds until the first live claim another instance holds on a
-    /// copy still pending or importing runs out; `None` when there is none.
+    /// Milliseconds until the first live lease of another instance holding
+    /// a copy still pending or importing runs out; `None` when there is none.
     async fn foreign_claim(&self, id: &str, instance: &str) -> Result<Option<i64>, StorageError>;
     /// The next `limit` items verification looks at (copied or already
     /// present) after item `after`, in id order.

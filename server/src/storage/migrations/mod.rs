@@ -16,6 +16,14 @@ use super::{now, parsed, Dialect, ItemWrite, MigrationStore, PgStore, SqliteStor
 /// Most items one claim takes.
 const CLAIM_MAX: i64 = 10_000;
 
+/// An item `i` that `$2` may claim: unclaimed, its own, or its claimer's lease ran out.
+fn claimable<D: Dialect>() -> String {
+    format!(
+        "(i.claimed_by IS NULL OR i.claimed_by = $2 OR NOT EXISTS (SELECT 1 FROM claim_leases l WHERE l.instance = i.claimed_by AND l.until >= {}))",
+        D::NOW_MS
+    )
+}
+
 /// Test failpoint: `REGATLAS_FAILPOINT=item-batch-pause:N` holds the Nth
 /// batched item write of the copy phase (two writes or more) open halfway, says so on
 /// stderr, and never finishes it: the crash test kills the process there.
@@ -36,6 +44,18 @@ fn failpoint_batch() -> bool {
 /// store's sqlx database).
 macro_rules! impl_migration_store {
     ($store:ty, $db:ty) => {
+        impl $store {
+            /// `instance`'s lease: until `lease_ms` from now by the database's clock.
+            async fn lease(tx: &mut sqlx::Transaction<'_, $db>, instance: &str, lease_ms: i64) -> Result<(), StorageError> {
+                let sql = format!(
+                    "INSERT INTO claim_leases (instance, until) VALUES ($1, {now} + $2) ON CONFLICT (instance) DO UPDATE SET until = excluded.until",
+                    now = <$db as Dialect>::NOW_MS,
+                );
+                sqlx::query(&sql).bind(instance).bind(lease_ms).execute(&mut **tx).await?;
+                Ok(())
+            }
+        }
+
         #[async_trait]
         impl MigrationStore for $store {
             async fn insert_migration(&self, m: &NewMigration) -> Result<(), StorageError> {
@@ -229,13 +249,16 @@ macro_rules! impl_migration_store {
 
             async fn claim_importing(&self, id: &str, instance: &str, lease_ms: i64) -> Result<Vec<MigrationItem>, StorageError> {
                 let sql = format!(
-                    "UPDATE migration_items SET claimed_by = $2, claimed_until = {now} + $3 WHERE id IN (
-                        SELECT id FROM migration_items WHERE migration_id = $1 AND state = 'importing'
-                            AND (claimed_by IS NULL OR claimed_by = $2 OR claimed_until < {now}) ORDER BY id LIMIT $4 {skip}) RETURNING *",
-                    now = <$db as Dialect>::NOW_MS,
+                    "UPDATE migration_items SET claimed_by = $2 WHERE id IN (
+                        SELECT id FROM migration_items i WHERE migration_id = $1 AND state = 'importing' AND {claimable}
+                            ORDER BY id LIMIT $3 {skip}) RETURNING *",
+                    claimable = claimable::<$db>(),
                     skip = <$db as Dialect>::SKIP_LOCKED,
                 );
-                let rows = sqlx::query_as::<_, ItemRecord>(&sql).bind(id).bind(instance).bind(lease_ms).bind(CLAIM_MAX).fetch_all(&self.pool).await?;
+                let mut tx = self.pool.begin().await?;
+                Self::lease(&mut tx, instance, lease_ms).await?;
+                let rows = sqlx::query_as::<_, ItemRecord>(&sql).bind(id).bind(instance).bind(CLAIM_MAX).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
                 // RETURNING keeps no order.
                 let mut items = items_of(rows)?;
                 items.sort_by_key(|i| i.id);
@@ -244,34 +267,31 @@ macro_rules! impl_migration_store {
 
             async fn claim_pending(&self, id: &str, instance: &str, after: i64, limit: i64, lease_ms: i64) -> Result<Vec<MigrationItem>, StorageError> {
                 let sql = format!(
-                    "UPDATE migration_items SET claimed_by = $2, claimed_until = {now} + $3 WHERE id IN (
-                        SELECT id FROM migration_items WHERE migration_id = $1 AND state = 'pending' AND action = 'copy' AND id > $4
-                            AND (claimed_by IS NULL OR claimed_by = $2 OR claimed_until < {now}) ORDER BY id LIMIT $5 {skip}) RETURNING *",
-                    now = <$db as Dialect>::NOW_MS,
+                    "UPDATE migration_items SET claimed_by = $2 WHERE id IN (
+                        SELECT id FROM migration_items i WHERE migration_id = $1 AND state = 'pending' AND action = 'copy' AND id > $3 AND {claimable}
+                            ORDER BY id LIMIT $4 {skip}) RETURNING *",
+                    claimable = claimable::<$db>(),
                     skip = <$db as Dialect>::SKIP_LOCKED,
                 );
-                let rows = sqlx::query_as::<_, ItemRecord>(&sql)
-                    .bind(id)
-                    .bind(instance)
-                    .bind(lease_ms)
-                    .bind(after)
-                    .bind(limit.clamp(0, CLAIM_MAX))
-                    .fetch_all(&self.pool)
-                    .await?;
-                // RETURNING keeps no order.
+                let mut tx = self.pool.begin().await?;
+                Self::lease(&mut tx, instance, lease_ms).await?;
+                let rows =
+                    sqlx::query_as::<_, ItemRecord>(&sql).bind(id).bind(instance).bind(after).bind(limit.clamp(0, CLAIM_MAX)).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
                 let mut items = items_of(rows)?;
                 items.sort_by_key(|i| i.id);
                 Ok(items)
             }
 
-            async fn renew_claims(&self, id: &str, instance: &str, lease_ms: i64) -> Result<u64, StorageError> {
-                let sql = format!("UPDATE migration_items SET claimed_until = {} + $3 WHERE migration_id = $1 AND claimed_by = $2", <$db as Dialect>::NOW_MS);
-                let r = sqlx::query(&sql).bind(id).bind(instance).bind(lease_ms).execute(&self.pool).await?;
-                Ok(r.rows_affected())
+            async fn renew_lease(&self, instance: &str, lease_ms: i64) -> Result<(), StorageError> {
+                let mut tx = self.pool.begin().await?;
+                Self::lease(&mut tx, instance, lease_ms).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn release_claims(&self, id: &str, instance: &str) -> Result<u64, StorageError> {
-                let r = sqlx::query("UPDATE migration_items SET claimed_by = NULL, claimed_until = NULL WHERE migration_id = $1 AND claimed_by = $2")
+                let r = sqlx::query("UPDATE migration_items SET claimed_by = NULL WHERE migration_id = $1 AND claimed_by = $2")
                     .bind(id)
                     .bind(instance)
                     .execute(&self.pool)
@@ -281,8 +301,8 @@ macro_rules! impl_migration_store {
 
             async fn foreign_claim(&self, id: &str, instance: &str) -> Result<Option<i64>, StorageError> {
                 let sql = format!(
-                    "SELECT MIN(claimed_until) - {now} FROM migration_items WHERE migration_id = $1 AND claimed_by IS NOT NULL AND claimed_by <> $2
-                        AND state IN ('pending', 'importing') AND claimed_until >= {now}",
+                    "SELECT MIN(l.until) - {now} FROM migration_items i JOIN claim_leases l ON l.instance = i.claimed_by
+                        WHERE i.migration_id = $1 AND i.claimed_by <> $2 AND i.state IN ('pending', 'importing') AND l.until >= {now}",
                     now = <$db as Dialect>::NOW_MS,
                 );
                 let left: Option<i64> = sqlx::query_scalar(&sql).bind(id).bind(instance).fetch_one(&self.pool).await?;
@@ -343,7 +363,7 @@ macro_rules! impl_migration_store {
                             .bind(error.as_ref().map(|e| e.1.clone()))
                             .bind(item),
                         ItemWrite::Finished(item, state, error) => {
-                            sqlx::query("UPDATE migration_items SET state = $1, lro = NULL, error_code = $2, error_message = $3, finished_at = $4, claimed_by = NULL, claimed_until = NULL WHERE id = $5")
+                            sqlx::query("UPDATE migration_items SET state = $1, lro = NULL, error_code = $2, error_message = $3, finished_at = $4, claimed_by = NULL WHERE id = $5")
                                 .bind(state.as_str())
                                 .bind(error.as_ref().map(|e| e.0.clone()))
                                 .bind(error.as_ref().map(|e| e.1.clone()))
