@@ -191,7 +191,10 @@ pub fn stream(hub: EventHub, after: Option<i64>, replay_max: i64) -> impl Stream
                 if need_backlog {
                     need_backlog = false;
                     if let Some(a) = sent.last {
-                        match hub.storage.events_after(a, 1000).await {
+                        // A little before the highest id sent: a lower id published late
+                        // (and lost in a lag) is read again; `wants` skips what was sent.
+                        let from = sent.recent.first().map_or(a, |low| (*low - 1).max(a.saturating_sub(256))).max(sent.floor.unwrap_or(0));
+                        match hub.storage.events_after(from, 1000).await {
                             Ok(v) => {
                                 if v.len() == 1000 {
                                     need_backlog = true;

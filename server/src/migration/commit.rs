@@ -58,7 +58,7 @@ impl GroupCommit {
             return Ok(());
         }
         let (ack, done) = oneshot::channel();
-        let gone = || MigrationError::Storage(StorageError::Batch("the item writer has stopped".into()));
+        let gone = || MigrationError::Storage(StorageError::Batch(crate::storage::WRITER_STOPPED.into()));
         self.tx.send((writes, ack)).await.map_err(|_| gone())?;
         done.await.map_err(|_| gone())?.map_err(|e| MigrationError::Storage(StorageError::Batch(e)))
     }

@@ -258,8 +258,17 @@ impl CopyLoop<'_> {
         let started = Instant::now();
         let lease = self.settings.claim_lease;
         self.next_renew = started + lease / 4;
+        let lapsed = started >= self.lease_ok;
         match self.storage.renew_lease(&self.settings.instance, lease.as_millis() as i64).await {
             Ok(()) => {
+                if lapsed && (!self.queue.is_empty() || !self.delayed.is_empty()) {
+                    // Another instance may have claimed what waits here meanwhile:
+                    // only what storage gives this instance again is sent.
+                    tracing::warn!(migration = %self.id, "this instance's lease may have run out: the items waiting here are claimed again before any is sent");
+                    self.queue.clear();
+                    self.delayed.clear();
+                    self.cursor = Some(0);
+                }
                 // Most of the lease: the database's clock started it a little later.
                 self.lease_ok = started + lease.mul_f64(0.8);
                 if self.lease_warned {
@@ -493,6 +502,8 @@ impl CopyLoop<'_> {
         let pace = self
             .aimd
             .pace()
+            // Only when a dispatch could happen now: a deadline in the past would wake the loop at once, again and again.
+            .filter(|_| self.stop.is_none() && Instant::now() >= self.not_before && Instant::now() < self.lease_ok)
             .filter(|_| self.pace_tokens < 1.0 && !self.queue.is_empty() && self.inflight.len() < self.aimd.window())
             .map(|iv| self.pace_last + iv.mul_f64(1.0 - self.pace_tokens));
         self.delayed

@@ -238,13 +238,26 @@ impl Poller {
         let Some(pool) = self.storage.postgres() else { return };
         let mut next_read = Instant::now();
         let mut last_forward: Option<Instant> = None;
+        // A nudge that came within a second of the last one: sent when the second is over.
+        let mut held = false;
         loop {
+            if held && last_forward.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                held = false;
+                last_forward = Some(Instant::now());
+                if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)").bind(WAKE_CHANNEL).bind(WAKE_CYCLE).execute(&pool).await {
+                    tracing::warn!(error = %e, "cannot pass a nudge on to the leader's poller");
+                }
+            }
             // A refresh or a nudge asked of this instance (an operator's
             // "Refresh now", an operation followed here) goes to the leader's
             // poller; nudges at most once a second.
             if Instant::now() < next_read {
+                let wake_at = match (held, last_forward) {
+                    (true, Some(t)) => next_read.min(t + Duration::from_secs(1)),
+                    _ => next_read,
+                };
                 tokio::select! {
-                    _ = tokio::time::sleep_until(next_read.into()) => {}
+                    _ = tokio::time::sleep_until(wake_at.into()) => {}
                     _ = self.shared.refresh.notified() => {
                         let discover = self.shared.force_discovery.swap(false, Ordering::SeqCst);
                         if discover || last_forward.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
@@ -253,6 +266,8 @@ impl Poller {
                             if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)").bind(WAKE_CHANNEL).bind(wake).execute(&pool).await {
                                 tracing::warn!(error = %e, "cannot pass a refresh on to the leader's poller");
                             }
+                        } else {
+                            held = true;
                         }
                     }
                     _ = crate::cluster::until(&mut stand_down, false) => return,

@@ -63,6 +63,9 @@ pub enum StorageError {
     Batch(String),
 }
 
+/// What a batched write fails with when the engine's item writer is gone.
+pub const WRITER_STOPPED: &str = "the item writer has stopped";
+
 impl StorageError {
     /// Whether asking again later may succeed: a lost connection, a
     /// restart or fail-over, a busy, locked or full database. A migration
@@ -71,7 +74,8 @@ impl StorageError {
     pub fn is_transient(&self) -> bool {
         match self {
             StorageError::Query(e) | StorageError::Open { source: e, .. } => transient(e),
-            StorageError::Batch(_) => true,
+            // The writer's own end is not something to wait out.
+            StorageError::Batch(cause) => cause != WRITER_STOPPED,
             _ => false,
         }
     }
@@ -87,10 +91,11 @@ fn transient(e: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(d) => match d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
             // SQLSTATE: connection exceptions, operator intervention (shutdown, crash, starting),
-            // insufficient resources, serialization failure, deadlock, read-only (a fail-over).
+            // insufficient resources, serialization failure, deadlock, read-only (a fail-over),
+            // a statement or lock timeout.
             Some(pg) => {
                 let c = pg.code();
-                c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") || matches!(c, "40001" | "40P01" | "25006")
+                c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") || matches!(c, "40001" | "40P01" | "25006" | "57014" | "55P03")
             }
             // SQLite's primary result codes: BUSY, LOCKED, IOERR, FULL.
             None => d.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13)),

@@ -52,6 +52,9 @@ macro_rules! impl_migration_store {
                     now = <$db as Dialect>::NOW_MS,
                 );
                 sqlx::query(&sql).bind(instance).bind(lease_ms).execute(&mut **tx).await?;
+                // Leases of processes gone for a day (each start is a new instance).
+                let old = format!("DELETE FROM claim_leases WHERE until < {} - 86400000", <$db as Dialect>::NOW_MS);
+                sqlx::query(&old).execute(&mut **tx).await?;
                 Ok(())
             }
         }
