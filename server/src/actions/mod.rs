@@ -104,14 +104,17 @@ pub struct Console {
     /// How long a replica may be Creating or Updating before it is stuck.
     stuck_after: std::time::Duration,
     /// Operations this process follows now (one follower each).
-    following: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    following: FollowedSet,
 }
+
+/// The ids of the operations this process follows.
+type FollowedSet = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
 
 /// One follower of an ARM operation: counted as active by the poller (it
 /// polls faster meanwhile) until dropped, on every way out.
 struct Following {
     poller: PollerHandle,
-    set: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    set: FollowedSet,
     id: String,
 }
 

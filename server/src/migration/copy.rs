@@ -24,9 +24,10 @@
 //! instance's name, taken with `FOR UPDATE SKIP LOCKED` on PostgreSQL); a
 //! claim lives by its instance's lease (one row, by the database's clock),
 //! renewed every quarter of the lease; the loop sends nothing once the
-//! lease may have run out without a renewal. An item another instance claimed is taken over only once that
-//! claim ran out, and then by the resume rules above: a leader that lost
-//! its database (or died) mid-import is never raced by the next one.
+//! lease may have run out without a renewal. An item another instance
+//! claimed is taken over only once that instance's lease ran out, and then
+//! by the resume rules above: a leader that lost its database (or died)
+//! mid-import is never raced by the next one.
 
 use std::{collections::VecDeque, time::Duration};
 
@@ -252,14 +253,20 @@ impl CopyLoop<'_> {
         }
     }
 
-    /// Renews this instance's claims in the migration. A failed renewal is
-    /// logged; once the claims may have run out, nothing more is sent.
+    /// The lease a claim lives by, in milliseconds.
+    fn lease_ms(&self) -> i64 {
+        self.settings.claim_lease.as_millis() as i64
+    }
+
+    /// Renews this instance's lease (every claim it holds lives by it). A
+    /// failed renewal is logged; once the lease may have run out, nothing
+    /// more is sent.
     async fn renew(&mut self) {
         let started = Instant::now();
         let lease = self.settings.claim_lease;
         self.next_renew = started + lease / 4;
         let lapsed = started >= self.lease_ok;
-        match self.storage.renew_lease(&self.settings.instance, lease.as_millis() as i64).await {
+        match self.storage.renew_lease(&self.settings.instance, self.lease_ms()).await {
             Ok(()) => {
                 if lapsed && (!self.queue.is_empty() || !self.delayed.is_empty()) {
                     // Another instance may have claimed what waits here meanwhile:
@@ -276,7 +283,7 @@ impl CopyLoop<'_> {
                     self.lease_warned = false;
                 }
             }
-            Err(e) => tracing::warn!(migration = %self.id, error = %e, "cannot renew this instance's claims on items"),
+            Err(e) => tracing::warn!(migration = %self.id, error = %e, "cannot renew this instance's lease on its claims"),
         }
     }
 
@@ -294,7 +301,7 @@ impl CopyLoop<'_> {
     /// claim: polls a stored operation again, or looks an item without one
     /// up in the target. Pending items are read later, a batch at a time.
     async fn resume(&mut self) -> Result<(), MigrationError> {
-        let items = self.storage.claim_importing(self.id, &self.settings.instance, self.settings.claim_lease.as_millis() as i64).await?;
+        let items = self.storage.claim_importing(self.id, &self.settings.instance, self.lease_ms()).await?;
         self.take_over(items).await
     }
 
@@ -349,7 +356,7 @@ impl CopyLoop<'_> {
     async fn leftovers(&mut self) -> Result<bool, MigrationError> {
         // Nothing is held now (the loop is idle): start the bookkeeping afresh.
         self.resumed.clear();
-        let importing = self.storage.claim_importing(self.id, &self.settings.instance, self.settings.claim_lease.as_millis() as i64).await?;
+        let importing = self.storage.claim_importing(self.id, &self.settings.instance, self.lease_ms()).await?;
         let pending = self.storage.pending_items(self.id, 0, 1).await?;
         let foreign = self.storage.foreign_claim(self.id, &self.settings.instance).await?;
         if importing.is_empty() && pending.is_empty() && foreign.is_none() {
@@ -380,8 +387,7 @@ impl CopyLoop<'_> {
             return Ok(());
         }
         let limit = (self.aimd.window() as i64 * 2).clamp(32, 512);
-        let lease = self.settings.claim_lease.as_millis() as i64;
-        let batch = self.storage.claim_pending(self.id, &self.settings.instance, after, limit, lease).await?;
+        let batch = self.storage.claim_pending(self.id, &self.settings.instance, after, limit, self.lease_ms()).await?;
         self.cursor = if (batch.len() as i64) < limit { None } else { batch.last().map(|i| i.id) };
         // An item resumed from `importing` is held already (queued, in flight or waiting out a backoff).
         self.queue.extend(batch.into_iter().filter(|i| !self.resumed.contains(&i.id)));

@@ -110,10 +110,10 @@ pub struct EngineSettings {
     pub resume_grace: Duration,
     /// Who this engine's claims on items name ([`crate::cluster::instance_id`]).
     pub instance: String,
-    /// How long a claim on an item lasts unless renewed (renewed every
-    /// quarter of it). Another instance takes an item over only once its
-    /// claim ran out; an engine that cannot renew its claims sends nothing
-    /// more once they may have.
+    /// How long this instance's lease (which its claims on items live by)
+    /// lasts unless renewed (renewed every quarter of it). Another instance
+    /// takes an item over only once the lease ran out; an engine that cannot
+    /// renew it sends nothing more once it may have.
     pub claim_lease: Duration,
     /// How long verification waits for content to reach every regional
     /// endpoint (geo-replication is asynchronous) before a finding.

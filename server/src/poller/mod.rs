@@ -237,59 +237,57 @@ impl Poller {
     pub async fn mirror(&self, mut stand_down: watch::Receiver<bool>) {
         let Some(pool) = self.storage.postgres() else { return };
         let mut next_read = Instant::now();
+        // A refresh or a nudge asked of this instance (an operator's "Refresh
+        // now", an operation followed here) is passed on to the leader's
+        // poller: a refresh at once, nudges at most once a second (one that
+        // comes sooner waits for the second to end).
+        let mut pending: Option<&'static str> = None;
         let mut last_forward: Option<Instant> = None;
-        // A nudge that came within a second of the last one: sent when the second is over.
-        let mut held = false;
         loop {
-            if held && last_forward.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                held = false;
-                last_forward = Some(Instant::now());
-                if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)").bind(WAKE_CHANNEL).bind(WAKE_CYCLE).execute(&pool).await {
-                    tracing::warn!(error = %e, "cannot pass a nudge on to the leader's poller");
+            if let Some(wake) = pending {
+                if wake == WAKE_DISCOVER || last_forward.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    pending = None;
+                    last_forward = Some(Instant::now());
+                    if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)").bind(WAKE_CHANNEL).bind(wake).execute(&pool).await {
+                        tracing::warn!(error = %e, "cannot pass a refresh on to the leader's poller");
+                    }
                 }
             }
-            // A refresh or a nudge asked of this instance (an operator's
-            // "Refresh now", an operation followed here) goes to the leader's
-            // poller; nudges at most once a second.
-            if Instant::now() < next_read {
-                let wake_at = match (held, last_forward) {
-                    (true, Some(t)) => next_read.min(t + Duration::from_secs(1)),
-                    _ => next_read,
-                };
-                tokio::select! {
-                    _ = tokio::time::sleep_until(wake_at.into()) => {}
-                    _ = self.shared.refresh.notified() => {
-                        let discover = self.shared.force_discovery.swap(false, Ordering::SeqCst);
-                        if discover || last_forward.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                            last_forward = Some(Instant::now());
-                            let wake = if discover { WAKE_DISCOVER } else { WAKE_CYCLE };
-                            if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)").bind(WAKE_CHANNEL).bind(wake).execute(&pool).await {
-                                tracing::warn!(error = %e, "cannot pass a refresh on to the leader's poller");
-                            }
-                        } else {
-                            held = true;
-                        }
-                    }
-                    _ = crate::cluster::until(&mut stand_down, false) => return,
+            if Instant::now() >= next_read {
+                next_read = Instant::now() + Duration::from_secs(2);
+                self.read_shared_state().await;
+            }
+            let wake_at = match (pending, last_forward) {
+                (Some(_), Some(t)) => next_read.min(t + Duration::from_secs(1)),
+                _ => next_read,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake_at.into()) => {}
+                _ = self.shared.refresh.notified() => {
+                    let discover = self.shared.force_discovery.swap(false, Ordering::SeqCst) || pending == Some(WAKE_DISCOVER);
+                    pending = Some(if discover { WAKE_DISCOVER } else { WAKE_CYCLE });
                 }
-                continue;
+                _ = crate::cluster::until(&mut stand_down, false) => return,
             }
-            next_read = Instant::now() + Duration::from_secs(2);
-            match self.storage.shared(SHARED_STATE_KEY).await {
-                Ok(Some(text)) => match serde_json::from_str::<SharedState>(&text) {
-                    Ok(s) => {
-                        if let Ok(mut c) = self.shared.confirmed.lock() {
-                            *c = s.confirmed;
-                        }
-                        if let Ok(mut e) = self.shared.errors.lock() {
-                            *e = s.errors;
-                        }
+        }
+    }
+
+    /// What the leader shares of its poller's state, copied here.
+    async fn read_shared_state(&self) {
+        match self.storage.shared(SHARED_STATE_KEY).await {
+            Ok(Some(text)) => match serde_json::from_str::<SharedState>(&text) {
+                Ok(s) => {
+                    if let Ok(mut c) = self.shared.confirmed.lock() {
+                        *c = s.confirmed;
                     }
-                    Err(e) => tracing::warn!(error = %e, "the leader's shared poller state cannot be read"),
-                },
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot read the leader's shared poller state"),
-            }
+                    if let Ok(mut e) = self.shared.errors.lock() {
+                        *e = s.errors;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "the leader's shared poller state cannot be read"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the leader's shared poller state"),
         }
     }
 
